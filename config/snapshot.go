@@ -1,0 +1,238 @@
+package config
+
+import (
+	"maps"
+	"strconv"
+)
+
+// Snapshot is an immutable view of the whole config at one version. It is
+// never modified after it is built: With returns a new Snapshot sharing the
+// unchanged entities, so a reader holding one (behind an atomic.Pointer)
+// needs no lock.
+type Snapshot struct {
+	// Version is the change-feed position this snapshot includes ("" at start).
+	Version string
+	// ReadOnly is bit 0 of the control_rod bitmap: the legacy API is read-only cluster-wide.
+	ReadOnly bool
+
+	channels map[string]*Channel // includes placeholders for ids only tokens/drains name
+	tokens   map[string]*Token
+	drains   map[int64]*Drain
+	creds    map[string]*Cred
+}
+
+// Empty returns a snapshot with no entities.
+func Empty() *Snapshot {
+	return &Snapshot{channels: map[string]*Channel{}, tokens: map[string]*Token{},
+		drains: map[int64]*Drain{}, creds: map[string]*Cred{}}
+}
+
+// Build returns the snapshot of a full set of stored hashes (keys that are not
+// config entities are ignored).
+func Build(hashes map[string]Hash, readOnly bool, version string) *Snapshot {
+	changes := make([]Change, 0, len(hashes))
+	for k, h := range hashes {
+		changes = append(changes, Change{Key: k, Fields: h})
+	}
+	s := Empty().With(changes, version)
+	s.ReadOnly = readOnly
+	return s
+}
+
+// Channel returns the channel with this id, or nil.
+func (s *Snapshot) Channel(id string) *Channel {
+	c := s.channels[id]
+	if c == nil || !c.present {
+		return nil
+	}
+	return c
+}
+
+// Token returns the token with this id, or nil.
+func (s *Snapshot) Token(id string) *Token { return s.tokens[id] }
+
+// TokenBytes is Token for a byte-slice id, without allocating.
+func (s *Snapshot) TokenBytes(id []byte) *Token { return s.tokens[string(id)] }
+
+// Drain returns the drain with this id, or nil.
+func (s *Snapshot) Drain(id int64) *Drain { return s.drains[id] }
+
+// Cred returns the credential with this id, or nil.
+func (s *Snapshot) Cred(id string) *Cred { return s.creds[id] }
+
+// Counts of entities.
+func (s *Snapshot) NumChannels() int { return len(s.channels) }
+func (s *Snapshot) NumTokens() int   { return len(s.tokens) }
+func (s *Snapshot) NumDrains() int   { return len(s.drains) }
+
+// EachChannel calls fn for every channel (unordered) until fn returns false.
+func (s *Snapshot) EachChannel(fn func(*Channel) bool) {
+	for _, c := range s.channels {
+		if s.Channel(c.ID) != nil && !fn(c) {
+			return
+		}
+	}
+}
+
+// EachDrain calls fn for every drain (unordered) until fn returns false.
+func (s *Snapshot) EachDrain(fn func(*Drain) bool) {
+	for _, d := range s.drains {
+		if !fn(d) {
+			return
+		}
+	}
+}
+
+// EachCred calls fn for every credential (unordered) until fn returns false.
+func (s *Snapshot) EachCred(fn func(*Cred) bool) {
+	for _, c := range s.creds {
+		if !fn(c) {
+			return
+		}
+	}
+}
+
+// With returns a new snapshot with the changes applied in order. s is unchanged.
+func (s *Snapshot) With(changes []Change, version string) *Snapshot {
+	n := &Snapshot{Version: version, ReadOnly: s.ReadOnly,
+		channels: maps.Clone(s.channels), tokens: maps.Clone(s.tokens),
+		drains: maps.Clone(s.drains), creds: maps.Clone(s.creds)}
+	b := builder{s: n, dirty: map[string]bool{}, addTok: map[string][]*Token{}, addDrain: map[string][]*Drain{}}
+	for _, c := range changes {
+		b.apply(c)
+	}
+	b.rebuild(s)
+	return n
+}
+
+type builder struct {
+	s        *Snapshot
+	dirty    map[string]bool
+	addTok   map[string][]*Token
+	addDrain map[string][]*Drain
+	chMeta   map[string]*Channel // new channel records (name/flags) in this batch
+}
+
+func (b *builder) apply(c Change) {
+	if c.Key == ControlRodKey {
+		b.s.ReadOnly = c.Fields["0"] == "1"
+		return
+	}
+	kind, id, ok := ParseKey(c.Key)
+	if !ok {
+		return
+	}
+	switch kind {
+	case "ch":
+		b.dirty[id] = true
+		if b.chMeta == nil {
+			b.chMeta = map[string]*Channel{}
+		}
+		if c.Fields == nil {
+			b.chMeta[id] = nil
+		} else {
+			b.chMeta[id] = channelFromHash(id, c.Fields)
+		}
+	case "tok":
+		b.applyToken(id, c.Fields)
+	case "drain":
+		b.applyDrain(id, c.Fields)
+	case "cred":
+		if c.Fields == nil {
+			delete(b.s.creds, id)
+		} else {
+			b.s.creds[id] = credFromHash(id, c.Fields)
+		}
+	}
+}
+
+func (b *builder) applyToken(id string, h Hash) {
+	if old := b.s.tokens[id]; old != nil {
+		b.dirty[old.ChannelID] = true
+		delete(b.s.tokens, id)
+	}
+	if h == nil {
+		return
+	}
+	t := &Token{ID: id, ChannelID: h["ch"], Name: h["name"]}
+	b.s.tokens[id] = t
+	b.dirty[t.ChannelID] = true
+	b.addTok[t.ChannelID] = append(b.addTok[t.ChannelID], t)
+}
+
+func (b *builder) applyDrain(idStr string, h Hash) {
+	id, err := strconv.ParseInt(idStr, 10, 64)
+	if err != nil {
+		return
+	}
+	if old := b.s.drains[id]; old != nil {
+		b.dirty[old.ChannelID] = true
+		delete(b.s.drains, id)
+	}
+	if h == nil {
+		return
+	}
+	d := drainFromHash(id, h)
+	b.s.drains[id] = d
+	b.dirty[d.ChannelID] = true
+	b.addDrain[d.ChannelID] = append(b.addDrain[d.ChannelID], d)
+}
+
+// rebuild recomputes the token and drain lists of every channel touched,
+// starting from the previous snapshot's lists.
+func (b *builder) rebuild(prev *Snapshot) {
+	for id := range b.dirty {
+		old := prev.channels[id]
+		c := &Channel{ID: id}
+		if old != nil {
+			cp := *old
+			c = &cp
+		}
+		if meta, ok := b.chMeta[id]; ok {
+			if meta == nil {
+				*c = Channel{ID: id, Tokens: c.Tokens, Drains: c.Drains}
+			} else {
+				c.Name, c.Flags, c.NoRedis, c.NoTail, c.present = meta.Name, meta.Flags, meta.NoRedis, meta.NoTail, true
+			}
+		}
+		c.Tokens = b.keptTokens(c.Tokens, b.addTok[id])
+		c.Drains = b.keptDrains(c.Drains, b.addDrain[id])
+		if !c.present && len(c.Tokens) == 0 && len(c.Drains) == 0 {
+			delete(b.s.channels, id)
+			continue
+		}
+		b.s.channels[id] = c
+	}
+}
+
+func (b *builder) keptTokens(old, add []*Token) []*Token {
+	out := make([]*Token, 0, len(old)+len(add))
+	for _, t := range old {
+		if b.s.tokens[t.ID] == t {
+			out = append(out, t)
+		}
+	}
+	for _, t := range add {
+		if b.s.tokens[t.ID] == t {
+			out = append(out, t)
+		}
+	}
+	sortTokens(out)
+	return out
+}
+
+func (b *builder) keptDrains(old, add []*Drain) []*Drain {
+	out := make([]*Drain, 0, len(old)+len(add))
+	for _, d := range old {
+		if b.s.drains[d.ID] == d {
+			out = append(out, d)
+		}
+	}
+	for _, d := range add {
+		if b.s.drains[d.ID] == d {
+			out = append(out, d)
+		}
+	}
+	sortDrains(out)
+	return out
+}

@@ -1,0 +1,3 @@
+module github.com/logplex/logplex
+
+go 1.26.0
