@@ -1,0 +1,73 @@
+package frame
+
+import (
+	"fmt"
+	"testing"
+)
+
+// benchStream is n octet-counted frames of 120 bytes each.
+func benchStream(n int) []byte {
+	var buf []byte
+	for i := range n {
+		msg := fmt.Sprintf("<134>1 2012-12-10T03:00:48.123456Z erlang t.feff49f1-4d55-4c9e-aee1-2d2b10e69b42 web.%d - - m", i%10)
+		for len(msg) < 120 {
+			msg += "x"
+		}
+		buf = AppendFrame(buf, []byte(msg))
+	}
+	return buf
+}
+
+func BenchmarkNext(b *testing.B) {
+	stream := benchStream(1000)
+	b.SetBytes(int64(len(stream)))
+	b.ReportAllocs()
+	for b.Loop() {
+		for buf := stream; len(buf) > 0; {
+			msg, n, _ := Next(buf)
+			sinkBytes, buf = msg, buf[n:]
+		}
+	}
+}
+
+// BenchmarkRoutePath is the ingest hot path per message: cut the frame, find
+// the token, copy the message rewritten into a batch buffer.
+func BenchmarkRoutePath(b *testing.B) {
+	stream := benchStream(1000)
+	name := []byte("app")
+	batch := make([]byte, 0, len(stream))
+	b.SetBytes(int64(len(stream)))
+	b.ReportAllocs()
+	for b.Loop() {
+		batch = batch[:0]
+		for buf := stream; len(buf) > 0; {
+			msg, n, _ := Next(buf)
+			if start, end, ok := AppName(msg); ok && HasTokenPrefix(msg[start:end]) {
+				batch = AppendCooked(batch, msg, start, end, name)
+			}
+			buf = buf[n:]
+		}
+	}
+	sinkBytes = batch
+}
+
+var benchMsg = []byte(`<134>1 2012-12-10T03:00:48.123456Z erlang app web.1 - [meta sequenceId="518"] at=info method=GET path="/" status=200 bytes=1234`)
+
+func BenchmarkParseDrain(b *testing.B) {
+	b.SetBytes(int64(len(benchMsg)))
+	b.ReportAllocs()
+	for b.Loop() {
+		sinkFields, sinkBool = ParseDrain(benchMsg)
+	}
+}
+
+func BenchmarkAppendHTTPDrain(b *testing.B) {
+	f, _ := ParseDrain(benchMsg)
+	dst := make([]byte, 0, 512)
+	b.SetBytes(int64(len(benchMsg)))
+	b.ReportAllocs()
+	for b.Loop() {
+		dst = AppendHTTPDrain(dst[:0], f)
+	}
+	sinkBytes = dst
+}
