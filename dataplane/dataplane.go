@@ -1,0 +1,97 @@
+// Package dataplane is the ingest and routing node: TCP syslog and
+// `POST /logs` in (ingest), token lookup and rewriting on the current config
+// snapshot (route), and delivery to history (store.Spool) — with drains and
+// tails as they are built. It follows config through a store.Watcher the
+// caller runs, and never depends on the control plane.
+//
+//	TCP :6001 ─┐
+//	           ├─► route.Batch ─► Spool.Write (history)
+//	HTTP :8601 ┘
+//
+// dataplane imports frame, ringbuf, config, store and its own subpackages;
+// never controlplane.
+package dataplane
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+
+	"github.com/logplex/logplex/dataplane/ingest"
+	"github.com/logplex/logplex/dataplane/route"
+	"github.com/logplex/logplex/store"
+)
+
+// Options configure a data plane. Zero values mean the documented defaults.
+type Options struct {
+	SyslogAddr        string // TCP syslog listen address; default ":6001"
+	HTTPInputAddr     string // POST /logs listen address; default ":8601"
+	EventLoops        int    // gnet event loops; default one per CPU
+	ReadBufferCap     int    // bytes read per TCP readable event; default 64 KiB
+	MaxTCPConnections int    // open syslog connections at most; default 100000
+	MaxLogsBodyBytes  int    // largest /logs body (encoded and decoded); default 8 MB
+	MaxHTTPConns      int    // concurrent /logs connections; default 1024
+
+	Watcher *store.Watcher // config; the caller runs it (required)
+	Spool   store.Spool    // history; nil: no history
+	Logger  *slog.Logger   // default slog.Default()
+}
+
+// DataPlane is a running ingest and routing node.
+type DataPlane struct {
+	opts   Options
+	Router *route.Router
+	tcp    *ingest.TCP
+	http   *ingest.HTTP
+}
+
+// New builds the data plane and binds the HTTP listener (the TCP listener
+// binds in Run; wait on SyslogReady before reading SyslogAddr).
+func New(opts Options) (*DataPlane, error) {
+	if opts.Watcher == nil {
+		return nil, errors.New("dataplane: Options.Watcher is required")
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	log := opts.Logger.With("plane", "data")
+	d := &DataPlane{opts: opts}
+	d.Router = route.New(opts.Watcher.Current, opts.Spool, nil)
+	d.tcp = ingest.NewTCP(ingest.TCPOptions{Addr: opts.SyslogAddr, EventLoops: opts.EventLoops,
+		ReadBufferCap: opts.ReadBufferCap, MaxConnections: opts.MaxTCPConnections}, d.Router, log)
+	h, err := ingest.NewHTTP(ingest.HTTPOptions{Addr: opts.HTTPInputAddr, MaxBodyBytes: opts.MaxLogsBodyBytes,
+		MaxConnections: opts.MaxHTTPConns}, d.Router, opts.Watcher.Ready, log)
+	if err != nil {
+		return nil, err
+	}
+	d.http = h
+	return d, nil
+}
+
+// HTTPAddr is the bound /logs address.
+func (d *DataPlane) HTTPAddr() net.Addr { return d.http.Addr() }
+
+// SyslogReady is closed once the TCP syslog listener accepts connections.
+func (d *DataPlane) SyslogReady() <-chan struct{} { return d.tcp.Ready() }
+
+// SyslogAddr is the bound TCP syslog address (valid after SyslogReady).
+func (d *DataPlane) SyslogAddr() net.Addr { return d.tcp.Addr() }
+
+// SetDenyLogsIngress sets the deny_logs_ingress control rod.
+func (d *DataPlane) SetDenyLogsIngress(on bool) { d.http.DenyLogsIngress.Store(on) }
+
+// Run serves until ctx ends; it returns the first listener error.
+func (d *DataPlane) Run(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	errc := make(chan error, 2)
+	go func() { errc <- d.tcp.Run(ctx) }()
+	go func() { errc <- d.http.Run(ctx) }()
+	err := <-errc
+	cancel()
+	if err2 := <-errc; err == nil {
+		err = err2
+	}
+	return err
+}

@@ -1,0 +1,156 @@
+package drain
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/logplex/logplex/config"
+)
+
+// Table maps a channel id to its running drains; it is immutable once
+// published.
+type Table map[string][]*Drain
+
+// Manager keeps the running drains in line with the config snapshots it is
+// given, and publishes the channel → drains Table for the router.
+type Manager struct {
+	opts Options
+	log  *slog.Logger
+
+	mu      sync.Mutex // serialises Update and Close
+	running map[int64]*Drain
+	closed  bool
+	table   atomic.Pointer[Table]
+}
+
+// NewManager returns a manager with no drains.
+func NewManager(opts Options) *Manager {
+	opts.setDefaults()
+	m := &Manager{opts: opts, log: opts.Logger.With("component", "drains"), running: map[int64]*Drain{}}
+	m.table.Store(&Table{})
+	return m
+}
+
+// ForChannel returns the channel's running drains; lock-free. The slice must
+// not be modified.
+func (m *Manager) ForChannel(id string) []*Drain { return (*m.table.Load())[id] }
+
+// Drain returns the running drain with this id, or nil.
+func (m *Manager) Drain(id int64) *Drain {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.running[id]
+}
+
+// Update starts drains new in snap, restarts drains whose URL or compression
+// changed, and stops (flushing, bounded by the stop grace) drains that are
+// gone. Drains whose URL does not parse or whose kind is not built are
+// skipped and logged.
+func (m *Manager) Update(snap *config.Snapshot) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed || snap == nil {
+		return
+	}
+	want := map[int64]*config.Drain{}
+	snap.EachDrain(func(d *config.Drain) bool {
+		if d.URL != "" && snap.Channel(d.ChannelID) != nil {
+			want[d.ID] = d
+		}
+		return true
+	})
+	var stopping []*Drain
+	for id, r := range m.running {
+		w := want[id]
+		if w == nil || w.URL != r.Config.URL || w.Compression != r.Config.Compression || w.ChannelID != r.Config.ChannelID {
+			stopping = append(stopping, r)
+			delete(m.running, id)
+		}
+	}
+	for id, d := range want {
+		if m.running[id] == nil {
+			if r := m.start(d); r != nil {
+				m.running[id] = r
+			}
+		}
+	}
+	m.publish()
+	m.stopAll(stopping, m.opts.StopGrace)
+}
+
+func (m *Manager) publish() {
+	t := Table{}
+	for _, d := range m.running {
+		t[d.Config.ChannelID] = append(t[d.Config.ChannelID], d)
+	}
+	for _, ds := range t {
+		sort.Slice(ds, func(i, j int) bool { return ds[i].Config.ID < ds[j].Config.ID })
+	}
+	m.table.Store(&t)
+}
+
+// stopAll stops drains in parallel, each flushing for at most grace.
+func (m *Manager) stopAll(ds []*Drain, grace time.Duration) {
+	var wg sync.WaitGroup
+	for _, d := range ds {
+		wg.Add(1)
+		go func() { defer wg.Done(); d.stop(grace) }()
+	}
+	wg.Wait()
+}
+
+func (m *Manager) newSender(d *Drain) (sender, error) {
+	switch d.URL.Kind {
+	case config.DrainHTTP:
+		return newHTTPSender(&m.opts, d)
+	case config.DrainSyslogTCP, config.DrainSyslogTLS:
+		return newSyslogSender(&m.opts, d)
+	}
+	return nil, fmt.Errorf("drain kind %q is not supported", d.URL.Scheme)
+}
+
+func (m *Manager) start(cfg *config.Drain) *Drain {
+	u, err := config.ParseDrainURL(cfg.URL)
+	if err != nil {
+		m.log.Warn("drain not started: invalid URL", "drain_id", cfg.ID, "err", err)
+		return nil
+	}
+	d := &Drain{Config: cfg, URL: u, done: make(chan struct{})}
+	s, err := m.newSender(d)
+	if err != nil {
+		m.log.Warn("drain not started", "drain_id", cfg.ID, "err", err)
+		return nil
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	flushCtx, flushCancel := context.WithCancel(context.Background())
+	d.cancel, d.flushCancel = cancel, flushCancel
+	go func() {
+		defer close(d.done)
+		s.run(ctx, flushCtx)
+	}()
+	return d
+}
+
+// Close stops every drain, each flushing what it holds, and returns when all
+// have stopped or ctx ends (the remaining flushes are then cut short).
+func (m *Manager) Close(ctx context.Context) {
+	m.mu.Lock()
+	m.closed = true
+	ds := make([]*Drain, 0, len(m.running))
+	for _, d := range m.running {
+		ds = append(ds, d)
+	}
+	m.running = map[int64]*Drain{}
+	m.table.Store(&Table{})
+	m.mu.Unlock()
+	grace := m.opts.StopGrace
+	if dl, ok := ctx.Deadline(); ok {
+		grace = min(grace, time.Until(dl))
+	}
+	m.stopAll(ds, max(grace, 0))
+}

@@ -1,0 +1,95 @@
+package drain
+
+import (
+	"log/slog"
+	"time"
+)
+
+// Options configure every drain on this node. Zero values mean the defaults
+// given (Logplex's, spec §9), so tests set only what they change.
+type Options struct {
+	// HTTP drains (spec §5.4)
+	HTTPBufferSize     int           // messages buffered per drain; default 1024
+	HTTPTargetBytes    int           // POST body target size; default 102400
+	HTTPFrameRetries   int           // extra attempts per frame; default 2 (3 in all). Negative: 0
+	HTTPConnectTimeout time.Duration // default 3 s
+	HTTPRequestTimeout time.Duration // default 5 s
+	HTTPIdleTimeout    time.Duration // close an idle connection after; default 144 s
+	HTTPIdleFuzz       time.Duration // random addition to the idle timer; default 15 s
+	HTTPMaxTTL         time.Duration // max connection age; default 5 h
+	HTTPShrinkTimeout  time.Duration // shrink the buffer after failing this long; default 5 min
+	HTTPReconnectTime  time.Duration // backoff unit; default 10 ms
+	HTTPMaxRetries     int           // cap of the backoff exponent; default 10
+	// DefaultCompression applies to drains created without one: "", "gzip" or "zstd".
+	DefaultCompression string
+
+	// Syslog drains over TCP and TLS (spec §5.5–5.6)
+	TCPBufferSize   int           // default 1024
+	TCPTargetBytes  int           // bytes per write; default 4096
+	TCPSendTimeout  time.Duration // connect and write timeout; default 4 s
+	TCPBackoffMax   time.Duration // reconnect backoff cap; default 300 s
+	TCPReconnectMin time.Duration // min gap after a clean close; default 30 s
+	TCPIdleTimeout  time.Duration // default 240 s
+	TCPIdleFuzz     time.Duration // default 15 s
+	TCPMaxTTL       time.Duration // default 5 h
+	TCPShrinkAfter  int           // failures before shrinking a full buffer to 10; default 10
+	TCPDontSendLoss bool          // tcp_syslog_send_loss_msg = dont_send
+	TLSCAFile       string        // CA bundle; default: system roots
+	TLSPinnedCerts  string        // PEM text of pinned certificates (LOGPLEX_TLS_PINNED_CERTS)
+	TLSInsecure     bool          // tls_mode insecure: no verification for any TLS drain
+
+	UserAgent string        // default "Logplex/<version>" is set by the caller; default "Logplex/dev"
+	StopGrace time.Duration // flush time for a stopped (deleted, changed) drain; default 5 s
+
+	// Notify, if set, receives notices a drain raises into its channel's
+	// history and tails (L14), as a raw syslog message; called from the
+	// sender goroutine.
+	Notify func(channelID string, msg []byte)
+	Logger *slog.Logger
+}
+
+func orDur(v *time.Duration, d time.Duration) {
+	if *v <= 0 {
+		*v = d
+	}
+}
+
+func orInt(v *int, d int) {
+	if *v <= 0 {
+		*v = d
+	}
+}
+
+func (o *Options) setDefaults() {
+	orInt(&o.HTTPBufferSize, 1024)
+	orInt(&o.HTTPTargetBytes, 102400)
+	if o.HTTPFrameRetries == 0 {
+		o.HTTPFrameRetries = 2
+	} else if o.HTTPFrameRetries < 0 {
+		o.HTTPFrameRetries = 0
+	}
+	orDur(&o.HTTPConnectTimeout, 3*time.Second)
+	orDur(&o.HTTPRequestTimeout, 5*time.Second)
+	orDur(&o.HTTPIdleTimeout, 144*time.Second)
+	orDur(&o.HTTPIdleFuzz, 15*time.Second)
+	orDur(&o.HTTPMaxTTL, 5*time.Hour)
+	orDur(&o.HTTPShrinkTimeout, 5*time.Minute)
+	orDur(&o.HTTPReconnectTime, 10*time.Millisecond)
+	orInt(&o.HTTPMaxRetries, 10)
+	orInt(&o.TCPBufferSize, 1024)
+	orInt(&o.TCPTargetBytes, 4096)
+	orDur(&o.TCPSendTimeout, 4*time.Second)
+	orDur(&o.TCPBackoffMax, 300*time.Second)
+	orDur(&o.TCPReconnectMin, 30*time.Second)
+	orDur(&o.TCPIdleTimeout, 240*time.Second)
+	orDur(&o.TCPIdleFuzz, 15*time.Second)
+	orDur(&o.TCPMaxTTL, 5*time.Hour)
+	orInt(&o.TCPShrinkAfter, 10)
+	orDur(&o.StopGrace, 5*time.Second)
+	if o.UserAgent == "" {
+		o.UserAgent = "Logplex/dev"
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+}

@@ -1,0 +1,215 @@
+// Package route turns parsed frames into deliveries: it looks the token up in
+// the current config snapshot (lock-free), rewrites the APP-NAME field from
+// token id to token name while copying the message once into a pooled batch,
+// and hands whole batches to history (and, as they are built, to drains and
+// tails). One Batch serves one read or one request: the per-message path
+// takes no lock, makes no allocation and no interface call.
+//
+//	frame ─► Batch.AddByAppName / AddForToken ─► Batch.Flush ─┬► Drain.PushBatch (one lock per drain per batch)
+//	          (cooked copy into the batch buffer,               └► Spool.Write     (one call per batch)
+//	           grouped per channel)
+//
+// route imports frame, config, store, dataplane/drain and the standard library.
+package route
+
+import (
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/logplex/logplex/config"
+	"github.com/logplex/logplex/dataplane/drain"
+	"github.com/logplex/logplex/frame"
+	"github.com/logplex/logplex/store"
+)
+
+// Router routes batches of messages with the newest config snapshot.
+type Router struct {
+	snap   func() *config.Snapshot
+	spool  store.Spool
+	drains *drain.Manager // nil: no drains
+
+	// DenyRedisBuffers is the deny_redis_buffers control rod: no history writes.
+	DenyRedisBuffers atomic.Bool
+	// DenyDrainForwarding is the deny_drain_forwarding control rod.
+	DenyDrainForwarding atomic.Bool
+
+	batches sync.Pool
+}
+
+// New returns a router reading snapshots from snap (nil snapshot: not yet
+// loaded, every message counts as an unknown token), writing history to
+// spool (nil: no history) and delivering to drains (nil: none).
+func New(snap func() *config.Snapshot, spool store.Spool, drains *drain.Manager) *Router {
+	r := &Router{snap: snap, spool: spool, drains: drains}
+	r.batches.New = func() any { return &Batch{r: r} }
+	return r
+}
+
+// Snapshot returns the snapshot the router routes with now (may be nil).
+func (r *Router) Snapshot() *config.Snapshot { return r.snap() }
+
+// Batch collects the routed messages of one read or request. Get one with
+// Router.Batch, fill it, then Flush it, which also recycles it.
+type Batch struct {
+	r    *Router
+	snap *config.Snapshot
+	// hist holds every cooked message in hist.Buf; hist.Msgs lists only those
+	// that go to history. Drains read spans of hist.Buf before the spool
+	// takes the batch.
+	hist   *store.HistoryBatch
+	groups []group // messages per channel that has drains, in arrival order
+	c      counts
+}
+
+// group is the messages of one channel in a batch, for its drains.
+type group struct {
+	ch     *config.Channel
+	drains []*drain.Drain
+	spans  []drain.Span
+}
+
+// counts are added to the shared counters once per batch.
+type counts struct {
+	received, processed, malformed, unknownToken, unknownChannel int64
+}
+
+// Batch returns an empty batch bound to the current snapshot.
+func (r *Router) Batch() *Batch {
+	b := r.batches.Get().(*Batch)
+	b.snap = r.snap()
+	return b
+}
+
+// Malformed counts one malformed frame (spec §2.1, §2.3).
+func (b *Batch) Malformed() { b.c.malformed++ }
+
+// AddByAppName routes a message by the token in its APP-NAME field (TCP
+// input and credential-authorised /logs). msg is only read during the call.
+func (b *Batch) AddByAppName(msg []byte) {
+	start, end, ok := frame.AppName(msg)
+	if !ok || end-start < 2 || msg[start] != 't' || msg[start+1] != '.' {
+		b.c.malformed++
+		return
+	}
+	if b.snap == nil {
+		b.c.unknownToken++
+		return
+	}
+	tok := b.snap.TokenBytes(msg[start:end])
+	if tok == nil {
+		b.c.unknownToken++
+		return
+	}
+	b.add(msg, start, end, tok)
+}
+
+// AddForToken routes a message to tok's channel regardless of its APP-NAME
+// (token-authorised /logs, spec §2.2.1); the APP-NAME is rewritten only when
+// it is exactly tok's id. msg is only read during the call.
+func (b *Batch) AddForToken(msg []byte, tok *config.Token) {
+	start, end, ok := frame.AppName(msg)
+	if !ok || string(msg[start:end]) != tok.ID {
+		start, end = -1, -1
+	}
+	b.add(msg, start, end, tok)
+}
+
+func (b *Batch) add(msg []byte, start, end int, tok *config.Token) {
+	b.c.received++
+	ch := b.snap.Channel(tok.ChannelID)
+	if ch == nil {
+		b.c.unknownChannel++
+		return
+	}
+	b.c.processed++
+	g := b.group(ch)
+	toHistory := !ch.NoRedis && b.r.spool != nil && !b.r.DenyRedisBuffers.Load()
+	if g == nil && !toHistory {
+		return
+	}
+	if b.hist == nil {
+		b.hist = store.GetHistoryBatch()
+	}
+	h := b.hist
+	off := len(h.Buf)
+	if start < 0 {
+		h.Buf = append(h.Buf, msg...)
+	} else {
+		h.Buf = append(h.Buf, msg[:start]...)
+		h.Buf = append(h.Buf, tok.Name...)
+		h.Buf = append(h.Buf, msg[end:]...)
+	}
+	if toHistory {
+		h.Msgs = append(h.Msgs, store.HistoryMsg{Channel: ch.ID, Off: uint32(off), End: uint32(len(h.Buf))})
+	}
+	if g != nil {
+		g.spans = append(g.spans, drain.Span{Off: uint32(off), End: uint32(len(h.Buf))})
+	}
+}
+
+// group returns the batch's group for ch, or nil when ch has no drains. Most
+// batches hold one or few channels: the last group is checked first, then a
+// short scan.
+func (b *Batch) group(ch *config.Channel) *group {
+	if b.r.drains == nil || len(ch.Drains) == 0 {
+		return nil
+	}
+	for i := len(b.groups) - 1; i >= 0; i-- {
+		if b.groups[i].ch == ch {
+			return &b.groups[i]
+		}
+	}
+	ds := b.r.drains.ForChannel(ch.ID)
+	if len(ds) == 0 {
+		return nil
+	}
+	if len(b.groups) < cap(b.groups) {
+		b.groups = b.groups[:len(b.groups)+1]
+		g := &b.groups[len(b.groups)-1]
+		g.ch, g.drains, g.spans = ch, ds, g.spans[:0]
+		return g
+	}
+	b.groups = append(b.groups, group{ch: ch, drains: ds})
+	return &b.groups[len(b.groups)-1]
+}
+
+// Flush hands the batch's messages on (one call per destination), adds its
+// counts to the metrics and recycles the batch. The batch must not be used
+// afterwards.
+func (b *Batch) Flush() {
+	if len(b.groups) > 0 {
+		b.pushDrains()
+	}
+	if b.hist != nil {
+		if len(b.hist.Msgs) > 0 {
+			b.r.spool.Write(b.hist)
+		} else {
+			store.PutHistoryBatch(b.hist)
+		}
+		b.hist = nil
+	}
+	b.c.publish()
+	b.c = counts{}
+	for i := range b.groups {
+		b.groups[i].ch, b.groups[i].drains = nil, nil
+	}
+	b.groups = b.groups[:0]
+	b.snap = nil
+	b.r.batches.Put(b)
+}
+
+// pushDrains hands each channel's messages to each of its drains: one lock
+// per drain per batch.
+func (b *Batch) pushDrains() {
+	if b.r.DenyDrainForwarding.Load() {
+		return
+	}
+	now := time.Now().UnixNano()
+	for i := range b.groups {
+		g := &b.groups[i]
+		for _, d := range g.drains {
+			d.PushBatch(b.hist.Buf, g.spans, now)
+		}
+	}
+}

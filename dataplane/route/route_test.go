@@ -1,0 +1,143 @@
+package route
+
+import (
+	"context"
+	"fmt"
+	"testing"
+
+	"github.com/logplex/logplex/config"
+	"github.com/logplex/logplex/store"
+	"github.com/logplex/logplex/store/embedded"
+)
+
+const tok = "t.feff49f1-4d55-4c9e-aee1-2d2b10e69b42"
+
+func testSnapshot() *config.Snapshot {
+	return config.Build(map[string]config.Hash{
+		config.ChannelKey("1"): config.ChannelHash("", ""),
+		config.TokenKey(tok):   config.TokenHash("1", "app"),
+		config.ChannelKey("2"): config.ChannelHash("", "no_redis"),
+		config.TokenKey("t.2"): config.TokenHash("2", "quiet"),
+		config.TokenKey("t.9"): config.TokenHash("9", "orphan"),
+	}, false, "1-0")
+}
+
+func history(t *testing.T, sp store.Spool, ch string) []string {
+	t.Helper()
+	ms, err := sp.Range(context.Background(), ch, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := make([]string, len(ms))
+	for i, m := range ms {
+		out[len(ms)-1-i] = string(m) // oldest first
+	}
+	return out
+}
+
+func TestRouteRewritesAppNameOnly(t *testing.T) {
+	sp := embedded.NewSpool(10, 0)
+	snap := testSnapshot()
+	r := New(func() *config.Snapshot { return snap }, sp, nil)
+	before := ReadCounters()
+	b := r.Batch()
+	b.AddByAppName([]byte("<134>1 2012-12-10T03:00:48.123456Z erlang " + tok + " console.1 - - Logsplat test message 1"))
+	b.AddByAppName([]byte("<134>1 2012-12-10T03:00:48.123456Z " + tok + " " + tok + " p - - host field is the token too"))
+	b.AddByAppName([]byte("<1>1 t h t.unknown p - - x"))
+	b.AddByAppName([]byte("<1>1 t h notatoken p - - x"))
+	b.AddByAppName([]byte("<1>1 t h t.2 p - - no_redis channel"))
+	b.AddByAppName([]byte("<1>1 t h t.9 p - - channel missing"))
+	b.Flush()
+	got := history(t, sp, "1")
+	want := []string{
+		"<134>1 2012-12-10T03:00:48.123456Z erlang app console.1 - - Logsplat test message 1",
+		"<134>1 2012-12-10T03:00:48.123456Z " + tok + " app p - - host field is the token too",
+	}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("history\n got %q\nwant %q", got, want)
+	}
+	if h := history(t, sp, "2"); len(h) != 0 {
+		t.Fatalf("no_redis channel got history: %q", h)
+	}
+	d := ReadCounters()
+	if d.Received-before.Received != 4 || d.Processed-before.Processed != 3 || d.UnknownToken-before.UnknownToken != 1 ||
+		d.Malformed-before.Malformed != 1 || d.UnknownChannel-before.UnknownChannel != 1 {
+		t.Fatalf("counters moved by %+v (before %+v)", d, before)
+	}
+}
+
+func TestAddForTokenIgnoresOtherAppName(t *testing.T) {
+	sp := embedded.NewSpool(10, 0)
+	snap := testSnapshot()
+	r := New(func() *config.Snapshot { return snap }, sp, nil)
+	b := r.Batch()
+	tk := snap.Token(tok)
+	b.AddForToken([]byte("<158>1 2013-05-27T19:59:36.538297+00:00 node t.8ec095b4-8960-39fa-b948-e9e21f27f5de router - - at=info"), tk)
+	b.AddForToken([]byte("<42> blafasel"), tk)
+	b.Flush()
+	got := history(t, sp, "1")
+	if len(got) != 2 || got[0] != "<158>1 2013-05-27T19:59:36.538297+00:00 node t.8ec095b4-8960-39fa-b948-e9e21f27f5de router - - at=info" || got[1] != "<42> blafasel" {
+		t.Fatalf("token-auth history %q", got)
+	}
+}
+
+func TestNoSnapshotCountsUnknownToken(t *testing.T) {
+	r := New(func() *config.Snapshot { return nil }, nil, nil)
+	before := ReadCounters().UnknownToken
+	b := r.Batch()
+	b.AddByAppName([]byte("<1>1 t h " + tok + " p - - x"))
+	b.Flush()
+	if ReadCounters().UnknownToken != before+1 {
+		t.Fatal("message before config load not counted")
+	}
+}
+
+// discard is a Spool that recycles batches, to measure the routing path alone.
+type discard struct{}
+
+func (discard) Write(b *store.HistoryBatch) { store.PutHistoryBatch(b) }
+func (discard) Range(context.Context, string, int) ([][]byte, error) {
+	return nil, nil
+}
+func (discard) Close() error { return nil }
+
+func TestRoutePathAllocatesNothing(t *testing.T) {
+	if raceEnabled {
+		t.Skip("allocation counts are not meaningful under -race (sync.Pool drops items); make test runs this without -race")
+	}
+	snap := testSnapshot()
+	r := New(func() *config.Snapshot { return snap }, discard{}, nil)
+	msg := []byte("<134>1 2012-12-10T03:00:48.123456Z erlang " + tok + " console.1 - - Logsplat test message 1")
+	for range 10 { // warm the pools
+		b := r.Batch()
+		for range 100 {
+			b.AddByAppName(msg)
+		}
+		b.Flush()
+	}
+	allocs := testing.AllocsPerRun(200, func() {
+		b := r.Batch()
+		for range 100 {
+			b.AddByAppName(msg)
+		}
+		b.Flush()
+	})
+	if allocs > 0 {
+		t.Fatalf("%.1f allocations per 100-message batch, want 0", allocs)
+	}
+}
+
+func BenchmarkRouteBatch(b *testing.B) {
+	snap := testSnapshot()
+	r := New(func() *config.Snapshot { return snap }, discard{}, nil)
+	msg := []byte("<134>1 2012-12-10T03:00:48.123456Z erlang " + tok + " console.1 - - Logsplat test message 1")
+	b.SetBytes(int64(len(msg)) * 100)
+	b.ReportAllocs()
+	for b.Loop() {
+		bt := r.Batch()
+		for range 100 {
+			bt.AddByAppName(msg)
+		}
+		bt.Flush()
+	}
+}
