@@ -95,6 +95,7 @@ type Drain struct {
 	Config *config.Drain
 	URL    *config.DrainURL
 	Buf    *Buffer
+	Stats  *Stats // the sender sets it up (newStats) and updates it per batch
 
 	cancel      context.CancelFunc // stops delivery and starts the final flush
 	flushCancel context.CancelFunc // ends the final flush
@@ -111,4 +112,7 @@ func (d *Drain) stop(grace time.Duration) {
 	<-d.done
 	t.Stop()
 	d.flushCancel()
+	if d.Stats != nil {
+		d.Stats.remove()
+	}
 }
