@@ -17,7 +17,9 @@ import (
 	"errors"
 	"log/slog"
 	"net"
+	"time"
 
+	"github.com/logplex/logplex/dataplane/drain"
 	"github.com/logplex/logplex/dataplane/ingest"
 	"github.com/logplex/logplex/dataplane/route"
 	"github.com/logplex/logplex/store"
@@ -35,13 +37,17 @@ type Options struct {
 
 	Watcher *store.Watcher // config; the caller runs it (required)
 	Spool   store.Spool    // history; nil: no history
-	Logger  *slog.Logger   // default slog.Default()
+	Drains  drain.Options  // drain knobs (zero: Logplex's defaults)
+	// ShutdownTimeout bounds the drain flush after ingest stops; default 10 s.
+	ShutdownTimeout time.Duration
+	Logger          *slog.Logger // default slog.Default()
 }
 
 // DataPlane is a running ingest and routing node.
 type DataPlane struct {
 	opts   Options
 	Router *route.Router
+	Drains *drain.Manager
 	tcp    *ingest.TCP
 	http   *ingest.HTTP
 }
@@ -55,9 +61,19 @@ func New(opts Options) (*DataPlane, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
+	if opts.ShutdownTimeout <= 0 {
+		opts.ShutdownTimeout = 10 * time.Second
+	}
 	log := opts.Logger.With("plane", "data")
 	d := &DataPlane{opts: opts}
-	d.Router = route.New(opts.Watcher.Current, opts.Spool, nil)
+	if opts.Drains.Logger == nil {
+		opts.Drains.Logger = log
+	}
+	var router *route.Router
+	opts.Drains.Notify = func(ch string, msg []byte) { router.Notice(ch, msg) }
+	d.Drains = drain.NewManager(opts.Drains)
+	router = route.New(opts.Watcher.Current, opts.Spool, d.Drains)
+	d.Router = router
 	d.tcp = ingest.NewTCP(ingest.TCPOptions{Addr: opts.SyslogAddr, EventLoops: opts.EventLoops,
 		ReadBufferCap: opts.ReadBufferCap, MaxConnections: opts.MaxTCPConnections}, d.Router, log)
 	h, err := ingest.NewHTTP(ingest.HTTPOptions{Addr: opts.HTTPInputAddr, MaxBodyBytes: opts.MaxLogsBodyBytes,
@@ -81,10 +97,14 @@ func (d *DataPlane) SyslogAddr() net.Addr { return d.tcp.Addr() }
 // SetDenyLogsIngress sets the deny_logs_ingress control rod.
 func (d *DataPlane) SetDenyLogsIngress(on bool) { d.http.DenyLogsIngress.Store(on) }
 
-// Run serves until ctx ends; it returns the first listener error.
+// Run serves until ctx ends; it returns the first listener error. On the
+// way out it stops ingest first, then lets every drain flush what it holds
+// within ShutdownTimeout.
 func (d *DataPlane) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	follow := make(chan struct{})
+	go func() { defer close(follow); d.followDrains(ctx) }()
 	errc := make(chan error, 2)
 	go func() { errc <- d.tcp.Run(ctx) }()
 	go func() { errc <- d.http.Run(ctx) }()
@@ -93,5 +113,23 @@ func (d *DataPlane) Run(ctx context.Context) error {
 	if err2 := <-errc; err == nil {
 		err = err2
 	}
+	<-follow
+	sctx, scancel := context.WithTimeout(context.Background(), d.opts.ShutdownTimeout)
+	defer scancel()
+	d.Drains.Close(sctx)
 	return err
+}
+
+// followDrains keeps the running drains in line with each new snapshot, on
+// its own goroutine: stopping a drain may take its flush time.
+func (d *DataPlane) followDrains(ctx context.Context) {
+	for {
+		changed := d.opts.Watcher.Changed()
+		d.Drains.Update(d.opts.Watcher.Current())
+		select {
+		case <-changed:
+		case <-ctx.Done():
+			return
+		}
+	}
 }

@@ -59,6 +59,14 @@ func (w *Watcher) publish(s *config.Snapshot) {
 // own change is applied, and by tests).
 func (w *Watcher) Publish(s *config.Snapshot) { w.publish(s) }
 
+// Changed returns a channel that is closed when the next snapshot is
+// published; call Current after it fires.
+func (w *Watcher) Changed() <-chan struct{} {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.changed
+}
+
 // WaitVersion blocks until the current snapshot includes version v, or ctx ends.
 func (w *Watcher) WaitVersion(ctx context.Context, v string) error {
 	for {

@@ -213,3 +213,25 @@ func (b *Batch) pushDrains() {
 		}
 	}
 }
+
+// Notice routes a notice a drain raised (L14) into its channel's history
+// (and tails), never to drains (spec §3.4). The message is a raw syslog
+// message whose APP-NAME is the channel's token id, or a name.
+func (r *Router) Notice(channelID string, msg []byte) {
+	snap := r.snap()
+	if snap == nil || r.spool == nil || r.DenyRedisBuffers.Load() {
+		return
+	}
+	ch := snap.Channel(channelID)
+	if ch == nil || ch.NoRedis {
+		return
+	}
+	h := store.GetHistoryBatch()
+	start, end, ok := frame.AppName(msg)
+	if tok := snap.TokenBytes(msg[start:end]); ok && tok != nil && tok.ChannelID == channelID {
+		h.Add(channelID, append(append(append([]byte(nil), msg[:start]...), tok.Name...), msg[end:]...))
+	} else {
+		h.Add(channelID, msg)
+	}
+	r.spool.Write(h)
+}
