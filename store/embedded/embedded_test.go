@@ -20,7 +20,19 @@ func TestConfigSuite(t *testing.T) {
 }
 
 func TestSpoolSuite(t *testing.T) {
-	storetest.RunSpool(t, func(t *testing.T, history int) store.Spool { return NewSpool(history, 0) })
+	open := func(t *testing.T, history int) store.Spool { return NewSpool(history, 0) }
+	storetest.RunSpool(t, open)
+	storetest.RunSpoolMore(t, open)
+}
+
+func TestConfigSuiteMore(t *testing.T) {
+	storetest.RunConfigMore(t, func(t *testing.T) store.ConfigStore {
+		c, err := OpenConfig(t.TempDir())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	})
 }
 
 func TestConfigPersistsAcrossRestart(t *testing.T) {

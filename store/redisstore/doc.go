@@ -1,0 +1,91 @@
+// Package redisstore implements the store interfaces on Redis with rueidis:
+// Config (store.ConfigStore) on the config Redis, Spool (store.Spool) on
+// the history shards. Each works against one server, or against a Redis
+// Cluster. The spool also works against several plain servers sharded by
+// Logplex's md5 ring. The keys are Logplex's (spec §6), so Logplex's Redis
+// can be adopted in place.
+//
+// # Keys
+//
+//	ch:<id>:data     hash  name, flags                  (config.ChannelHash)
+//	tok:<tok>:data   hash  ch, name                     (config.TokenHash)
+//	drain:<id>:data  hash  ch, token[, url, state, …]   (config.DrainHash)
+//	cred:<id>        hash  pass | pass_sha256, name, full_api, channel
+//	control_rod      bitmap; bit 0 = read-only API      (SETBIT control_rod 0 1|0)
+//	channel_index, drain_index   INCR counters
+//	session:<uuid>   string, SETEX <ttl> <body>
+//	logplex:config:changes   stream: the change feed (below)
+//	ch:<id>:spool    list, newest first (on the shard of <id>)
+//
+// Writes use Logplex's commands (DEL, HMSET, SETBIT, SETEX, INCR), so
+// replicas and other tools see the same command names Logplex sent.
+//
+// # Change feed
+//
+// Config.Write stores every change and appends ONE entry describing them
+// to the stream logplex:config:changes (XADD MAXLEN ~ 100000). The entry is
+// a list of field pairs, one pair per change, in write order:
+//
+//	k <key>   h <hash as a JSON object, fields sorted> | h -   (deleted)
+//
+//	1732350000000-0  k ch:7:data  h {"flags":"","name":"app"}
+//	                 k tok:t.1:data h {"ch":"7","name":"web"}
+//	1732350000123-0  k tok:t.1:data h -
+//	1732350000456-0  k control_rod h {"0":"1"}
+//
+// The entry id is the write's version (store.CompareVersions orders ids).
+// Readers ignore fields other than k and h.
+//
+// Load notes the stream's last id FIRST, then SCANs the config hashes
+// (HGETALL in pipelined batches) and reads bit 0 of control_rod; the
+// snapshot's version is the noted id. A change written during the scan
+// has a later id, so Follow delivers it again; applying a whole hash twice
+// is harmless. Keys written by other tools (no feed entry) are picked up by
+// the next Load, which the store.Watcher runs every resync interval.
+//
+// Follow reads the stream with XREAD BLOCK from its version. It returns
+// store.ErrGap when the version is no longer in the stream (trimmed or the
+// stream deleted): the follower must reload.
+//
+// # Ordering: one server vs. Redis Cluster
+//
+// On one server a Write is one MULTI/EXEC: for each change DEL+HMSET (or
+// DEL, or SETBIT), then the XADD. Feed order is write order and an entry
+// never exists without its keys.
+//
+// In a cluster a MULTI must stay in one slot, and Logplex's keys carry no
+// hash tags. So Write stores each key with its own MULTI (DEL+HMSET of one
+// key is one slot), and XADDs only after every key write was acknowledged.
+// Hence any follower that sees an entry can read its keys. But two
+// concurrent writers of the same key may append their entries in the other
+// order than their key writes, so in cluster mode Follow does not trust the
+// hashes in the entry: for each batch of entries it re-reads the keys
+// named (pipelined HGETALL/GETBIT) and delivers their current values. A
+// follower thus converges to what Redis holds after the last entry it read.
+// A writer that dies between its key writes and its XADD leaves keys
+// without an entry; the next periodic reload picks them up.
+//
+// # Shards
+//
+// History goes to one of N shard servers, chosen as Logplex does (spec
+// §6.4): the shard URLs are sorted by their #fragment (else the whole URL),
+// interval = floor(2^128/N)+1, index = md5(channel id) read as a 128-bit
+// big-endian integer, shard = sorted[index / interval]. With a Redis
+// Cluster there is one client and slots do the sharding; LPUSH, LTRIM and
+// EXPIRE each touch one key, so no hash tag is needed.
+//
+// The spool keeps exactly History messages per channel (LTRIM 0 History-1)
+// and Range(num) returns at most num (LRANGE 0 num-1). Logplex keeps one
+// more (its LTRIM and LRANGE bounds are inclusive); logplex's choice is
+// documented by the lead.
+//
+// # Failures
+//
+// Every call honours its context and a per-call timeout (Timeout, default
+// 2 s), and the dial and connection write timeouts are set to the same
+// value, so nothing hangs on a dead Redis. Errors talking to Redis wrap
+// store.ErrUnavailable. Spool.Write never blocks: while a shard is down or
+// behind, its messages are dropped and counted; rueidis reconnects.
+//
+// redisstore imports config, store, rueidis and VictoriaMetrics/metrics.
+package redisstore
