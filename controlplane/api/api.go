@@ -1,0 +1,115 @@
+// Package api serves Logplex's HTTP APIs (spec §4): the legacy and /v2 API
+// with session fetches (Legacy, port 8001) and the /v3 API (V3, port 8002),
+// byte-compatible with Logplex where the spec is byte-exact, plus a
+// credentials extension on /v3.
+//
+//	client ─► Legacy()/V3() ─► route ─► status/auth checks ─► handler
+//	                                           │ reads: Watcher.Current() snapshot
+//	                                           │ writes: Store.Write ─► Watcher.WaitVersion
+//	                                           └ history: Spool.Range ─► frame formats
+//
+// Every mutation goes through the ConfigStore and waits (bounded) until the
+// watcher's snapshot includes it, so the next request on this node sees it.
+// Store failures answer 503; bad input answers 4xx, never 500.
+//
+// api imports frame, config, store, controlplane/auth, controlplane/session,
+// VictoriaMetrics/metrics and the standard library. Never dataplane/.
+package api
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/logplex/logplex/config"
+	"github.com/logplex/logplex/controlplane/auth"
+	"github.com/logplex/logplex/controlplane/session"
+	"github.com/logplex/logplex/store"
+)
+
+// Status is an API status (spec §4.6).
+type Status int
+
+// API statuses.
+const (
+	StatusNormal   Status = iota // everything works
+	StatusReadOnly               // mutating routes answer 503
+	StatusDisabled               // every route answers 503
+)
+
+// ParseStatus reads "normal", "read_only" or "disabled"; anything else is
+// normal, as in Logplex.
+func ParseStatus(s string) Status {
+	switch s {
+	case "read_only":
+		return StatusReadOnly
+	case "disabled":
+		return StatusDisabled
+	}
+	return StatusNormal
+}
+
+// Config is what the API needs; controlplane.Options fills it with defaults
+// applied (every field must be set, except Tails).
+type Config struct {
+	AuthKey        string // LOGPLEX_AUTH_KEY
+	APIEndpointURL string // prefix of session URLs
+	HTTPV3URL      string // prefix of v3 drain Locations
+
+	Store   store.ConfigStore
+	Watcher *store.Watcher
+	Spool   store.Spool
+	Tails   session.TailSource // nil: sessions never tail
+
+	SessionExpiry        time.Duration // TTL of stored sessions
+	SessionLookupTimeout time.Duration // bound on a session lookup
+	StoreTimeout         time.Duration // bound on each store call
+	WriteWait            time.Duration // bound on waiting for a write to reach the snapshot
+
+	MaxDrainsPerChannel     int
+	AllowPrivateDrains      bool
+	DrainDefaultCompression string // "", "gzip" or "zstd"
+	MaxBodyBytes            int64
+
+	LegacyStatus     Status
+	V3Status         Status
+	DenyTailSessions bool
+
+	Logger *slog.Logger
+	// Stopping ends when the server shuts down; live tails stop then.
+	Stopping context.Context
+}
+
+// Server holds the API handlers' shared state; it is safe for concurrent use.
+type Server struct {
+	cfg  Config
+	auth auth.Checker
+	log  *slog.Logger
+}
+
+// New returns a server for cfg.
+func New(cfg Config) *Server {
+	return &Server{cfg: cfg, auth: auth.Checker{AuthKey: cfg.AuthKey}, log: cfg.Logger}
+}
+
+// Legacy returns the handler of the legacy and /v2 API listener.
+func (s *Server) Legacy() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rec := &statusRecorder{ResponseWriter: w}
+		ep := s.serveLegacy(rec, r)
+		countRequest("legacy", ep, rec.code)
+	})
+}
+
+// V3 returns the handler of the /v3 API listener.
+func (s *Server) V3() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rec := &statusRecorder{ResponseWriter: w}
+		ep := s.serveV3(rec, r)
+		countRequest("v3", ep, rec.code)
+	})
+}
+
+// snapshot returns the current config, or nil before the first load.
+func (s *Server) snapshot() *config.Snapshot { return s.cfg.Watcher.Current() }

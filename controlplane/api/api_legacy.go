@@ -1,0 +1,119 @@
+package api
+
+import (
+	"net/http"
+	"regexp"
+)
+
+// legacyRoute is one entry of Logplex's legacy handler list (spec §4.2):
+// scanned in order, a route matches when its regex matches the path and the
+// method is equal; nothing matched is 404 "Not found" (so a wrong method is
+// 404, not 405).
+type legacyRoute struct {
+	method   string
+	re       *regexp.Regexp
+	auth     bool // needs Authorization
+	ro       bool // answers 503 in read-only mode
+	endpoint string
+	handle   func(s *Server, w http.ResponseWriter, r *http.Request, args []string)
+}
+
+// legacyRoutes is the route table, in Logplex's order. "POST …/load" (hot
+// code reload) is deliberately absent: it answers 404.
+var legacyRoutes = []legacyRoute{
+	{"GET", regexp.MustCompile(`/healthcheck`), true, false, "healthcheck", (*Server).legacyHealthcheck},
+	{"POST", regexp.MustCompile(`^/channels$`), true, true, "channels", (*Server).legacyCreateChannel},
+	{"GET", regexp.MustCompile(`^/v2/channels/(\d+)$`), true, false, "channels", (*Server).v2GetChannel},
+	{"DELETE", regexp.MustCompile(`^/channels/(\d+)$`), true, true, "channels", (*Server).legacyDeleteChannel},
+	{"DELETE", regexp.MustCompile(`^/v2/channels/(\d+)$`), true, true, "channels", (*Server).v2DeleteChannel},
+	{"POST", regexp.MustCompile(`^/channels/(\d+)/token$`), true, true, "tokens", (*Server).legacyCreateToken},
+	{"POST", regexp.MustCompile(`^/v2/channels/(\d+)/tokens$`), true, true, "tokens", (*Server).v2CreateToken},
+	{"POST", regexp.MustCompile(`^/sessions$`), true, true, "sessions", (*Server).legacyCreateSession},
+	{"POST", regexp.MustCompile(`^/v2/sessions$`), true, true, "sessions", (*Server).v2CreateSession},
+	{"POST", regexp.MustCompile(`^/v2/canary-sessions$`), true, false, "sessions", (*Server).v2CreateCanarySession},
+	{"GET", regexp.MustCompile(`^/sessions/([\w-]+)$`), false, false, "session_fetch", (*Server).legacyFetchSession},
+	{"GET", regexp.MustCompile(`^/v2/canary-fetch/([\w-]+)$`), false, false, "session_fetch", (*Server).v2CanaryFetch},
+	{"GET", regexp.MustCompile(`^/channels/(\d+)/info$`), true, false, "channels", (*Server).legacyChannelInfo},
+	{"POST", regexp.MustCompile(`^/channels/(\d+)/drains/tokens$`), true, true, "drains", (*Server).legacyReserveDrain},
+	{"POST", regexp.MustCompile(`^/channels/(\d+)/drains/(\d+)$`), true, false, "drains", deprecated("V1 Drain Creation API deprecated")},
+	{"POST", regexp.MustCompile(`^/v2/channels/(\d+)/drains/(\d+)$`), true, true, "drains", (*Server).v2FinishDrain},
+	{"POST", regexp.MustCompile(`^/channels/(\d+)/drains$`), true, false, "drains", deprecated("V1 Drain Creation API deprecated.")},
+	{"POST", regexp.MustCompile(`^/v2/channels/(\d+)/drains$`), true, true, "drains", (*Server).v2CreateDrain},
+	{"GET", regexp.MustCompile(`^/channels/(\d+)/drains$`), true, false, "drains", deprecated("V1 Drain API Deprecated.")},
+	{"DELETE", regexp.MustCompile(`^/channels/(\d+)/drains$`), true, false, "drains", deprecated("V1 Drain API Deprecated.")},
+	{"DELETE", regexp.MustCompile(`^/v2/channels/(\d+)/drains/(\d+)$`), true, true, "drains", (*Server).v2DeleteDrain},
+}
+
+// Legacy texts (spec §4.2, §4.6).
+const (
+	msgDisabled      = "Service Temporarily Disabled"
+	msgReadOnly      = "Logplex API temporarily in read-only mode"
+	msgNotFound      = "Not found"
+	msgNotAuthorized = "Not Authorized"
+	msgBooting       = "SYSTEM BOOTING"
+)
+
+func deprecated(text string) func(*Server, http.ResponseWriter, *http.Request, []string) {
+	return func(_ *Server, w http.ResponseWriter, _ *http.Request, _ []string) {
+		replyText(w, http.StatusNotImplemented, text)
+	}
+}
+
+// serveLegacy routes one legacy request and returns its metric endpoint.
+func (s *Server) serveLegacy(w http.ResponseWriter, r *http.Request) string {
+	if s.cfg.LegacyStatus == StatusDisabled {
+		replyText(w, http.StatusServiceUnavailable, msgDisabled)
+		return "unknown"
+	}
+	route, args := matchLegacy(r.Method, r.URL.Path)
+	if route == nil {
+		replyText(w, http.StatusNotFound, msgNotFound)
+		return "unknown"
+	}
+	snap := s.snapshot()
+	if snap == nil {
+		replyText(w, http.StatusServiceUnavailable, msgBooting)
+		return route.endpoint
+	}
+	if route.ro && (s.cfg.LegacyStatus == StatusReadOnly || snap.ReadOnly) {
+		replyText(w, http.StatusServiceUnavailable, msgReadOnly)
+		return route.endpoint
+	}
+	if route.auth && !s.auth.API(r.Header.Get("Authorization"), snap) {
+		replyText(w, http.StatusUnauthorized, msgNotAuthorized)
+		return route.endpoint
+	}
+	route.handle(s, w, r, args)
+	return route.endpoint
+}
+
+func matchLegacy(method, path string) (*legacyRoute, []string) {
+	for i := range legacyRoutes {
+		rt := &legacyRoutes[i]
+		if rt.method != method {
+			continue
+		}
+		if m := rt.re.FindStringSubmatch(path); m != nil {
+			return rt, m[1:]
+		}
+	}
+	return nil, nil
+}
+
+// legacyStatusName is the status the healthcheck reports.
+func (s *Server) legacyStatusName() string {
+	snap := s.snapshot()
+	if s.cfg.LegacyStatus == StatusReadOnly || (snap != nil && snap.ReadOnly) {
+		return "read_only"
+	}
+	return "normal"
+}
+
+// legacyHealthcheck: GET /healthcheck (any path containing it).
+func (s *Server) legacyHealthcheck(w http.ResponseWriter, r *http.Request, _ []string) {
+	if _, err := s.incr(r, "healthcheck"); err != nil {
+		replyText(w, http.StatusServiceUnavailable, "Increment healthcheck counter failed: "+err.Error())
+		return
+	}
+	reply(w, http.StatusOK, ctJSON, []byte(`{"status":"`+s.legacyStatusName()+`"}`))
+}

@@ -1,0 +1,154 @@
+package api
+
+import (
+	"errors"
+	"net/http"
+
+	"github.com/logplex/logplex/config"
+)
+
+// drainError is a drain request the API refuses with 422; Msg is the
+// client's message (v2 prefixes it with "Invalid drain destination: ").
+type drainError struct {
+	Msg     string
+	Invalid bool // a bad destination (v2: the reason term of §4.2)
+}
+
+func (e *drainError) Error() string { return e.Msg }
+
+var (
+	errMaxDrainsV2 = &drainError{Msg: "You have already added the maximum number of drains allowed"}
+	errMaxDrainsV3 = &drainError{Msg: "maximum number of drains reached"}
+	errCompression = &drainError{Msg: `compression must be "gzip" or "zstd"`}
+	errCompHTTP    = &drainError{Msg: "compression applies to HTTP(S) drains only"}
+)
+
+// checkDestination validates a drain URL for storing: scheme (§5.1), then
+// the private-address rule unless private drains are allowed.
+func (s *Server) checkDestination(raw string) (*config.DrainURL, error) {
+	u, err := config.ParseDrainURL(raw)
+	if err != nil {
+		var de *config.DrainURLError
+		if errors.As(err, &de) && de.Unsupported {
+			return nil, &drainError{Invalid: true, Msg: de.Reason + " (UDP syslog drains are not supported; use syslog:// or syslog+tls://)"}
+		}
+		return nil, &drainError{Invalid: true, Msg: err.Error()}
+	}
+	if !s.cfg.AllowPrivateDrains && config.IsPrivateHost(u.Host) {
+		return nil, &drainError{Invalid: true, Msg: "drain host " + u.Host +
+			" is a loopback, private, link-local or unspecified address; drains must point at public hosts"}
+	}
+	return u, nil
+}
+
+// compression reads the optional "compression" field for a drain of kind
+// (0: no URL yet). Absent or null: the default, for HTTP drains only.
+func (s *Server) compression(o object, u *config.DrainURL) (string, error) {
+	if !o.has("compression") {
+		if u != nil && u.Kind == config.DrainHTTP {
+			return s.cfg.DrainDefaultCompression, nil
+		}
+		return "", nil
+	}
+	c, _, err := o.str("compression")
+	if err != nil || (c != "gzip" && c != "zstd") {
+		return "", errCompression
+	}
+	if u != nil && u.Kind != config.DrainHTTP {
+		return "", errCompHTTP
+	}
+	return c, nil
+}
+
+// urlDrains counts the channel's drains that have a URL (reservations do
+// not count toward max_drains_per_channel, spec §5.1).
+func urlDrains(ch *config.Channel) int {
+	n := 0
+	for _, d := range ch.Drains {
+		if d.URL != "" {
+			n++
+		}
+	}
+	return n
+}
+
+// duplicateDrain reports whether another drain of ch (not except) has the
+// same normalized URL.
+func duplicateDrain(ch *config.Channel, u *config.DrainURL, except int64) bool {
+	for _, d := range ch.Drains {
+		if d.ID != except && d.URL != "" && normalizedURL(d.URL) == u.Normalized {
+			return true
+		}
+	}
+	return false
+}
+
+// normalizedURL is the URL a drain is listed and compared with; "" when it
+// is not a valid drain URL (Logplex hides those from listings).
+func normalizedURL(raw string) string {
+	u, err := config.ParseDrainURL(raw)
+	if err != nil {
+		return ""
+	}
+	return u.Normalized
+}
+
+// newDrain reserves a drain id and token for channel ch (not yet stored).
+func (s *Server) newDrain(r *http.Request, ch string) (*config.Drain, error) {
+	id, err := s.incr(r, config.DrainIndexKey)
+	if err != nil {
+		return nil, err
+	}
+	return &config.Drain{ID: id, ChannelID: ch, Token: "d." + newUUID()}, nil
+}
+
+func drainChange(d *config.Drain) config.Change {
+	return config.Change{Key: config.DrainKey(d.ID), Fields: config.DrainHash(d)}
+}
+
+// appendDrainJSON writes {"id":…,"token":…[,"url":…][,"compression":…]}.
+func appendDrainJSON(dst []byte, d *config.Drain, url string) []byte {
+	dst = append(dst, `{"id":`...)
+	dst = appendInt(dst, d.ID)
+	dst = append(dst, `,"token":`...)
+	dst = appendJSONString(dst, d.Token)
+	if url != "" {
+		dst = append(dst, `,"url":`...)
+		dst = appendJSONString(dst, url)
+	}
+	if d.Compression != "" {
+		dst = append(dst, `,"compression":`...)
+		dst = appendJSONString(dst, d.Compression)
+	}
+	return append(dst, '}')
+}
+
+// appendDrainList writes the channel's drains that have a valid URL, as
+// [{"id","token","url"},…] with normalized URLs, sorted by id.
+func appendDrainList(dst []byte, ch *config.Channel) []byte {
+	dst = append(dst, '[')
+	first := true
+	for _, d := range ch.Drains {
+		u := normalizedURL(d.URL)
+		if u == "" {
+			continue
+		}
+		if !first {
+			dst = append(dst, ',')
+		}
+		first = false
+		dst = appendDrainJSON(dst, d, u)
+	}
+	return append(dst, ']')
+}
+
+// listedDrains counts the drains appendDrainList writes.
+func listedDrains(ch *config.Channel) int {
+	n := 0
+	for _, d := range ch.Drains {
+		if normalizedURL(d.URL) != "" {
+			n++
+		}
+	}
+	return n
+}

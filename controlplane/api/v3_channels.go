@@ -1,0 +1,126 @@
+package api
+
+import (
+	"errors"
+	"net/http"
+
+	"github.com/logplex/logplex/config"
+)
+
+var errInvalidPayload = errors.New("invalid payload")
+
+// v3Channel serves /v3/channels/:id (GET, PUT, DELETE).
+func (s *Server) v3Channel(q *v3Request) {
+	switch q.r.Method {
+	case "GET":
+		ch := q.snap.Channel(q.channel)
+		if ch == nil {
+			q.w.WriteHeader(http.StatusNotFound)
+			return
+		}
+		reply(q.w, http.StatusOK, "", appendV3Channel(nil, ch.ID, ch.Tokens, ch))
+	case "DELETE":
+		ch := q.snap.Channel(q.channel)
+		if ch == nil {
+			q.w.WriteHeader(http.StatusNotFound)
+			return
+		}
+		if err := s.write(q.r, deleteChannelChanges(ch)...); err != nil {
+			s.v3Fail(q, err)
+			return
+		}
+		q.w.WriteHeader(http.StatusNoContent)
+	case "PUT":
+		s.v3PutChannel(q)
+	}
+}
+
+// v3PutChannel: declarative PUT; the channel's tokens become exactly the
+// listed names (existing names keep their ids). 201 when new, else 200.
+func (s *Server) v3PutChannel(q *v3Request) {
+	if !v3JSONBody(q) {
+		return
+	}
+	names, err := channelTokenNames(q.body)
+	if err != nil {
+		s.v3Fail(q, err)
+		return
+	}
+	old := q.snap.Channel(q.channel)
+	name, flags := "", ""
+	var existing []*config.Token
+	if old != nil {
+		name, flags, existing = old.Name, old.Flags, old.Tokens
+	}
+	keep, changes := reconcileTokens(q.channel, existing, names)
+	changes = append(changes, config.Change{Key: config.ChannelKey(q.channel), Fields: config.ChannelHash(name, flags)})
+	if err := s.write(q.r, changes...); err != nil {
+		s.v3Fail(q, err)
+		return
+	}
+	code := http.StatusOK
+	if old == nil {
+		code = http.StatusCreated
+	}
+	reply(q.w, code, "", appendV3Channel(nil, q.channel, keep, old))
+}
+
+// channelTokenNames reads a PUT body: a JSON object with an optional
+// "tokens" list of strings.
+func channelTokenNames(body []byte) ([]string, error) {
+	o, err := parseObject(body)
+	if errors.Is(err, errNotObject) {
+		return nil, errInvalidPayload
+	}
+	if err != nil {
+		return nil, err
+	}
+	names, err := o.strs("tokens")
+	if err != nil {
+		return nil, errInvalidPayload
+	}
+	return names, nil
+}
+
+// reconcileTokens returns the token set for names (existing tokens kept by
+// name, new ones created) and the changes that get there.
+func reconcileTokens(ch string, existing []*config.Token, names []string) ([]*config.Token, []config.Change) {
+	want := make(map[string]bool, len(names))
+	for _, n := range names {
+		want[n] = true
+	}
+	var keep []*config.Token
+	var changes []config.Change
+	have := map[string]bool{}
+	for _, t := range existing {
+		if want[t.Name] {
+			keep = append(keep, t)
+			have[t.Name] = true
+		} else {
+			changes = append(changes, config.Change{Key: config.TokenKey(t.ID)})
+		}
+	}
+	for _, n := range names {
+		if !have[n] {
+			have[n] = true
+			t := newToken(ch, n)
+			keep = append(keep, t)
+			changes = append(changes, tokenChange(t))
+		}
+	}
+	sortTokens(keep)
+	return keep, changes
+}
+
+// appendV3Channel writes {"channel":…[,"tokens":{…}][,"drains":[…]]}
+// (spec §4.3.1); drains come from ch (nil: none).
+func appendV3Channel(dst []byte, id string, toks []*config.Token, ch *config.Channel) []byte {
+	dst = appendJSONString(append(dst, `{"channel":`...), id)
+	if len(toks) > 0 {
+		dst = appendTokenObject(append(dst, `,"tokens":`...), toks)
+	}
+	if ch != nil && listedDrains(ch) > 0 {
+		dst = appendDrainList(append(dst, `,"drains":`...), ch)
+	}
+	return append(dst, '}')
+}

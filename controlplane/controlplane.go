@@ -1,0 +1,224 @@
+// Package controlplane runs logplex's control plane: the legacy and /v2 HTTP
+// API with session fetches (APIAddr, Logplex's :8001) and the /v3 API
+// (V3Addr, :8002), over a config store, a config watcher and the history
+// spool.
+//
+//	 :8001 legacy + /v2 + /sessions/<id>      :8002 /v3
+//	                └──────── api.Server ────────┘
+//	reads: Watcher.Current()   writes: Store.Write → Watcher.WaitVersion
+//	history: Spool.Range        live tails: TailSource (optional)
+//
+// The control plane is stateless: run two or more behind a load balancer.
+// Sub-packages: api (routes and handlers), auth (API auth and credentials),
+// session (session JSON, history lines, tails).
+//
+// controlplane imports frame, config, store and its own sub-packages, never
+// dataplane/.
+package controlplane
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/logplex/logplex/controlplane/api"
+	"github.com/logplex/logplex/controlplane/session"
+	"github.com/logplex/logplex/store"
+)
+
+// TailSource delivers live messages to tail sessions; see session.TailSource.
+type TailSource = session.TailSource
+
+// Tail is one live subscription; see session.Tail.
+type Tail = session.Tail
+
+// TailBatch is what a Tail yields; see session.TailBatch.
+type TailBatch = session.TailBatch
+
+// Options configure a control plane. The zero value of each field means its
+// default; Store, Watcher and Spool are required.
+type Options struct {
+	// APIAddr is the legacy + /v2 API listen address. Default ":8001".
+	APIAddr string
+	// V3Addr is the /v3 API listen address. Default ":8002".
+	V3Addr string
+	// AuthKey is LOGPLEX_AUTH_KEY, compared raw with the text after
+	// "Basic ". Default "": only credentials authorise.
+	AuthKey string
+	// APIEndpointURL prefixes session URLs (LOGPLEX_API_ENDPOINT_URL).
+	// Default "http://localhost:8001".
+	APIEndpointURL string
+	// HTTPV3URL prefixes v3 drain Locations. Default "http://localhost:8002".
+	HTTPV3URL string
+
+	// Store is the config store. Required.
+	Store store.ConfigStore
+	// Watcher follows Store; the caller runs it. Required.
+	Watcher *store.Watcher
+	// Spool holds channel history for sessions and v3 logs. Required.
+	Spool store.Spool
+	// Tails feeds live tail sessions. Default nil: sessions end after
+	// their history.
+	Tails TailSource
+
+	// SessionExpiry is how long a created session can be fetched. Default 360 s.
+	SessionExpiry time.Duration
+	// SessionLookupTimeout bounds a session lookup. Default 5 s.
+	SessionLookupTimeout time.Duration
+	// StoreTimeout bounds each store call of a request. Default 3 s.
+	StoreTimeout time.Duration
+	// WriteWait bounds the wait for a write to reach this node's config
+	// snapshot (Logplex's default_redis_poll_ms). Default 2 s.
+	WriteWait time.Duration
+	// MaxDrainsPerChannel caps drains with a URL per channel. Default 6.
+	MaxDrainsPerChannel int
+	// AllowPrivateDrains allows drains to loopback, private, link-local and
+	// unspecified addresses. Default false.
+	AllowPrivateDrains bool
+	// DrainDefaultCompression is stored on new HTTP(S) drains that name no
+	// compression: "" or "none", "gzip", "zstd". Default "" (none).
+	DrainDefaultCompression string
+	// MaxBodyBytes caps request bodies (413 above). Default 1 MiB.
+	MaxBodyBytes int64
+
+	// LegacyAPIStatus is "normal", "read_only" or "disabled"
+	// (LEGACY_API_STATUS; anything else is normal). Default "normal".
+	LegacyAPIStatus string
+	// APIStatus is the v3 status, same values (API_STATUS). Default "normal".
+	APIStatus string
+	// DenyTailSessions makes POST /v3/sessions answer 503 and legacy
+	// sessions end after their history (DENY_TAIL_SESSIONS). Default false.
+	DenyTailSessions bool
+
+	// ShutdownTimeout bounds the graceful shutdown of Run. Default 10 s.
+	ShutdownTimeout time.Duration
+	// Logger receives the control plane's logs. Default slog.Default().
+	Logger *slog.Logger
+}
+
+func (o Options) withDefaults() (Options, error) {
+	if o.Store == nil || o.Watcher == nil || o.Spool == nil {
+		return o, errors.New("controlplane: Options.Store, Watcher and Spool are required")
+	}
+	switch o.DrainDefaultCompression {
+	case "none":
+		o.DrainDefaultCompression = ""
+	case "", "gzip", "zstd":
+	default:
+		return o, fmt.Errorf("controlplane: drain default compression %q: want none, gzip or zstd", o.DrainDefaultCompression)
+	}
+	setDefault(&o.APIAddr, ":8001")
+	setDefault(&o.V3Addr, ":8002")
+	setDefault(&o.APIEndpointURL, "http://localhost:8001")
+	setDefault(&o.HTTPV3URL, "http://localhost:8002")
+	setDefault(&o.SessionExpiry, 360*time.Second)
+	setDefault(&o.SessionLookupTimeout, 5*time.Second)
+	setDefault(&o.StoreTimeout, 3*time.Second)
+	setDefault(&o.WriteWait, 2*time.Second)
+	setDefault(&o.MaxDrainsPerChannel, 6)
+	setDefault(&o.MaxBodyBytes, 1<<20)
+	setDefault(&o.ShutdownTimeout, 10*time.Second)
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	o.APIEndpointURL = strings.TrimSuffix(o.APIEndpointURL, "/")
+	o.HTTPV3URL = strings.TrimSuffix(o.HTTPV3URL, "/")
+	return o, nil
+}
+
+func setDefault[T comparable](v *T, def T) {
+	var zero T
+	if *v == zero {
+		*v = def
+	}
+}
+
+// ControlPlane serves the APIs on two bound listeners.
+type ControlPlane struct {
+	opts      Options
+	legacyLn  net.Listener
+	v3Ln      net.Listener
+	legacySrv *http.Server
+	v3Srv     *http.Server
+	stopTails context.CancelFunc
+	tailsCtx  context.Context
+	log       *slog.Logger
+}
+
+// New binds both listeners (so ":0" ports can be read back with APIAddr and
+// V3Addr) and prepares the servers; Run serves.
+func New(opts Options) (*ControlPlane, error) {
+	opts, err := opts.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	c := &ControlPlane{opts: opts, log: opts.Logger.With("component", "controlplane")}
+	c.tailsCtx, c.stopTails = context.WithCancel(context.Background())
+	if c.legacyLn, err = net.Listen("tcp", opts.APIAddr); err != nil {
+		return nil, fmt.Errorf("controlplane: listen on API address %s: %w", opts.APIAddr, err)
+	}
+	if c.v3Ln, err = net.Listen("tcp", opts.V3Addr); err != nil {
+		c.legacyLn.Close()
+		return nil, fmt.Errorf("controlplane: listen on v3 address %s: %w", opts.V3Addr, err)
+	}
+	srv := api.New(c.apiConfig())
+	c.legacySrv = newHTTPServer(srv.Legacy(), c.log)
+	c.v3Srv = newHTTPServer(srv.V3(), c.log)
+	return c, nil
+}
+
+func (c *ControlPlane) apiConfig() api.Config {
+	o := c.opts
+	return api.Config{AuthKey: o.AuthKey, APIEndpointURL: o.APIEndpointURL, HTTPV3URL: o.HTTPV3URL,
+		Store: o.Store, Watcher: o.Watcher, Spool: o.Spool, Tails: o.Tails,
+		SessionExpiry: o.SessionExpiry, SessionLookupTimeout: o.SessionLookupTimeout,
+		StoreTimeout: o.StoreTimeout, WriteWait: o.WriteWait,
+		MaxDrainsPerChannel: o.MaxDrainsPerChannel, AllowPrivateDrains: o.AllowPrivateDrains,
+		DrainDefaultCompression: o.DrainDefaultCompression, MaxBodyBytes: o.MaxBodyBytes,
+		LegacyStatus: api.ParseStatus(o.LegacyAPIStatus), V3Status: api.ParseStatus(o.APIStatus),
+		DenyTailSessions: o.DenyTailSessions, Logger: c.log, Stopping: c.tailsCtx}
+}
+
+func newHTTPServer(h http.Handler, log *slog.Logger) *http.Server {
+	return &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
+		MaxHeaderBytes: 64 << 10, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+}
+
+// APIAddr is the bound legacy API address.
+func (c *ControlPlane) APIAddr() net.Addr { return c.legacyLn.Addr() }
+
+// V3Addr is the bound v3 API address.
+func (c *ControlPlane) V3Addr() net.Addr { return c.v3Ln.Addr() }
+
+// Run serves until ctx ends, then stops accepting, ends live tails, lets
+// in-flight requests finish (at most ShutdownTimeout) and returns. It
+// returns an error only if a listener fails.
+func (c *ControlPlane) Run(ctx context.Context) error {
+	errc := make(chan error, 2)
+	go func() { errc <- serve(c.legacySrv, c.legacyLn) }()
+	go func() { errc <- serve(c.v3Srv, c.v3Ln) }()
+	c.log.Info("control plane listening", "api", c.APIAddr().String(), "v3", c.V3Addr().String())
+	var err error
+	select {
+	case <-ctx.Done():
+	case err = <-errc:
+		err = fmt.Errorf("controlplane: serve: %w", err)
+	}
+	c.stopTails()
+	sctx, cancel := context.WithTimeout(context.Background(), c.opts.ShutdownTimeout)
+	defer cancel()
+	err = errors.Join(err, c.legacySrv.Shutdown(sctx), c.v3Srv.Shutdown(sctx))
+	return err
+}
+
+func serve(srv *http.Server, ln net.Listener) error {
+	if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
