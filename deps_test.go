@@ -68,7 +68,7 @@ var rules = []struct {
 	{"controlplane", rule{[]string{"frame", "ringbuf", "config", "store", "controlplane"}, []string{metricsMod}}},
 	{"cmd", rule{[]string{"frame", "ringbuf", "config", "store", "dataplane", "controlplane", "bench"}, []string{metricsMod}}},
 	{"bench", rule{[]string{"frame", "config", "bench"}, []string{metricsMod}}},
-	{"e2e", rule{}},
+	{"e2e", rule{[]string{"store/redisstore/redistest"}, nil}},
 }
 
 func ruleFor(rel string) (rule, bool) {

@@ -1,0 +1,51 @@
+# logplex: `make run` starts the all-in-one router; `make test` checks everything.
+SHELL := /bin/bash
+GO ?= go
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -X main.version=$(VERSION)
+BIN := bin/logplex
+# packages whose tests involve concurrency run with -race; the rest without.
+PKGS := ./...
+
+.PHONY: all build run test deps fmt-check vet unit race e2e fuzz bench clean
+
+all: build
+
+build:
+	$(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/logplex
+
+## run: build and start `logplex all` on the embedded store (./data)
+run: build
+	./$(BIN) all --data-dir ./data
+
+## deps: install what the tests need (redis-server for the Redis tests)
+deps:
+	@command -v redis-server >/dev/null 2>&1 || ./scripts/install-deps.sh
+
+fmt-check:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+
+vet:
+	$(GO) vet $(PKGS)
+
+## test: everything CI runs: gofmt, vet, unit + integration (race), fuzz seeds, end-to-end
+test: deps fmt-check vet build
+	$(GO) test -race -count=1 -timeout 8m $(PKGS)
+	@echo "== allocation tests (without -race, where sync.Pool keeps its items)"
+	$(GO) test -count=1 -run 'Alloc' $(PKGS)
+
+## fuzz: run every fuzz target for FUZZTIME each (default 30s)
+FUZZTIME ?= 30s
+fuzz:
+	@for pkg in $$($(GO) list ./...); do \
+	  for t in $$($(GO) test -list 'Fuzz.*' $$pkg 2>/dev/null | grep '^Fuzz'); do \
+	    echo "== $$pkg $$t"; $(GO) test -run XXX -fuzz "^$$t$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
+	  done; \
+	done
+
+bench:
+	$(GO) test -run XXX -bench . -benchmem ./frame/ ./ringbuf/ ./dataplane/...
+
+clean:
+	rm -rf bin

@@ -1,0 +1,102 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/logplex/logplex/config"
+	"github.com/logplex/logplex/controlplane"
+	"github.com/logplex/logplex/dataplane"
+	"github.com/logplex/logplex/store"
+)
+
+// bootstrapCredential makes sure `logplex all` without LOGPLEX_AUTH_KEY has
+// one credential (full_api, any_channel) whose password it can show: it is
+// created once and its id:password kept in <data-dir>/bootstrap-credential
+// (mode 0600), so every start prints the same one.
+func bootstrapCredential(ctx context.Context, st store.ConfigStore, dataDir string) (id, pass string, err error) {
+	path := filepath.Join(dataDir, "bootstrap-credential")
+	if data, err := os.ReadFile(path); err == nil {
+		id, pass, ok := strings.Cut(strings.TrimSpace(string(data)), ":")
+		if snap, err := st.Load(ctx); ok && err == nil && snap.Cred(id).Verify(pass) {
+			return id, pass, nil
+		}
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return "", "", err
+	}
+	cred, pass := config.NewCredential("bootstrap", true, true)
+	if _, err := st.Write(ctx, config.Change{Key: config.CredKey(cred.ID), Fields: config.CredHash(cred)}); err != nil {
+		return "", "", fmt.Errorf("create bootstrap credential: %w", err)
+	}
+	if err := os.MkdirAll(dataDir, 0o700); err != nil {
+		return "", "", err
+	}
+	if err := os.WriteFile(path, []byte(cred.ID+":"+pass+"\n"), 0o600); err != nil {
+		return "", "", fmt.Errorf("save bootstrap credential: %w", err)
+	}
+	return cred.ID, pass, nil
+}
+
+// banner is what a process prints once it listens: where to reach it, how to
+// authenticate, and the walkthrough with real values.
+type banner struct {
+	role, store, admin string
+	dp                 *dataplane.DataPlane
+	cp                 *controlplane.ControlPlane
+	credID, credPass   string
+	authKey            string
+}
+
+func hostPort(a net.Addr) string {
+	_, port, _ := net.SplitHostPort(a.String())
+	return "localhost:" + port
+}
+
+func (b *banner) print(w io.Writer) {
+	fmt.Fprintf(w, "logplex %s running: %s on the %s\n", version, b.role, b.store)
+	var api, v3, logs, syslog string
+	if b.cp != nil {
+		api, v3 = "http://"+hostPort(b.cp.APIAddr()), "http://"+hostPort(b.cp.V3Addr())
+		fmt.Fprintf(w, "  API (legacy, v2, sessions)  %s\n  API v3                      %s\n", api, v3)
+	}
+	if b.dp != nil {
+		logs, syslog = "http://"+hostPort(b.dp.HTTPAddr())+"/logs", hostPort(b.dp.SyslogAddr())
+		fmt.Fprintf(w, "  HTTP log input              %s\n  TCP syslog input            %s\n", logs, syslog)
+	}
+	if b.admin != "" {
+		fmt.Fprintf(w, "  metrics                     http://%s/metrics\n", b.admin)
+	}
+	user := b.credID + ":" + b.credPass
+	switch {
+	case b.authKey != "":
+		fmt.Fprintf(w, "  auth: LOGPLEX_AUTH_KEY (send it raw: -H 'Authorization: Basic <key>')\n")
+		user = ""
+	case b.credID != "":
+		fmt.Fprintf(w, "  credential (full_api, any_channel): %s\n", user)
+	}
+	defer fmt.Fprintln(w, "Press Ctrl-C to stop.")
+	if b.cp == nil || b.dp == nil {
+		return
+	}
+	auth := "-u " + user
+	if user == "" {
+		auth = "-H \"Authorization: Basic $LOGPLEX_AUTH_KEY\""
+	}
+	fmt.Fprintf(w, `
+Try it:
+  curl %[1]s %[2]s/healthcheck
+  curl %[1]s -d '{"tokens":["app"]}' %[2]s/channels      # note the channel_id and the t.… token
+  TOKEN=t.…   # the token from the answer above
+  printf '%%s' "118 <134>1 2012-12-10T03:00:48.123456Z erlang $TOKEN console.1 - - Logsplat test message 1" > frames
+  curl -u token:$TOKEN -H 'Content-Type: application/logplex-1' --data-binary @frames %[3]s
+  printf '%%s' "118 <134>1 2012-12-10T03:00:48.123456Z erlang $TOKEN console.1 - - Logsplat test message 2" | nc -q1 %[4]s
+  curl %[1]s -d '{"channel_id":"1"}' %[2]s/v2/sessions   # {"url":"…/sessions/<uuid>"}
+  curl <that url>
+`, auth, api, logs, strings.Replace(syslog, ":", " ", 1))
+}

@@ -1,0 +1,138 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/logplex/logplex/controlplane/auth"
+	"github.com/logplex/logplex/store"
+	"github.com/logplex/logplex/store/embedded"
+)
+
+// openStoreForCred opens the config store `logplex cred` works on. main
+// replaces it when Redis is configured; the default is the embedded store
+// under --data-dir.
+var openStoreForCred = func(dataDir string) (store.ConfigStore, error) {
+	return embedded.OpenConfig(dataDir)
+}
+
+const credUsage = `usage:
+  logplex cred create --name NAME [--grant full_api,any_channel] [--data-dir DIR]
+  logplex cred list   [--data-dir DIR]
+  logplex cred revoke [--data-dir DIR] ID
+`
+
+// runCred implements `logplex cred create|list|revoke` and returns the exit
+// status (0 ok, 1 failure, 2 usage).
+func runCred(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, credUsage)
+		return 2
+	}
+	fs := flag.NewFlagSet("logplex cred "+args[0], flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	dataDir := fs.String("data-dir", "./data", "data directory of the embedded store")
+	name := fs.String("name", "", "credential name (create)")
+	grants := fs.String("grant", auth.GrantFullAPI, "comma-separated grants: full_api, any_channel (create)")
+	if err := fs.Parse(args[1:]); err != nil {
+		return 2
+	}
+	cmd := credCmd{stdout: stdout, dataDir: *dataDir}
+	var err error
+	switch args[0] {
+	case "create":
+		err = cmd.create(*name, splitGrants(*grants))
+	case "list":
+		err = cmd.list()
+	case "revoke":
+		if fs.NArg() != 1 {
+			fmt.Fprint(stderr, credUsage)
+			return 2
+		}
+		err = cmd.revoke(fs.Arg(0))
+	default:
+		fmt.Fprint(stderr, credUsage)
+		return 2
+	}
+	if err != nil {
+		fmt.Fprintln(stderr, "logplex cred:", err)
+		return 1
+	}
+	return 0
+}
+
+func splitGrants(s string) []string {
+	var out []string
+	for _, g := range strings.Split(s, ",") {
+		if g = strings.TrimSpace(g); g != "" {
+			out = append(out, g)
+		}
+	}
+	return out
+}
+
+type credCmd struct {
+	stdout  io.Writer
+	dataDir string
+}
+
+// withStore opens the store, runs fn with a bounded context and closes it.
+func (c credCmd) withStore(fn func(ctx context.Context, st store.ConfigStore) error) error {
+	st, err := openStoreForCred(c.dataDir)
+	if err != nil {
+		return fmt.Errorf("open config store: %w", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	return errors.Join(fn(ctx, st), st.Close())
+}
+
+func (c credCmd) create(name string, grants []string) error {
+	cred, pass, err := auth.NewCred(name, grants)
+	if err != nil {
+		return err
+	}
+	return c.withStore(func(ctx context.Context, st store.ConfigStore) error {
+		if _, err := auth.Store(ctx, st, cred); err != nil {
+			return err
+		}
+		fmt.Fprintf(c.stdout, "id: %s\npassword: %s\nname: %s\ngrants: %s\n# the password is shown only once; use it as Authorization: Basic base64(id:password)\n",
+			cred.ID, pass, cred.Name, strings.Join(auth.Grants(cred), ","))
+		return nil
+	})
+}
+
+func (c credCmd) list() error {
+	return c.withStore(func(ctx context.Context, st store.ConfigStore) error {
+		snap, err := st.Load(ctx)
+		if err != nil {
+			return fmt.Errorf("load config: %w", err)
+		}
+		tw := tabwriter.NewWriter(c.stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "ID\tNAME\tGRANTS")
+		for _, cr := range auth.List(snap) {
+			fmt.Fprintf(tw, "%s\t%s\t%s\n", cr.ID, cr.Name, strings.Join(auth.Grants(cr), ","))
+		}
+		return tw.Flush()
+	})
+}
+
+func (c credCmd) revoke(id string) error {
+	return c.withStore(func(ctx context.Context, st store.ConfigStore) error {
+		snap, err := st.Load(ctx)
+		if err != nil {
+			return fmt.Errorf("load config: %w", err)
+		}
+		if _, err := auth.Revoke(ctx, st, snap, id); err != nil {
+			return err
+		}
+		fmt.Fprintf(c.stdout, "revoked %s\n", id)
+		return nil
+	})
+}

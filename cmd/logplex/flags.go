@@ -1,0 +1,179 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"strings"
+	"time"
+)
+
+// settings are every flag of the serving subcommands. Each flag falls back to
+// the environment: LOGPLEX_<NAME_WITH_UNDERSCORES>, then the Logplex name in
+// envAliases. A flag given on the command line wins.
+type settings struct {
+	// listeners
+	syslogAddr, httpInputAddr, apiAddr, apiV3Addr, adminAddr string
+	dataDir                                                  string
+	// identity and URLs
+	authKey, apiEndpointURL, httpV3URL string
+	configRedisURL, shardURLs          string
+	redisCluster                       bool
+	// history and sessions
+	logHistory           int
+	redisBufferExpiry    int
+	redisBufferLength    int
+	sessionExpiryS       int
+	sessionLookupTimeout int
+	// api
+	maxDrainsPerChannel        int
+	allowPrivateDrains         bool
+	legacyAPIStatus, apiStatus string
+	// ingest
+	eventLoops, readBufferCap, maxTCPConnections int
+	maxLogsBodyBytes, httpLogInputMaxConns       int
+	// drains (Logplex's keys and units)
+	httpDrainBufferSize, httpDrainTargetBytes, httpFrameRetries       int
+	httpDrainIdleTimeoutMs, httpDrainIdleFuzzMs, httpDrainMaxTTLMs    int
+	httpDrainShrinkTimeoutMs, httpReconnectTimeMs                     int
+	httpDrainCompression                                              string
+	tcpDrainBufferSize, tcpDrainTargetBytes, tcpSyslogShrinkAfter     int
+	tcpSyslogBackoffMaxS, tcpSyslogReconnectMinS, tcpSyslogSendTimeoS int
+	tcpSyslogIdleTimeoutMs, tcpSyslogIdleFuzzMs, tcpSyslogMaxTTLMs    int
+	tcpSyslogSendLossMsg, tlsCACertFile, tlsPinnedCerts, tlsMode      string
+	// control rods at boot
+	denyTailSessions, denyLogsIngress, denyRedisBuffers bool
+	// process
+	resyncInterval  time.Duration
+	shutdownTimeout time.Duration
+	logLevel        string
+	logFormat       string
+}
+
+// envAliases are Logplex's own environment names for flags whose
+// LOGPLEX_<NAME> form differs (spec §9).
+var envAliases = map[string]string{
+	"legacy-api-status":              "LEGACY_API_STATUS",
+	"api-status":                     "API_STATUS",
+	"http-log-input-max-connections": "HTTP_LOG_INPUT_MAX_CONNECTIONS",
+	"deny-tail-sessions":             "DENY_TAIL_SESSIONS",
+	"deny-logs-ingress":              "DENY_LOGS_INGRESS",
+	"deny-redis-buffers":             "DENY_REDIS_BUFFERS",
+}
+
+func envName(flagName string) string {
+	return "LOGPLEX_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
+}
+
+func newFlagSet(name string, s *settings) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.StringVar(&s.syslogAddr, "syslog-addr", ":6001", "TCP syslog (octet-counted RFC 6587) listen address")
+	fs.StringVar(&s.httpInputAddr, "http-input-addr", ":8601", "HTTP log input (POST /logs, GET /healthcheck) listen address")
+	fs.StringVar(&s.apiAddr, "api-addr", ":8001", "legacy + /v2 API and /sessions listen address")
+	fs.StringVar(&s.apiV3Addr, "api-v3-addr", ":8002", "/v3 API listen address")
+	fs.StringVar(&s.adminAddr, "admin-addr", "127.0.0.1:5565", "admin listen address (/metrics, /debug/pprof); empty disables")
+	fs.StringVar(&s.dataDir, "data-dir", "./data", "embedded store directory (config survives restarts here)")
+	fs.StringVar(&s.authKey, "auth-key", "", "API master key, compared raw with the Basic value (Logplex's LOGPLEX_AUTH_KEY)")
+	fs.StringVar(&s.apiEndpointURL, "api-endpoint-url", "", "prefix of session URLs (default: http://localhost:<api port>)")
+	fs.StringVar(&s.httpV3URL, "http-v3-url", "", "prefix of v3 drain Location headers (default: http://localhost:<v3 port>)")
+	fs.StringVar(&s.configRedisURL, "config-redis-url", "", "config Redis URL; empty: embedded store (logplex all only)")
+	fs.StringVar(&s.shardURLs, "shard-urls", "", "comma-separated history Redis shard URLs (default: the config Redis)")
+	fs.BoolVar(&s.redisCluster, "redis-cluster", false, "treat the Redis URLs as a Redis Cluster")
+	fs.IntVar(&s.logHistory, "log-history", 1500, "history messages kept per channel")
+	fs.IntVar(&s.redisBufferExpiry, "redis-buffer-expiry", 604800, "seconds a channel's history lives after its last write")
+	fs.IntVar(&s.redisBufferLength, "redis-buffer-length", 2000, "history write queue per shard, in batches (full: dropped and counted)")
+	fs.IntVar(&s.sessionExpiryS, "session-expiry-s", 360, "seconds a created session can be fetched")
+	fs.IntVar(&s.sessionLookupTimeout, "session-lookup-timeout-s", 5, "seconds a session fetch waits for the session to appear")
+	fs.IntVar(&s.maxDrainsPerChannel, "max-drains-per-channel", 6, "drains (with a URL) per channel")
+	fs.BoolVar(&s.allowPrivateDrains, "allow-private-drains", false, "allow drains to loopback, private and link-local addresses")
+	fs.StringVar(&s.legacyAPIStatus, "legacy-api-status", "normal", "legacy API status: normal, read_only or disabled")
+	fs.StringVar(&s.apiStatus, "api-status", "normal", "v3 API status: normal, read_only or disabled")
+	fs.IntVar(&s.eventLoops, "event-loops", 0, "TCP ingest event loops (0: one per CPU)")
+	fs.IntVar(&s.readBufferCap, "read-buffer-cap", 64<<10, "bytes read per TCP readable event")
+	fs.IntVar(&s.maxTCPConnections, "max-tcp-connections", 100000, "open syslog TCP connections at most")
+	fs.IntVar(&s.maxLogsBodyBytes, "max-logs-body-bytes", 8_000_000, "largest POST /logs body, encoded and decoded (larger: 413)")
+	fs.IntVar(&s.httpLogInputMaxConns, "http-log-input-max-connections", 1024, "concurrent POST /logs connections")
+	fs.IntVar(&s.httpDrainBufferSize, "http-drain-buffer-size", 1024, "messages buffered per HTTP drain (drop-oldest)")
+	fs.IntVar(&s.httpDrainTargetBytes, "http-drain-target-bytes", 102400, "HTTP drain POST body target size")
+	fs.IntVar(&s.httpFrameRetries, "http-frame-retries", 2, "extra attempts per HTTP drain frame")
+	fs.IntVar(&s.httpDrainIdleTimeoutMs, "http-drain-idle-timeout", 144000, "ms without delivery before an HTTP drain closes its connection")
+	fs.IntVar(&s.httpDrainIdleFuzzMs, "http-drain-idle-fuzz", 15000, "ms of random addition to the HTTP drain idle timer")
+	fs.IntVar(&s.httpDrainMaxTTLMs, "http-drain-max-ttl", 18000000, "ms an HTTP drain connection lives at most")
+	fs.IntVar(&s.httpDrainShrinkTimeoutMs, "http-drain-shrink-timeout", 300000, "ms of failure before an HTTP drain buffer shrinks to 10")
+	fs.IntVar(&s.httpReconnectTimeMs, "http-reconnect-time", 10, "ms, HTTP drain reconnect backoff unit")
+	fs.StringVar(&s.httpDrainCompression, "http-drain-compression", "", "default compression of HTTP drains created without one: none, gzip or zstd")
+	fs.IntVar(&s.tcpDrainBufferSize, "tcp-drain-buffer-size", 1024, "messages buffered per syslog drain (drop-oldest)")
+	fs.IntVar(&s.tcpDrainTargetBytes, "tcp-drain-target-bytes", 4096, "bytes per syslog drain write")
+	fs.IntVar(&s.tcpSyslogShrinkAfter, "tcp-syslog-shrink-after", 10, "failures before a full syslog drain buffer shrinks to 10")
+	fs.IntVar(&s.tcpSyslogBackoffMaxS, "tcp-syslog-backoff-max", 300, "s, syslog drain reconnect backoff cap")
+	fs.IntVar(&s.tcpSyslogReconnectMinS, "tcp-syslog-reconnect-min", 30, "s, minimum gap before reconnecting after a clean close")
+	fs.IntVar(&s.tcpSyslogSendTimeoS, "tcp-syslog-send-timeout-secs", 4, "s, syslog drain connect and write timeout")
+	fs.IntVar(&s.tcpSyslogIdleTimeoutMs, "tcp-syslog-idle-timeout", 240000, "ms without writes before a syslog drain closes its connection")
+	fs.IntVar(&s.tcpSyslogIdleFuzzMs, "tcp-syslog-idle-fuzz", 15000, "ms of random addition to the syslog drain idle timer")
+	fs.IntVar(&s.tcpSyslogMaxTTLMs, "tcp-syslog-max-ttl", 18000000, "ms a syslog drain connection lives at most")
+	fs.StringVar(&s.tcpSyslogSendLossMsg, "tcp-syslog-send-loss-msg", "send", "send or dont_send the L10 line on syslog drains")
+	fs.StringVar(&s.tlsCACertFile, "tls-cacertfile", "", "CA bundle for TLS drains (default: system roots)")
+	fs.StringVar(&s.tlsPinnedCerts, "tls-pinned-certs", "", "PEM of pinned certificates trusted as CAs for TLS drains")
+	fs.StringVar(&s.tlsMode, "tls-mode", "secure", "secure, or insecure to skip certificate checks on every TLS drain")
+	fs.BoolVar(&s.denyTailSessions, "deny-tail-sessions", false, "control rod deny_tail_sessions at boot")
+	fs.BoolVar(&s.denyLogsIngress, "deny-logs-ingress", false, "control rod deny_logs_ingress at boot (POST /logs answers 503)")
+	fs.BoolVar(&s.denyRedisBuffers, "deny-redis-buffers", false, "control rod deny_redis_buffers at boot (no history writes)")
+	fs.DurationVar(&s.resyncInterval, "resync-interval", 60*time.Second, "full config reload interval")
+	fs.DurationVar(&s.shutdownTimeout, "shutdown-timeout", 10*time.Second, "time to finish in-flight work on SIGTERM")
+	fs.StringVar(&s.logLevel, "log-level", "info", "log level: debug, info, warn, error")
+	fs.StringVar(&s.logFormat, "log-format", "text", "log format: text or json")
+	fs.Usage = func() { usage(fs, fs.Output()) }
+	return fs
+}
+
+// parseWithEnv parses args, then fills every flag not given on the command
+// line from its environment variable.
+func parseWithEnv(fs *flag.FlagSet, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	given := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
+	var err error
+	fs.VisitAll(func(f *flag.Flag) {
+		if given[f.Name] || err != nil {
+			return
+		}
+		for _, env := range []string{envName(f.Name), envAliases[f.Name]} {
+			if v, ok := os.LookupEnv(env); ok && env != "" {
+				if e := f.Value.Set(v); e != nil {
+					err = fmt.Errorf("environment %s=%q: %w", env, v, e)
+				}
+				return
+			}
+		}
+	})
+	return err
+}
+
+func usage(fs *flag.FlagSet, w io.Writer) {
+	fmt.Fprintf(w, `logplex %s: a log router compatible with Heroku's Logplex
+
+Usage:
+  logplex [all] [flags]        both planes in one process (embedded store unless --config-redis-url)
+  logplex dataplane [flags]    ingest and routing node (needs Redis)
+  logplex controlplane [flags] HTTP API node (needs Redis)
+  logplex cred create --name N --grant full_api,any_channel | cred list | cred revoke ID
+  logplex version
+
+Flags (each also read from the environment variable shown; a flag given wins):
+`, version)
+	var names []string
+	fs.VisitAll(func(f *flag.Flag) { names = append(names, f.Name) })
+	sort.Strings(names)
+	for _, n := range names {
+		f := fs.Lookup(n)
+		env := envName(n)
+		if a := envAliases[n]; a != "" {
+			env += ", " + a
+		}
+		fmt.Fprintf(w, "  --%s (default %q)\n      %s\n      env: %s\n", n, f.DefValue, f.Usage, env)
+	}
+}

@@ -1,0 +1,41 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/logplex/logplex/store/redisstore"
+)
+
+// openRedisStores opens the config store on --config-redis-url and the
+// history spool on --shard-urls (default: the config Redis), as Logplex.
+func openRedisStores(ctx context.Context, s *settings) (*stores, error) {
+	cfg, err := redisstore.OpenConfig(ctx, redisstore.ConfigOptions{URL: s.configRedisURL, Cluster: s.redisCluster})
+	if err != nil {
+		return nil, fmt.Errorf("config redis: %w", err)
+	}
+	shards := redisstore.SplitURLs(s.shardURLs)
+	if len(shards) == 0 {
+		shards = []string{s.configRedisURL}
+	}
+	sp, err := redisstore.NewSpool(redisstore.SpoolOptions{URLs: shards, Cluster: s.redisCluster,
+		History: s.logHistory, Expiry: time.Duration(s.redisBufferExpiry) * time.Second,
+		QueueLen: s.redisBufferLength})
+	if err != nil {
+		cfg.Close()
+		return nil, fmt.Errorf("history redis: %w", err)
+	}
+	desc := fmt.Sprintf("Redis store (config %s, %d history shard(s))", redactURL(s.configRedisURL), len(shards))
+	return &stores{config: cfg, spool: sp, desc: desc}, nil
+}
+
+// redactURL hides a password in a redis URL for logs and banners.
+func redactURL(u string) string {
+	scheme, rest, ok := strings.Cut(u, "://")
+	if at := strings.LastIndexByte(rest, '@'); ok && at >= 0 {
+		return scheme + "://***@" + rest[at+1:]
+	}
+	return u
+}

@@ -1,0 +1,200 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/logplex/logplex/controlplane"
+	"github.com/logplex/logplex/dataplane"
+	"github.com/logplex/logplex/dataplane/drain"
+	"github.com/logplex/logplex/store"
+	"github.com/logplex/logplex/store/embedded"
+)
+
+// stores are the backends a role runs on.
+type stores struct {
+	config store.ConfigStore
+	spool  store.Spool
+	desc   string
+}
+
+func openStores(ctx context.Context, role string, s *settings) (*stores, error) {
+	if s.configRedisURL != "" {
+		return openRedisStores(ctx, s)
+	}
+	if role != "all" {
+		return nil, fmt.Errorf("logplex %s needs Redis: set --config-redis-url or LOGPLEX_CONFIG_REDIS_URL "+
+			"(only `logplex all` runs on the embedded store)", role)
+	}
+	cfg, err := embedded.OpenConfig(s.dataDir)
+	if err != nil {
+		return nil, err
+	}
+	sp := embedded.NewSpool(s.logHistory, time.Duration(s.redisBufferExpiry)*time.Second)
+	return &stores{config: cfg, spool: sp, desc: "embedded store in " + s.dataDir}, nil
+}
+
+// start runs the role until ctx ends.
+func start(ctx context.Context, role string, s *settings, stdout io.Writer, log *slog.Logger) error {
+	st, err := openStores(ctx, role, s)
+	if err != nil {
+		return err
+	}
+	defer st.config.Close()
+	defer st.spool.Close()
+	adm, err := newAdmin(s.adminAddr, log)
+	if err != nil {
+		return err
+	}
+	watcher := store.NewWatcher(st.config, s.resyncInterval, nil)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go watcher.Run(ctx)
+
+	var runners []func(context.Context) error
+	var b banner
+	b.role, b.store, b.admin = role, st.desc, adm.addr()
+	if role == "all" || role == "dataplane" {
+		dp, err := newDataPlane(s, watcher, st.spool, log)
+		if err != nil {
+			return err
+		}
+		runners = append(runners, dp.Run)
+		b.dp = dp
+	}
+	if role == "all" || role == "controlplane" {
+		cp, err := newControlPlane(s, watcher, st, log)
+		if err != nil {
+			return err
+		}
+		runners = append(runners, cp.Run)
+		b.cp = cp
+	}
+	if role == "all" && s.authKey == "" {
+		if b.credID, b.credPass, err = bootstrapCredential(ctx, st.config, s.dataDir); err != nil {
+			return err
+		}
+	}
+	b.authKey = s.authKey
+	runners = append(runners, adm.run)
+	return runAll(ctx, cancel, runners, func() { b.print(stdout) }, b.dp, s.shutdownTimeout, log)
+}
+
+// runAll runs every runner; the first error (or ctx's end) stops them all,
+// and they get the shutdown timeout to finish.
+func runAll(ctx context.Context, cancel context.CancelFunc, runners []func(context.Context) error,
+	onReady func(), dp *dataplane.DataPlane, shutdown time.Duration, log *slog.Logger) error {
+	errc := make(chan error, len(runners))
+	for _, r := range runners {
+		go func() { errc <- r(ctx) }()
+	}
+	pending := len(runners)
+	var first error
+	if dp != nil {
+		select {
+		case <-dp.SyslogReady():
+		case first = <-errc:
+			pending--
+		}
+	}
+	if first == nil {
+		onReady()
+		select {
+		case first = <-errc:
+			pending--
+		case <-ctx.Done():
+		}
+	}
+	log.Info("shutting down", "timeout", shutdown)
+	cancel()
+	deadline := time.After(shutdown + 2*time.Second) // the planes bound their own work by shutdown
+	for ; pending > 0; pending-- {
+		select {
+		case err := <-errc:
+			if first == nil && !errors.Is(err, context.Canceled) {
+				first = err
+			}
+		case <-deadline:
+			return errors.Join(first, fmt.Errorf("shutdown took longer than %s", shutdown))
+		}
+	}
+	return first
+}
+
+func newDataPlane(s *settings, w *store.Watcher, sp store.Spool, log *slog.Logger) (*dataplane.DataPlane, error) {
+	dp, err := dataplane.New(dataplane.Options{
+		SyslogAddr: s.syslogAddr, HTTPInputAddr: s.httpInputAddr, EventLoops: s.eventLoops,
+		ReadBufferCap: s.readBufferCap, MaxTCPConnections: s.maxTCPConnections,
+		MaxLogsBodyBytes: s.maxLogsBodyBytes, MaxHTTPConns: s.httpLogInputMaxConns,
+		Watcher: w, Spool: sp, Logger: log, Drains: drainOptions(s), ShutdownTimeout: s.shutdownTimeout,
+	})
+	if err != nil {
+		return nil, err
+	}
+	dp.SetDenyLogsIngress(s.denyLogsIngress)
+	dp.Router.DenyRedisBuffers.Store(s.denyRedisBuffers)
+	return dp, nil
+}
+
+func newControlPlane(s *settings, w *store.Watcher, st *stores, log *slog.Logger) (*controlplane.ControlPlane, error) {
+	return controlplane.New(controlplane.Options{
+		APIAddr: s.apiAddr, V3Addr: s.apiV3Addr, AuthKey: s.authKey,
+		APIEndpointURL: defaultURL(s.apiEndpointURL, s.apiAddr), HTTPV3URL: defaultURL(s.httpV3URL, s.apiV3Addr),
+		Store: st.config, Watcher: w, Spool: st.spool,
+		SessionExpiry:        time.Duration(s.sessionExpiryS) * time.Second,
+		SessionLookupTimeout: time.Duration(s.sessionLookupTimeout) * time.Second,
+		MaxDrainsPerChannel:  s.maxDrainsPerChannel, AllowPrivateDrains: s.allowPrivateDrains,
+		LegacyAPIStatus: s.legacyAPIStatus, APIStatus: s.apiStatus, DenyTailSessions: s.denyTailSessions,
+		DrainDefaultCompression: s.httpDrainCompression, ShutdownTimeout: s.shutdownTimeout, Logger: log,
+	})
+}
+
+// defaultURL is url, or http://localhost:<port of addr>.
+func defaultURL(url, addr string) string {
+	if url != "" {
+		return url
+	}
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return url
+	}
+	if _, err := strconv.Atoi(port); err != nil || port == "0" {
+		return url
+	}
+	return "http://localhost:" + port
+}
+
+func ms(n int) time.Duration { return time.Duration(n) * time.Millisecond }
+
+func drainOptions(s *settings) drain.Options {
+	return drain.Options{
+		HTTPBufferSize: s.httpDrainBufferSize, HTTPTargetBytes: s.httpDrainTargetBytes,
+		HTTPFrameRetries: retries(s.httpFrameRetries), HTTPIdleTimeout: ms(s.httpDrainIdleTimeoutMs),
+		HTTPIdleFuzz: ms(s.httpDrainIdleFuzzMs), HTTPMaxTTL: ms(s.httpDrainMaxTTLMs),
+		HTTPShrinkTimeout: ms(s.httpDrainShrinkTimeoutMs), HTTPReconnectTime: ms(s.httpReconnectTimeMs),
+		DefaultCompression: strings.TrimPrefix(s.httpDrainCompression, "none"),
+		TCPBufferSize:      s.tcpDrainBufferSize, TCPTargetBytes: s.tcpDrainTargetBytes,
+		TCPShrinkAfter: s.tcpSyslogShrinkAfter, TCPBackoffMax: time.Duration(s.tcpSyslogBackoffMaxS) * time.Second,
+		TCPReconnectMin: time.Duration(s.tcpSyslogReconnectMinS) * time.Second,
+		TCPSendTimeout:  time.Duration(s.tcpSyslogSendTimeoS) * time.Second,
+		TCPIdleTimeout:  ms(s.tcpSyslogIdleTimeoutMs), TCPIdleFuzz: ms(s.tcpSyslogIdleFuzzMs), TCPMaxTTL: ms(s.tcpSyslogMaxTTLMs),
+		TCPDontSendLoss: s.tcpSyslogSendLossMsg == "dont_send", TLSCAFile: s.tlsCACertFile,
+		TLSPinnedCerts: s.tlsPinnedCerts, TLSInsecure: s.tlsMode == "insecure",
+		UserAgent: "Logplex/" + version,
+	}
+}
+
+// retries maps the flag (0 allowed) to drain.Options (0 means default there).
+func retries(n int) int {
+	if n == 0 {
+		return -1
+	}
+	return n
+}

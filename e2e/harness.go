@@ -1,0 +1,266 @@
+// Package e2e drives the real logplex binary over real sockets: it builds
+// the binary once, starts processes on free loopback ports, and talks to
+// them exactly as a user would (curl-like HTTP calls, raw TCP syslog).
+//
+// e2e imports only the standard library; nothing imports e2e.
+package e2e
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// BuildBinary builds ./cmd/logplex into dir and returns its path.
+func BuildBinary(dir string) (string, error) {
+	bin := filepath.Join(dir, "logplex")
+	cmd := exec.Command("go", "build", "-o", bin, "./cmd/logplex")
+	cmd.Dir = repoRoot()
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("go build: %v\n%s", err, out)
+	}
+	return bin, nil
+}
+
+func repoRoot() string {
+	wd, _ := os.Getwd()
+	for d := wd; d != "/"; d = filepath.Dir(d) {
+		if _, err := os.Stat(filepath.Join(d, "go.mod")); err == nil {
+			return d
+		}
+	}
+	return wd
+}
+
+// FreePort returns a loopback port that was free a moment ago.
+func FreePort(t testing.TB) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// Proc is a running logplex process.
+type Proc struct {
+	t                          testing.TB
+	cmd                        *exec.Cmd
+	API, V3, Logs, Syslog, Adm string // host:port of each listener
+	User, Pass                 string // the bootstrap credential from the banner
+	out                        *syncBuf
+	done                       chan struct{}
+	bin, role, dataDir         string
+	env, extra                 []string
+}
+
+type syncBuf struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuf) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuf) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+var credLine = regexp.MustCompile(`credential \(full_api, any_channel\): ([0-9A-F]+):([0-9A-F]+)`)
+
+// StartAll starts `logplex all` with dataDir and extra flags on free ports
+// and waits until it prints its banner. It is stopped at test cleanup.
+func StartAll(t testing.TB, bin, dataDir string, extra ...string) *Proc {
+	t.Helper()
+	return Start(t, bin, "all", dataDir, nil, extra...)
+}
+
+// Start starts `logplex <role>` on free ports with extra environment
+// variables and flags, waits for its banner, and stops it at test cleanup.
+func Start(t testing.TB, bin, role, dataDir string, env []string, extra ...string) *Proc {
+	t.Helper()
+	p := &Proc{t: t, out: &syncBuf{}, done: make(chan struct{}), bin: bin, role: role, dataDir: dataDir, env: env}
+	p.API = fmt.Sprintf("127.0.0.1:%d", FreePort(t))
+	p.V3 = fmt.Sprintf("127.0.0.1:%d", FreePort(t))
+	p.Logs = fmt.Sprintf("127.0.0.1:%d", FreePort(t))
+	p.Syslog = fmt.Sprintf("127.0.0.1:%d", FreePort(t))
+	p.Adm = fmt.Sprintf("127.0.0.1:%d", FreePort(t))
+	p.extra = extra
+	p.launch()
+	return p
+}
+
+// launch starts the process with p's settings (again, after Stop).
+func (p *Proc) launch() {
+	t := p.t
+	t.Helper()
+	p.done = make(chan struct{})
+	args := append([]string{p.role, "--data-dir", p.dataDir, "--api-addr", p.API, "--api-v3-addr", p.V3,
+		"--http-input-addr", p.Logs, "--syslog-addr", p.Syslog, "--admin-addr", p.Adm}, p.extra...)
+	p.cmd = exec.Command(p.bin, args...)
+	p.cmd.Env = append(os.Environ(), "LOGPLEX_AUTH_KEY=", "LOGPLEX_CONFIG_REDIS_URL=")
+	p.cmd.Env = append(p.cmd.Env, p.env...)
+	stdout, _ := p.cmd.StdoutPipe()
+	p.cmd.Stderr = p.out
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	cmd, done := p.cmd, p.done
+	go func() { _ = cmd.Wait(); close(done) }()
+	t.Cleanup(p.Stop)
+	if err := p.readBanner(stdout); err != nil {
+		t.Fatalf("logplex %s did not start: %v\noutput:\n%s", p.role, err, p.out.String())
+	}
+}
+
+// Restart starts a stopped process again with the same ports and settings.
+func (p *Proc) Restart() { p.launch() }
+
+func (p *Proc) readBanner(stdout io.Reader) error {
+	lines := make(chan string, 64)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			lines <- sc.Text()
+			p.out.Write([]byte("stdout: " + sc.Text() + "\n"))
+		}
+		close(lines)
+	}()
+	deadline := time.After(20 * time.Second)
+	for {
+		select {
+		case l, ok := <-lines:
+			if !ok {
+				return fmt.Errorf("exited before printing its banner")
+			}
+			if m := credLine.FindStringSubmatch(l); m != nil {
+				p.User, p.Pass = m[1], m[2]
+			}
+			if strings.HasPrefix(l, "Press Ctrl-C to stop.") {
+				go func() { // keep draining
+					for range lines {
+					}
+				}()
+				return nil
+			}
+		case <-deadline:
+			return fmt.Errorf("no banner within 20s")
+		}
+	}
+}
+
+// Stop sends SIGTERM and waits (killing after 10 s).
+func (p *Proc) Stop() {
+	if p.cmd.Process == nil {
+		return
+	}
+	select {
+	case <-p.done:
+		return
+	default:
+	}
+	_ = p.cmd.Process.Signal(os.Interrupt)
+	select {
+	case <-p.done:
+	case <-time.After(10 * time.Second):
+		_ = p.cmd.Process.Kill()
+		<-p.done
+		p.t.Errorf("logplex did not stop within 10s of SIGINT")
+	}
+}
+
+// Output is what the process wrote so far (stderr, and stdout lines).
+func (p *Proc) Output() string { return p.out.String() }
+
+// Resp is an HTTP answer.
+type Resp struct {
+	Status int
+	Reason string
+	Header http.Header
+	Body   string
+}
+
+// Do sends an HTTP request; user/pass empty means no Authorization header.
+func Do(t testing.TB, method, url, user, pass string, headers map[string]string, body []byte) Resp {
+	t.Helper()
+	req, err := http.NewRequest(method, url, bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if user != "" || pass != "" {
+		req.SetBasicAuth(user, pass)
+	}
+	for k, v := range headers {
+		req.Header.Set(k, v)
+	}
+	c := &http.Client{Timeout: 20 * time.Second}
+	res, err := c.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, url, err)
+	}
+	defer res.Body.Close()
+	b, err := io.ReadAll(res.Body)
+	if err != nil {
+		t.Fatalf("%s %s: reading body: %v", method, url, err)
+	}
+	reason := strings.TrimSpace(strings.TrimPrefix(res.Status, strconv.Itoa(res.StatusCode)))
+	return Resp{Status: res.StatusCode, Reason: reason, Header: res.Header, Body: string(b)}
+}
+
+// JSON decodes a response body into v.
+func JSON(t testing.TB, r Resp, v any) {
+	t.Helper()
+	if err := json.Unmarshal([]byte(r.Body), v); err != nil {
+		t.Fatalf("response %d %q is not JSON: %v", r.Status, r.Body, err)
+	}
+}
+
+// Frame returns msg octet-counted.
+func Frame(msg string) string { return strconv.Itoa(len(msg)) + " " + msg }
+
+// Metric reads one counter from a Prometheus text page (0 when absent).
+func Metric(t testing.TB, adminAddr, name string) float64 {
+	t.Helper()
+	r := Do(t, "GET", "http://"+adminAddr+"/metrics", "", "", nil, nil)
+	for _, l := range strings.Split(r.Body, "\n") {
+		if v, ok := strings.CutPrefix(l, name+" "); ok {
+			f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+			if err != nil {
+				t.Fatalf("metric %s: %v", name, err)
+			}
+			return f
+		}
+	}
+	return 0
+}
+
+// Eventually polls cond every 10 ms until it holds or timeout passes.
+func Eventually(t testing.TB, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not true within %s", what, timeout)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
