@@ -12,10 +12,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"strconv"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/logplex/logplex/config"
@@ -31,9 +33,15 @@ type logEntry struct {
 	changes []config.Change
 }
 
-// Config is the embedded ConfigStore.
+// Config is the embedded ConfigStore. Several processes may share one data
+// directory (a running `logplex all` and `logplex cred`): every write
+// re-reads the file under an exclusive flock before applying, and a running
+// store notices a file changed by another process within pollEvery and
+// hands the difference to its followers as ordinary changes.
 type Config struct {
-	path string // "" = not persisted
+	path     string // "" = not persisted
+	lockPath string
+	seen     fileStamp // the file as this process last read or wrote it
 
 	mu       sync.Mutex
 	hashes   map[string]config.Hash
@@ -69,25 +77,133 @@ func OpenConfig(dir string) (*Config, error) {
 		return nil, fmt.Errorf("embedded store: create data dir: %w", err)
 	}
 	c.path = filepath.Join(dir, "config.json")
+	c.lockPath = filepath.Join(dir, "config.lock")
+	p, stamp, err := c.readFile()
+	if err != nil {
+		return nil, err
+	}
+	c.install(p, stamp)
+	return c, nil
+}
+
+// pollEvery is how often a following store looks for changes other
+// processes made to the file.
+const pollEvery = 500 * time.Millisecond
+
+// fileStamp identifies one version of the file: every save is a rename, so
+// the inode changes with each write even within one mtime tick.
+type fileStamp struct {
+	mod  time.Time
+	size int64
+	ino  uint64
+}
+
+func (c *Config) stamp() fileStamp {
+	fi, err := os.Stat(c.path)
+	if err != nil {
+		return fileStamp{}
+	}
+	st := fileStamp{mod: fi.ModTime(), size: fi.Size()}
+	if sys, ok := fi.Sys().(*syscall.Stat_t); ok {
+		st.ino = sys.Ino
+	}
+	return st
+}
+
+// readFile reads the persisted config (empty when there is no file yet).
+func (c *Config) readFile() (persisted, fileStamp, error) {
+	var p persisted
+	stamp := c.stamp()
 	data, err := os.ReadFile(c.path)
 	if errors.Is(err, os.ErrNotExist) {
-		return c, nil
+		return p, stamp, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("embedded store: %w", err)
+		return p, stamp, fmt.Errorf("embedded store: %w", err)
 	}
-	var p persisted
 	if err := json.Unmarshal(data, &p); err != nil {
-		return nil, fmt.Errorf("embedded store: %s is not valid: %w", c.path, err)
+		return p, stamp, fmt.Errorf("embedded store: %s is not valid: %w", c.path, err)
 	}
-	if p.Hashes != nil {
-		c.hashes = p.Hashes
+	return p, stamp, nil
+}
+
+// install replaces the in-memory config with p; the caller holds mu (or is
+// the constructor).
+func (c *Config) install(p persisted, stamp fileStamp) {
+	c.hashes, c.counters = p.Hashes, p.Counters
+	if c.hashes == nil {
+		c.hashes = map[string]config.Hash{}
 	}
-	if p.Counters != nil {
-		c.counters = p.Counters
+	if c.counters == nil {
+		c.counters = map[string]int64{}
 	}
-	c.rodBit = p.ReadOnly
-	return c, nil
+	c.rodBit, c.seen = p.ReadOnly, stamp
+}
+
+// refresh re-reads the file if another process changed it and appends the
+// difference to the change log; the caller holds mu.
+func (c *Config) refresh() error {
+	if c.path == "" || c.stamp() == c.seen {
+		return nil
+	}
+	p, stamp, err := c.readFile()
+	if err != nil {
+		return err
+	}
+	changes := diff(c.hashes, p.Hashes)
+	if p.ReadOnly != c.rodBit {
+		changes = append(changes, config.Change{Key: config.ControlRodKey, Fields: rodHash(p.ReadOnly)})
+	}
+	c.install(p, stamp)
+	if len(changes) > 0 {
+		c.appendLog(changes)
+	}
+	return nil
+}
+
+func rodHash(on bool) config.Hash {
+	if on {
+		return config.Hash{"0": "1"}
+	}
+	return config.Hash{"0": "0"}
+}
+
+// diff returns the changes that turn old into new.
+func diff(old, new map[string]config.Hash) []config.Change {
+	var out []config.Change
+	for k, h := range new {
+		if o, ok := old[k]; !ok || !maps.Equal(o, h) {
+			out = append(out, config.Change{Key: k, Fields: h})
+		}
+	}
+	for k := range old {
+		if _, ok := new[k]; !ok {
+			out = append(out, config.Change{Key: k})
+		}
+	}
+	return out
+}
+
+// locked runs fn holding mu and, when persisted, an exclusive flock on the
+// data directory's lock file, after taking in other processes' changes.
+func (c *Config) locked(fn func() error) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.path != "" {
+		f, err := os.OpenFile(c.lockPath, os.O_CREATE|os.O_RDWR, 0o600)
+		if err != nil {
+			return fmt.Errorf("embedded store: %w", err)
+		}
+		defer f.Close()
+		if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
+			return fmt.Errorf("embedded store: lock %s: %w", c.lockPath, err)
+		}
+		defer syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
+		if err := c.refresh(); err != nil {
+			return err
+		}
+	}
+	return fn()
 }
 
 // save writes the config file atomically; the caller holds mu.
@@ -103,23 +219,39 @@ func (c *Config) save() error {
 	if err := os.WriteFile(tmp, data, 0o600); err != nil {
 		return fmt.Errorf("embedded store: write %s: %w", tmp, err)
 	}
-	return os.Rename(tmp, c.path)
+	if err := os.Rename(tmp, c.path); err != nil {
+		return err
+	}
+	c.seen = c.stamp()
+	return nil
 }
 
 func version(seq uint64) string { return strconv.FormatUint(seq, 10) + "-0" }
 
 // Incr implements store.ConfigStore.
 func (c *Config) Incr(_ context.Context, key string) (int64, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.counters[key]++
-	return c.counters[key], c.save()
+	var n int64
+	err := c.locked(func() error {
+		c.counters[key]++
+		n = c.counters[key]
+		return c.save()
+	})
+	return n, err
 }
 
 // Write implements store.ConfigStore.
 func (c *Config) Write(_ context.Context, changes ...config.Change) (string, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
+	var v string
+	err := c.locked(func() error {
+		c.apply(changes)
+		v = version(c.seq)
+		return c.save()
+	})
+	return v, err
+}
+
+// apply stores changes and appends them to the log; the caller holds mu.
+func (c *Config) apply(changes []config.Change) {
 	for _, ch := range changes {
 		switch {
 		case ch.Key == config.ControlRodKey:
@@ -130,6 +262,11 @@ func (c *Config) Write(_ context.Context, changes ...config.Change) (string, err
 			c.hashes[ch.Key] = ch.Fields
 		}
 	}
+	c.appendLog(changes)
+}
+
+// appendLog records changes for followers and wakes them; the caller holds mu.
+func (c *Config) appendLog(changes []config.Change) {
 	c.seq++
 	c.log = append(c.log, logEntry{seq: c.seq, changes: changes})
 	if len(c.log) > maxLog {
@@ -137,13 +274,15 @@ func (c *Config) Write(_ context.Context, changes ...config.Change) (string, err
 	}
 	close(c.wake)
 	c.wake = make(chan struct{})
-	return version(c.seq), c.save()
 }
 
 // Load implements store.ConfigStore.
 func (c *Config) Load(_ context.Context) (*config.Snapshot, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if err := c.refresh(); err != nil {
+		return nil, err
+	}
 	return config.Build(c.hashes, c.rodBit, version(c.seq)), nil
 }
 
@@ -151,8 +290,14 @@ func (c *Config) Load(_ context.Context) (*config.Snapshot, error) {
 func (c *Config) Follow(ctx context.Context, from string, fn func([]config.Change, string)) error {
 	next, _ := strconv.ParseUint(from[:max(len(from)-2, 0)], 10, 64)
 	next++
+	poll := time.NewTicker(pollEvery)
+	defer poll.Stop()
 	for {
 		c.mu.Lock()
+		if err := c.refresh(); err != nil {
+			c.mu.Unlock()
+			return err
+		}
 		wake := c.wake
 		var batch []logEntry
 		if len(c.log) > 0 && c.log[0].seq > next {
@@ -171,6 +316,7 @@ func (c *Config) Follow(ctx context.Context, from string, fn func([]config.Chang
 		}
 		select {
 		case <-wake:
+		case <-poll.C:
 		case <-ctx.Done():
 			return ctx.Err()
 		}

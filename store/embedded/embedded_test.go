@@ -3,6 +3,7 @@ package embedded
 import (
 	"context"
 	"testing"
+	"time"
 
 	"github.com/logplex/logplex/config"
 	"github.com/logplex/logplex/store"
@@ -57,5 +58,55 @@ func TestConfigPersistsAcrossRestart(t *testing.T) {
 	}
 	if next, _ := c2.Incr(ctx, config.ChannelIndexKey); next != id+1 {
 		t.Fatalf("counter restarted: %d after %d", next, id)
+	}
+}
+
+// Two stores on one data dir (a running server and `logplex cred`): writes
+// from either survive, and the follower sees the other's within a second.
+func TestTwoProcessesShareADataDir(t *testing.T) {
+	dir := t.TempDir()
+	server, err := OpenConfig(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	w := store.NewWatcher(server, time.Hour, nil)
+	go w.Run(ctx)
+	if _, err := server.Write(ctx, config.Change{Key: config.ChannelKey("1"), Fields: config.ChannelHash("a", "")}); err != nil {
+		t.Fatal(err)
+	}
+	cli, err := OpenConfig(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cred, _ := config.NewCredential("ops", true, false)
+	if _, err := cli.Write(ctx, config.Change{Key: config.CredKey(cred.ID), Fields: config.CredHash(cred)}); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(2 * time.Second)
+	for w.Current() == nil || w.Current().Cred(cred.ID) == nil {
+		if time.Now().After(deadline) {
+			t.Fatal("server did not see the credential written by another process")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	// the server's next write must not lose the other process's credential
+	if _, err := server.Write(ctx, config.Change{Key: config.ChannelKey("2"), Fields: config.ChannelHash("b", "")}); err != nil {
+		t.Fatal(err)
+	}
+	again, _ := OpenConfig(dir)
+	s, _ := again.Load(ctx)
+	if s.Cred(cred.ID) == nil || s.Channel("1") == nil || s.Channel("2") == nil {
+		t.Fatal("a write from one process lost another's")
+	}
+	if _, err := cli.Write(ctx, config.Change{Key: config.CredKey(cred.ID)}); err != nil {
+		t.Fatal(err)
+	}
+	for w.Current().Cred(cred.ID) != nil {
+		if time.Now().After(deadline.Add(2 * time.Second)) {
+			t.Fatal("revocation by another process not seen")
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
