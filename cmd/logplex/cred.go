@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -13,12 +14,17 @@ import (
 	"github.com/logplex/logplex/controlplane/auth"
 	"github.com/logplex/logplex/store"
 	"github.com/logplex/logplex/store/embedded"
+	"github.com/logplex/logplex/store/redisstore"
 )
 
-// openStoreForCred opens the config store `logplex cred` works on. main
-// replaces it when Redis is configured; the default is the embedded store
-// under --data-dir.
+// openStoreForCred opens the config store `logplex cred` works on: the
+// config Redis when LOGPLEX_CONFIG_REDIS_URL is set (as for the servers),
+// else the embedded store under --data-dir. Tests replace it.
 var openStoreForCred = func(dataDir string) (store.ConfigStore, error) {
+	if url := os.Getenv("LOGPLEX_CONFIG_REDIS_URL"); url != "" {
+		return redisstore.OpenConfig(context.Background(), redisstore.ConfigOptions{URL: url,
+			Cluster: os.Getenv("LOGPLEX_REDIS_CLUSTER") == "true"})
+	}
 	return embedded.OpenConfig(dataDir)
 }
 
@@ -40,22 +46,22 @@ func runCred(args []string, stdout, stderr io.Writer) int {
 	dataDir := fs.String("data-dir", "./data", "data directory of the embedded store")
 	name := fs.String("name", "", "credential name (create)")
 	grants := fs.String("grant", auth.GrantFullAPI, "comma-separated grants: full_api, any_channel (create)")
-	if err := fs.Parse(args[1:]); err != nil {
+	pos, err := parseInterspersed(fs, args[1:])
+	if err != nil {
 		return 2
 	}
 	cmd := credCmd{stdout: stdout, dataDir: *dataDir}
-	var err error
 	switch args[0] {
 	case "create":
 		err = cmd.create(*name, splitGrants(*grants))
 	case "list":
 		err = cmd.list()
 	case "revoke":
-		if fs.NArg() != 1 {
+		if len(pos) != 1 {
 			fmt.Fprint(stderr, credUsage)
 			return 2
 		}
-		err = cmd.revoke(fs.Arg(0))
+		err = cmd.revoke(pos[0])
 	default:
 		fmt.Fprint(stderr, credUsage)
 		return 2
@@ -65,6 +71,23 @@ func runCred(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	return 0
+}
+
+// parseInterspersed parses flags placed before or after positional
+// arguments (`revoke ID --data-dir D` as well as `revoke --data-dir D ID`)
+// and returns the positional ones.
+func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		if fs.NArg() == 0 {
+			return pos, nil
+		}
+		pos = append(pos, fs.Arg(0))
+		args = fs.Args()[1:]
+	}
 }
 
 func splitGrants(s string) []string {
