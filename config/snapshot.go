@@ -15,15 +15,15 @@ type Snapshot struct {
 	// ReadOnly is bit 0 of the control_rod bitmap: the legacy API is read-only cluster-wide.
 	ReadOnly bool
 
-	channels map[string]*Channel // includes placeholders for ids only tokens/drains name
-	tokens   map[string]*Token
+	channels shards[*Channel] // includes placeholders for ids only tokens/drains name
+	tokens   shards[*Token]
 	drains   map[int64]*Drain
 	creds    map[string]*Cred
 }
 
 // Empty returns a snapshot with no entities.
 func Empty() *Snapshot {
-	return &Snapshot{channels: map[string]*Channel{}, tokens: map[string]*Token{},
+	return &Snapshot{channels: newShards[*Channel](), tokens: newShards[*Token](),
 		drains: map[int64]*Drain{}, creds: map[string]*Cred{}}
 }
 
@@ -41,7 +41,7 @@ func Build(hashes map[string]Hash, readOnly bool, version string) *Snapshot {
 
 // Channel returns the channel with this id, or nil.
 func (s *Snapshot) Channel(id string) *Channel {
-	c := s.channels[id]
+	c := s.channels.get(id)
 	if c == nil || !c.present {
 		return nil
 	}
@@ -49,10 +49,10 @@ func (s *Snapshot) Channel(id string) *Channel {
 }
 
 // Token returns the token with this id, or nil.
-func (s *Snapshot) Token(id string) *Token { return s.tokens[id] }
+func (s *Snapshot) Token(id string) *Token { return s.tokens.get(id) }
 
 // TokenBytes is Token for a byte-slice id, without allocating.
-func (s *Snapshot) TokenBytes(id []byte) *Token { return s.tokens[string(id)] }
+func (s *Snapshot) TokenBytes(id []byte) *Token { return s.tokens.getBytes(id) }
 
 // Drain returns the drain with this id, or nil.
 func (s *Snapshot) Drain(id int64) *Drain { return s.drains[id] }
@@ -61,15 +61,17 @@ func (s *Snapshot) Drain(id int64) *Drain { return s.drains[id] }
 func (s *Snapshot) Cred(id string) *Cred { return s.creds[id] }
 
 // Counts of entities.
-func (s *Snapshot) NumChannels() int { return len(s.channels) }
-func (s *Snapshot) NumTokens() int   { return len(s.tokens) }
+func (s *Snapshot) NumChannels() int { return s.channels.len() }
+func (s *Snapshot) NumTokens() int   { return s.tokens.len() }
 func (s *Snapshot) NumDrains() int   { return len(s.drains) }
 
 // EachChannel calls fn for every channel (unordered) until fn returns false.
 func (s *Snapshot) EachChannel(fn func(*Channel) bool) {
-	for _, c := range s.channels {
-		if s.Channel(c.ID) != nil && !fn(c) {
-			return
+	for _, m := range s.channels {
+		for _, c := range m {
+			if c.present && !fn(c) {
+				return
+			}
 		}
 	}
 }
@@ -94,10 +96,10 @@ func (s *Snapshot) EachCred(fn func(*Cred) bool) {
 
 // With returns a new snapshot with the changes applied in order. s is unchanged.
 func (s *Snapshot) With(changes []Change, version string) *Snapshot {
-	n := &Snapshot{Version: version, ReadOnly: s.ReadOnly,
-		channels: maps.Clone(s.channels), tokens: maps.Clone(s.tokens),
-		drains: maps.Clone(s.drains), creds: maps.Clone(s.creds)}
-	b := builder{s: n, dirty: map[string]bool{}, addTok: map[string][]*Token{}, addDrain: map[string][]*Drain{}}
+	n := &Snapshot{Version: version, ReadOnly: s.ReadOnly, channels: s.channels, tokens: s.tokens,
+		drains: s.drains, creds: s.creds}
+	b := builder{s: n, dirty: map[string]bool{}, addTok: map[string][]*Token{}, addDrain: map[string][]*Drain{},
+		channels: cow[*Channel]{s: &n.channels}, tokens: cow[*Token]{s: &n.tokens}}
 	for _, c := range changes {
 		b.apply(c)
 	}
@@ -107,6 +109,10 @@ func (s *Snapshot) With(changes []Change, version string) *Snapshot {
 
 type builder struct {
 	s        *Snapshot
+	channels cow[*Channel]
+	tokens   cow[*Token]
+	ownDrain bool // drains map copied
+	ownCred  bool // creds map copied
 	dirty    map[string]bool
 	addTok   map[string][]*Token
 	addDrain map[string][]*Drain
@@ -138,6 +144,9 @@ func (b *builder) apply(c Change) {
 	case "drain":
 		b.applyDrain(id, c.Fields)
 	case "cred":
+		if !b.ownCred {
+			b.s.creds, b.ownCred = maps.Clone(b.s.creds), true
+		}
 		if c.Fields == nil {
 			delete(b.s.creds, id)
 		} else {
@@ -147,15 +156,15 @@ func (b *builder) apply(c Change) {
 }
 
 func (b *builder) applyToken(id string, h Hash) {
-	if old := b.s.tokens[id]; old != nil {
+	if old := b.s.tokens.get(id); old != nil {
 		b.dirty[old.ChannelID] = true
-		delete(b.s.tokens, id)
+		b.tokens.del(id)
 	}
 	if h == nil {
 		return
 	}
 	t := &Token{ID: id, ChannelID: h["ch"], Name: h["name"]}
-	b.s.tokens[id] = t
+	b.tokens.set(id, t)
 	b.dirty[t.ChannelID] = true
 	b.addTok[t.ChannelID] = append(b.addTok[t.ChannelID], t)
 }
@@ -164,6 +173,9 @@ func (b *builder) applyDrain(idStr string, h Hash) {
 	id, err := strconv.ParseInt(idStr, 10, 64)
 	if err != nil {
 		return
+	}
+	if !b.ownDrain {
+		b.s.drains, b.ownDrain = maps.Clone(b.s.drains), true
 	}
 	if old := b.s.drains[id]; old != nil {
 		b.dirty[old.ChannelID] = true
@@ -182,7 +194,7 @@ func (b *builder) applyDrain(idStr string, h Hash) {
 // starting from the previous snapshot's lists.
 func (b *builder) rebuild(prev *Snapshot) {
 	for id := range b.dirty {
-		old := prev.channels[id]
+		old := prev.channels.get(id)
 		c := &Channel{ID: id}
 		if old != nil {
 			cp := *old
@@ -198,22 +210,22 @@ func (b *builder) rebuild(prev *Snapshot) {
 		c.Tokens = b.keptTokens(c.Tokens, b.addTok[id])
 		c.Drains = b.keptDrains(c.Drains, b.addDrain[id])
 		if !c.present && len(c.Tokens) == 0 && len(c.Drains) == 0 {
-			delete(b.s.channels, id)
+			b.channels.del(id)
 			continue
 		}
-		b.s.channels[id] = c
+		b.channels.set(id, c)
 	}
 }
 
 func (b *builder) keptTokens(old, add []*Token) []*Token {
 	out := make([]*Token, 0, len(old)+len(add))
 	for _, t := range old {
-		if b.s.tokens[t.ID] == t {
+		if b.s.tokens.get(t.ID) == t {
 			out = append(out, t)
 		}
 	}
 	for _, t := range add {
-		if b.s.tokens[t.ID] == t {
+		if b.s.tokens.get(t.ID) == t {
 			out = append(out, t)
 		}
 	}

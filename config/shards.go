@@ -1,0 +1,61 @@
+package config
+
+import "maps"
+
+// nShards splits the token and channel maps so that a change copies only the
+// shards it touches (1 M tokens: ~15 k per shard) instead of whole maps.
+const nShards = 64
+
+// shards is a string-keyed map split by a cheap hash of the key's last bytes.
+type shards[V any] [nShards]map[string]V
+
+func shardOf(s string) int {
+	h := uint32(2166136261)
+	for i := max(0, len(s)-8); i < len(s); i++ {
+		h = (h ^ uint32(s[i])) * 16777619
+	}
+	return int(h % nShards)
+}
+
+func shardOfBytes(b []byte) int {
+	h := uint32(2166136261)
+	for i := max(0, len(b)-8); i < len(b); i++ {
+		h = (h ^ uint32(b[i])) * 16777619
+	}
+	return int(h % nShards)
+}
+
+func newShards[V any]() shards[V] {
+	var s shards[V]
+	for i := range s {
+		s[i] = map[string]V{}
+	}
+	return s
+}
+
+func (s *shards[V]) get(k string) V      { return s[shardOf(k)][k] }
+func (s *shards[V]) getBytes(k []byte) V { return s[shardOfBytes(k)][string(k)] }
+func (s *shards[V]) len() (n int) {
+	for _, m := range s {
+		n += len(m)
+	}
+	return n
+}
+
+// cow tracks which shards of a copied shards value this builder owns.
+type cow[V any] struct {
+	s      *shards[V]
+	cloned [nShards]bool
+}
+
+func (c *cow[V]) own(k string) map[string]V {
+	i := shardOf(k)
+	if !c.cloned[i] {
+		c.s[i] = maps.Clone(c.s[i])
+		c.cloned[i] = true
+	}
+	return c.s[i]
+}
+
+func (c *cow[V]) set(k string, v V) { c.own(k)[k] = v }
+func (c *cow[V]) del(k string)      { delete(c.own(k), k) }
