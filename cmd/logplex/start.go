@@ -84,7 +84,11 @@ func start(ctx context.Context, role string, s *settings, stdout io.Writer, log 
 	}
 	b.authKey = s.authKey
 	runners = append(runners, adm.run)
-	return runAll(ctx, cancel, runners, func() { b.print(stdout) }, b.dp, s.shutdownTimeout, log)
+	ready := func() {
+		waitReady(ctx, watcher, 10*time.Second, log)
+		b.print(stdout)
+	}
+	return runAll(ctx, cancel, runners, ready, b.dp, s.shutdownTimeout, log)
 }
 
 // runAll runs every runner; the first error (or ctx's end) stops them all,
@@ -197,4 +201,21 @@ func retries(n int) int {
 		return -1
 	}
 	return n
+}
+
+// waitReady waits (at most max) for the first config snapshot, so the banner
+// means "ready"; a store that stays unreachable is logged, not fatal.
+func waitReady(ctx context.Context, w *store.Watcher, max time.Duration, log *slog.Logger) {
+	deadline := time.Now().Add(max)
+	for !w.Ready() {
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			log.Warn("config not loaded yet; APIs answer 503 SYSTEM BOOTING until it is")
+			return
+		}
+		select {
+		case <-w.Changed():
+		case <-time.After(50 * time.Millisecond):
+		case <-ctx.Done():
+		}
+	}
 }
