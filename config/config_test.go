@@ -78,3 +78,22 @@ func TestSnapshotWith(t *testing.T) {
 		t.Fatal("control rod bit")
 	}
 }
+
+// FuzzParseBasic: any Authorization header parses without panicking, and a
+// successful parse round-trips through base64.
+func FuzzParseBasic(f *testing.F) {
+	for _, s := range []string{"", "Basic ", "Basic dG9rZW46dC5hYmM=", "Basic !!!", "basic x", "Basic Og==",
+		"Basic " + base64.StdEncoding.EncodeToString([]byte("a:b:c")), "Bearer x"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, h string) {
+		user, pass, raw, ok := ParseBasic(h)
+		if !ok {
+			return
+		}
+		if got := base64.StdEncoding.EncodeToString([]byte(user + ":" + pass)); got != raw {
+			t.Fatalf("ParseBasic(%q) = %q,%q but re-encodes to %q", h, user, pass, got)
+		}
+		_ = AuthKeyMatches(raw, h)
+	})
+}
