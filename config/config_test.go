@@ -2,6 +2,7 @@ package config
 
 import (
 	"encoding/base64"
+	"strings"
 	"testing"
 )
 
@@ -91,7 +92,9 @@ func FuzzParseBasic(f *testing.F) {
 		if !ok {
 			return
 		}
-		if got := base64.StdEncoding.EncodeToString([]byte(user + ":" + pass)); got != raw {
+		// the decoder skips CR and LF (they cannot occur in an HTTP header)
+		canon := strings.NewReplacer("\r", "", "\n", "").Replace(raw)
+		if got := base64.StdEncoding.EncodeToString([]byte(user + ":" + pass)); got != canon {
 			t.Fatalf("ParseBasic(%q) = %q,%q but re-encodes to %q", h, user, pass, got)
 		}
 		_ = AuthKeyMatches(raw, h)

@@ -60,7 +60,7 @@ func ParseBasic(header string) (user, pass, raw string, ok bool) {
 	if !found {
 		return "", "", "", false
 	}
-	dec, err := base64.StdEncoding.DecodeString(raw)
+	dec, err := base64.StdEncoding.Strict().DecodeString(raw)
 	if err != nil {
 		return "", "", raw, false
 	}
