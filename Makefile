@@ -20,7 +20,7 @@ run: build
 
 ## deps: install what the tests need (redis-server for the Redis tests)
 deps:
-	@command -v redis-server >/dev/null 2>&1 || ./scripts/install-deps.sh
+	@./scripts/install-deps.sh
 
 fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \

@@ -71,6 +71,16 @@ func New(opts Options) (*DataPlane, error) {
 	}
 	var router *route.Router
 	opts.Drains.Notify = func(ch string, msg []byte) { router.Notice(ch, msg) }
+	opts.Drains.TokenNamed = func(ch, name string) string {
+		if c := opts.Watcher.Current().Channel(ch); c != nil {
+			for _, t := range c.Tokens {
+				if t.Name == name {
+					return t.ID
+				}
+			}
+		}
+		return ""
+	}
 	d.Drains = drain.NewManager(opts.Drains)
 	router = route.New(opts.Watcher.Current, opts.Spool, d.Drains)
 	d.Router = router

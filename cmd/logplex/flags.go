@@ -43,6 +43,7 @@ type settings struct {
 	tcpSyslogBackoffMaxS, tcpSyslogReconnectMinS, tcpSyslogSendTimeoS int
 	tcpSyslogIdleTimeoutMs, tcpSyslogIdleFuzzMs, tcpSyslogMaxTTLMs    int
 	tcpSyslogSendLossMsg, tlsCACertFile, tlsPinnedCerts, tlsMode      string
+	tlsMaxDepth                                                       int
 	// control rods at boot
 	denyTailSessions, denyLogsIngress, denyRedisBuffers bool
 	// process
@@ -116,6 +117,7 @@ func newFlagSet(name string, s *settings) *flag.FlagSet {
 	fs.StringVar(&s.tcpSyslogSendLossMsg, "tcp-syslog-send-loss-msg", "send", "send or dont_send the L10 line on syslog drains")
 	fs.StringVar(&s.tlsCACertFile, "tls-cacertfile", "", "CA bundle for TLS drains (default: system roots)")
 	fs.StringVar(&s.tlsPinnedCerts, "tls-pinned-certs", "", "PEM of pinned certificates trusted as CAs for TLS drains")
+	fs.IntVar(&s.tlsMaxDepth, "tls-max-depth", 9, "intermediate certificates allowed in a TLS drain's chain")
 	fs.StringVar(&s.tlsMode, "tls-mode", "secure", "secure, or insecure to skip certificate checks on every TLS drain")
 	fs.BoolVar(&s.denyTailSessions, "deny-tail-sessions", false, "control rod deny_tail_sessions at boot")
 	fs.BoolVar(&s.denyLogsIngress, "deny-logs-ingress", false, "control rod deny_logs_ingress at boot (POST /logs answers 503)")

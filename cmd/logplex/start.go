@@ -190,8 +190,9 @@ func drainOptions(s *settings) drain.Options {
 		TCPSendTimeout:  time.Duration(s.tcpSyslogSendTimeoS) * time.Second,
 		TCPIdleTimeout:  ms(s.tcpSyslogIdleTimeoutMs), TCPIdleFuzz: ms(s.tcpSyslogIdleFuzzMs), TCPMaxTTL: ms(s.tcpSyslogMaxTTLMs),
 		TCPDontSendLoss: s.tcpSyslogSendLossMsg == "dont_send", TLSCAFile: s.tlsCACertFile,
-		TLSPinnedCerts: s.tlsPinnedCerts, TLSInsecure: s.tlsMode == "insecure",
-		UserAgent: "Logplex/" + version,
+		TLSPinnedCerts: s.tlsPinnedCerts, TLSInsecure: s.tlsMode == "insecure", TLSMaxDepth: s.tlsMaxDepth,
+		AllowPrivateDrains: s.allowPrivateDrains,
+		UserAgent:          "Logplex/" + version,
 	}
 }
 

@@ -1,9 +1,42 @@
 package drain
 
 import (
+	"errors"
+	"fmt"
 	"log/slog"
+	"net"
+	"net/netip"
+	"syscall"
 	"time"
+
+	"github.com/logplex/logplex/config"
 )
+
+// ErrPrivateAddress: a drain tried to connect to a private address while
+// private drains are not allowed.
+var ErrPrivateAddress = errors.New("drain address is loopback, private, link-local or unspecified (see --allow-private-drains)")
+
+// dialControl is the net.Dialer Control hook of every drain connection: it
+// refuses the resolved address when it is private and private drains are not
+// allowed, so a name that resolves (or re-resolves) inside cannot be reached.
+func (o *Options) dialControl(network, address string, _ syscall.RawConn) error {
+	if o.AllowPrivateDrains {
+		return nil
+	}
+	ap, err := netip.ParseAddrPort(address)
+	if err != nil {
+		return fmt.Errorf("drain dial %s: %w", address, err)
+	}
+	if config.IsPrivateIP(ap.Addr()) {
+		return fmt.Errorf("drain dial %s: %w", address, ErrPrivateAddress)
+	}
+	return nil
+}
+
+// newDialer returns the dialer drains use: timeout plus the private-address check.
+func (o *Options) newDialer(timeout time.Duration) net.Dialer {
+	return net.Dialer{Timeout: timeout, Control: o.dialControl}
+}
 
 // Options configure every drain on this node. Zero values mean the defaults
 // given (Logplex's, spec §9), so tests set only what they change.
@@ -37,6 +70,16 @@ type Options struct {
 	TLSCAFile       string        // CA bundle; default: system roots
 	TLSPinnedCerts  string        // PEM text of pinned certificates (LOGPLEX_TLS_PINNED_CERTS)
 	TLSInsecure     bool          // tls_mode insecure: no verification for any TLS drain
+	TLSMaxDepth     int           // intermediates allowed in a TLS drain's chain; default 9 (tls_max_depth). Negative: 0
+	TCPBackoffBase  time.Duration // unit of the 2^F reconnect backoff; default 1 s
+
+	// AllowPrivateDrains lets drains connect to loopback, private,
+	// link-local and unspecified addresses. Off, every dial checks the
+	// address actually connected to (a name may resolve to one).
+	AllowPrivateDrains bool
+	// TokenNamed, if set, returns the id of the channel's token with this
+	// name ("" if none); L14 notices use the "heroku" token as source.
+	TokenNamed func(channelID, name string) string
 
 	UserAgent string        // default "Logplex/<version>" is set by the caller; default "Logplex/dev"
 	StopGrace time.Duration // flush time for a stopped (deleted, changed) drain; default 5 s
@@ -86,6 +129,12 @@ func (o *Options) setDefaults() {
 	orDur(&o.TCPMaxTTL, 5*time.Hour)
 	orInt(&o.TCPShrinkAfter, 10)
 	orDur(&o.StopGrace, 5*time.Second)
+	orDur(&o.TCPBackoffBase, time.Second)
+	if o.TLSMaxDepth == 0 {
+		o.TLSMaxDepth = 9
+	} else if o.TLSMaxDepth < 0 {
+		o.TLSMaxDepth = 0
+	}
 	if o.UserAgent == "" {
 		o.UserAgent = "Logplex/dev"
 	}

@@ -1,8 +1,369 @@
 package drain
 
-import "errors"
+// Syslog drains over TCP and TLS (spec §5.5–5.6). One goroutine per drain
+// owns the connection and runs this state machine:
+//
+//	                     a message is buffered and retryAt has passed
+//	┌──────────────┐ ─────────────────────────────────────────────────► dial (+ TLS handshake)
+//	│ disconnected │ ◄── failure: F++, retryAt = now + min(2^F·base, TCPBackoffMax),   │ ok
+//	└──────────────┘     maybe shrink the buffer to 10; L14 on TLS failures F >= 2     ▼
+//	       ▲ ◄───── clean close (idle, max TTL): retryAt = now, or          ┌───────────┐
+//	       │        now + TCPReconnectMin if the last good write is recent  │ connected │ ─► write batches,
+//	       └──────── write error, write timeout, peer close ─────────────── └───────────┘    F = 0 on success
+//
+// Each write is one batch of up to TCPTargetBytes of octet-counted frames
+// (frame.AppendSyslogDrain, the drain token as HOSTNAME), led by an L10 frame
+// when the buffer lost messages since the last report. The write blocks on
+// this goroutine with a deadline of TCPSendTimeout; messages of a failed
+// write are counted as dropped and reported by the next L10, so every pushed
+// message is either delivered or counted as dropped. Delivered means written
+// to the socket: syslog over TCP has no acknowledgement, so a batch the
+// kernel accepts in the moment between the endpoint closing and the drain
+// reading that close is lost uncounted (as in Logplex).
+//
+// On stop (ctx ends) the sender writes out what is buffered until flushCtx
+// ends, connecting once if it was disconnected, then closes; what is left is
+// counted as dropped.
 
-// newSyslogSender is replaced by the syslog drain implementation.
-func newSyslogSender(_ *Options, _ *Drain) (sender, error) {
-	return nil, errors.New("syslog drains are not built yet")
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"sync/atomic"
+	"time"
+
+	"github.com/logplex/logplex/config"
+	"github.com/logplex/logplex/frame"
+	"github.com/logplex/logplex/ringbuf"
+)
+
+// syslogShrunkSize is the buffer size of a drain that keeps failing while its
+// buffer overflows (spec §5.5).
+const syslogShrunkSize = 10
+
+// errPeerClosed is the failure of a connection the endpoint closed.
+var errPeerClosed = errors.New("connection closed by the endpoint")
+
+// syslogSender delivers one syslog:// or syslog+tls:// drain.
+type syslogSender struct {
+	o      *Options
+	d      *Drain
+	log    *slog.Logger
+	token  []byte      // the drain token: HOSTNAME of every frame
+	tlsCfg *tls.Config // nil for syslog://
+	verify *tlsVerifier
+	dialer net.Dialer
+	clock  func() time.Time // timestamps of L10 and L14 notices
+	base   time.Duration    // backoff unit
+
+	conn        net.Conn      // nil while disconnected
+	raw         net.Conn      // the TCP connection under conn
+	peerGone    chan struct{} // closed when reading conn fails (the peer closed it)
+	connectedAt time.Time
+	lastGood    time.Time // end of the last successful write
+	failures    int       // F: consecutive failures
+	retryAt     time.Time // no connect attempt before this
+	shrunk      bool
+	closeTimer  *time.Timer // idle / max-TTL check while connected
+	retryTimer  *time.Timer
+	seenDrops   uint64       // overflow drops of Buf already added to Stats
+	failTotal   atomic.Int64 // failures so far (observable by tests)
+
+	// The batch being built; fields rather than locals so that fill and
+	// take are bound once and the send path allocates nothing.
+	wbuf      []byte
+	now       time.Time
+	remaining int  // bytes left in the batch's target
+	had       bool // the buffer held messages or an unreported loss
+	msgs      int  // messages framed into wbuf
+	skipped   int  // messages that do not parse (never delivered, spec §3.1)
+	loss      int  // loss reported by this batch's L10 (taken from the ring)
+	lossSince int64
+	fillFn    func(*ringbuf.Ring)
+	takeFn    func([]byte) bool
+}
+
+// newSyslogSender sets up d's buffer and stats and returns its sender.
+func newSyslogSender(o *Options, d *Drain) (sender, error) {
+	kind := "syslog"
+	s := &syslogSender{o: o, d: d, token: []byte(d.Config.Token), clock: time.Now, base: o.TCPBackoffBase}
+	if d.URL.Kind == config.DrainSyslogTLS {
+		kind = "tls"
+		var err error
+		if s.tlsCfg, s.verify, err = newSyslogTLSConfig(o, d.URL); err != nil {
+			return nil, err
+		}
+	}
+	s.log = o.Logger.With("drain_id", d.Config.ID, "channel_id", d.Config.ChannelID, "drain_type", kind)
+	s.dialer = o.newDialer(o.TCPSendTimeout)
+	s.closeTimer = stoppedTimer()
+	s.retryTimer = stoppedTimer()
+	s.fillFn, s.takeFn = s.fill, s.take
+	d.Buf = NewBuffer(o.TCPBufferSize)
+	d.Stats = newStats(d.Config.ID, kind, d.Buf)
+	return s, nil
+}
+
+func stoppedTimer() *time.Timer {
+	t := time.NewTimer(time.Hour)
+	t.Stop()
+	return t
+}
+
+func (s *syslogSender) run(ctx, flushCtx context.Context) {
+	defer s.retryTimer.Stop()
+	for ctx.Err() == nil {
+		if s.conn == nil {
+			s.waitAndConnect(ctx)
+		} else if !s.sendBatch() {
+			s.waitConnected(ctx)
+		}
+	}
+	s.shutdown(flushCtx)
+}
+
+// held is the number of buffered messages.
+func (s *syslogSender) held() int {
+	_, _, n := s.d.Buf.Stats()
+	return n
+}
+
+// waitAndConnect waits for a message and for the backoff to pass, then
+// connects; it returns early when ctx ends.
+func (s *syslogSender) waitAndConnect(ctx context.Context) {
+	if s.held() == 0 {
+		select {
+		case <-ctx.Done():
+		case <-s.d.Buf.Wake():
+		}
+		return
+	}
+	if wait := time.Until(s.retryAt); wait > 0 {
+		s.retryTimer.Reset(wait)
+		select {
+		case <-ctx.Done():
+		case <-s.retryTimer.C:
+		case <-s.d.Buf.Wake(): // keep the drop count current while waiting
+			s.syncDrops()
+		}
+		return
+	}
+	s.connect(ctx)
+}
+
+// waitConnected waits, with an empty buffer, for the next event of a
+// connected drain.
+func (s *syslogSender) waitConnected(ctx context.Context) {
+	select {
+	case <-ctx.Done():
+	case <-s.d.Buf.Wake():
+	case <-s.peerGone:
+		s.dropConn(errPeerClosed)
+	case <-s.closeTimer.C:
+		s.closeTimerFired()
+	}
+}
+
+// connect dials once; a failure is counted (unless ctx ended) and schedules
+// the next attempt.
+func (s *syslogSender) connect(ctx context.Context) {
+	conn, raw, err := s.dial(ctx)
+	if err != nil {
+		if ctx.Err() == nil {
+			s.failed(err)
+		}
+		return
+	}
+	s.conn, s.raw = conn, raw
+	s.connectedAt = time.Now()
+	s.peerGone = make(chan struct{})
+	go discardReads(conn, s.peerGone)
+	if s.shrunk {
+		s.shrunk = false
+		s.d.Buf.With(func(r *ringbuf.Ring) { r.Resize(s.o.TCPBufferSize, 0) })
+	}
+	s.armCloseTimer()
+	s.log.Debug("syslog drain connected", "addr", s.d.URL.HostPort())
+}
+
+// dial connects (and for TLS completes the handshake) within TCPSendTimeout.
+func (s *syslogSender) dial(ctx context.Context) (conn, raw net.Conn, err error) {
+	ctx, cancel := context.WithTimeout(ctx, s.o.TCPSendTimeout)
+	defer cancel()
+	raw, err = s.dialer.DialContext(ctx, "tcp", s.d.URL.HostPort())
+	if err != nil || s.tlsCfg == nil {
+		return raw, raw, err
+	}
+	tc := tls.Client(raw, s.tlsCfg)
+	if err := tc.HandshakeContext(ctx); err != nil {
+		raw.Close()
+		return nil, nil, &tlsHandshakeError{err}
+	}
+	return tc, raw, nil
+}
+
+// discardReads reads and ignores what the endpoint sends (spec §5.5) and
+// closes gone when the connection ends.
+func discardReads(c net.Conn, gone chan<- struct{}) {
+	defer close(gone)
+	var b [512]byte
+	for {
+		if _, err := c.Read(b[:]); err != nil {
+			return
+		}
+	}
+}
+
+// failed counts a failure and schedules the next connect attempt.
+func (s *syslogSender) failed(err error) {
+	s.failures++
+	s.failTotal.Add(1)
+	s.d.Stats.SetError(err)
+	now := time.Now()
+	delay := s.backoff()
+	s.retryAt = now.Add(delay)
+	s.log.Warn("syslog drain failed", "err", err, "failures", s.failures, "retry_in", delay)
+	if alert, ok := tlsAlertText(err); ok && s.failures >= 2 {
+		s.notifyL14(alert)
+	}
+	s.maybeShrink(now)
+}
+
+// backoff is 2^F·base, capped at TCPBackoffMax for every F.
+func (s *syslogSender) backoff() time.Duration {
+	d := s.base
+	for i := 0; i < s.failures && d < s.o.TCPBackoffMax; i++ {
+		d *= 2
+	}
+	return min(d, s.o.TCPBackoffMax)
+}
+
+// maybeShrink resizes a full buffer with unreported losses to 10 messages
+// (newest kept) once F exceeds TCPShrinkAfter; the next connect restores it.
+func (s *syslogSender) maybeShrink(now time.Time) {
+	if s.failures <= s.o.TCPShrinkAfter {
+		return
+	}
+	dropped := 0
+	s.d.Buf.With(func(r *ringbuf.Ring) {
+		if lost, _ := r.Loss(); lost == 0 || r.Len() < r.Cap() || r.Cap() <= syslogShrunkSize {
+			return
+		}
+		n := r.Len()
+		r.Resize(syslogShrunkSize, now.UnixNano())
+		dropped = n - r.Len()
+		s.shrunk = true
+	})
+	if dropped > 0 {
+		s.d.Stats.AddDropped(dropped)
+		s.log.Warn("syslog drain buffer shrunk", "size", syslogShrunkSize, "dropped", dropped)
+	}
+}
+
+// notifyL14 raises Error L14 into the channel's history and tails.
+func (s *syslogSender) notifyL14(alert string) {
+	if s.o.Notify == nil {
+		return
+	}
+	// The source is the id of the channel's token named "heroku" (spec
+	// §3.4), rewritten to its name on the way into history; a channel
+	// without one gets the literal name (Logplex crashes there).
+	source := "heroku"
+	if s.o.TokenNamed != nil {
+		if id := s.o.TokenNamed(s.d.Config.ChannelID, "heroku"); id != "" {
+			source = id
+		}
+	}
+	msg := frame.AppendL14(nil, s.clock(), s.token, []byte(source), alert, s.d.Config.URL)
+	s.o.Notify(s.d.Config.ChannelID, msg)
+}
+
+// armCloseTimer sets the idle / max-TTL check: at the last activity plus
+// TCPIdleTimeout plus a fuzz of 1..TCPIdleFuzz, or at the end of the
+// connection's TTL if that comes first.
+func (s *syslogSender) armCloseTimer() {
+	now := time.Now()
+	fuzz := time.Duration(rand.Int64N(int64(s.o.TCPIdleFuzz))) + 1
+	d := s.lastActive().Add(s.o.TCPIdleTimeout + fuzz).Sub(now)
+	d = min(d, s.connectedAt.Add(s.o.TCPMaxTTL).Sub(now))
+	s.closeTimer.Reset(max(d, 0))
+}
+
+func (s *syslogSender) lastActive() time.Time {
+	if s.lastGood.After(s.connectedAt) {
+		return s.lastGood
+	}
+	return s.connectedAt
+}
+
+func (s *syslogSender) closeTimerFired() {
+	now := time.Now()
+	switch {
+	case now.Sub(s.lastActive()) >= s.o.TCPIdleTimeout:
+		s.cleanClose("idle")
+	case now.Sub(s.connectedAt) >= s.o.TCPMaxTTL:
+		s.cleanClose("max ttl")
+	default:
+		s.armCloseTimer()
+	}
+}
+
+// cleanClose closes a healthy connection (idle, TTL); the next message
+// reconnects at once unless the last good write is under TCPReconnectMin old.
+func (s *syslogSender) cleanClose(why string) {
+	s.closeConn(true)
+	s.retryAt = time.Time{}
+	if !s.lastGood.IsZero() && time.Since(s.lastGood) < s.o.TCPReconnectMin {
+		s.retryAt = time.Now().Add(s.o.TCPReconnectMin)
+	}
+	s.log.Debug("syslog drain closed", "why", why)
+}
+
+// dropConn closes a failed connection and counts the failure.
+func (s *syslogSender) dropConn(err error) {
+	s.closeConn(false)
+	s.failed(err)
+}
+
+// closeConn closes the connection; graceful sends TLS close_notify.
+func (s *syslogSender) closeConn(graceful bool) {
+	s.closeTimer.Stop()
+	if graceful {
+		s.conn.Close()
+	} else {
+		s.raw.Close()
+	}
+	s.conn, s.raw = nil, nil
+}
+
+// shutdown writes out the buffer until flushCtx ends, connecting once if
+// disconnected, and counts what is left as dropped.
+func (s *syslogSender) shutdown(flushCtx context.Context) {
+	s.closeTimer.Stop()
+	if s.conn == nil && s.held() > 0 && flushCtx.Err() == nil {
+		s.connect(flushCtx)
+	}
+	if s.conn != nil {
+		raw := s.raw
+		stop := context.AfterFunc(flushCtx, func() { raw.Close() })
+		for flushCtx.Err() == nil && s.conn != nil && s.sendBatch() {
+		}
+		if s.conn != nil {
+			s.closeConn(true)
+		}
+		stop()
+	}
+	s.syncDrops()
+	left := 0
+	s.d.Buf.With(func(r *ringbuf.Ring) {
+		left = r.PopWhile(func([]byte) bool { return true })
+		r.TakeLoss()
+	})
+	if left > 0 {
+		s.d.Stats.AddDropped(left)
+		s.log.Warn("syslog drain stopped with undelivered messages", "dropped", left)
+	}
 }
