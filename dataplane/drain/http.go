@@ -1,8 +1,470 @@
 package drain
 
-import "errors"
+// HTTP(S) drains (spec §5.2–5.4): one sender goroutine per drain, one
+// request in flight, on one keep-alive connection.
+//
+//	Buffer ──nextFrame (to_pkts under the buffer lock)──► frame in hand ──send──► endpoint
+//	                                                          ▲   │
+//	                                  temporary failure: retry └───┘ (same Frame-Id, 1+HTTPFrameRetries tries)
+//
+// The body of a frame is built once, in raw after httpL10Room reserved bytes;
+// before each try the L10 notice (if any loss is pending) is written into
+// the room just before the messages, so the body is one contiguous slice
+// and the notice carries the time of that try, as Logplex's does.
+//
+// Accounting (spec §3.4, Appendix A.12): a frame carries the buffer losses
+// taken with it (loss) and, in its L10 line, the messages of frames dropped
+// earlier (dropped, since dropSince). Success clears dropped; a dropped
+// frame adds its messages and its loss to dropped. So every lost message is
+// reported exactly once, in the first successful request after the loss.
 
-// newHTTPSender is replaced by the HTTP drain implementation.
-func newHTTPSender(_ *Options, _ *Drain) (sender, error) {
-	return nil, errors.New("http drains are not built yet")
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"sync/atomic"
+	"time"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/logplex/logplex/frame"
+	"github.com/logplex/logplex/ringbuf"
+)
+
+const (
+	// httpL10Room is reserved before a frame's messages for its L10 frame;
+	// the longest one (19-digit count, 4-digit years) is 164 bytes.
+	httpL10Room = 256
+	// httpShrunkSize is the buffer size of a degraded drain (spec §5.4).
+	httpShrunkSize = 10
+)
+
+// httpFrame is the frame in hand: msgs formatted messages in raw, sent or
+// retried before anything else is taken from the buffer.
+type httpFrame struct {
+	msgs  int // messages in the body, L10 not counted; 0: no frame
+	loss  int // buffer losses taken with this frame, reported in its L10
+	tries int // tries left
+	id    [32]byte
+}
+
+type httpSender struct {
+	o      *Options
+	d      *Drain
+	log    *slog.Logger
+	conns  *httpConns
+	hc     *fasthttp.HostClient
+	tmpl   *httpRequestTemplate
+	coding string // "", "gzip" or "zstd"
+	req    fasthttp.Request
+	resp   fasthttp.Response
+
+	raw   []byte // httpL10Room bytes, then the frame's formatted messages; nil while idle
+	zbody []byte // the compressed body of the current try
+	l10   []byte // scratch: the L10 frame
+	num   []byte // scratch: Logplex-Msg-Count digits
+
+	fr     httpFrame
+	inHand atomic.Int32 // fr.msgs, for Status
+	budget int          // target bytes left while a frame is filled
+	full   bool         // an oversized message ended the frame being filled
+	popFn  func([]byte) bool
+
+	carry     int       // buffer losses taken while no message could carry their notice
+	dropped   int       // messages of dropped frames (and their losses) not reported yet
+	dropSince time.Time // when the first of them was dropped
+
+	attempt     int  // reconnect attempts since the last successful connect
+	backingOff  bool // reconnectTimer is armed; nothing is sent before it fires
+	fresh       bool // the open connection has served no request yet
+	reused      bool // the request in flight went out on a connection used before
+	failing     bool // the last request or connect failed (for logging transitions)
+	lastGood    time.Time
+	connectedAt time.Time
+	degraded    atomic.Bool
+
+	closeTimer, reconnectTimer *time.Timer
+}
+
+// newHTTPSender sets up d's buffer, counters and HTTP client.
+func newHTTPSender(o *Options, d *Drain) (sender, error) {
+	coding := d.Config.Compression
+	if coding == "" {
+		coding = o.DefaultCompression
+	}
+	log := o.Logger.With("drain_id", d.Config.ID, "channel_id", d.Config.ChannelID)
+	switch coding {
+	case "", codingGzip, codingZstd:
+	case "none":
+		coding = ""
+	default:
+		log.Warn("unknown drain compression; sending uncompressed", "compression", coding)
+		coding = ""
+	}
+	s := &httpSender{o: o, d: d, log: log, coding: coding}
+	tmpl, err := newHTTPRequestTemplate(o, d, coding)
+	if err != nil {
+		return nil, fmt.Errorf("http drain: %w", err)
+	}
+	s.tmpl = tmpl
+	s.conns = &httpConns{dialer: o.newDialer(o.HTTPConnectTimeout), addr: d.URL.HostPort(),
+		timeout: o.HTTPConnectTimeout}
+	if d.URL.Scheme == "https" {
+		if s.conns.tls, err = httpTLSConfig(o, d.URL); err != nil {
+			return nil, fmt.Errorf("http drain: %w", err)
+		}
+	}
+	s.popFn = s.popOne
+	s.closeTimer = httpStoppedTimer()
+	s.reconnectTimer = httpStoppedTimer()
+	d.Buf = NewBuffer(o.HTTPBufferSize)
+	d.Stats = newStats(d.Config.ID, "http", d.Buf)
+	return s, nil
+}
+
+func httpStoppedTimer() *time.Timer {
+	t := time.NewTimer(time.Hour)
+	t.Stop()
+	return t
+}
+
+// run delivers until ctx ends, then flushes until the buffer is empty or
+// flushCtx ends (which also cuts short a request in flight).
+func (s *httpSender) run(ctx, flushCtx context.Context) {
+	s.hc = newHTTPHostClient(flushCtx, s.o, s.conns, func() bool { return s.reused })
+	setStatusSource(s.d, s)
+	stop := context.AfterFunc(flushCtx, func() { s.conns.closeAll(true) })
+	defer func() {
+		stop()
+		s.finish()
+	}()
+	flushing := false
+	for {
+		if !flushing && ctx.Err() != nil {
+			flushing = true
+		}
+		if flushCtx.Err() != nil || (flushing && s.fr.msgs == 0 && s.buffered() == 0) {
+			return
+		}
+		if s.step(flushCtx) {
+			continue
+		}
+		done := ctx.Done()
+		if flushing {
+			done = flushCtx.Done()
+		}
+		select {
+		case <-done:
+		case <-s.d.Buf.Wake():
+		case <-s.closeTimer.C:
+			s.onCloseTimer()
+		case <-s.reconnectTimer.C:
+			s.backingOff = false
+		}
+	}
+}
+
+// step makes progress if it can: connect, take a frame, send it. It
+// returns false when there is nothing to do before an event.
+func (s *httpSender) step(ctx context.Context) bool {
+	if s.backingOff || (s.fr.msgs == 0 && s.buffered() == 0) {
+		return false
+	}
+	if !s.conns.connected() {
+		if err := s.conns.connect(ctx); err != nil {
+			s.fail(err)
+			return true
+		}
+		s.onConnect(time.Now())
+	}
+	if s.fr.msgs == 0 && !s.nextFrame() {
+		return true // only undeliverable messages were buffered
+	}
+	s.send()
+	return true
+}
+
+func (s *httpSender) buffered() int {
+	_, _, n := s.d.Buf.Stats()
+	return n
+}
+
+// nextFrame takes the next frame out of the buffer (to_pkts, spec §5.3):
+// messages while the target bytes are not reached, an oversized one
+// anyway, and the buffer's pending loss. It reports whether the frame
+// holds any message.
+func (s *httpSender) nextFrame() bool {
+	if s.raw == nil {
+		s.raw = make([]byte, httpL10Room, httpL10Room+4096) // grows to the frames sent
+	}
+	s.raw, s.budget, s.full = s.raw[:httpL10Room], s.o.HTTPTargetBytes, false
+	var loss int
+	s.d.Buf.With(func(r *ringbuf.Ring) {
+		loss, _ = r.TakeLoss() // Logplex reports buffer loss "since now" (Appendix A.12)
+		r.PopWhile(s.popFn)
+	})
+	if loss > 0 {
+		s.d.Stats.AddDropped(loss)
+		s.carry += loss
+	}
+	if s.fr.msgs == 0 {
+		return false
+	}
+	s.fr.loss, s.carry = s.carry, 0
+	s.fr.tries = s.o.HTTPFrameRetries + 1
+	s.fr.id = newHTTPFrameID()
+	s.inHand.Store(int32(s.fr.msgs))
+	return true
+}
+
+// popOne formats msg into the frame being filled; it returns false, leaving
+// msg in the buffer, when msg belongs to the next frame. Messages the drain
+// parser rejects are removed and not delivered (spec §3.1 step 5).
+func (s *httpSender) popOne(msg []byte) bool {
+	if s.full {
+		return false
+	}
+	f, ok := frame.ParseDrain(msg)
+	if !ok {
+		return true
+	}
+	start := len(s.raw)
+	s.raw = frame.AppendHTTPDrain(s.raw, f)
+	size := len(s.raw) - start
+	switch {
+	case s.budget-size > 0:
+		s.budget -= size
+	case size >= s.o.HTTPTargetBytes: // "this message is a pig, so send it anyway"
+		s.full = true
+	default:
+		s.raw = s.raw[:start]
+		return false
+	}
+	s.fr.msgs++
+	return true
+}
+
+// body returns the request body of this try and its message count: the
+// L10 frame, if a loss is pending, then the messages; compressed if the
+// drain is.
+func (s *httpSender) body(now time.Time) ([]byte, int) {
+	start, count := httpL10Room, s.fr.msgs
+	if n := s.dropped + s.fr.loss; n > 0 {
+		since := now
+		if s.dropped > 0 {
+			since = s.dropSince
+		}
+		s.l10 = frame.AppendL10HTTP(s.l10[:0], now, n, since)
+		start -= len(s.l10)
+		copy(s.raw[start:], s.l10)
+		count++
+	}
+	body := s.raw[start:]
+	if s.coding != "" {
+		s.zbody = appendCompressed(s.zbody[:0], body, s.coding)
+		body = s.zbody
+	}
+	return body, count
+}
+
+// send makes one try of the frame in hand and acts on the outcome.
+func (s *httpSender) send() {
+	start := time.Now()
+	body, count := s.body(start)
+	s.num = s.tmpl.fill(&s.req, body, count, s.fr.id[:], s.num)
+	s.reused, s.fresh = !s.fresh, false
+	err := s.hc.DoDeadline(&s.req, &s.resp, start.Add(s.o.HTTPRequestTimeout))
+	s.req.SetBodyRaw(nil)
+	end := time.Now()
+	if at := s.conns.dialedAt.Swap(0); at != 0 {
+		s.onConnect(time.Unix(0, at)) // fasthttp re-sent on a fresh connection
+		s.fresh = false
+	}
+	st := s.d.Stats
+	st.Latency.Update(end.Sub(start).Seconds())
+	st.Bytes.Add(len(body))
+	if s.fr.tries <= s.o.HTTPFrameRetries {
+		st.Retries.Inc()
+	}
+	status := 0
+	if err == nil || errors.Is(err, fasthttp.ErrBodyTooLarge) {
+		status = s.resp.StatusCode()
+	}
+	s.resp.ResetBody()
+	switch {
+	case status >= 200 && status < 300:
+		s.delivered(end)
+	case status >= 400 && status < 500 && status != 429:
+		st.SetError(fmt.Errorf("POST answered %d: frame of %d messages dropped", status, s.fr.msgs))
+		s.dropFrame(end)
+	default:
+		if status != 0 {
+			err = fmt.Errorf("POST answered %d", status)
+		}
+		s.retryFrame(end)
+		s.fail(fmt.Errorf("POST: %w", err))
+	}
+}
+
+// delivered accounts the frame in hand as accepted.
+func (s *httpSender) delivered(now time.Time) {
+	s.d.Stats.AddDelivered(s.fr.msgs)
+	s.fr.msgs = 0
+	s.inHand.Store(0)
+	s.dropped, s.dropSince = 0, time.Time{} // reported in this frame's L10
+	s.lastGood = now
+	if s.degraded.Load() {
+		s.resize(s.o.HTTPBufferSize, now)
+		s.degraded.Store(false)
+	}
+	if s.failing {
+		s.failing = false
+		s.log.Info("http drain delivering again")
+	}
+}
+
+// dropFrame gives the frame in hand up; its messages and the losses it
+// carried are reported by the next delivered frame.
+func (s *httpSender) dropFrame(now time.Time) {
+	if n := s.fr.msgs + s.fr.loss; n > 0 {
+		if s.dropped == 0 {
+			s.dropSince = now
+		}
+		s.dropped += n
+	}
+	s.d.Stats.AddDropped(s.fr.msgs)
+	s.fr.msgs = 0
+	s.inHand.Store(0)
+}
+
+// retryFrame keeps the frame in hand for another try, or drops it when it
+// has none left.
+func (s *httpSender) retryFrame(now time.Time) {
+	if s.fr.tries >= 2 {
+		s.fr.tries--
+		return
+	}
+	s.dropFrame(now)
+}
+
+// fail handles a temporary failure (connect error, send error, timeout or
+// a status other than 2xx and 4xx-but-429): close the connection, maybe
+// shrink the buffer, schedule the reconnect.
+func (s *httpSender) fail(err error) {
+	if !s.failing {
+		s.failing = true
+		s.log.Warn("http drain failing", "err", err)
+	}
+	s.closeConn()
+	s.maybeShrink(time.Now())
+	s.d.Stats.SetError(err)
+	if d := s.backoff(); d > 0 {
+		s.backingOff = true
+		s.reconnectTimer.Reset(d)
+	}
+}
+
+// backoff returns the delay before the next connect: HTTPReconnectTime ×
+// trunc((2^k − 1) / 2) with k uniform in 1..min(n, HTTPMaxRetries), 0 for
+// n = 0; then n grows.
+func (s *httpSender) backoff() time.Duration {
+	n := s.attempt
+	s.attempt++
+	if n == 0 {
+		return 0
+	}
+	k := 1 + rand.IntN(max(1, min(n, s.o.HTTPMaxRetries, 40)))
+	return s.o.HTTPReconnectTime * time.Duration((int64(1)<<k-1)/2)
+}
+
+// maybeShrink degrades a drain that has never delivered, and shrinks the
+// buffer of one whose last success is older than the shrink timeout.
+func (s *httpSender) maybeShrink(now time.Time) {
+	if s.lastGood.IsZero() {
+		s.degraded.Store(true)
+		return
+	}
+	if !s.degraded.Load() && now.Sub(s.lastGood) > max(s.o.HTTPIdleFuzz, s.o.HTTPShrinkTimeout) {
+		s.resize(httpShrunkSize, now)
+		s.degraded.Store(true)
+		s.log.Info("http drain degraded: buffer shrunk", "size", httpShrunkSize)
+	}
+}
+
+func (s *httpSender) resize(n int, now time.Time) {
+	s.d.Buf.With(func(r *ringbuf.Ring) { r.Resize(n, now.UnixNano()) })
+}
+
+func (s *httpSender) onConnect(now time.Time) {
+	s.connectedAt, s.attempt, s.fresh = now, 0, true
+	s.armCloseTimer()
+}
+
+func (s *httpSender) armCloseTimer() {
+	fuzz := s.o.HTTPIdleFuzz
+	if ms := int64(fuzz / time.Millisecond); ms > 0 {
+		fuzz = time.Duration(1+rand.Int64N(ms)) * time.Millisecond
+	}
+	s.closeTimer.Reset(s.o.HTTPIdleTimeout + fuzz)
+}
+
+// onCloseTimer closes a connection that has delivered nothing for the idle
+// timeout (since the last success, or since connecting if there was none)
+// or that is older than the max TTL; otherwise it re-arms.
+func (s *httpSender) onCloseTimer() {
+	if !s.conns.connected() {
+		return
+	}
+	now := time.Now()
+	ref := s.lastGood
+	if ref.IsZero() {
+		ref = s.connectedAt
+	}
+	if now.Sub(ref) > s.o.HTTPIdleTimeout {
+		s.closeConn()
+		if s.fr.msgs == 0 {
+			s.raw, s.zbody = nil, nil // an idle drain holds no body buffers
+		}
+		return
+	}
+	if now.Sub(s.connectedAt) > s.o.HTTPMaxTTL {
+		s.closeConn()
+		return
+	}
+	s.armCloseTimer()
+}
+
+func (s *httpSender) closeConn() {
+	s.closeTimer.Stop()
+	s.hc.CloseIdleConnections()
+	s.conns.closeAll(false)
+}
+
+// finish releases the connection and counts what is left undelivered as
+// dropped.
+func (s *httpSender) finish() {
+	clearStatusSource(s.d)
+	s.closeTimer.Stop()
+	s.reconnectTimer.Stop()
+	s.conns.closeAll(true)
+	s.hc.CloseIdleConnections()
+	lost := s.fr.msgs
+	s.d.Buf.With(func(r *ringbuf.Ring) {
+		n, _ := r.TakeLoss()
+		lost += n + r.Len()
+	})
+	if lost > 0 {
+		s.d.Stats.AddDropped(lost)
+	}
+	s.fr.msgs = 0
+	s.inHand.Store(0)
+}
+
+// fillStatus adds the sender's view to st (statusSource).
+func (s *httpSender) fillStatus(st *DrainStatus) {
+	st.Connected = s.conns.connected()
+	st.Degraded = s.degraded.Load()
+	st.Buffered += int(s.inHand.Load())
 }

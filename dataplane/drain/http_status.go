@@ -1,0 +1,51 @@
+package drain
+
+import "sync"
+
+// DrainStatus is a drain's state for the status endpoint. It is the same
+// for every kind of drain: the counters come from Stats and the Buffer,
+// Connected and Degraded from the sender while it runs.
+type DrainStatus struct {
+	Delivered uint64 // messages the endpoint accepted
+	Dropped   uint64 // messages lost: overflow, permanent failure, retries exhausted
+	Retries   uint64 // frames re-sent
+	Bytes     uint64 // bytes written (after compression)
+	Buffered  int    // messages waiting, including a frame being sent or retried
+	LastError string // the last error seen, "" if none
+	Connected bool   // a connection to the endpoint is open
+	Degraded  bool   // the buffer is shrunk (or the drain has never delivered) after failures
+}
+
+// statusSource is what a running sender adds to its drain's status.
+type statusSource interface {
+	fillStatus(st *DrainStatus)
+}
+
+// statusSources maps a running *Drain to its sender. (A field in Drain
+// would do; drain.go is not this file's to change.)
+var statusSources sync.Map
+
+// setStatusSource registers the sender of d; senders call it when run
+// starts and clearStatusSource when it returns.
+func setStatusSource(d *Drain, s statusSource) { statusSources.Store(d, s) }
+
+func clearStatusSource(d *Drain) { statusSources.Delete(d) }
+
+// Status returns the drain's counters and state; safe from any goroutine.
+func (d *Drain) Status() DrainStatus {
+	var st DrainStatus
+	if d.Stats != nil {
+		st.Delivered = d.Stats.Delivered.Get()
+		st.Dropped = d.Stats.Dropped.Get()
+		st.Retries = d.Stats.Retries.Get()
+		st.Bytes = d.Stats.Bytes.Get()
+		st.LastError = d.Stats.LastError()
+	}
+	if d.Buf != nil {
+		_, _, st.Buffered = d.Buf.Stats()
+	}
+	if s, ok := statusSources.Load(d); ok {
+		s.(statusSource).fillStatus(&st)
+	}
+	return st
+}
