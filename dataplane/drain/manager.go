@@ -136,8 +136,10 @@ func (m *Manager) start(cfg *config.Drain) *Drain {
 	return d
 }
 
-// Close stops every drain, each flushing what it holds, and returns when all
-// have stopped or ctx ends (the remaining flushes are then cut short).
+// Close stops every drain, each flushing what it holds until ctx's deadline
+// (the shutdown timeout; without a deadline, the stop grace), and returns
+// when all have stopped. Whatever is still buffered then is counted as
+// dropped by its sender.
 func (m *Manager) Close(ctx context.Context) {
 	m.mu.Lock()
 	m.closed = true
@@ -150,7 +152,7 @@ func (m *Manager) Close(ctx context.Context) {
 	m.mu.Unlock()
 	grace := m.opts.StopGrace
 	if dl, ok := ctx.Deadline(); ok {
-		grace = min(grace, time.Until(dl))
+		grace = time.Until(dl)
 	}
 	m.stopAll(ds, max(grace, 0))
 }
