@@ -65,6 +65,10 @@ type Options struct {
 	// Tails feeds live tail sessions. Default nil: sessions end after
 	// their history.
 	Tails TailSource
+	// DrainStatus holds what data planes report about their drains, for
+	// GET /v3/channels/:id/drains/:drain_id/status. Default: Store, when it
+	// implements store.StatusBoard (both stores do).
+	DrainStatus store.StatusBoard
 
 	// SessionExpiry is how long a created session can be fetched. Default 360 s.
 	SessionExpiry time.Duration
@@ -104,6 +108,9 @@ type Options struct {
 func (o Options) withDefaults() (Options, error) {
 	if o.Store == nil || o.Watcher == nil || o.Spool == nil {
 		return o, errors.New("controlplane: Options.Store, Watcher and Spool are required")
+	}
+	if b, ok := o.Store.(store.StatusBoard); ok && o.DrainStatus == nil {
+		o.DrainStatus = b
 	}
 	switch o.DrainDefaultCompression {
 	case "none":
@@ -175,7 +182,7 @@ func New(opts Options) (*ControlPlane, error) {
 func (c *ControlPlane) apiConfig() api.Config {
 	o := c.opts
 	return api.Config{AuthKey: o.AuthKey, APIEndpointURL: o.APIEndpointURL, HTTPV3URL: o.HTTPV3URL,
-		Store: o.Store, Watcher: o.Watcher, Spool: o.Spool, Tails: o.Tails,
+		Store: o.Store, Watcher: o.Watcher, Spool: o.Spool, Tails: o.Tails, DrainStatus: o.DrainStatus,
 		SessionExpiry: o.SessionExpiry, SessionLookupTimeout: o.SessionLookupTimeout,
 		StoreTimeout: o.StoreTimeout, WriteWait: o.WriteWait,
 		MaxDrainsPerChannel: o.MaxDrainsPerChannel, AllowPrivateDrains: o.AllowPrivateDrains,

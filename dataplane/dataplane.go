@@ -17,6 +17,8 @@ import (
 	"errors"
 	"log/slog"
 	"net"
+	"os"
+	"strconv"
 	"time"
 
 	"github.com/logplex/logplex/dataplane/drain"
@@ -40,12 +42,18 @@ type Options struct {
 	Drains  drain.Options  // drain knobs (zero: Logplex's defaults)
 	// ShutdownTimeout bounds the drain flush after ingest stops; default 10 s.
 	ShutdownTimeout time.Duration
-	Logger          *slog.Logger // default slog.Default()
+	// StatusBoard receives this node's drain status every StatusInterval
+	// (default 5 s) under NodeName (default hostname:pid); nil: not published.
+	StatusBoard    store.StatusBoard
+	StatusInterval time.Duration
+	NodeName       string
+	Logger         *slog.Logger // default slog.Default()
 }
 
 // DataPlane is a running ingest and routing node.
 type DataPlane struct {
 	opts   Options
+	log    *slog.Logger
 	Router *route.Router
 	Drains *drain.Manager
 	tcp    *ingest.TCP
@@ -64,8 +72,15 @@ func New(opts Options) (*DataPlane, error) {
 	if opts.ShutdownTimeout <= 0 {
 		opts.ShutdownTimeout = 10 * time.Second
 	}
+	if opts.StatusInterval <= 0 {
+		opts.StatusInterval = 5 * time.Second
+	}
+	if opts.NodeName == "" {
+		host, _ := os.Hostname()
+		opts.NodeName = host + ":" + strconv.Itoa(os.Getpid())
+	}
 	log := opts.Logger.With("plane", "data")
-	d := &DataPlane{opts: opts}
+	d := &DataPlane{opts: opts, log: log}
 	if opts.Drains.Logger == nil {
 		opts.Drains.Logger = log
 	}
@@ -115,6 +130,7 @@ func (d *DataPlane) Run(ctx context.Context) error {
 	defer cancel()
 	follow := make(chan struct{})
 	go func() { defer close(follow); d.followDrains(ctx) }()
+	go d.publishStatus(ctx)
 	errc := make(chan error, 2)
 	go func() { errc <- d.tcp.Run(ctx) }()
 	go func() { errc <- d.http.Run(ctx) }()

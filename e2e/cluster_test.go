@@ -164,3 +164,48 @@ func TestTwoHistoryShards(t *testing.T) {
 		}
 	}
 }
+
+// TestDrainStatusAcrossDataPlanes: the drain status extension sums what
+// every data plane delivered, through Redis.
+func TestDrainStatusAcrossDataPlanes(t *testing.T) {
+	rs := redistest.Start(t)
+	sink := StartHTTPSink(t)
+	c := startSplit(t, []string{"LOGPLEX_CONFIG_REDIS_URL=" + rs.URL()}, "--allow-private-drains", "--drain-status-interval", "100ms")
+	ch, tok := c.createChannel(t)
+	r := Do(t, "POST", "http://"+c.cp.API+"/v2/channels/"+ch+"/drains", "", "", c.header, []byte(`{"url":"`+sink.URL+`"}`))
+	if r.Status != 201 {
+		t.Fatalf("add drain: %d %s", r.Status, r.Body)
+	}
+	var d struct{ ID int64 }
+	JSON(t, r, &d)
+	var st struct {
+		Delivered uint64
+		Nodes     []struct {
+			Node      string
+			Delivered uint64
+		}
+	}
+	status := func() {
+		r := Do(t, "GET", fmt.Sprintf("http://%s/v3/channels/%s/drains/%d/status", c.cp.V3, ch, d.ID), "", "", c.header, nil)
+		if r.Status != 200 {
+			t.Fatalf("status: %d %s", r.Status, r.Body)
+		}
+		JSON(t, r, &st)
+	}
+	// a node reports only drains it runs: wait until both run it
+	Eventually(t, 10*time.Second, "both data planes run the drain", func() bool { status(); return len(st.Nodes) == 2 })
+	for i, dp := range c.dps {
+		for k := range 3 * (i + 1) {
+			if postLogs(t, dp, tok, fmt.Sprintf("<134>1 2012-12-10T03:00:48Z h %s web.1 - - seq=%d", tok, 10*i+k)) != 204 {
+				t.Fatal("POST /logs refused")
+			}
+		}
+	}
+	Eventually(t, 10*time.Second, "status sums both data planes", func() bool {
+		status()
+		got, _, _ := sink.Counts()
+		return got == 9 && st.Delivered == 9 && len(st.Nodes) == 2 && st.Nodes[0].Delivered+st.Nodes[1].Delivered == 9 &&
+			st.Nodes[0].Delivered != st.Nodes[1].Delivered // 3 from one node, 6 from the other
+	})
+	t.Logf("drain status: %d delivered over %d nodes", st.Delivered, len(st.Nodes))
+}

@@ -48,6 +48,7 @@ type settings struct {
 	denyTailSessions, denyLogsIngress, denyRedisBuffers bool
 	// process
 	resyncInterval  time.Duration
+	statusInterval  time.Duration
 	shutdownTimeout time.Duration
 	logLevel        string
 	logFormat       string
@@ -123,6 +124,7 @@ func newFlagSet(name string, s *settings) *flag.FlagSet {
 	fs.BoolVar(&s.denyLogsIngress, "deny-logs-ingress", false, "control rod deny_logs_ingress at boot (POST /logs answers 503)")
 	fs.BoolVar(&s.denyRedisBuffers, "deny-redis-buffers", false, "control rod deny_redis_buffers at boot (no history writes)")
 	fs.DurationVar(&s.resyncInterval, "resync-interval", 60*time.Second, "full config reload interval")
+	fs.DurationVar(&s.statusInterval, "drain-status-interval", 5*time.Second, "how often a data plane reports its drains' status (GET …/drains/<id>/status)")
 	fs.DurationVar(&s.shutdownTimeout, "shutdown-timeout", 10*time.Second, "time to finish in-flight work on SIGTERM")
 	fs.StringVar(&s.logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	fs.StringVar(&s.logFormat, "log-format", "text", "log format: text or json")

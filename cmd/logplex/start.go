@@ -62,7 +62,8 @@ func start(ctx context.Context, role string, s *settings, stdout io.Writer, log 
 	var b banner
 	b.role, b.store, b.admin = role, st.desc, adm.addr()
 	if role == "all" || role == "dataplane" {
-		dp, err := newDataPlane(s, watcher, st.spool, log)
+		board, _ := st.config.(store.StatusBoard)
+		dp, err := newDataPlane(s, watcher, st.spool, board, log)
 		if err != nil {
 			return err
 		}
@@ -132,12 +133,13 @@ func runAll(ctx context.Context, cancel context.CancelFunc, runners []func(conte
 	return first
 }
 
-func newDataPlane(s *settings, w *store.Watcher, sp store.Spool, log *slog.Logger) (*dataplane.DataPlane, error) {
+func newDataPlane(s *settings, w *store.Watcher, sp store.Spool, board store.StatusBoard, log *slog.Logger) (*dataplane.DataPlane, error) {
 	dp, err := dataplane.New(dataplane.Options{
 		SyslogAddr: s.syslogAddr, HTTPInputAddr: s.httpInputAddr, EventLoops: s.eventLoops,
 		ReadBufferCap: s.readBufferCap, MaxTCPConnections: s.maxTCPConnections,
 		MaxLogsBodyBytes: s.maxLogsBodyBytes, MaxHTTPConns: s.httpLogInputMaxConns,
 		Watcher: w, Spool: sp, Logger: log, Drains: drainOptions(s), ShutdownTimeout: s.shutdownTimeout,
+		StatusBoard: board, StatusInterval: s.statusInterval,
 	})
 	if err != nil {
 		return nil, err

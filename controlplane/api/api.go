@@ -61,6 +61,9 @@ type Config struct {
 	Watcher *store.Watcher
 	Spool   store.Spool
 	Tails   session.TailSource // nil: sessions never tail
+	// DrainStatus holds the data planes' drain reports; nil: the status
+	// endpoint answers 503.
+	DrainStatus store.StatusBoard
 
 	SessionExpiry        time.Duration // TTL of stored sessions
 	SessionLookupTimeout time.Duration // bound on a session lookup

@@ -42,6 +42,8 @@ var (
 		malformed: malformedDrain, handle: (*Server).v3CreateDrain}
 	v3Drain = &v3Resource{endpoint: "drains", methods: []string{"PUT", "DELETE"}, produces: ctJSON,
 		malformed: malformedDrain, handle: (*Server).v3Drain}
+	v3DrainStatus = &v3Resource{endpoint: "drain_status", methods: []string{"GET"}, produces: ctJSON,
+		handle: (*Server).v3DrainStatus}
 	v3Tokens = &v3Resource{endpoint: "tokens", methods: []string{"POST"}, produces: ctJSON,
 		malformed: malformedToken, handle: (*Server).v3CreateToken}
 	v3Logs = &v3Resource{endpoint: "channel_logs", methods: []string{"GET"}, produces: ctLogs,
@@ -216,12 +218,15 @@ func matchChannelResource(rest []string, q *v3Request) (*v3Resource, *v3Request)
 		return v3Tokens, q
 	case len(rest) == 1 && rest[0] == "logs":
 		return v3Logs, q
-	case len(rest) == 2 && rest[0] == "drains":
+	case len(rest) == 2 && rest[0] == "drains", len(rest) == 3 && rest[0] == "drains" && rest[2] == "status":
 		id, err := strconv.ParseInt(rest[1], 10, 64)
 		if err != nil || !isDigits(rest[1]) {
 			return nil, nil
 		}
 		q.drainID = id
+		if len(rest) == 3 {
+			return v3DrainStatus, q
+		}
 		return v3Drain, q
 	}
 	return nil, nil

@@ -6,14 +6,14 @@ import "sync"
 // for every kind of drain: the counters come from Stats and the Buffer,
 // Connected and Degraded from the sender while it runs.
 type DrainStatus struct {
-	Delivered uint64 // messages the endpoint accepted
-	Dropped   uint64 // messages lost: overflow, permanent failure, retries exhausted
-	Retries   uint64 // frames re-sent
-	Bytes     uint64 // bytes written (after compression)
-	Buffered  int    // messages waiting, including a frame being sent or retried
-	LastError string // the last error seen, "" if none
-	Connected bool   // a connection to the endpoint is open
-	Degraded  bool   // the buffer is shrunk (or the drain has never delivered) after failures
+	Delivered uint64 `json:"delivered"`  // messages the endpoint accepted
+	Dropped   uint64 `json:"dropped"`    // messages lost: overflow, permanent failure, retries exhausted
+	Retries   uint64 `json:"retries"`    // frames re-sent
+	Bytes     uint64 `json:"bytes"`      // bytes written (after compression)
+	Buffered  int    `json:"buffered"`   // messages waiting, including a frame being sent or retried
+	LastError string `json:"last_error"` // the last error seen, "" if none
+	Connected bool   `json:"connected"`  // a connection to the endpoint is open
+	Degraded  bool   `json:"degraded"`   // the buffer is shrunk (or the drain has never delivered) after failures
 }
 
 // statusSource is what a running sender adds to its drain's status.

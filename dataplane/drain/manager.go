@@ -47,6 +47,19 @@ func (m *Manager) Drain(id int64) *Drain {
 	return m.running[id]
 }
 
+// Each calls fn with every running drain.
+func (m *Manager) Each(fn func(*Drain)) {
+	m.mu.Lock()
+	ds := make([]*Drain, 0, len(m.running))
+	for _, d := range m.running {
+		ds = append(ds, d)
+	}
+	m.mu.Unlock()
+	for _, d := range ds {
+		fn(d)
+	}
+}
+
 // Update starts drains new in snap, restarts drains whose URL or compression
 // changed, and stops (flushing, bounded by the stop grace) drains that are
 // gone. Drains whose URL does not parse or whose kind is not built are

@@ -51,6 +51,7 @@ type Config struct {
 	log      []logEntry // oldest first, at most maxLog entries
 	wake     chan struct{}
 	sessions map[string]session
+	status   map[int64]map[string]statusEntry // drain id → node → status (StatusBoard)
 }
 
 type session struct {

@@ -110,3 +110,13 @@ func TestTwoProcessesShareADataDir(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+func TestStatusBoardSuite(t *testing.T) {
+	storetest.RunStatusBoard(t, func(t *testing.T) store.StatusBoard {
+		c, err := OpenConfig("")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	})
+}

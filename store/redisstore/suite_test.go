@@ -110,3 +110,19 @@ func TestTwoShards(t *testing.T) {
 		return openSpool(t, SpoolOptions{URLs: []string{a.URL() + "/#frag1", b.URL() + "/#frag2"}, History: history})
 	})
 }
+
+func TestStatusBoardSuite(t *testing.T) {
+	rs := redistest.Start(t)
+	storetest.RunStatusBoard(t, func(t *testing.T) store.StatusBoard {
+		rs.MustDo(t, "FLUSHALL")
+		return openConfig(t, ConfigOptions{URL: rs.URL()})
+	})
+}
+
+func TestStatusBoardSuiteCluster(t *testing.T) {
+	rc := redistest.StartCluster(t, 3)
+	storetest.RunStatusBoard(t, func(t *testing.T) store.StatusBoard {
+		rc.FlushAll(t)
+		return openConfig(t, ConfigOptions{URL: rc.URL()})
+	})
+}
