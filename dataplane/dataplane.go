@@ -36,6 +36,9 @@ type Options struct {
 	MaxTCPConnections int    // open syslog connections at most; default 100000
 	MaxLogsBodyBytes  int    // largest /logs body (encoded and decoded); default 8 MB
 	MaxHTTPConns      int    // concurrent /logs connections; default 1024
+	// InflightLogsBytes bounds the /logs bodies held at once (then 503 +
+	// Retry-After, as above 80% of GOMEMLIMIT); default 256 MiB.
+	InflightLogsBytes int64
 
 	Watcher *store.Watcher // config; the caller runs it (required)
 	Spool   store.Spool    // history; nil: no history
@@ -102,7 +105,7 @@ func New(opts Options) (*DataPlane, error) {
 	d.tcp = ingest.NewTCP(ingest.TCPOptions{Addr: opts.SyslogAddr, EventLoops: opts.EventLoops,
 		ReadBufferCap: opts.ReadBufferCap, MaxConnections: opts.MaxTCPConnections}, d.Router, log)
 	h, err := ingest.NewHTTP(ingest.HTTPOptions{Addr: opts.HTTPInputAddr, MaxBodyBytes: opts.MaxLogsBodyBytes,
-		MaxConnections: opts.MaxHTTPConns}, d.Router, opts.Watcher.Ready, log)
+		MaxConnections: opts.MaxHTTPConns, InflightBudget: opts.InflightLogsBytes}, d.Router, opts.Watcher.Ready, log)
 	if err != nil {
 		return nil, err
 	}

@@ -34,6 +34,7 @@ type settings struct {
 	// ingest
 	eventLoops, readBufferCap, maxTCPConnections int
 	maxLogsBodyBytes, httpLogInputMaxConns       int
+	maxInflightLogsBytes                         int64
 	// drains (Logplex's keys and units)
 	httpDrainBufferSize, httpDrainTargetBytes, httpFrameRetries       int
 	httpDrainIdleTimeoutMs, httpDrainIdleFuzzMs, httpDrainMaxTTLMs    int
@@ -96,6 +97,7 @@ func newFlagSet(name string, s *settings) *flag.FlagSet {
 	fs.IntVar(&s.readBufferCap, "read-buffer-cap", 64<<10, "bytes read per TCP readable event")
 	fs.IntVar(&s.maxTCPConnections, "max-tcp-connections", 100000, "open syslog TCP connections at most")
 	fs.IntVar(&s.maxLogsBodyBytes, "max-logs-body-bytes", 8_000_000, "largest POST /logs body, encoded and decoded (larger: 413)")
+	fs.Int64Var(&s.maxInflightLogsBytes, "max-inflight-logs-bytes", 256<<20, "POST /logs body bytes held at once; beyond it, or above 80% of GOMEMLIMIT, 503 with Retry-After")
 	fs.IntVar(&s.httpLogInputMaxConns, "http-log-input-max-connections", 1024, "concurrent POST /logs connections")
 	fs.IntVar(&s.httpDrainBufferSize, "http-drain-buffer-size", 1024, "messages buffered per HTTP drain (drop-oldest)")
 	fs.IntVar(&s.httpDrainTargetBytes, "http-drain-target-bytes", 102400, "HTTP drain POST body target size")

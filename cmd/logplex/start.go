@@ -137,7 +137,7 @@ func newDataPlane(s *settings, w *store.Watcher, sp store.Spool, board store.Sta
 	dp, err := dataplane.New(dataplane.Options{
 		SyslogAddr: s.syslogAddr, HTTPInputAddr: s.httpInputAddr, EventLoops: s.eventLoops,
 		ReadBufferCap: s.readBufferCap, MaxTCPConnections: s.maxTCPConnections,
-		MaxLogsBodyBytes: s.maxLogsBodyBytes, MaxHTTPConns: s.httpLogInputMaxConns,
+		MaxLogsBodyBytes: s.maxLogsBodyBytes, MaxHTTPConns: s.httpLogInputMaxConns, InflightLogsBytes: s.maxInflightLogsBytes,
 		Watcher: w, Spool: sp, Logger: log, Drains: drainOptions(s), ShutdownTimeout: s.shutdownTimeout,
 		StatusBoard: board, StatusInterval: s.statusInterval,
 	})

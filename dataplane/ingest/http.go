@@ -26,6 +26,10 @@ type HTTPOptions struct {
 	MaxConnections int           // concurrent connections; default 1024 (http_log_input_max_connections)
 	ReadTimeout    time.Duration // whole request read; default 15 s
 	IdleTimeout    time.Duration // keep-alive idle; default 60 s
+	// InflightBudget is the body bytes all /logs requests being processed
+	// may hold together; beyond it (or above 80% of GOMEMLIMIT) requests get
+	// 503 with Retry-After before their body is read. Default 256 MiB.
+	InflightBudget int64
 }
 
 var (
@@ -55,6 +59,7 @@ type HTTP struct {
 	log    *slog.Logger
 	srv    *fasthttp.Server
 	ln     net.Listener
+	adm    *admission
 
 	// DenyLogsIngress is the deny_logs_ingress control rod: /logs answers 503.
 	DenyLogsIngress atomic.Bool
@@ -78,11 +83,14 @@ func NewHTTP(opts HTTPOptions, router *route.Router, ready func() bool, log *slo
 	if opts.IdleTimeout <= 0 {
 		opts.IdleTimeout = 60 * time.Second
 	}
+	if opts.InflightBudget <= 0 {
+		opts.InflightBudget = 256 << 20
+	}
 	ln, err := net.Listen("tcp", opts.Addr)
 	if err != nil {
 		return nil, fmt.Errorf("http input listener %s: %w", opts.Addr, err)
 	}
-	h := &HTTP{opts: opts, router: router, ready: ready, log: log, ln: ln}
+	h := &HTTP{opts: opts, router: router, ready: ready, log: log, ln: ln, adm: newAdmission(opts.InflightBudget, opts.ReadTimeout+opts.IdleTimeout)}
 	h.srv = &fasthttp.Server{
 		Handler:               h.serve,
 		Name:                  "logplex",
@@ -94,6 +102,7 @@ func NewHTTP(opts HTTPOptions, router *route.Router, ready func() bool, log *slo
 		NoDefaultServerHeader: true,
 		NoDefaultContentType:  true,
 		ErrorHandler:          h.serveError,
+		HeaderReceived:        h.adm.headerReceived,
 		Logger:                fasthttpLogger{log},
 	}
 	return h, nil
@@ -106,6 +115,7 @@ func (h *HTTP) Addr() net.Addr { return h.ln.Addr() }
 func (h *HTTP) Run(ctx context.Context) error {
 	errc := make(chan error, 1)
 	go func() { errc <- h.srv.Serve(h.ln) }()
+	go h.adm.run(ctx)
 	select {
 	case <-ctx.Done():
 		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -120,6 +130,11 @@ func (h *HTTP) Run(ctx context.Context) error {
 // serveError answers requests fasthttp could not read (too large, timeouts,
 // garbage) with a clear 4xx instead of a 500.
 func (h *HTTP) serveError(ctx *fasthttp.RequestCtx, err error) {
+	h.adm.release(&ctx.Request.Header)
+	if len(ctx.Request.Header.Peek(overloadMarker)) > 0 {
+		refuse(ctx)
+		return
+	}
 	switch {
 	case errors.Is(err, fasthttp.ErrBodyTooLarge):
 		respond(ctx, 413, "Request body too large")
@@ -148,6 +163,7 @@ var (
 )
 
 func (h *HTTP) serve(ctx *fasthttp.RequestCtx) {
+	defer h.adm.release(&ctx.Request.Header)
 	path := ctx.Path()
 	switch {
 	case bytes.Equal(path, pathHealth):
