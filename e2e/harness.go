@@ -8,7 +8,7 @@ package e2e
 import (
 	"bufio"
 	"bytes"
-	"encoding/json"
+	jsonpkg "encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -229,7 +229,7 @@ func Do(t testing.TB, method, url, user, pass string, headers map[string]string,
 // JSON decodes a response body into v.
 func JSON(t testing.TB, r Resp, v any) {
 	t.Helper()
-	if err := json.Unmarshal([]byte(r.Body), v); err != nil {
+	if err := jsonpkg.Unmarshal([]byte(r.Body), v); err != nil {
 		t.Fatalf("response %d %q is not JSON: %v", r.Status, r.Body, err)
 	}
 }
@@ -264,3 +264,6 @@ func Eventually(t testing.TB, timeout time.Duration, what string, cond func() bo
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// json decodes r's body into v and reports whether it could.
+func json(r Resp, v any) bool { return jsonpkg.Unmarshal([]byte(r.Body), v) == nil }

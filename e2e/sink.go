@@ -125,3 +125,24 @@ func (s *HTTPSink) Missing(n, max int) []int {
 	}
 	return out
 }
+
+// CountRange returns the distinct sequence numbers received in [lo, hi) and
+// the duplicates among them.
+func (s *HTTPSink) CountRange(lo, hi int) (distinct, dups int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for seq, c := range s.seqs {
+		if seq >= lo && seq < hi {
+			distinct++
+			dups += c - 1
+		}
+	}
+	return distinct, dups
+}
+
+// Reported is the sum of the N of every L10 notice received.
+func (s *HTTPSink) Reported() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.l10
+}
