@@ -37,11 +37,14 @@ func TokenKey(id string) string   { return "tok:" + id + ":data" }
 func DrainKey(id int64) string    { return "drain:" + strconv.FormatInt(id, 10) + ":data" }
 func CredKey(id string) string    { return "cred:" + id }
 
-// Counter keys (INCR) and the control-rod bitmap.
+// Counter keys (INCR), the control-rod bitmap (Logplex's: bit 0 = legacy
+// API read-only), and logplex's cluster-wide control rods (a hash: rod name
+// → setting, e.g. deny_logs_ingress → "on", api_status → "read_only").
 const (
 	ChannelIndexKey = "channel_index"
 	DrainIndexKey   = "drain_index"
 	ControlRodKey   = "control_rod"
+	ControlRodsKey  = "logplex:control_rods"
 )
 
 // Channel flags (spec §6.1).
@@ -103,6 +106,8 @@ func ParseKey(key string) (kind, id string, ok bool) {
 		return "drain", key[6 : len(key)-5], len(key) > 11
 	case strings.HasPrefix(key, "cred:"):
 		return "cred", key[5:], len(key) > 5
+	case key == ControlRodsKey:
+		return "rods", "", true
 	}
 	return "", "", false
 }

@@ -14,6 +14,8 @@ type Snapshot struct {
 	Version string
 	// ReadOnly is bit 0 of the control_rod bitmap: the legacy API is read-only cluster-wide.
 	ReadOnly bool
+	// Rods are the cluster-wide control rods (ControlRodsKey); read-only.
+	Rods map[string]string
 
 	channels shards[*Channel] // includes placeholders for ids only tokens/drains name
 	tokens   shards[*Token]
@@ -96,7 +98,7 @@ func (s *Snapshot) EachCred(fn func(*Cred) bool) {
 
 // With returns a new snapshot with the changes applied in order. s is unchanged.
 func (s *Snapshot) With(changes []Change, version string) *Snapshot {
-	n := &Snapshot{Version: version, ReadOnly: s.ReadOnly, channels: s.channels, tokens: s.tokens,
+	n := &Snapshot{Version: version, ReadOnly: s.ReadOnly, Rods: s.Rods, channels: s.channels, tokens: s.tokens,
 		drains: s.drains, creds: s.creds}
 	b := builder{s: n, dirty: map[string]bool{}, addTok: map[string][]*Token{}, addDrain: map[string][]*Drain{},
 		channels: cow[*Channel]{s: &n.channels}, tokens: cow[*Token]{s: &n.tokens}}
@@ -143,6 +145,8 @@ func (b *builder) apply(c Change) {
 		b.applyToken(id, c.Fields)
 	case "drain":
 		b.applyDrain(id, c.Fields)
+	case "rods":
+		b.s.Rods = map[string]string(c.Fields) // a whole new hash each write; nil when deleted
 	case "cred":
 		if !b.ownCred {
 			b.s.creds, b.ownCred = maps.Clone(b.s.creds), true

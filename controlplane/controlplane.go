@@ -155,7 +155,20 @@ type ControlPlane struct {
 	stopTails context.CancelFunc
 	tailsCtx  context.Context
 	log       *slog.Logger
+	api       *api.Server
 }
+
+// SetLegacyAPIStatus switches the legacy API at run time: "normal",
+// "read_only" or "disabled" (anything else is normal).
+func (c *ControlPlane) SetLegacyAPIStatus(status string) {
+	c.api.SetLegacyStatus(api.ParseStatus(status))
+}
+
+// SetAPIStatus switches the v3 API at run time.
+func (c *ControlPlane) SetAPIStatus(status string) { c.api.SetV3Status(api.ParseStatus(status)) }
+
+// SetDenyTailSessions is the deny_tail_sessions control rod.
+func (c *ControlPlane) SetDenyTailSessions(on bool) { c.api.SetDenyTailSessions(on) }
 
 // New binds both listeners (so ":0" ports can be read back with APIAddr and
 // V3Addr) and prepares the servers; Run serves.
@@ -174,6 +187,7 @@ func New(opts Options) (*ControlPlane, error) {
 		return nil, fmt.Errorf("controlplane: listen on v3 address %s: %w", opts.V3Addr, err)
 	}
 	srv := api.New(c.apiConfig())
+	c.api = srv
 	c.legacySrv = newHTTPServer(srv.Legacy(), c.log)
 	c.v3Srv = newHTTPServer(srv.V3(), c.log)
 	return c, nil

@@ -18,6 +18,7 @@ import (
 type admin struct {
 	ln  net.Listener
 	srv *http.Server
+	mux *http.ServeMux
 }
 
 func newAdmin(addr string, log *slog.Logger) (*admin, error) {
@@ -40,7 +41,7 @@ func newAdmin(addr string, log *slog.Logger) (*admin, error) {
 	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second,
 		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
-	return &admin{ln: ln, srv: srv}, nil
+	return &admin{ln: ln, srv: srv, mux: mux}, nil
 }
 
 func (a *admin) addr() string {

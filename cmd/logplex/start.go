@@ -78,6 +78,11 @@ func start(ctx context.Context, role string, s *settings, stdout io.Writer, log 
 		runners = append(runners, cp.Run)
 		b.cp = cp
 	}
+	rods := newRods(s, b.dp, b.cp, st.config, watcher)
+	if adm != nil {
+		rods.register(adm.mux)
+	}
+	go rods.follow(ctx)
 	if role == "all" && s.authKey == "" {
 		if b.credID, b.credPass, err = bootstrapCredential(ctx, st.config, s.dataDir); err != nil {
 			return err
@@ -144,8 +149,6 @@ func newDataPlane(s *settings, w *store.Watcher, sp store.Spool, board store.Sta
 	if err != nil {
 		return nil, err
 	}
-	dp.SetDenyLogsIngress(s.denyLogsIngress)
-	dp.Router.DenyRedisBuffers.Store(s.denyRedisBuffers)
 	return dp, nil
 }
 

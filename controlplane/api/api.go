@@ -20,6 +20,7 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"sync/atomic"
 	"time"
 
 	"github.com/logplex/logplex/config"
@@ -89,12 +90,30 @@ type Server struct {
 	cfg  Config
 	auth auth.Checker
 	log  *slog.Logger
+
+	// runtime switches (control rods), initialised from cfg
+	legacy, v3 atomic.Int32 // Status
+	denyTail   atomic.Bool
 }
 
 // New returns a server for cfg.
 func New(cfg Config) *Server {
-	return &Server{cfg: cfg, auth: auth.Checker{AuthKey: cfg.AuthKey}, log: cfg.Logger}
+	s := &Server{cfg: cfg, auth: auth.Checker{AuthKey: cfg.AuthKey}, log: cfg.Logger}
+	s.SetLegacyStatus(cfg.LegacyStatus)
+	s.SetV3Status(cfg.V3Status)
+	s.SetDenyTailSessions(cfg.DenyTailSessions)
+	return s
 }
+
+// SetLegacyStatus switches the legacy API (control rods enable_legacy_api,
+// set_legacy_api_read_only, disable_legacy_api).
+func (s *Server) SetLegacyStatus(st Status) { s.legacy.Store(int32(st)) }
+
+// SetV3Status switches the v3 API (enable_api, set_api_read_only, disable_api).
+func (s *Server) SetV3Status(st Status) { s.v3.Store(int32(st)) }
+
+// SetDenyTailSessions is the deny_tail_sessions rod.
+func (s *Server) SetDenyTailSessions(on bool) { s.denyTail.Store(on) }
 
 // Legacy returns the handler of the legacy and /v2 API listener.
 func (s *Server) Legacy() http.Handler {

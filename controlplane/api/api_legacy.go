@@ -61,7 +61,7 @@ func deprecated(text string) func(*Server, http.ResponseWriter, *http.Request, [
 
 // serveLegacy routes one legacy request and returns its metric endpoint.
 func (s *Server) serveLegacy(w http.ResponseWriter, r *http.Request) string {
-	if s.cfg.LegacyStatus == StatusDisabled {
+	if Status(s.legacy.Load()) == StatusDisabled {
 		replyText(w, http.StatusServiceUnavailable, msgDisabled)
 		return "unknown"
 	}
@@ -75,7 +75,7 @@ func (s *Server) serveLegacy(w http.ResponseWriter, r *http.Request) string {
 		replyText(w, http.StatusServiceUnavailable, msgBooting)
 		return route.endpoint
 	}
-	if route.ro && (s.cfg.LegacyStatus == StatusReadOnly || snap.ReadOnly) {
+	if route.ro && (Status(s.legacy.Load()) == StatusReadOnly || snap.ReadOnly) {
 		replyText(w, http.StatusServiceUnavailable, msgReadOnly)
 		return route.endpoint
 	}
@@ -103,7 +103,7 @@ func matchLegacy(method, path string) (*legacyRoute, []string) {
 // legacyStatusName is the status the healthcheck reports.
 func (s *Server) legacyStatusName() string {
 	snap := s.snapshot()
-	if s.cfg.LegacyStatus == StatusReadOnly || (snap != nil && snap.ReadOnly) {
+	if Status(s.legacy.Load()) == StatusReadOnly || (snap != nil && snap.ReadOnly) {
 		return "read_only"
 	}
 	return "normal"

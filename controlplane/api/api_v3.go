@@ -119,11 +119,11 @@ func (s *Server) v3Precheck(res *v3Resource, q *v3Request) bool {
 // v3Unavailable returns why the resource answers 503, or "".
 func (s *Server) v3Unavailable(res *v3Resource, method string) string {
 	switch {
-	case s.cfg.V3Status == StatusDisabled:
+	case Status(s.v3.Load()) == StatusDisabled:
 		return "the v3 API is disabled"
-	case s.cfg.V3Status == StatusReadOnly && method != "GET":
+	case Status(s.v3.Load()) == StatusReadOnly && method != "GET":
 		return "the v3 API is in read-only mode"
-	case res.sessions && s.cfg.DenyTailSessions:
+	case res.sessions && s.denyTail.Load():
 		return "tail sessions are disabled"
 	case s.snapshot() == nil:
 		return "config not loaded yet (SYSTEM BOOTING)"

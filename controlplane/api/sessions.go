@@ -146,7 +146,7 @@ func (s *Server) loadSession(w http.ResponseWriter, r *http.Request, id string) 
 // subscribe starts the live tail of a session that asks for one, before
 // its history is read; nil when there is none to follow.
 func (s *Server) subscribe(r *http.Request, sp session.Spec, ch *config.Channel, canary bool) (session.Tail, error) {
-	if canary || !sp.Tail || s.cfg.Tails == nil || s.cfg.DenyTailSessions || ch == nil || ch.NoTail {
+	if canary || !sp.Tail || s.cfg.Tails == nil || s.denyTail.Load() || ch == nil || ch.NoTail {
 		return nil, nil
 	}
 	ctx, cancel := s.storeCtx(r)
