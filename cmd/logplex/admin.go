@@ -21,6 +21,10 @@ type admin struct {
 	mux *http.ServeMux
 }
 
+// Expose # TYPE lines (each metric family lives in exactly one Set, so no
+// family gets two; DEPENDENCIES.md, metrics gotcha 1).
+func init() { metrics.ExposeMetadata(true) }
+
 func newAdmin(addr string, log *slog.Logger) (*admin, error) {
 	if addr == "" {
 		return nil, nil
