@@ -91,9 +91,13 @@ func TestMetricsMove(t *testing.T) {
 	}
 	sendTCP(t, p.Syslog, tok, 0, 5, nil) // 5 received + processed; the first POST gets 404: dropped
 	writeAndClose(t, p.Syslog, []byte("garbage line\n"+Frame("<1>1 t h t.00000000-0000-4000-8000-000000000000 p - - x")))
-	Eventually(t, 5*time.Second, "dropped batch", func() bool { return scrape(t, p)["logplex_drain_dropped_total"] > before["logplex_drain_dropped_total"] })
+	Eventually(t, 5*time.Second, "dropped batch", func() bool {
+		return scrape(t, p)["logplex_drain_dropped_total"] > before["logplex_drain_dropped_total"]
+	})
 	sendTCP(t, p.Syslog, tok, 5, 8, nil) // delivered (with the L10 notice)
-	Eventually(t, 5*time.Second, "delivered", func() bool { return scrape(t, p)["logplex_drain_delivered_total"] > before["logplex_drain_delivered_total"] })
+	Eventually(t, 5*time.Second, "delivered", func() bool {
+		return scrape(t, p)["logplex_drain_delivered_total"] > before["logplex_drain_delivered_total"]
+	})
 	after := scrape(t, p)
 	delta := func(n string) float64 { return after[n] - before[n] }
 	want := map[string]float64{"logplex_message_received_total": 8, "logplex_message_processed_total": 8,
