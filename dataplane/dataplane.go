@@ -39,6 +39,10 @@ type Options struct {
 	// InflightLogsBytes bounds the /logs bodies held at once (then 503 +
 	// Retry-After, as above 80% of GOMEMLIMIT); default 256 MiB.
 	InflightLogsBytes int64
+	// Dedup and FrameIDTTL: Logplex-Frame-Id de-duplication on /logs (see
+	// ingest.HTTPOptions); nil Dedup: none.
+	Dedup      store.FrameDeduper
+	FrameIDTTL time.Duration
 
 	Watcher *store.Watcher // config; the caller runs it (required)
 	Spool   store.Spool    // history; nil: no history
@@ -105,7 +109,8 @@ func New(opts Options) (*DataPlane, error) {
 	d.tcp = ingest.NewTCP(ingest.TCPOptions{Addr: opts.SyslogAddr, EventLoops: opts.EventLoops,
 		ReadBufferCap: opts.ReadBufferCap, MaxConnections: opts.MaxTCPConnections}, d.Router, log)
 	h, err := ingest.NewHTTP(ingest.HTTPOptions{Addr: opts.HTTPInputAddr, MaxBodyBytes: opts.MaxLogsBodyBytes,
-		MaxConnections: opts.MaxHTTPConns, InflightBudget: opts.InflightLogsBytes}, d.Router, opts.Watcher.Ready, log)
+		MaxConnections: opts.MaxHTTPConns, InflightBudget: opts.InflightLogsBytes,
+		Dedup: opts.Dedup, FrameIDTTL: opts.FrameIDTTL}, d.Router, opts.Watcher.Ready, log)
 	if err != nil {
 		return nil, err
 	}

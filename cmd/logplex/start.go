@@ -62,8 +62,7 @@ func start(ctx context.Context, role string, s *settings, stdout io.Writer, log 
 	var b banner
 	b.role, b.store, b.admin = role, st.desc, adm.addr()
 	if role == "all" || role == "dataplane" {
-		board, _ := st.config.(store.StatusBoard)
-		dp, err := newDataPlane(s, watcher, st.spool, board, log)
+		dp, err := newDataPlane(s, watcher, st.spool, st.config, log)
 		if err != nil {
 			return err
 		}
@@ -138,13 +137,18 @@ func runAll(ctx context.Context, cancel context.CancelFunc, runners []func(conte
 	return first
 }
 
-func newDataPlane(s *settings, w *store.Watcher, sp store.Spool, board store.StatusBoard, log *slog.Logger) (*dataplane.DataPlane, error) {
+func newDataPlane(s *settings, w *store.Watcher, sp store.Spool, cs store.ConfigStore, log *slog.Logger) (*dataplane.DataPlane, error) {
+	board, _ := cs.(store.StatusBoard)
+	var dedup store.FrameDeduper
+	if d, ok := cs.(store.FrameDeduper); ok && s.frameIDTTL > 0 {
+		dedup = d
+	}
 	dp, err := dataplane.New(dataplane.Options{
 		SyslogAddr: s.syslogAddr, HTTPInputAddr: s.httpInputAddr, EventLoops: s.eventLoops,
 		ReadBufferCap: s.readBufferCap, MaxTCPConnections: s.maxTCPConnections,
 		MaxLogsBodyBytes: s.maxLogsBodyBytes, MaxHTTPConns: s.httpLogInputMaxConns, InflightLogsBytes: s.maxInflightLogsBytes,
 		Watcher: w, Spool: sp, Logger: log, Drains: drainOptions(s), ShutdownTimeout: s.shutdownTimeout,
-		StatusBoard: board, StatusInterval: s.statusInterval,
+		StatusBoard: board, StatusInterval: s.statusInterval, Dedup: dedup, FrameIDTTL: s.frameIDTTL,
 	})
 	if err != nil {
 		return nil, err

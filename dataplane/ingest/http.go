@@ -17,6 +17,7 @@ import (
 	"github.com/logplex/logplex/config"
 	"github.com/logplex/logplex/dataplane/route"
 	"github.com/logplex/logplex/frame"
+	"github.com/logplex/logplex/store"
 )
 
 // HTTPOptions configure the `POST /logs` listener.
@@ -26,6 +27,11 @@ type HTTPOptions struct {
 	MaxConnections int           // concurrent connections; default 1024 (http_log_input_max_connections)
 	ReadTimeout    time.Duration // whole request read; default 15 s
 	IdleTimeout    time.Duration // keep-alive idle; default 60 s
+	// Dedup remembers Logplex-Frame-Ids of accepted requests for FrameIDTTL
+	// (default 10 min): a retry with a seen id is acknowledged (204) and not
+	// routed again. nil: no de-duplication.
+	Dedup      store.FrameDeduper
+	FrameIDTTL time.Duration
 	// InflightBudget is the body bytes all /logs requests being processed
 	// may hold together; beyond it (or above 80% of GOMEMLIMIT) requests get
 	// 503 with Retry-After before their body is read. Default 256 MiB.
@@ -82,6 +88,9 @@ func NewHTTP(opts HTTPOptions, router *route.Router, ready func() bool, log *slo
 	}
 	if opts.IdleTimeout <= 0 {
 		opts.IdleTimeout = 60 * time.Second
+	}
+	if opts.FrameIDTTL <= 0 {
+		opts.FrameIDTTL = 10 * time.Minute
 	}
 	if opts.InflightBudget <= 0 {
 		opts.InflightBudget = 256 << 20
@@ -291,6 +300,10 @@ func (h *HTTP) route(ctx *fasthttp.RequestCtx, body []byte, tok *config.Token) {
 			return
 		}
 	}
+	if h.duplicate(ctx, tok) {
+		status(ctx, 204)
+		return
+	}
 	b := h.router.Batch()
 	for rest := body; len(rest) > 0; {
 		msg, n, k := frame.Next(rest)
@@ -306,6 +319,40 @@ func (h *HTTP) route(ctx *fasthttp.RequestCtx, body []byte, tok *config.Token) {
 	}
 	b.Flush()
 	status(ctx, 204)
+}
+
+var (
+	framesDuplicate = metrics.NewCounter(`logplex_logs_duplicate_frames_total`)
+	dedupErrors     = metrics.NewCounter(`logplex_logs_dedup_errors_total`)
+	hdrFrameID      = []byte("Logplex-Frame-Id")
+)
+
+// duplicate reports whether this request's Logplex-Frame-Id was accepted
+// within FrameIDTTL. Ids are scoped by the authenticated sender (token or
+// credential), so tenants cannot suppress each other's frames. When the
+// store cannot answer, the request is routed (a duplicate beats a loss).
+func (h *HTTP) duplicate(ctx *fasthttp.RequestCtx, tok *config.Token) bool {
+	id := ctx.Request.Header.PeekBytes(hdrFrameID)
+	if h.opts.Dedup == nil || len(id) == 0 || len(id) > 128 {
+		return false
+	}
+	scope := "cred"
+	if tok != nil {
+		scope = tok.ID
+	} else if user, _, _, ok := config.ParseBasic(string(ctx.Request.Header.Peek("Authorization"))); ok {
+		scope = user
+	}
+	c, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	first, err := h.opts.Dedup.FirstSeen(c, scope+":"+string(id), h.opts.FrameIDTTL)
+	if err != nil {
+		dedupErrors.Inc()
+		return false
+	}
+	if !first {
+		framesDuplicate.Inc()
+	}
+	return !first
 }
 
 // countFrames counts good and malformed frames; a trailing incomplete frame

@@ -52,6 +52,9 @@ type Config struct {
 	wake     chan struct{}
 	sessions map[string]session
 	status   map[int64]map[string]statusEntry // drain id → node → status (StatusBoard)
+
+	frameMu sync.Mutex
+	frames  frameIDs // FrameDeduper
 }
 
 type session struct {

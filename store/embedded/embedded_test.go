@@ -120,3 +120,10 @@ func TestStatusBoardSuite(t *testing.T) {
 		return c
 	})
 }
+
+func TestFrameDeduperSuite(t *testing.T) {
+	storetest.RunFrameDeduper(t, func(t *testing.T) store.FrameDeduper {
+		c, _ := OpenConfig("")
+		return c
+	})
+}

@@ -126,3 +126,10 @@ func TestStatusBoardSuiteCluster(t *testing.T) {
 		return openConfig(t, ConfigOptions{URL: rc.URL()})
 	})
 }
+
+func TestFrameDeduperSuite(t *testing.T) {
+	rs := redistest.Start(t)
+	storetest.RunFrameDeduper(t, func(t *testing.T) store.FrameDeduper {
+		return openConfig(t, ConfigOptions{URL: rs.URL()})
+	})
+}
