@@ -43,6 +43,9 @@ type Options struct {
 	// ingest.HTTPOptions); nil Dedup: none.
 	Dedup      store.FrameDeduper
 	FrameIDTTL time.Duration
+	// FirehoseChannels and FirehoseTokens (token names): spec §8.1; either
+	// empty: no firehose.
+	FirehoseChannels, FirehoseTokens []string
 
 	Watcher *store.Watcher // config; the caller runs it (required)
 	Spool   store.Spool    // history; nil: no history
@@ -105,6 +108,7 @@ func New(opts Options) (*DataPlane, error) {
 	}
 	d.Drains = drain.NewManager(opts.Drains)
 	router = route.New(opts.Watcher.Current, opts.Spool, d.Drains)
+	router.SetFirehose(route.NewFirehose(opts.FirehoseChannels, opts.FirehoseTokens))
 	d.Router = router
 	d.tcp = ingest.NewTCP(ingest.TCPOptions{Addr: opts.SyslogAddr, EventLoops: opts.EventLoops,
 		ReadBufferCap: opts.ReadBufferCap, MaxConnections: opts.MaxTCPConnections}, d.Router, log)

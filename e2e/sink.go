@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"regexp"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 )
@@ -22,6 +23,7 @@ type HTTPSink struct {
 	seqs     map[int]int // seq → times received
 	l10      int         // sum of N over "Error L10 … N messages dropped" lines
 	requests int
+	raw      strings.Builder // every accepted body
 	status   func(n int) int // status for the n-th request (1-based); nil: 200
 	srv      *http.Server
 }
@@ -71,6 +73,8 @@ func (s *HTTPSink) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	if code/100 == 2 {
 		s.record(b)
+		s.raw.Write(b)
+		s.raw.WriteByte('\n')
 	}
 	s.mu.Unlock()
 	w.WriteHeader(code)
@@ -145,4 +149,11 @@ func (s *HTTPSink) Reported() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.l10
+}
+
+// Raw returns every accepted body, one per line.
+func (s *HTTPSink) Raw() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.raw.String()
 }

@@ -48,12 +48,15 @@ type settings struct {
 	// control rods at boot
 	denyTailSessions, denyLogsIngress, denyRedisBuffers bool
 	// process
-	resyncInterval  time.Duration
-	statusInterval  time.Duration
-	frameIDTTL      time.Duration
-	shutdownTimeout time.Duration
-	logLevel        string
-	logFormat       string
+	resyncInterval time.Duration
+	statusInterval time.Duration
+	// firehose (spec §8.1)
+	firehoseChannelIDs, firehoseFilterTokens string
+	disableFirehose                          bool
+	frameIDTTL                               time.Duration
+	shutdownTimeout                          time.Duration
+	logLevel                                 string
+	logFormat                                string
 }
 
 // envAliases are Logplex's own environment names for flags whose
@@ -65,6 +68,9 @@ var envAliases = map[string]string{
 	"deny-tail-sessions":             "DENY_TAIL_SESSIONS",
 	"deny-logs-ingress":              "DENY_LOGS_INGRESS",
 	"deny-redis-buffers":             "DENY_REDIS_BUFFERS",
+	"firehose-channel-ids":           "FIREHOSE_CHANNEL_IDS",
+	"firehose-filter-tokens":         "FIREHOSE_FILTER_TOKENS",
+	"disable-firehose":               "DISABLE_FIREHOSE",
 }
 
 func envName(flagName string) string {
@@ -128,6 +134,9 @@ func newFlagSet(name string, s *settings) *flag.FlagSet {
 	fs.BoolVar(&s.denyRedisBuffers, "deny-redis-buffers", false, "control rod deny_redis_buffers at boot (no history writes)")
 	fs.DurationVar(&s.resyncInterval, "resync-interval", 60*time.Second, "full config reload interval")
 	fs.DurationVar(&s.frameIDTTL, "frame-id-ttl", 10*time.Minute, "how long a POST /logs Logplex-Frame-Id is remembered: a retry within it is acknowledged, not routed again (0s: off)")
+	fs.StringVar(&s.firehoseChannelIDs, "firehose-channel-ids", "", "comma-separated firehose channel ids (spec §8.1)")
+	fs.StringVar(&s.firehoseFilterTokens, "firehose-filter-tokens", "", "comma-separated token names whose messages go to a firehose channel, raw")
+	fs.BoolVar(&s.disableFirehose, "disable-firehose", false, "control rod disable_firehose at boot")
 	fs.DurationVar(&s.statusInterval, "drain-status-interval", 5*time.Second, "how often a data plane reports its drains' status (GET …/drains/<id>/status)")
 	fs.DurationVar(&s.shutdownTimeout, "shutdown-timeout", 10*time.Second, "time to finish in-flight work on SIGTERM")
 	fs.StringVar(&s.logLevel, "log-level", "info", "log level: debug, info, warn, error")

@@ -36,6 +36,7 @@ var rodVerbs = map[string][2]string{
 	"set_api_read_only":  {"api_status", "read_only"},
 	"disable_legacy_api": {"legacy_api_status", "disabled"}, "enable_legacy_api": {"legacy_api_status", "normal"},
 	"set_legacy_api_read_only": {"legacy_api_status", "read_only"},
+	"disable_firehose":         {"disable_firehose", "on"}, "enable_firehose": {"disable_firehose", "off"},
 }
 
 // rodGaugeValue: on/normal 0 … for gauges: boolean rods 1 when on; statuses
@@ -68,6 +69,7 @@ func newRods(s *settings, dp *dataplane.DataPlane, cp *controlplane.ControlPlane
 		"deny_redis_buffers": onOff[s.denyRedisBuffers], "deny_tail_sessions": onOff[s.denyTailSessions],
 		"deny_drain_forwarding": "off", "deny_logs_ingress": onOff[s.denyLogsIngress],
 		"api_status": s.apiStatus, "legacy_api_status": s.legacyAPIStatus,
+		"disable_firehose": onOff[s.disableFirehose],
 	} {
 		r.apply(rod, v)
 		metrics.GetOrCreateGauge(fmt.Sprintf(`logplex_control_rod{rod=%q}`, rod), func() float64 {
@@ -93,6 +95,10 @@ func (r *rods) apply(rod, v string) {
 	case "deny_drain_forwarding":
 		if r.dp != nil {
 			r.dp.Router.DenyDrainForwarding.Store(on)
+		}
+	case "disable_firehose":
+		if r.dp != nil {
+			r.dp.Router.SetFirehoseDisabled(on)
 		}
 	case "deny_logs_ingress":
 		if r.dp != nil {

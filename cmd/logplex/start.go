@@ -149,6 +149,7 @@ func newDataPlane(s *settings, w *store.Watcher, sp store.Spool, cs store.Config
 		MaxLogsBodyBytes: s.maxLogsBodyBytes, MaxHTTPConns: s.httpLogInputMaxConns, InflightLogsBytes: s.maxInflightLogsBytes,
 		Watcher: w, Spool: sp, Logger: log, Drains: drainOptions(s), ShutdownTimeout: s.shutdownTimeout,
 		StatusBoard: board, StatusInterval: s.statusInterval, Dedup: dedup, FrameIDTTL: s.frameIDTTL,
+		FirehoseChannels: splitList(s.firehoseChannelIDs), FirehoseTokens: splitList(s.firehoseFilterTokens),
 	})
 	if err != nil {
 		return nil, err
@@ -228,4 +229,15 @@ func waitReady(ctx context.Context, w *store.Watcher, max time.Duration, log *sl
 		case <-ctx.Done():
 		}
 	}
+}
+
+// splitList splits a comma-separated list, dropping blanks.
+func splitList(s string) []string {
+	var out []string
+	for _, f := range strings.Split(s, ",") {
+		if f = strings.TrimSpace(f); f != "" {
+			out = append(out, f)
+		}
+	}
+	return out
 }

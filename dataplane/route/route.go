@@ -25,9 +25,10 @@ import (
 
 // Router routes batches of messages with the newest config snapshot.
 type Router struct {
-	snap   func() *config.Snapshot
-	spool  store.Spool
-	drains *drain.Manager // nil: no drains
+	snap     func() *config.Snapshot
+	spool    store.Spool
+	drains   *drain.Manager // nil: no drains
+	firehose *Firehose      // nil: none
 
 	// DenyRedisBuffers is the deny_redis_buffers control rod: no history writes.
 	DenyRedisBuffers atomic.Bool
@@ -60,6 +61,8 @@ type Batch struct {
 	hist   *store.HistoryBatch
 	groups []group // messages per channel that has drains, in arrival order
 	c      counts
+	rng    uint64  // firehose choice
+	fire   []int64 // firehose posts per firehose channel, published at Flush
 }
 
 // group is the messages of one channel in a batch, for its drains.
@@ -123,6 +126,12 @@ func (b *Batch) add(msg []byte, start, end int, tok *config.Token) {
 		return
 	}
 	b.c.processed++
+	if f := b.r.firehose; f != nil && f.Names[tok.Name] && !f.Disabled.Load() {
+		if b.fire == nil {
+			b.fire = make([]int64, len(f.Channels))
+		}
+		b.firehose(msg, ch)
+	}
 	g := b.group(ch)
 	toHistory := !ch.NoRedis && b.r.spool != nil && !b.r.DenyRedisBuffers.Load()
 	if g == nil && !toHistory {
@@ -191,6 +200,12 @@ func (b *Batch) Flush() {
 	}
 	b.c.publish()
 	b.c = counts{}
+	for i, n := range b.fire {
+		if n > 0 {
+			b.r.firehose.posts[i].AddInt64(n)
+			b.fire[i] = 0
+		}
+	}
 	for i := range b.groups {
 		b.groups[i].ch, b.groups[i].drains = nil, nil
 	}

@@ -141,3 +141,22 @@ func BenchmarkRouteBatch(b *testing.B) {
 		bt.Flush()
 	}
 }
+
+// Spec §10 case 89: 400 000 qualifying messages split 50% ± 0.5% between
+// two firehose channels (and evenly over three).
+func TestFirehoseSplitsEvenly(t *testing.T) {
+	for _, n := range []int{2, 3} {
+		var b Batch
+		counts := make([]int, n)
+		const total = 400_000
+		for range total {
+			counts[b.pick(n)]++
+		}
+		for i, c := range counts {
+			share := float64(c) / total
+			if share < 1/float64(n)-0.005 || share > 1/float64(n)+0.005 {
+				t.Fatalf("%d channels: channel %d got %.4f of the messages (%v)", n, i, share, counts)
+			}
+		}
+	}
+}
