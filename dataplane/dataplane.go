@@ -43,6 +43,8 @@ type Options struct {
 	// ingest.HTTPOptions); nil Dedup: none.
 	Dedup      store.FrameDeduper
 	FrameIDTTL time.Duration
+	// SyslogTLS is the optional syslog-over-TLS listener (Addr "": off).
+	SyslogTLS ingest.TLSOptions
 	// FirehoseChannels and FirehoseTokens (token names): spec §8.1; either
 	// empty: no firehose.
 	FirehoseChannels, FirehoseTokens []string
@@ -68,6 +70,7 @@ type DataPlane struct {
 	Drains *drain.Manager
 	tcp    *ingest.TCP
 	http   *ingest.HTTP
+	tls    *ingest.TLS // nil: no TLS listener
 }
 
 // New builds the data plane and binds the HTTP listener (the TCP listener
@@ -119,7 +122,29 @@ func New(opts Options) (*DataPlane, error) {
 		return nil, err
 	}
 	d.http = h
+	if opts.SyslogTLS.Addr != "" {
+		if d.tls, err = ingest.NewTLS(opts.SyslogTLS, d.Router, log); err != nil {
+			return nil, err
+		}
+	}
 	return d, nil
+}
+
+// SyslogTLSAddr is the bound syslog-over-TLS address, or nil.
+func (d *DataPlane) SyslogTLSAddr() net.Addr {
+	if d.tls == nil {
+		return nil
+	}
+	return d.tls.Addr()
+}
+
+// ReloadTLS re-reads the TLS listener's certificate (SIGHUP); the old one
+// stays on failure.
+func (d *DataPlane) ReloadTLS() error {
+	if d.tls == nil {
+		return nil
+	}
+	return d.tls.Reload()
 }
 
 // HTTPAddr is the bound /logs address.
@@ -143,13 +168,20 @@ func (d *DataPlane) Run(ctx context.Context) error {
 	follow := make(chan struct{})
 	go func() { defer close(follow); d.followDrains(ctx) }()
 	go d.publishStatus(ctx)
-	errc := make(chan error, 2)
-	go func() { errc <- d.tcp.Run(ctx) }()
-	go func() { errc <- d.http.Run(ctx) }()
+	listeners := []func(context.Context) error{d.tcp.Run, d.http.Run}
+	if d.tls != nil {
+		listeners = append(listeners, d.tls.Run)
+	}
+	errc := make(chan error, len(listeners))
+	for _, l := range listeners {
+		go func() { errc <- l(ctx) }()
+	}
 	err := <-errc
 	cancel()
-	if err2 := <-errc; err == nil {
-		err = err2
+	for range len(listeners) - 1 {
+		if err2 := <-errc; err == nil {
+			err = err2
+		}
 	}
 	<-follow
 	sctx, scancel := context.WithTimeout(context.Background(), d.opts.ShutdownTimeout)

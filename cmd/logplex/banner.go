@@ -68,6 +68,9 @@ func (b *banner) print(w io.Writer) {
 	if b.dp != nil {
 		logs, syslog = "http://"+hostPort(b.dp.HTTPAddr())+"/logs", hostPort(b.dp.SyslogAddr())
 		fmt.Fprintf(w, "  HTTP log input              %s\n  TCP syslog input            %s\n", logs, syslog)
+		if a := b.dp.SyslogTLSAddr(); a != nil {
+			fmt.Fprintf(w, "  TLS syslog input            %s\n", hostPort(a))
+		}
 	}
 	if b.admin != "" {
 		fmt.Fprintf(w, "  metrics                     http://%s/metrics\n", b.admin)

@@ -50,6 +50,8 @@ type settings struct {
 	// process
 	resyncInterval time.Duration
 	statusInterval time.Duration
+	// syslog over TLS ingest (extension)
+	syslogTLSAddr, syslogTLSCert, syslogTLSKey string
 	// firehose (spec §8.1)
 	firehoseChannelIDs, firehoseFilterTokens string
 	disableFirehose                          bool
@@ -134,6 +136,9 @@ func newFlagSet(name string, s *settings) *flag.FlagSet {
 	fs.BoolVar(&s.denyRedisBuffers, "deny-redis-buffers", false, "control rod deny_redis_buffers at boot (no history writes)")
 	fs.DurationVar(&s.resyncInterval, "resync-interval", 60*time.Second, "full config reload interval")
 	fs.DurationVar(&s.frameIDTTL, "frame-id-ttl", 10*time.Minute, "how long a POST /logs Logplex-Frame-Id is remembered: a retry within it is acknowledged, not routed again (0s: off)")
+	fs.StringVar(&s.syslogTLSAddr, "syslog-tls-addr", "", "syslog over TLS listen address (RFC 5425, e.g. :6514); empty disables")
+	fs.StringVar(&s.syslogTLSCert, "syslog-tls-cert", "", "PEM certificate chain of the syslog TLS listener (reloaded on SIGHUP)")
+	fs.StringVar(&s.syslogTLSKey, "syslog-tls-key", "", "PEM private key of the syslog TLS listener (reloaded on SIGHUP)")
 	fs.StringVar(&s.firehoseChannelIDs, "firehose-channel-ids", "", "comma-separated firehose channel ids (spec §8.1)")
 	fs.StringVar(&s.firehoseFilterTokens, "firehose-filter-tokens", "", "comma-separated token names whose messages go to a firehose channel, raw")
 	fs.BoolVar(&s.disableFirehose, "disable-firehose", false, "control rod disable_firehose at boot")

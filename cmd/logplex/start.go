@@ -7,13 +7,17 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"os"
+	"os/signal"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/logplex/logplex/controlplane"
 	"github.com/logplex/logplex/dataplane"
 	"github.com/logplex/logplex/dataplane/drain"
+	"github.com/logplex/logplex/dataplane/ingest"
 	"github.com/logplex/logplex/store"
 	"github.com/logplex/logplex/store/embedded"
 )
@@ -68,6 +72,7 @@ func start(ctx context.Context, role string, s *settings, stdout io.Writer, log 
 		}
 		runners = append(runners, dp.Run)
 		b.dp = dp
+		go reloadOnHUP(ctx, dp, log)
 	}
 	if role == "all" || role == "controlplane" {
 		cp, err := newControlPlane(s, watcher, st, log)
@@ -150,6 +155,7 @@ func newDataPlane(s *settings, w *store.Watcher, sp store.Spool, cs store.Config
 		Watcher: w, Spool: sp, Logger: log, Drains: drainOptions(s), ShutdownTimeout: s.shutdownTimeout,
 		StatusBoard: board, StatusInterval: s.statusInterval, Dedup: dedup, FrameIDTTL: s.frameIDTTL,
 		FirehoseChannels: splitList(s.firehoseChannelIDs), FirehoseTokens: splitList(s.firehoseFilterTokens),
+		SyslogTLS: ingest.TLSOptions{Addr: s.syslogTLSAddr, CertFile: s.syslogTLSCert, KeyFile: s.syslogTLSKey},
 	})
 	if err != nil {
 		return nil, err
@@ -240,4 +246,23 @@ func splitList(s string) []string {
 		}
 	}
 	return out
+}
+
+// reloadOnHUP re-reads the syslog TLS certificate on every SIGHUP.
+func reloadOnHUP(ctx context.Context, dp *dataplane.DataPlane, log *slog.Logger) {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	for {
+		select {
+		case <-hup:
+			if err := dp.ReloadTLS(); err != nil {
+				log.Error("SIGHUP: TLS certificate not reloaded; keeping the old one", "err", err)
+			} else {
+				log.Info("SIGHUP: TLS certificate reloaded")
+			}
+		case <-ctx.Done():
+			return
+		}
+	}
 }
