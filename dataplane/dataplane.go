@@ -15,6 +15,7 @@ package dataplane
 import (
 	"context"
 	"errors"
+	"io"
 	"log/slog"
 	"net"
 	"os"
@@ -43,6 +44,8 @@ type Options struct {
 	// ingest.HTTPOptions); nil Dedup: none.
 	Dedup      store.FrameDeduper
 	FrameIDTTL time.Duration
+	// StatsLog receives Logplex's per-minute "m=logplex_stats" lines; nil: off.
+	StatsLog io.Writer
 	// SyslogTLS is the optional syslog-over-TLS listener (Addr "": off).
 	SyslogTLS ingest.TLSOptions
 	// FirehoseChannels and FirehoseTokens (token names): spec §8.1; either
@@ -168,6 +171,9 @@ func (d *DataPlane) Run(ctx context.Context) error {
 	follow := make(chan struct{})
 	go func() { defer close(follow); d.followDrains(ctx) }()
 	go d.publishStatus(ctx)
+	if d.opts.StatsLog != nil {
+		go d.logStats(ctx, d.opts.StatsLog)
+	}
 	listeners := []func(context.Context) error{d.tcp.Run, d.http.Run}
 	if d.tls != nil {
 		listeners = append(listeners, d.tls.Run)

@@ -59,6 +59,7 @@ type settings struct {
 	shutdownTimeout                          time.Duration
 	logLevel                                 string
 	logFormat                                string
+	statsLog                                 bool
 }
 
 // envAliases are Logplex's own environment names for flags whose
@@ -144,6 +145,7 @@ func newFlagSet(name string, s *settings) *flag.FlagSet {
 	fs.BoolVar(&s.disableFirehose, "disable-firehose", false, "control rod disable_firehose at boot")
 	fs.DurationVar(&s.statusInterval, "drain-status-interval", 5*time.Second, "how often a data plane reports its drains' status (GET …/drains/<id>/status)")
 	fs.DurationVar(&s.shutdownTimeout, "shutdown-timeout", 10*time.Second, "time to finish in-flight work on SIGTERM")
+	fs.BoolVar(&s.statsLog, "stats-log", true, "write Logplex's per-minute m=logplex_stats lines to stderr")
 	fs.StringVar(&s.logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	fs.StringVar(&s.logFormat, "log-format", "text", "log format: text or json")
 	fs.Usage = func() { usage(fs, fs.Output()) }

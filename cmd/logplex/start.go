@@ -155,6 +155,7 @@ func newDataPlane(s *settings, w *store.Watcher, sp store.Spool, cs store.Config
 		Watcher: w, Spool: sp, Logger: log, Drains: drainOptions(s), ShutdownTimeout: s.shutdownTimeout,
 		StatusBoard: board, StatusInterval: s.statusInterval, Dedup: dedup, FrameIDTTL: s.frameIDTTL,
 		FirehoseChannels: splitList(s.firehoseChannelIDs), FirehoseTokens: splitList(s.firehoseFilterTokens),
+		StatsLog:  statsWriter(s),
 		SyslogTLS: ingest.TLSOptions{Addr: s.syslogTLSAddr, CertFile: s.syslogTLSCert, KeyFile: s.syslogTLSKey},
 	})
 	if err != nil {
@@ -265,4 +266,11 @@ func reloadOnHUP(ctx context.Context, dp *dataplane.DataPlane, log *slog.Logger)
 			return
 		}
 	}
+}
+
+func statsWriter(s *settings) io.Writer {
+	if !s.statsLog {
+		return nil
+	}
+	return os.Stderr
 }
