@@ -53,7 +53,7 @@ func runCred(args []string, stdout, stderr io.Writer) int {
 	cmd := credCmd{stdout: stdout, dataDir: *dataDir}
 	switch args[0] {
 	case "create":
-		err = cmd.create(*name, splitGrants(*grants))
+		err = cmd.create(*name, splitList(*grants))
 	case "list":
 		err = cmd.list()
 	case "revoke":
@@ -90,15 +90,6 @@ func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
 	}
 }
 
-func splitGrants(s string) []string {
-	var out []string
-	for _, g := range strings.Split(s, ",") {
-		if g = strings.TrimSpace(g); g != "" {
-			out = append(out, g)
-		}
-	}
-	return out
-}
 
 type credCmd struct {
 	stdout  io.Writer
