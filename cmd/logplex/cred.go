@@ -90,7 +90,6 @@ func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
 	}
 }
 
-
 type credCmd struct {
 	stdout  io.Writer
 	dataDir string
