@@ -9,6 +9,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/VictoriaMetrics/metrics"
+
 	"github.com/logplex/logplex/config"
 )
 
@@ -45,6 +47,7 @@ func (w *Watcher) Current() *config.Snapshot { return w.cur.Load() }
 func (w *Watcher) Ready() bool { return w.cur.Load() != nil }
 
 func (w *Watcher) publish(s *config.Snapshot) {
+	configSwaps.Inc()
 	w.cur.Store(s)
 	w.mu.Lock()
 	close(w.changed)
@@ -91,18 +94,19 @@ func (w *Watcher) Run(ctx context.Context) {
 	for ctx.Err() == nil {
 		snap, err := w.st.Load(ctx)
 		if err != nil {
-			loadErrors.Add(1)
+			loadErrors.Inc()
 			w.log.Warn("config load failed; keeping the last snapshot", "err", err, "retry_in", backoff)
 			sleepCtx(ctx, backoff)
 			backoff = min(backoff*2, 5*time.Second)
 			continue
 		}
 		backoff = 100 * time.Millisecond
+		configFullLoads.Inc()
 		w.publish(snap)
 		err = w.follow(ctx, snap)
 		if err != nil && !errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
 			if !errors.Is(err, ErrGap) {
-				loadErrors.Add(1)
+				loadErrors.Inc()
 				w.log.Warn("config feed failed; reloading", "err", err)
 				sleepCtx(ctx, backoff)
 			}
@@ -131,8 +135,13 @@ func sleepCtx(ctx context.Context, d time.Duration) {
 	}
 }
 
-// loadErrors counts failed loads and feed errors (exported through metrics by the planes).
-var loadErrors atomic.Int64
+// Config sync metrics: failed loads and feed errors, full loads, and
+// snapshots published (one per full load or feed batch).
+var (
+	loadErrors      = metrics.NewCounter(`logplex_config_load_errors_total`)
+	configSwaps     = metrics.NewCounter(`logplex_config_snapshots_total`)
+	configFullLoads = metrics.NewCounter(`logplex_config_full_loads_total`)
+)
 
 // LoadErrors returns the number of failed config loads and feed errors so far.
-func LoadErrors() int64 { return loadErrors.Load() }
+func LoadErrors() int64 { return int64(loadErrors.Get()) }
