@@ -8,6 +8,7 @@
 //	tok:<tok>:data    ch, name
 //	drain:<id>:data   ch, token[, url, state][, compression]   (legacy: host, port)
 //	cred:<id>         pass | pass_sha256, name, full_api="1", channel="any"|<ch>
+//	tail:<ch>:<sess>  node                   (a live tail session; written with a TTL, see tails.go)
 //
 // A Change is one such key written (its whole hash) or deleted. Stores persist
 // hashes and publish Changes; a Snapshot is built from hashes and moved forward
@@ -20,15 +21,20 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // Hash is one stored entity: field name to value, as a Redis hash.
 type Hash map[string]string
 
 // Change is one config key written with its whole hash, or deleted (Fields nil).
+// TTL > 0 makes the stored key expire unless written or refreshed again
+// (tail registrations, tails.go; the embedded store honours it for those
+// only); 0 means it never expires.
 type Change struct {
 	Key    string
 	Fields Hash
+	TTL    time.Duration
 }
 
 // Key helpers: the Redis key of each entity (spec §6.1).
@@ -62,6 +68,9 @@ type Channel struct {
 	NoTail  bool
 	Tokens  []*Token // sorted by (Name, ID)
 	Drains  []*Drain // sorted by ID; includes reservations without URL
+	// Tailed: at least one live tail session is registered for the channel
+	// (Snapshot.Tailed), kept here so routing checks one field per message.
+	Tailed bool
 
 	present bool // false: a placeholder holding tokens/drains of a missing channel hash
 }
@@ -94,8 +103,9 @@ type Cred struct {
 	Channel    string // raw "channel" field
 }
 
-// ParseKey splits a config key into its kind ("ch", "tok", "drain", "cred")
-// and id. ok is false for keys that are not config entities.
+// ParseKey splits a config key into its kind ("ch", "tok", "drain", "cred",
+// "rods", "tail") and id (for "tail": "<channel>:<session>"). ok is false
+// for keys that are not config entities.
 func ParseKey(key string) (kind, id string, ok bool) {
 	switch {
 	case strings.HasPrefix(key, "ch:") && strings.HasSuffix(key, ":data"):
@@ -108,6 +118,9 @@ func ParseKey(key string) (kind, id string, ok bool) {
 		return "cred", key[5:], len(key) > 5
 	case key == ControlRodsKey:
 		return "rods", "", true
+	case strings.HasPrefix(key, tailPrefix):
+		_, _, ok := ParseTailID(key[len(tailPrefix):])
+		return "tail", key[len(tailPrefix):], ok
 	}
 	return "", "", false
 }

@@ -21,12 +21,13 @@ type Snapshot struct {
 	tokens   shards[*Token]
 	drains   map[int64]*Drain
 	creds    map[string]*Cred
+	tails    shards[tailSet] // channel id → live tail sessions (tails.go)
 }
 
 // Empty returns a snapshot with no entities.
 func Empty() *Snapshot {
 	return &Snapshot{channels: newShards[*Channel](), tokens: newShards[*Token](),
-		drains: map[int64]*Drain{}, creds: map[string]*Cred{}}
+		drains: map[int64]*Drain{}, creds: map[string]*Cred{}, tails: newShards[tailSet]()}
 }
 
 // Build returns the snapshot of a full set of stored hashes (keys that are not
@@ -99,9 +100,9 @@ func (s *Snapshot) EachCred(fn func(*Cred) bool) {
 // With returns a new snapshot with the changes applied in order. s is unchanged.
 func (s *Snapshot) With(changes []Change, version string) *Snapshot {
 	n := &Snapshot{Version: version, ReadOnly: s.ReadOnly, Rods: s.Rods, channels: s.channels, tokens: s.tokens,
-		drains: s.drains, creds: s.creds}
+		drains: s.drains, creds: s.creds, tails: s.tails}
 	b := builder{s: n, dirty: map[string]bool{}, addTok: map[string][]*Token{}, addDrain: map[string][]*Drain{},
-		channels: cow[*Channel]{s: &n.channels}, tokens: cow[*Token]{s: &n.tokens}}
+		channels: cow[*Channel]{s: &n.channels}, tokens: cow[*Token]{s: &n.tokens}, tails: cow[tailSet]{s: &n.tails}}
 	for _, c := range changes {
 		b.apply(c)
 	}
@@ -113,6 +114,7 @@ type builder struct {
 	s        *Snapshot
 	channels cow[*Channel]
 	tokens   cow[*Token]
+	tails    cow[tailSet]
 	ownDrain bool // drains map copied
 	ownCred  bool // creds map copied
 	dirty    map[string]bool
@@ -145,6 +147,8 @@ func (b *builder) apply(c Change) {
 		b.applyToken(id, c.Fields)
 	case "drain":
 		b.applyDrain(id, c.Fields)
+	case "tail":
+		b.applyTail(id, c.Fields)
 	case "rods":
 		b.s.Rods = map[string]string(c.Fields) // a whole new hash each write; nil when deleted
 	case "cred":
@@ -211,6 +215,7 @@ func (b *builder) rebuild(prev *Snapshot) {
 				c.Name, c.Flags, c.NoRedis, c.NoTail, c.present = meta.Name, meta.Flags, meta.NoRedis, meta.NoTail, true
 			}
 		}
+		c.Tailed = len(b.s.tails.get(id)) > 0
 		c.Tokens = b.keptTokens(c.Tokens, b.addTok[id])
 		c.Drains = b.keptDrains(c.Drains, b.addDrain[id])
 		if !c.present && len(c.Tokens) == 0 && len(c.Drains) == 0 {

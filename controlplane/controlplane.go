@@ -62,9 +62,11 @@ type Options struct {
 	Watcher *store.Watcher
 	// Spool holds channel history for sessions and v3 logs. Required.
 	Spool store.Spool
-	// Tails feeds live tail sessions. Default nil: sessions end after
-	// their history.
+	// Tails feeds live tail sessions. Default: a Tails over Bus when Bus
+	// is set (tails.go), else nil: sessions end after their history.
 	Tails TailSource
+	// Bus is the tail bus the default Tails subscribes to. Default nil.
+	Bus store.Bus
 	// DrainStatus holds what data planes report about their drains, for
 	// GET /v3/channels/:id/drains/:drain_id/status. Default: Store, when it
 	// implements store.StatusBoard (both stores do).
@@ -170,12 +172,25 @@ func (c *ControlPlane) SetAPIStatus(status string) { c.api.SetV3Status(api.Parse
 // SetDenyTailSessions is the deny_tail_sessions control rod.
 func (c *ControlPlane) SetDenyTailSessions(on bool) { c.api.SetDenyTailSessions(on) }
 
+// KillTailSessions is the kill_tail_sessions control rod: it ends every
+// live tail session on this node (when Tails can, as the default does)
+// and returns how many.
+func (c *ControlPlane) KillTailSessions() int {
+	if k, ok := c.opts.Tails.(interface{ Kill() int }); ok {
+		return k.Kill()
+	}
+	return 0
+}
+
 // New binds both listeners (so ":0" ports can be read back with APIAddr and
 // V3Addr) and prepares the servers; Run serves.
 func New(opts Options) (*ControlPlane, error) {
 	opts, err := opts.withDefaults()
 	if err != nil {
 		return nil, err
+	}
+	if opts.Tails == nil && opts.Bus != nil {
+		opts.Tails = NewTails(TailsOptions{Bus: opts.Bus, Store: opts.Store, Watcher: opts.Watcher, Logger: opts.Logger})
 	}
 	c := &ControlPlane{opts: opts, log: opts.Logger.With("component", "controlplane")}
 	c.tailsCtx, c.stopTails = context.WithCancel(context.Background())

@@ -1,7 +1,7 @@
 // Package dataplane is the ingest and routing node: TCP syslog and
 // `POST /logs` in (ingest), token lookup and rewriting on the current config
-// snapshot (route), and delivery to history (store.Spool) — with drains and
-// tails as they are built. It follows config through a store.Watcher the
+// snapshot (route), and delivery to history (store.Spool), drains and the
+// tail bus (store.Bus). It follows config through a store.Watcher the
 // caller runs, and never depends on the control plane.
 //
 //	TCP :6001 ─┐
@@ -55,6 +55,9 @@ type Options struct {
 	Watcher *store.Watcher // config; the caller runs it (required)
 	Spool   store.Spool    // history; nil: no history
 	Drains  drain.Options  // drain knobs (zero: Logplex's defaults)
+	// Bus receives the messages of tailed channels (live tail sessions);
+	// nil: tails get nothing from this node.
+	Bus store.Bus
 	// ShutdownTimeout bounds the drain flush after ingest stops; default 10 s.
 	ShutdownTimeout time.Duration
 	// StatusBoard receives this node's drain status every StatusInterval
@@ -115,6 +118,7 @@ func New(opts Options) (*DataPlane, error) {
 	d.Drains = drain.NewManager(opts.Drains)
 	router = route.New(opts.Watcher.Current, opts.Spool, d.Drains)
 	router.SetFirehose(route.NewFirehose(opts.FirehoseChannels, opts.FirehoseTokens))
+	router.SetBus(opts.Bus)
 	d.Router = router
 	d.tcp = ingest.NewTCP(ingest.TCPOptions{Addr: opts.SyslogAddr, EventLoops: opts.EventLoops,
 		ReadBufferCap: opts.ReadBufferCap, MaxConnections: opts.MaxTCPConnections}, d.Router, log)

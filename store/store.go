@@ -4,12 +4,14 @@
 //	ConfigStore  config hashes (Logplex's keys), counters, sessions, and the
 //	             change feed every data plane follows
 //	Spool        per-channel history ("ch:<ch>:spool"), written in batches
+//	Bus          live tail traffic: data planes publish tailed channels'
+//	             batches, control planes subscribe per session (bus.go)
 //
 // Two implementations: store/redisstore (Redis, sharded Redis, Redis
 // Cluster) and store/embedded (in-process, config persisted to a file).
 // storetest holds the one test suite both must pass.
 //
-// store imports config and the standard library only.
+// store imports config, VictoriaMetrics/metrics and the standard library only.
 package store
 
 import (

@@ -1,7 +1,8 @@
 // Command logplex is the log router: `logplex` (or `logplex all`) runs both
 // planes in one process; `dataplane` and `controlplane` run one plane each on
-// Redis; `cred` manages API credentials. main only parses flags into Options,
-// builds the planes and waits for a signal.
+// Redis; `cred` manages API credentials; `tail` streams a channel's logs.
+// main only parses flags into Options, builds the planes and waits for a
+// signal.
 package main
 
 import (
@@ -34,6 +35,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return serve(cmd, args, stdout, stderr)
 	case "cred":
 		return runCred(args, stdout, stderr)
+	case "tail":
+		return runTail(args, stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "logplex", version)
 		return 0

@@ -9,8 +9,9 @@ import (
 	"github.com/logplex/logplex/store/redisstore"
 )
 
-// openRedisStores opens the config store on --config-redis-url and the
-// history spool on --shard-urls (default: the config Redis), as Logplex.
+// openRedisStores opens the config store on --config-redis-url, the
+// history spool on --shard-urls (default: the config Redis), as Logplex,
+// and the tail bus on the config Redis's pub/sub.
 func openRedisStores(ctx context.Context, s *settings) (*stores, error) {
 	cfg, err := redisstore.OpenConfig(ctx, redisstore.ConfigOptions{URL: s.configRedisURL, Cluster: s.redisCluster})
 	if err != nil {
@@ -27,8 +28,14 @@ func openRedisStores(ctx context.Context, s *settings) (*stores, error) {
 		cfg.Close()
 		return nil, fmt.Errorf("history redis: %w", err)
 	}
+	bus, err := redisstore.NewBus(redisstore.BusOptions{URL: s.configRedisURL, Cluster: s.redisCluster})
+	if err != nil {
+		cfg.Close()
+		sp.Close()
+		return nil, fmt.Errorf("tail bus redis: %w", err)
+	}
 	desc := fmt.Sprintf("Redis store (config %s, %d history shard(s))", redactURL(s.configRedisURL), len(shards))
-	return &stores{config: cfg, spool: sp, desc: desc}, nil
+	return &stores{config: cfg, spool: sp, bus: bus, desc: desc}, nil
 }
 
 // redactURL hides a password in a redis URL for logs and banners.

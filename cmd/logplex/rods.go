@@ -24,7 +24,8 @@ import (
 // (config.ControlRodsKey), which every node follows. The latest change wins.
 //
 // Settings: boolean rods are "on"/"off"; api_status and legacy_api_status
-// are "normal", "read_only" or "disabled".
+// are "normal", "read_only" or "disabled". kill_tail_sessions is an action,
+// not a setting: it ends this node's live tail sessions.
 
 // rodVerbs maps Logplex's rod commands to (rod, setting).
 var rodVerbs = map[string][2]string{
@@ -108,6 +109,9 @@ func (r *rods) apply(rod, v string) {
 		if r.cp != nil {
 			r.cp.SetDenyTailSessions(on)
 		}
+		if r.dp != nil {
+			r.dp.Router.DenyTailSessions.Store(on)
+		}
 	case "api_status":
 		if r.cp != nil {
 			r.cp.SetAPIStatus(v)
@@ -146,9 +150,18 @@ func (r *rods) register(mux *http.ServeMux) {
 }
 
 func (r *rods) post(w http.ResponseWriter, req *http.Request) {
+	if req.PathValue("verb") == "kill_tail_sessions" { // an action on this node, not a setting
+		n := 0
+		if r.cp != nil {
+			n = r.cp.KillTailSessions()
+		}
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprintf(w, "{\"killed_tail_sessions\":%d}\n", n)
+		return
+	}
 	rv, ok := rodVerbs[req.PathValue("verb")]
 	if !ok {
-		names := make([]string, 0, len(rodVerbs))
+		names := []string{"kill_tail_sessions"}
 		for k := range rodVerbs {
 			names = append(names, k)
 		}

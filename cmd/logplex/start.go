@@ -26,6 +26,7 @@ import (
 type stores struct {
 	config store.ConfigStore
 	spool  store.Spool
+	bus    store.Bus // live tails: in-process (embedded) or Redis pub/sub
 	desc   string
 }
 
@@ -42,7 +43,7 @@ func openStores(ctx context.Context, role string, s *settings) (*stores, error) 
 		return nil, err
 	}
 	sp := embedded.NewSpool(s.logHistory, time.Duration(s.redisBufferExpiry)*time.Second)
-	return &stores{config: cfg, spool: sp, desc: "embedded store in " + s.dataDir}, nil
+	return &stores{config: cfg, spool: sp, bus: embedded.NewBus(), desc: "embedded store in " + s.dataDir}, nil
 }
 
 // start runs the role until ctx ends.
@@ -53,6 +54,7 @@ func start(ctx context.Context, role string, s *settings, stdout io.Writer, log 
 	}
 	defer st.config.Close()
 	defer st.spool.Close()
+	defer st.bus.Close()
 	adm, err := newAdmin(s.adminAddr, log)
 	if err != nil {
 		return err
@@ -66,7 +68,7 @@ func start(ctx context.Context, role string, s *settings, stdout io.Writer, log 
 	var b banner
 	b.role, b.store, b.admin = role, st.desc, adm.addr()
 	if role == "all" || role == "dataplane" {
-		dp, err := newDataPlane(s, watcher, st.spool, st.config, log)
+		dp, err := newDataPlane(s, watcher, st, log)
 		if err != nil {
 			return err
 		}
@@ -142,7 +144,8 @@ func runAll(ctx context.Context, cancel context.CancelFunc, runners []func(conte
 	return first
 }
 
-func newDataPlane(s *settings, w *store.Watcher, sp store.Spool, cs store.ConfigStore, log *slog.Logger) (*dataplane.DataPlane, error) {
+func newDataPlane(s *settings, w *store.Watcher, st *stores, log *slog.Logger) (*dataplane.DataPlane, error) {
+	sp, cs := st.spool, st.config
 	board, _ := cs.(store.StatusBoard)
 	var dedup store.FrameDeduper
 	if d, ok := cs.(store.FrameDeduper); ok && s.frameIDTTL > 0 {
@@ -152,7 +155,7 @@ func newDataPlane(s *settings, w *store.Watcher, sp store.Spool, cs store.Config
 		SyslogAddr: s.syslogAddr, HTTPInputAddr: s.httpInputAddr, EventLoops: s.eventLoops,
 		ReadBufferCap: s.readBufferCap, MaxTCPConnections: s.maxTCPConnections,
 		MaxLogsBodyBytes: s.maxLogsBodyBytes, MaxHTTPConns: s.httpLogInputMaxConns, InflightLogsBytes: s.maxInflightLogsBytes,
-		Watcher: w, Spool: sp, Logger: log, Drains: drainOptions(s), ShutdownTimeout: s.shutdownTimeout,
+		Watcher: w, Spool: sp, Bus: st.bus, Logger: log, Drains: drainOptions(s), ShutdownTimeout: s.shutdownTimeout,
 		StatusBoard: board, StatusInterval: s.statusInterval, Dedup: dedup, FrameIDTTL: s.frameIDTTL,
 		FirehoseChannels: splitList(s.firehoseChannelIDs), FirehoseTokens: splitList(s.firehoseFilterTokens),
 		StatsLog:  statsWriter(s),
@@ -168,7 +171,7 @@ func newControlPlane(s *settings, w *store.Watcher, st *stores, log *slog.Logger
 	return controlplane.New(controlplane.Options{
 		APIAddr: s.apiAddr, V3Addr: s.apiV3Addr, AuthKey: s.authKey,
 		APIEndpointURL: defaultURL(s.apiEndpointURL, s.apiAddr), HTTPV3URL: defaultURL(s.httpV3URL, s.apiV3Addr),
-		Store: st.config, Watcher: w, Spool: st.spool,
+		Store: st.config, Watcher: w, Spool: st.spool, Bus: st.bus,
 		SessionExpiry:        time.Duration(s.sessionExpiryS) * time.Second,
 		SessionLookupTimeout: time.Duration(s.sessionLookupTimeout) * time.Second,
 		MaxDrainsPerChannel:  s.maxDrainsPerChannel, AllowPrivateDrains: s.allowPrivateDrains,

@@ -1,13 +1,13 @@
 // Package route turns parsed frames into deliveries: it looks the token up in
 // the current config snapshot (lock-free), rewrites the APP-NAME field from
 // token id to token name while copying the message once into a pooled batch,
-// and hands whole batches to history (and, as they are built, to drains and
-// tails). One Batch serves one read or one request: the per-message path
-// takes no lock, makes no allocation and no interface call.
+// and hands whole batches to history, drains and tails. One Batch serves one
+// read or one request: the per-message path takes no lock, makes no
+// allocation and no interface call.
 //
 //	frame ─► Batch.AddByAppName / AddForToken ─► Batch.Flush ─┬► Drain.PushBatch (one lock per drain per batch)
-//	          (cooked copy into the batch buffer,               └► Spool.Write     (one call per batch)
-//	           grouped per channel)
+//	          (cooked copy into the batch buffer,               ├► Bus.Publish     (one call per tailed channel, tail.go)
+//	           grouped per channel)                             └► Spool.Write     (one call per batch)
 //
 // route imports frame, config, store, dataplane/drain and the standard library.
 package route
@@ -29,11 +29,15 @@ type Router struct {
 	spool    store.Spool
 	drains   *drain.Manager // nil: no drains
 	firehose *Firehose      // nil: none
+	bus      store.Bus      // nil: no tails (tail.go)
 
 	// DenyRedisBuffers is the deny_redis_buffers control rod: no history writes.
 	DenyRedisBuffers atomic.Bool
 	// DenyDrainForwarding is the deny_drain_forwarding control rod.
 	DenyDrainForwarding atomic.Bool
+	// DenyTailSessions is the deny_tail_sessions control rod: no tail
+	// publishing.
+	DenyTailSessions atomic.Bool
 
 	batches sync.Pool
 }
@@ -59,17 +63,21 @@ type Batch struct {
 	// that go to history. Drains read spans of hist.Buf before the spool
 	// takes the batch.
 	hist   *store.HistoryBatch
-	groups []group // messages per channel that has drains, in arrival order
+	groups []group // messages per channel that has drains or tails, in arrival order
+	tails  bool    // publish tailed channels (a bus, and the rod off)
+	msgs   [][]byte
 	c      counts
 	rng    uint64  // firehose choice
 	fire   []int64 // firehose posts per firehose channel, published at Flush
 }
 
-// group is the messages of one channel in a batch, for its drains.
+// group is the messages of one channel in a batch, for its drains and
+// its tail sessions.
 type group struct {
 	ch     *config.Channel
 	drains []*drain.Drain
 	spans  []drain.Span
+	tail   bool // ch is tailed: publish the spans
 }
 
 // counts are added to the shared counters once per batch.
@@ -81,6 +89,7 @@ type counts struct {
 func (r *Router) Batch() *Batch {
 	b := r.batches.Get().(*Batch)
 	b.snap = r.snap()
+	b.tails = r.bus != nil && !r.DenyTailSessions.Load()
 	return b
 }
 
@@ -157,11 +166,13 @@ func (b *Batch) add(msg []byte, start, end int, tok *config.Token) {
 	}
 }
 
-// group returns the batch's group for ch, or nil when ch has no drains. Most
-// batches hold one or few channels: the last group is checked first, then a
-// short scan.
+// group returns the batch's group for ch, or nil when ch has neither drains
+// nor tails (an untailed channel costs one bool check). Most batches hold
+// one or few channels: the last group is checked first, then a short scan.
 func (b *Batch) group(ch *config.Channel) *group {
-	if b.r.drains == nil || len(ch.Drains) == 0 {
+	hasDrains := b.r.drains != nil && len(ch.Drains) > 0
+	tail := ch.Tailed && b.tails
+	if !hasDrains && !tail {
 		return nil
 	}
 	for i := len(b.groups) - 1; i >= 0; i-- {
@@ -169,17 +180,20 @@ func (b *Batch) group(ch *config.Channel) *group {
 			return &b.groups[i]
 		}
 	}
-	ds := b.r.drains.ForChannel(ch.ID)
-	if len(ds) == 0 {
+	var ds []*drain.Drain
+	if hasDrains {
+		ds = b.r.drains.ForChannel(ch.ID)
+	}
+	if len(ds) == 0 && !tail {
 		return nil
 	}
 	if len(b.groups) < cap(b.groups) {
 		b.groups = b.groups[:len(b.groups)+1]
 		g := &b.groups[len(b.groups)-1]
-		g.ch, g.drains, g.spans = ch, ds, g.spans[:0]
+		g.ch, g.drains, g.spans, g.tail = ch, ds, g.spans[:0], tail
 		return g
 	}
-	b.groups = append(b.groups, group{ch: ch, drains: ds})
+	b.groups = append(b.groups, group{ch: ch, drains: ds, tail: tail})
 	return &b.groups[len(b.groups)-1]
 }
 
@@ -189,6 +203,7 @@ func (b *Batch) group(ch *config.Channel) *group {
 func (b *Batch) Flush() {
 	if len(b.groups) > 0 {
 		b.pushDrains()
+		b.publishTails()
 	}
 	if b.hist != nil {
 		if len(b.hist.Msgs) > 0 {
@@ -207,7 +222,7 @@ func (b *Batch) Flush() {
 		}
 	}
 	for i := range b.groups {
-		b.groups[i].ch, b.groups[i].drains = nil, nil
+		b.groups[i].ch, b.groups[i].drains, b.groups[i].tail = nil, nil, false
 	}
 	b.groups = b.groups[:0]
 	b.snap = nil
@@ -230,15 +245,20 @@ func (b *Batch) pushDrains() {
 }
 
 // Notice routes a notice a drain raised (L14) into its channel's history
-// (and tails), never to drains (spec §3.4). The message is a raw syslog
+// and tails, never to drains (spec §3.4). The message is a raw syslog
 // message whose APP-NAME is the channel's token id, or a name.
 func (r *Router) Notice(channelID string, msg []byte) {
 	snap := r.snap()
-	if snap == nil || r.spool == nil || r.DenyRedisBuffers.Load() {
+	if snap == nil {
 		return
 	}
 	ch := snap.Channel(channelID)
-	if ch == nil || ch.NoRedis {
+	if ch == nil {
+		return
+	}
+	toHistory := r.spool != nil && !r.DenyRedisBuffers.Load() && !ch.NoRedis
+	toTail := ch.Tailed && r.bus != nil && !r.DenyTailSessions.Load()
+	if !toHistory && !toTail {
 		return
 	}
 	h := store.GetHistoryBatch()
@@ -248,5 +268,12 @@ func (r *Router) Notice(channelID string, msg []byte) {
 	} else {
 		h.Add(channelID, msg)
 	}
-	r.spool.Write(h)
+	if toTail {
+		r.bus.Publish(channelID, [][]byte{h.Msg(0)})
+	}
+	if toHistory {
+		r.spool.Write(h)
+	} else {
+		store.PutHistoryBatch(h)
+	}
 }

@@ -1,8 +1,9 @@
 // Package embedded implements the store interfaces in one process, for
 // `logplex all` on a laptop: config hashes in memory, persisted to a JSON
 // file under the data directory after every write (atomic rename), a change
-// log in memory for Follow, sessions with TTLs, and per-channel history as a
-// bounded in-memory ring. Not clustered.
+// log in memory for Follow, sessions with TTLs, per-channel history as a
+// bounded in-memory ring, and the tail bus in process (bus.go; tail
+// registrations stay in memory, tails.go). Not clustered.
 //
 // embedded imports config, store, ringbuf and the standard library only.
 package embedded
@@ -51,6 +52,7 @@ type Config struct {
 	log      []logEntry // oldest first, at most maxLog entries
 	wake     chan struct{}
 	sessions map[string]session
+	tails    map[string]tailReg               // tail registrations: memory only (tails.go)
 	status   map[int64]map[string]statusEntry // drain id → node → status (StatusBoard)
 
 	frameMu sync.Mutex
@@ -73,7 +75,7 @@ type persisted struct {
 // in memory only.
 func OpenConfig(dir string) (*Config, error) {
 	c := &Config{hashes: map[string]config.Hash{}, counters: map[string]int64{},
-		wake: make(chan struct{}), sessions: map[string]session{}}
+		wake: make(chan struct{}), sessions: map[string]session{}, tails: map[string]tailReg{}}
 	if dir == "" {
 		return c, nil
 	}
@@ -249,6 +251,9 @@ func (c *Config) Write(_ context.Context, changes ...config.Change) (string, err
 	err := c.locked(func() error {
 		c.apply(changes)
 		v = version(c.seq)
+		if onlyTails(changes) {
+			return nil // nothing persisted changed
+		}
 		return c.save()
 	})
 	return v, err
@@ -256,8 +261,11 @@ func (c *Config) Write(_ context.Context, changes ...config.Change) (string, err
 
 // apply stores changes and appends them to the log; the caller holds mu.
 func (c *Config) apply(changes []config.Change) {
+	now := time.Now()
 	for _, ch := range changes {
 		switch {
+		case isTailKey(ch.Key):
+			c.applyTail(ch, now)
 		case ch.Key == config.ControlRodKey:
 			c.rodBit = ch.Fields["0"] == "1"
 		case ch.Fields == nil:
@@ -287,7 +295,8 @@ func (c *Config) Load(_ context.Context) (*config.Snapshot, error) {
 	if err := c.refresh(); err != nil {
 		return nil, err
 	}
-	return config.Build(c.hashes, c.rodBit, version(c.seq)), nil
+	c.expireTails(time.Now())
+	return config.Build(c.withTails(), c.rodBit, version(c.seq)), nil
 }
 
 // Follow implements store.ConfigStore.
@@ -302,6 +311,7 @@ func (c *Config) Follow(ctx context.Context, from string, fn func([]config.Chang
 			c.mu.Unlock()
 			return err
 		}
+		c.expireTails(time.Now())
 		wake := c.wake
 		var batch []logEntry
 		if len(c.log) > 0 && c.log[0].seq > next {

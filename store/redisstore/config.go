@@ -177,7 +177,7 @@ func (c *Config) Write(ctx context.Context, changes ...config.Change) (string, e
 	if cluster {
 		return c.writeEach(ctx, cl, changes)
 	}
-	cmds := make(rueidis.Commands, 0, 2*len(changes)+3)
+	cmds := make(rueidis.Commands, 0, 3*len(changes)+3)
 	cmds = append(cmds, cl.B().Multi().Build())
 	for _, ch := range changes {
 		cmds = appendStore(cl, cmds, ch)
@@ -220,7 +220,8 @@ func execReplies(res []rueidis.RedisResult) ([]rueidis.RedisMessage, error) {
 }
 
 // appendStore appends the commands that store one change: SETBIT for the
-// control rod, DEL for a delete, DEL+HMSET for a whole hash.
+// control rod, DEL for a delete, DEL+HMSET for a whole hash, and PEXPIRE
+// after it when the change has a TTL.
 func appendStore(cl rueidis.Client, cmds rueidis.Commands, ch config.Change) rueidis.Commands {
 	switch {
 	case ch.Key == config.ControlRodKey:
@@ -232,7 +233,11 @@ func appendStore(cl rueidis.Client, cmds rueidis.Commands, ch config.Change) rue
 	for _, f := range sortedFields(ch.Fields) {
 		hm = hm.FieldValue(f, ch.Fields[f])
 	}
-	return append(cmds, cl.B().Del().Key(ch.Key).Build(), hm.Build())
+	cmds = append(cmds, cl.B().Del().Key(ch.Key).Build(), hm.Build())
+	if ch.TTL > 0 {
+		cmds = append(cmds, cl.B().Pexpire().Key(ch.Key).Milliseconds(max(ch.TTL.Milliseconds(), 1)).Build())
+	}
+	return cmds
 }
 
 func rodBit(h config.Hash) int64 {

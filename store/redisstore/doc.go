@@ -1,6 +1,7 @@
 // Package redisstore implements the store interfaces on Redis with rueidis:
 // Config (store.ConfigStore) on the config Redis, Spool (store.Spool) on
-// the history shards. Each works against one server, or against a Redis
+// the history shards, Bus (store.Bus, live tails) on the config Redis's
+// pub/sub. Each works against one server, or against a Redis
 // Cluster. The spool also works against several plain servers sharded by
 // Logplex's md5 ring. The keys are Logplex's (spec §6), so Logplex's Redis
 // can be adopted in place.
@@ -14,6 +15,7 @@
 //	control_rod      bitmap; bit 0 = read-only API      (SETBIT control_rod 0 1|0)
 //	channel_index, drain_index   INCR counters
 //	session:<uuid>   string, SETEX <ttl> <body>
+//	tail:<ch>:<sess> hash  node; PEXPIRE <ttl>, refreshed  (config.TailKey)
 //	logplex:config:changes   stream: the change feed (below)
 //	ch:<id>:spool    list, newest first (on the shard of <id>)
 //
@@ -64,6 +66,43 @@
 // follower thus converges to what Redis holds after the last entry it read.
 // A writer that dies between its key writes and its XADD leaves keys
 // without an entry; the next periodic reload picks them up.
+//
+// # Tail registrations
+//
+// A change with a TTL (config.Change.TTL; tail registrations) is stored
+// DEL+HMSET+PEXPIRE in the same MULTI, and its feed entry is written as
+// for any key. Config.Refresh (store.TTLRefresher) extends the TTL with a
+// bare PEXPIRE and no feed entry. Redis does not put an expiry on the feed:
+// a registration that expires (its control plane died) leaves data planes
+// publishing that channel to nobody until their next full reload
+// (--resync-interval, default 60 s), which no longer finds the key.
+//
+// # Tail bus
+//
+// Bus publishes a tailed channel's messages to the pub/sub channel
+// logplex:tail:<ch>, one payload per routed batch (split above MaxPayload,
+// 256 KiB): the messages as octet-counted frames, concatenated,
+//
+//	<len> SP <msg> <len> SP <msg> …         e.g. "5 hello3 abc"
+//
+// readable with redis-cli SUBSCRIBE. Publish never blocks the event loop:
+// it encodes into a pooled buffer and queues it (bounded by QueueBytes,
+// beyond which batches are dropped and counted); one goroutine sends the
+// queue as a pipeline of PUBLISHes, in order, so each data plane's
+// messages keep their order.
+//
+// A node subscribes once per channel however many of its sessions tail it
+// (Receive with the subscription-confirmed hook: Subscribe returns only
+// once Redis confirmed the SUBSCRIBE, so a session that subscribes before
+// reading history misses nothing), fans each payload out to the sessions'
+// queues, and UNSUBSCRIBEs when the last one leaves. A lost connection is
+// resubscribed with backoff; what was published meanwhile is not seen.
+//
+// On a Redis Cluster the bus uses sharded pub/sub (SPUBLISH/SSUBSCRIBE,
+// Redis >= 7): a channel's payloads all go through the master owning the
+// slot of logplex:tail:<ch>, which keeps them in order and does not
+// broadcast them over the cluster bus to every node, as PUBLISH would
+// (through random nodes, so unordered).
 //
 // # Shards
 //

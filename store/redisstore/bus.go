@@ -1,0 +1,453 @@
+package redisstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/VictoriaMetrics/metrics"
+	"github.com/redis/rueidis"
+
+	"github.com/logplex/logplex/store"
+)
+
+// TailChannelPrefix prefixes a channel id to name its pub/sub channel.
+const TailChannelPrefix = "logplex:tail:"
+
+// BusOptions configure NewBus. Zero values mean the defaults.
+type BusOptions struct {
+	// URL, Seeds and Cluster name the Redis as in ConfigOptions (the
+	// config Redis).
+	URL     string
+	Seeds   []string
+	Cluster bool
+	// Timeout bounds dials and each PUBLISH round trip (default 2 s).
+	Timeout time.Duration
+	// QueueBytes bounds the payloads waiting to be published; beyond it a
+	// batch is dropped and counted (default 32 MiB).
+	QueueBytes int
+	// MaxPayload is the largest PUBLISH payload; a bigger batch is split
+	// (default 256 KiB; a single larger message goes alone).
+	MaxPayload int
+}
+
+func (o *BusOptions) setDefaults() {
+	if o.Timeout <= 0 {
+		o.Timeout = defaultTimeout
+	}
+	if o.QueueBytes <= 0 {
+		o.QueueBytes = 32 << 20
+	}
+	if o.MaxPayload <= 0 {
+		o.MaxPayload = 256 << 10
+	}
+}
+
+var (
+	busPublished   = metrics.NewCounter(`logplex_tail_bus_published_total`)
+	busDropped     = metrics.NewCounter(`logplex_tail_bus_dropped_total`)
+	busReceived    = metrics.NewCounter(`logplex_tail_bus_received_total`)
+	busBadPayload  = metrics.NewCounter(`logplex_tail_bus_bad_payloads_total`)
+	busResubscribe = metrics.NewCounter(`logplex_tail_bus_resubscribes_total`)
+)
+
+// Bus is the store.Bus on Redis pub/sub (package doc, "Tail bus"). It is
+// safe for concurrent use.
+type Bus struct {
+	opts BusOptions
+	conn *conn
+	log  *slog.Logger
+
+	mu      sync.Mutex
+	pending []payload // waiting for the publisher goroutine
+	queued  int       // bytes in pending
+	closed  bool
+	wake    chan struct{} // capacity 1
+	stop    chan struct{}
+	stopped chan struct{}
+
+	smu  sync.Mutex
+	subs map[string]*busChannel
+}
+
+var _ store.Bus = (*Bus)(nil)
+
+// payload is one encoded PUBLISH message.
+type payload struct {
+	channel string
+	buf     *[]byte
+	msgs    int
+}
+
+// NewBus connects to Redis (lazily, like OpenConfig) and starts the
+// publisher goroutine; Close stops it.
+func NewBus(opts BusOptions) (*Bus, error) {
+	opts.setDefaults()
+	t, err := parseTarget(opts.URL, opts.Seeds, opts.Cluster, opts.Timeout)
+	if err != nil {
+		return nil, err
+	}
+	b := &Bus{opts: opts, conn: newConn(t), wake: make(chan struct{}, 1), stop: make(chan struct{}),
+		stopped: make(chan struct{}), subs: map[string]*busChannel{},
+		log: slog.Default().With("component", "redisstore-bus", "redis", t.name)}
+	go b.publishLoop()
+	return b, nil
+}
+
+// Publish implements store.Bus: msgs are encoded into one or more payloads
+// and queued for the publisher goroutine; a full queue drops them.
+func (b *Bus) Publish(channel string, msgs [][]byte) {
+	for len(msgs) > 0 {
+		buf := getPayload()
+		n := 0
+		*buf, n = encodePayload((*buf)[:0], msgs, b.opts.MaxPayload)
+		msgs = msgs[n:]
+		b.enqueue(payload{channel: channel, buf: buf, msgs: n})
+	}
+}
+
+func (b *Bus) enqueue(p payload) {
+	b.mu.Lock()
+	if b.closed || b.queued+len(*p.buf) > b.opts.QueueBytes {
+		b.mu.Unlock()
+		busDropped.Add(p.msgs)
+		putPayload(p.buf)
+		return
+	}
+	b.pending = append(b.pending, p)
+	b.queued += len(*p.buf)
+	b.mu.Unlock()
+	select {
+	case b.wake <- struct{}{}:
+	default:
+	}
+}
+
+// publishLoop sends whatever is queued, one pipeline of PUBLISHes at a time.
+func (b *Bus) publishLoop() {
+	defer close(b.stopped)
+	var batch []payload
+	for {
+		select {
+		case <-b.wake:
+		case <-b.stop:
+			return
+		}
+		b.mu.Lock()
+		batch, b.pending = b.pending, batch[:0]
+		b.queued = 0
+		b.mu.Unlock()
+		b.send(batch)
+		for i := range batch {
+			putPayload(batch[i].buf)
+			batch[i] = payload{}
+		}
+	}
+}
+
+func (b *Bus) send(batch []payload) {
+	if len(batch) == 0 {
+		return
+	}
+	cl, err := b.conn.get()
+	if err != nil {
+		for _, p := range batch {
+			busDropped.Add(p.msgs)
+		}
+		return
+	}
+	cluster := cl.Mode() == rueidis.ClientModeCluster
+	cmds := make(rueidis.Commands, len(batch))
+	for i, p := range batch {
+		// zero-copy: the buffer is recycled only after DoMulti returns
+		key, msg := TailChannelPrefix+p.channel, rueidis.BinaryString(*p.buf)
+		if cluster {
+			cmds[i] = cl.B().Spublish().Channel(key).Message(msg).Build()
+		} else {
+			cmds[i] = cl.B().Publish().Channel(key).Message(msg).Build()
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), b.opts.Timeout)
+	defer cancel()
+	for i, r := range cl.DoMulti(ctx, cmds...) {
+		if err := r.Error(); err != nil {
+			busDropped.Add(batch[i].msgs)
+			continue
+		}
+		busPublished.Add(batch[i].msgs)
+	}
+}
+
+// Subscribe implements store.Bus. The node holds one SUBSCRIBE per channel
+// however many sessions tail it; the first subscriber waits for Redis to
+// confirm it, so a batch published after Subscribe returns is received.
+func (b *Bus) Subscribe(ctx context.Context, channel string, q *store.TailQueue) (func(), error) {
+	for {
+		b.smu.Lock()
+		if b.isClosed() {
+			b.smu.Unlock()
+			return nil, errClosed
+		}
+		c := b.subs[channel]
+		if c != nil && c.closing {
+			// the previous subscription is still unsubscribing: wait, so
+			// its UNSUBSCRIBE cannot cancel the new one
+			b.smu.Unlock()
+			select {
+			case <-c.done:
+				continue
+			case <-ctx.Done():
+				return nil, fmt.Errorf("redisstore: subscribe %s: %w", channel, ctx.Err())
+			}
+		}
+		if c == nil {
+			c = b.startChannel(channel)
+		}
+		c.add(q)
+		b.smu.Unlock()
+		var once sync.Once
+		cancel := func() { once.Do(func() { b.remove(c, q) }) }
+		select {
+		case <-c.ready: // already subscribed: do not let an ended ctx win the race below
+			return cancel, nil
+		default:
+		}
+		select {
+		case <-c.ready:
+			return cancel, nil
+		case <-ctx.Done():
+			cancel()
+			return nil, fmt.Errorf("redisstore: subscribe %s not confirmed: %w: %w", channel, store.ErrUnavailable, ctx.Err())
+		}
+	}
+}
+
+func (b *Bus) isClosed() bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.closed
+}
+
+// busChannel is this node's subscription to one channel and its queues.
+type busChannel struct {
+	name    string
+	queues  atomic.Pointer[[]*store.TailQueue] // replaced under Bus.smu, read by deliver
+	ready   chan struct{}                      // closed once Redis confirmed the SUBSCRIBE
+	once    sync.Once
+	cancel  context.CancelFunc
+	done    chan struct{} // closed when the receive goroutine has ended
+	closing bool          // under Bus.smu
+}
+
+// startChannel starts the subscription of channel; the caller holds smu.
+func (b *Bus) startChannel(channel string) *busChannel {
+	ctx, cancel := context.WithCancel(context.Background())
+	c := &busChannel{name: channel, ready: make(chan struct{}), cancel: cancel, done: make(chan struct{})}
+	c.queues.Store(&[]*store.TailQueue{})
+	b.subs[channel] = c
+	go func() {
+		defer close(c.done)
+		b.receive(ctx, c)
+		b.smu.Lock()
+		if b.subs[channel] == c {
+			delete(b.subs, channel)
+		}
+		b.smu.Unlock()
+	}()
+	return c
+}
+
+// add and del replace the queue list; the caller holds smu.
+func (c *busChannel) add(q *store.TailQueue) {
+	old := *c.queues.Load()
+	qs := append(old[:len(old):len(old)], q)
+	c.queues.Store(&qs)
+}
+
+func (c *busChannel) del(q *store.TailQueue) int {
+	old := *c.queues.Load()
+	qs := make([]*store.TailQueue, 0, len(old))
+	for _, x := range old {
+		if x != q {
+			qs = append(qs, x)
+		}
+	}
+	c.queues.Store(&qs)
+	return len(qs)
+}
+
+// remove takes q off c; the last one out unsubscribes.
+func (b *Bus) remove(c *busChannel, q *store.TailQueue) {
+	b.smu.Lock()
+	defer b.smu.Unlock()
+	if c.del(q) == 0 && !c.closing {
+		c.closing = true
+		c.cancel()
+	}
+}
+
+// receive keeps channel subscribed until ctx ends, subscribing again after
+// a connection loss (messages published in between are not received).
+func (b *Bus) receive(ctx context.Context, c *busChannel) {
+	key := TailChannelPrefix + c.name
+	rctx := rueidis.WithOnSubscriptionHook(ctx, func(s rueidis.PubSubSubscription) {
+		if (s.Kind == "subscribe" || s.Kind == "ssubscribe") && s.Channel == key {
+			c.once.Do(func() { close(c.ready) })
+		}
+	})
+	cluster := false
+	// Cancelling Receive only stops listening: UNSUBSCRIBE on the same
+	// connection, so Redis stops sending it this channel.
+	rctx = rueidis.WithOnReceiveReturnHook(rctx, func(err error, cc rueidis.CommandClient) error {
+		if ctx.Err() != nil {
+			uctx, cancel := context.WithTimeout(context.Background(), b.opts.Timeout)
+			defer cancel()
+			if cluster {
+				_ = cc.Do(uctx, cc.B().Sunsubscribe().Channel(key).Build()).Error()
+			} else {
+				_ = cc.Do(uctx, cc.B().Unsubscribe().Channel(key).Build()).Error()
+			}
+		}
+		return err
+	})
+	backoff := 50 * time.Millisecond
+	for ctx.Err() == nil {
+		started := time.Now()
+		cl, err := b.conn.get()
+		if err == nil {
+			cluster = cl.Mode() == rueidis.ClientModeCluster
+			sub := cl.B().Subscribe().Channel(key).Build()
+			if cluster {
+				sub = cl.B().Ssubscribe().Channel(key).Build()
+			}
+			err = cl.Receive(rctx, sub, func(m rueidis.PubSubMessage) { b.deliver(c, m.Message) })
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		busResubscribe.Inc()
+		if time.Since(started) > 10*time.Second {
+			backoff = 50 * time.Millisecond
+		}
+		b.log.Warn("tail subscription lost; subscribing again", "channel", c.name, "err", err, "retry_in", backoff)
+		select {
+		case <-time.After(backoff):
+		case <-ctx.Done():
+			return
+		}
+		backoff = min(backoff*2, 2*time.Second)
+	}
+}
+
+// deliver decodes one payload and pushes the batch to every queue of c.
+// It runs on the Receive goroutine and never blocks.
+func (b *Bus) deliver(c *busChannel, p string) {
+	msgs, err := decodePayload([]byte(p)) // the copy the queues share, read-only
+	if err != nil {
+		busBadPayload.Inc()
+		return
+	}
+	busReceived.Add(len(msgs))
+	for _, q := range *c.queues.Load() {
+		q.Push(msgs)
+	}
+}
+
+// Close implements store.Bus: the publisher stops (queued batches are
+// dropped), every subscription ends and its queues end.
+func (b *Bus) Close() error {
+	b.mu.Lock()
+	if b.closed {
+		b.mu.Unlock()
+		return nil
+	}
+	b.closed = true
+	b.mu.Unlock()
+	close(b.stop)
+	<-b.stopped
+	b.smu.Lock()
+	var waits []chan struct{}
+	for _, c := range b.subs {
+		for _, q := range *c.queues.Load() {
+			q.End()
+		}
+		c.closing = true
+		c.cancel()
+		waits = append(waits, c.done)
+	}
+	b.smu.Unlock()
+	deadline := time.After(b.opts.Timeout)
+	for _, w := range waits {
+		select {
+		case <-w:
+		case <-deadline:
+		}
+	}
+	b.conn.close()
+	return nil
+}
+
+// Payload encoding: the messages of a batch as octet-counted frames
+// (RFC 6587, as on the syslog TCP input), concatenated:
+//
+//	<len> SP <msg> <len> SP <msg> …       e.g. "5 hello3 abc"
+
+// encodePayload appends frames of msgs to dst until it would pass max
+// bytes (at least one message is always taken) and returns dst and the
+// number of messages taken.
+func encodePayload(dst []byte, msgs [][]byte, max int) ([]byte, int) {
+	n := 0
+	for _, m := range msgs {
+		if n > 0 && len(dst)+len(m)+8 > max {
+			break
+		}
+		dst = strconv.AppendInt(dst, int64(len(m)), 10)
+		dst = append(dst, ' ')
+		dst = append(dst, m...)
+		n++
+	}
+	return dst, n
+}
+
+var errBadPayload = errors.New("redisstore: bad tail payload")
+
+// maxFrameDigits bounds a frame length read from a payload.
+const maxFrameDigits = 9
+
+// decodePayload splits a payload into its messages, slices of p.
+func decodePayload(p []byte) ([][]byte, error) {
+	out := make([][]byte, 0, len(p)/128+1)
+	for len(p) > 0 {
+		n, i := 0, 0
+		for ; i < len(p) && p[i] >= '0' && p[i] <= '9'; i++ {
+			if i == maxFrameDigits {
+				return nil, errBadPayload
+			}
+			n = n*10 + int(p[i]-'0')
+		}
+		if i == 0 || i == len(p) || p[i] != ' ' || n > len(p)-i-1 {
+			return nil, errBadPayload
+		}
+		p = p[i+1:]
+		out = append(out, p[:n:n])
+		p = p[n:]
+	}
+	return out, nil
+}
+
+var payloadPool = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b }}
+
+func getPayload() *[]byte { return payloadPool.Get().(*[]byte) }
+
+func putPayload(b *[]byte) {
+	if cap(*b) > 1<<20 {
+		return
+	}
+	*b = (*b)[:0]
+	payloadPool.Put(b)
+}
