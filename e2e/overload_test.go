@@ -72,7 +72,7 @@ func TestOverloadSheds(t *testing.T) {
 	if maxRSS.Load() > 256<<20 {
 		t.Fatalf("RSS reached %d MiB under GOMEMLIMIT=96MiB", maxRSS.Load()>>20)
 	}
-	Eventually(t, 10*time.Second, "serves again after the flood", func() bool {
+	Eventually(t, 20*time.Second, "serves again after the flood", func() bool {
 		return postLogs(t, p, tok, "<134>1 2012-12-10T03:00:48Z h "+tok+" web.1 - - after") == 204
 	})
 }

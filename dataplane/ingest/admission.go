@@ -22,7 +22,8 @@ import (
 // read. A reservation is released when the handler or the error handler
 // finishes; one left behind by a connection that died mid-body is replaced
 // by the next request on the same (reused) request context, or swept after
-// the read timeout — so the budget cannot leak.
+// reservationLife — so the budget cannot leak, and a leak (a connection that
+// died mid-body calls no handler) locks nothing out for longer than that.
 type admission struct {
 	budget  int64
 	maxHold time.Duration // a reservation older than this is stale
@@ -51,6 +52,11 @@ const overloadMarker = "X-Logplex-Internal-Overload"
 
 // chunkedEstimate is reserved for a body without Content-Length.
 const chunkedEstimate = 1 << 20
+
+// reservationLife bounds how long a reservation counts: a body still being
+// read after it stops counting (the budget may be briefly over-admitted for
+// very slow senders, never locked).
+const reservationLife = 5 * time.Second
 
 func newAdmission(budget int64, maxHold time.Duration) *admission {
 	return &admission{budget: budget, maxHold: maxHold, held: map[*fasthttp.RequestHeader]reservation{}}
