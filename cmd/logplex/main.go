@@ -60,6 +60,7 @@ func serve(role string, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "logplex:", err)
 		return 2
 	}
+	adminDefault(role, fs, &s)
 	log, err := newLogger(s.logLevel, s.logFormat, stderr)
 	if err != nil {
 		fmt.Fprintln(stderr, "logplex:", err)
@@ -88,4 +89,18 @@ func newLogger(level, format string, w io.Writer) (*slog.Logger, error) {
 		return slog.New(slog.NewJSONHandler(w, o)), nil
 	}
 	return nil, fmt.Errorf("--log-format %q: want text or json", format)
+}
+
+// adminDefault gives a control plane its own admin port (127.0.0.1:5566,
+// ARCHITECTURE.md §1) unless one was chosen, so a data plane and a control
+// plane can share a host.
+func adminDefault(role string, fs *flag.FlagSet, s *settings) {
+	if role != "controlplane" {
+		return
+	}
+	set := false
+	fs.Visit(func(f *flag.Flag) { set = set || f.Name == "admin-addr" })
+	if _, env := os.LookupEnv(envName("admin-addr")); !set && !env {
+		s.adminAddr = "127.0.0.1:5566"
+	}
 }
