@@ -67,6 +67,10 @@ type Options struct {
 	Tails TailSource
 	// Bus is the tail bus the default Tails subscribes to. Default nil.
 	Bus store.Bus
+	// MaxTailSessions bounds this node's live tails (default 10000) and
+	// MaxTailsPerChannel one channel's (default 100); beyond them a session
+	// answers 429 with Retry-After.
+	MaxTailSessions, MaxTailsPerChannel int
 	// DrainStatus holds what data planes report about their drains, for
 	// GET /v3/channels/:id/drains/:drain_id/status. Default: Store, when it
 	// implements store.StatusBoard (both stores do).
@@ -190,7 +194,8 @@ func New(opts Options) (*ControlPlane, error) {
 		return nil, err
 	}
 	if opts.Tails == nil && opts.Bus != nil {
-		opts.Tails = NewTails(TailsOptions{Bus: opts.Bus, Store: opts.Store, Watcher: opts.Watcher, Logger: opts.Logger})
+		opts.Tails = NewTails(TailsOptions{Bus: opts.Bus, Store: opts.Store, Watcher: opts.Watcher, Logger: opts.Logger,
+			MaxSessions: opts.MaxTailSessions, MaxPerChannel: opts.MaxTailsPerChannel})
 	}
 	c := &ControlPlane{opts: opts, log: opts.Logger.With("component", "controlplane")}
 	c.tailsCtx, c.stopTails = context.WithCancel(context.Background())

@@ -44,8 +44,10 @@ import (
 type Tails struct {
 	opts TailsOptions
 
-	mu   sync.Mutex
-	live map[*tail]struct{}
+	mu       sync.Mutex
+	live     map[*tail]struct{}
+	perChan  map[string]int // live tails per channel, with reservations
+	reserved int            // Subscribe calls past the limit check, not yet live
 }
 
 // TailsOptions configure NewTails. Zero values mean the defaults.
@@ -63,6 +65,10 @@ type TailsOptions struct {
 	RegisterWait time.Duration
 	// Buffer is each session's buffer in messages (default 1024, Logplex's).
 	Buffer int
+	// MaxSessions bounds this node's live tails (default 10000) and
+	// MaxPerChannel one channel's (default 100); beyond them Subscribe
+	// returns session.ErrTooManyTails.
+	MaxSessions, MaxPerChannel int
 	// Logger defaults to slog.Default().
 	Logger *slog.Logger
 }
@@ -70,9 +76,10 @@ type TailsOptions struct {
 var _ session.TailSource = (*Tails)(nil)
 
 var (
-	liveTails   atomic.Int64
-	tailsKilled = metrics.NewCounter(`logplex_tail_sessions_killed_total`)
-	_           = metrics.NewGauge(`logplex_tail_sessions`, func() float64 { return float64(liveTails.Load()) })
+	liveTails    atomic.Int64
+	tailsKilled  = metrics.NewCounter(`logplex_tail_sessions_killed_total`)
+	tailsRefused = metrics.NewCounter(`logplex_tail_sessions_refused_total`)
+	_            = metrics.NewGauge(`logplex_tail_sessions`, func() float64 { return float64(liveTails.Load()) })
 )
 
 // NewTails returns a TailSource; it starts no goroutine until a session
@@ -86,25 +93,33 @@ func NewTails(o TailsOptions) *Tails {
 	setDefault(&o.RefreshEvery, o.TTL/3)
 	setDefault(&o.RegisterWait, time.Second)
 	setDefault(&o.Buffer, store.DefaultTailQueue)
+	setDefault(&o.MaxSessions, 10000)
+	setDefault(&o.MaxPerChannel, 100)
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
-	return &Tails{opts: o, live: map[*tail]struct{}{}}
+	return &Tails{opts: o, live: map[*tail]struct{}{}, perChan: map[string]int{}}
 }
 
 // Subscribe implements session.TailSource (steps 1 and 2 above); ctx
 // bounds the registration.
 func (t *Tails) Subscribe(ctx context.Context, channelID string) (session.Tail, error) {
+	if !t.admit(channelID) {
+		tailsRefused.Inc()
+		return nil, session.ErrTooManyTails
+	}
 	q := store.NewTailQueue(t.opts.Buffer)
 	unsub, err := t.opts.Bus.Subscribe(ctx, channelID, q)
 	if err != nil {
+		t.release(channelID, false)
 		return nil, fmt.Errorf("tail bus: %w", err)
 	}
 	tl := &tail{owner: t, q: q, unsub: unsub, key: config.TailKey(channelID, newSessionID()),
-		stop: make(chan struct{})}
+		stop: make(chan struct{}), channel: channelID}
 	v, err := t.register(ctx, tl.key)
 	if err != nil {
 		unsub()
+		t.release(channelID, false)
 		return nil, fmt.Errorf("register tail: %w", err)
 	}
 	wctx, cancel := context.WithTimeout(ctx, t.opts.RegisterWait)
@@ -114,10 +129,36 @@ func (t *Tails) Subscribe(ctx context.Context, channelID string) (session.Tail, 
 	cancel()
 	t.mu.Lock()
 	t.live[tl] = struct{}{}
+	t.reserved--
 	t.mu.Unlock()
 	liveTails.Add(1)
 	go tl.keepAlive()
 	return tl, nil
+}
+
+// admit reserves a place for a tail of channelID within the limits.
+func (t *Tails) admit(channelID string) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if len(t.live)+t.reserved >= t.opts.MaxSessions || t.perChan[channelID] >= t.opts.MaxPerChannel {
+		return false
+	}
+	t.reserved++
+	t.perChan[channelID]++
+	return true
+}
+
+// release gives back a place: a reservation that failed (live false) or a
+// live tail that ended.
+func (t *Tails) release(channelID string, live bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if !live {
+		t.reserved--
+	}
+	if t.perChan[channelID]--; t.perChan[channelID] <= 0 {
+		delete(t.perChan, channelID)
+	}
 }
 
 func (t *Tails) register(ctx context.Context, key string) (string, error) {
@@ -145,13 +186,14 @@ func (t *Tails) Len() int {
 
 // tail is one session's subscription and registration.
 type tail struct {
-	owner *Tails
-	q     *store.TailQueue
-	unsub func()
-	key   string
-	buf   [][]byte
-	stop  chan struct{}
-	once  sync.Once
+	owner   *Tails
+	channel string
+	q       *store.TailQueue
+	unsub   func()
+	key     string
+	buf     [][]byte
+	stop    chan struct{}
+	once    sync.Once
 
 	mu     sync.Mutex // serialises refresh and the final delete
 	closed bool
@@ -176,6 +218,7 @@ func (tl *tail) Close() error {
 		t.mu.Lock()
 		delete(t.live, tl)
 		t.mu.Unlock()
+		t.release(tl.channel, true)
 		liveTails.Add(-1)
 		tl.mu.Lock() // a refresh in flight cannot write the key again after this delete
 		defer tl.mu.Unlock()

@@ -3,6 +3,7 @@ package controlplane_test
 import (
 	"bufio"
 	"context"
+	"errors"
 	"io"
 	"log/slog"
 	"strings"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/logplex/logplex/config"
 	"github.com/logplex/logplex/controlplane"
+	"github.com/logplex/logplex/controlplane/session"
 	"github.com/logplex/logplex/store"
 	"github.com/logplex/logplex/store/embedded"
 )
@@ -206,5 +208,38 @@ func TestTailsChannelFlags(t *testing.T) {
 	}
 	if p.snapshot().Tailed("notail") {
 		t.Fatal("a no_tail channel got a registration")
+	}
+}
+
+// A node refuses tails beyond its limits (per channel and in all) with
+// ErrTooManyTails, and gives the place back when a tail ends.
+func TestTailsLimits(t *testing.T) {
+	st, _ := embedded.OpenConfig("")
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	w := store.NewWatcher(st, 0, nil)
+	go w.Run(ctx)
+	if err := w.WaitVersion(ctx, ""); err != nil {
+		t.Fatal(err)
+	}
+	tails := controlplane.NewTails(controlplane.TailsOptions{Bus: embedded.NewBus(), Store: st, Watcher: w,
+		MaxSessions: 3, MaxPerChannel: 2, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	a1, err1 := tails.Subscribe(ctx, "a")
+	_, err2 := tails.Subscribe(ctx, "a")
+	if err1 != nil || err2 != nil {
+		t.Fatalf("within limits: %v %v", err1, err2)
+	}
+	if _, err := tails.Subscribe(ctx, "a"); !errors.Is(err, session.ErrTooManyTails) {
+		t.Fatalf("third tail of one channel: %v, want ErrTooManyTails", err)
+	}
+	if _, err := tails.Subscribe(ctx, "b"); err != nil {
+		t.Fatalf("another channel: %v", err)
+	}
+	if _, err := tails.Subscribe(ctx, "c"); !errors.Is(err, session.ErrTooManyTails) {
+		t.Fatalf("fourth tail on the node: %v, want ErrTooManyTails", err)
+	}
+	a1.Close()
+	if _, err := tails.Subscribe(ctx, "a"); err != nil {
+		t.Fatalf("after a tail ended: %v", err)
 	}
 }

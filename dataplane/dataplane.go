@@ -40,6 +40,8 @@ type Options struct {
 	// InflightLogsBytes bounds the /logs bodies held at once (then 503 +
 	// Retry-After, as above 80% of GOMEMLIMIT); default 256 MiB.
 	InflightLogsBytes int64
+	// LogsReadTimeout bounds reading a /logs request; default 15 s.
+	LogsReadTimeout time.Duration
 	// Dedup and FrameIDTTL: Logplex-Frame-Id de-duplication on /logs (see
 	// ingest.HTTPOptions); nil Dedup: none.
 	Dedup      store.FrameDeduper
@@ -123,7 +125,7 @@ func New(opts Options) (*DataPlane, error) {
 	d.tcp = ingest.NewTCP(ingest.TCPOptions{Addr: opts.SyslogAddr, EventLoops: opts.EventLoops,
 		ReadBufferCap: opts.ReadBufferCap, MaxConnections: opts.MaxTCPConnections}, d.Router, log)
 	h, err := ingest.NewHTTP(ingest.HTTPOptions{Addr: opts.HTTPInputAddr, MaxBodyBytes: opts.MaxLogsBodyBytes,
-		MaxConnections: opts.MaxHTTPConns, InflightBudget: opts.InflightLogsBytes,
+		MaxConnections: opts.MaxHTTPConns, InflightBudget: opts.InflightLogsBytes, ReadTimeout: opts.LogsReadTimeout,
 		Dedup: opts.Dedup, FrameIDTTL: opts.FrameIDTTL}, d.Router, opts.Watcher.Ready, log)
 	if err != nil {
 		return nil, err

@@ -60,6 +60,8 @@ type settings struct {
 	logLevel                                 string
 	logFormat                                string
 	statsLog                                 bool
+	maxTailSessions, maxTailsPerChannel      int
+	logsReadTimeout                          time.Duration
 }
 
 // envAliases are Logplex's own environment names for flags whose
@@ -145,6 +147,9 @@ func newFlagSet(name string, s *settings) *flag.FlagSet {
 	fs.BoolVar(&s.disableFirehose, "disable-firehose", false, "control rod disable_firehose at boot")
 	fs.DurationVar(&s.statusInterval, "drain-status-interval", 5*time.Second, "how often a data plane reports its drains' status (GET …/drains/<id>/status)")
 	fs.DurationVar(&s.shutdownTimeout, "shutdown-timeout", 10*time.Second, "time to finish in-flight work on SIGTERM")
+	fs.IntVar(&s.maxTailSessions, "max-tail-sessions", 10000, "live tail sessions per control plane (more: 429)")
+	fs.IntVar(&s.maxTailsPerChannel, "max-tails-per-channel", 100, "live tail sessions of one channel per control plane (more: 429)")
+	fs.DurationVar(&s.logsReadTimeout, "logs-read-timeout", 15*time.Second, "POST /logs: time to read a request's headers and body (slow clients are cut off)")
 	fs.BoolVar(&s.statsLog, "stats-log", true, "write Logplex's per-minute m=logplex_stats lines to stderr")
 	fs.StringVar(&s.logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	fs.StringVar(&s.logFormat, "log-format", "text", "log format: text or json")

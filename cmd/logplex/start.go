@@ -155,7 +155,8 @@ func newDataPlane(s *settings, w *store.Watcher, st *stores, log *slog.Logger) (
 		SyslogAddr: s.syslogAddr, HTTPInputAddr: s.httpInputAddr, EventLoops: s.eventLoops,
 		ReadBufferCap: s.readBufferCap, MaxTCPConnections: s.maxTCPConnections,
 		MaxLogsBodyBytes: s.maxLogsBodyBytes, MaxHTTPConns: s.httpLogInputMaxConns, InflightLogsBytes: s.maxInflightLogsBytes,
-		Watcher: w, Spool: sp, Bus: st.bus, Logger: log, Drains: drainOptions(s), ShutdownTimeout: s.shutdownTimeout,
+		LogsReadTimeout: s.logsReadTimeout,
+		Watcher:         w, Spool: sp, Bus: st.bus, Logger: log, Drains: drainOptions(s), ShutdownTimeout: s.shutdownTimeout,
 		StatusBoard: board, StatusInterval: s.statusInterval, Dedup: dedup, FrameIDTTL: s.frameIDTTL,
 		FirehoseChannels: splitList(s.firehoseChannelIDs), FirehoseTokens: splitList(s.firehoseFilterTokens),
 		StatsLog:  statsWriter(s),
@@ -176,6 +177,7 @@ func newControlPlane(s *settings, w *store.Watcher, st *stores, log *slog.Logger
 		SessionLookupTimeout: time.Duration(s.sessionLookupTimeout) * time.Second,
 		MaxDrainsPerChannel:  s.maxDrainsPerChannel, AllowPrivateDrains: s.allowPrivateDrains,
 		LegacyAPIStatus: s.legacyAPIStatus, APIStatus: s.apiStatus, DenyTailSessions: s.denyTailSessions,
+		MaxTailSessions: s.maxTailSessions, MaxTailsPerChannel: s.maxTailsPerChannel,
 		DrainDefaultCompression: s.httpDrainCompression, ShutdownTimeout: s.shutdownTimeout, Logger: log,
 	})
 }

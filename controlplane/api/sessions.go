@@ -86,6 +86,11 @@ func (s *Server) fetchSession(w http.ResponseWriter, r *http.Request, id string,
 	}
 	ch := s.snapshot().Channel(sp.ChannelID)
 	tail, err := s.subscribe(r, sp, ch, canary)
+	if errors.Is(err, session.ErrTooManyTails) {
+		w.Header().Set("Retry-After", "5")
+		replyText(w, http.StatusTooManyRequests, "Too many tail sessions; retry later")
+		return
+	}
 	if err != nil {
 		s.legacyStoreFailed(w, err)
 		return
@@ -152,6 +157,9 @@ func (s *Server) subscribe(r *http.Request, sp session.Spec, ch *config.Channel,
 	ctx, cancel := s.storeCtx(r)
 	defer cancel()
 	t, err := s.cfg.Tails.Subscribe(ctx, sp.ChannelID)
+	if errors.Is(err, session.ErrTooManyTails) {
+		return nil, err
+	}
 	if err != nil {
 		return nil, &storeError{"tail subscribe", err}
 	}
