@@ -31,7 +31,9 @@ vet:
 
 ## test: everything CI runs: gofmt, vet, unit + integration (race), fuzz seeds, end-to-end
 test: deps fmt-check vet build
-	$(GO) test -race -count=1 -timeout 8m $(PKGS)
+	$(GO) test -race -count=1 -timeout 8m $$($(GO) list ./... | grep -v '/e2e$$')
+	@echo "== end-to-end through the real binary (each fault scenario prints its account)"
+	set -o pipefail; $(GO) test -count=1 -timeout 8m -v ./e2e/ | grep -v -E '^=== (RUN|PAUSE|CONT)'
 	@echo "== allocation tests (without -race, where sync.Pool keeps its items)"
 	$(GO) test -count=1 -run 'Alloc' $(PKGS)
 
