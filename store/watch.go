@@ -48,6 +48,9 @@ func (w *Watcher) Ready() bool { return w.cur.Load() != nil }
 
 func (w *Watcher) publish(s *config.Snapshot) {
 	configSwaps.Inc()
+	ms, _ := splitVersion(s.Version)
+	configVersion.Store(ms)
+	configPublished.Store(time.Now().UnixNano())
 	w.cur.Store(s)
 	w.mu.Lock()
 	close(w.changed)
@@ -141,6 +144,15 @@ var (
 	loadErrors      = metrics.NewCounter(`logplex_config_load_errors_total`)
 	configSwaps     = metrics.NewCounter(`logplex_config_snapshots_total`)
 	configFullLoads = metrics.NewCounter(`logplex_config_full_loads_total`)
+	// the change-feed position of the newest snapshot ("<ms>-<seq>": its ms
+	// part, a Redis stream time; the embedded store counts), and when it
+	// was published
+	configVersion   atomic.Uint64
+	configPublished atomic.Int64
+	_               = metrics.NewGauge(`logplex_config_version`, func() float64 { return float64(configVersion.Load()) })
+	_               = metrics.NewGauge(`logplex_config_last_snapshot_timestamp_seconds`, func() float64 {
+		return float64(configPublished.Load()) / 1e9
+	})
 )
 
 // LoadErrors returns the number of failed config loads and feed errors so far.

@@ -11,6 +11,8 @@ var (
 	unknownToken      = metrics.NewCounter(`logplex_unknown_token_total`)
 	unknownChannel    = metrics.NewCounter(`logplex_unknown_channel_total`)
 	batchesProcessed  = metrics.NewCounter(`logplex_message_batch_processed_total`)
+	batchMessages     = metrics.NewPrometheusHistogramExt(`logplex_message_batch_messages`,
+		[]float64{1, 10, 100, 1000, 10000})
 )
 
 func (c *counts) publish() {
@@ -30,6 +32,7 @@ func (c *counts) publish() {
 		unknownChannel.AddInt64(c.unknownChannel)
 	}
 	batchesProcessed.Inc()
+	batchMessages.Update(float64(c.received + c.malformed + c.unknownToken))
 }
 
 // Counters is a read-out of the routing counters (for tests and stats lines).

@@ -153,7 +153,10 @@ func (w *writer) flush(batches []*store.HistoryBatch, deadline time.Time) {
 		return
 	}
 	w.group(batches)
+	start := time.Now()
 	written, dropped, err := w.send(deadline)
+	historyFlushSeconds.UpdateDuration(start)
+	historyFlushMessages.Update(float64(written + dropped))
 	w.sp.countWritten(written)
 	w.sp.countDropped(dropped)
 	if err != nil {
