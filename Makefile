@@ -7,7 +7,7 @@ BIN := bin/logplex
 # packages whose tests involve concurrency run with -race; the rest without.
 PKGS := ./...
 
-.PHONY: all build run test deps fmt-check vet unit race e2e fuzz bench soak clean
+.PHONY: all build run test deps fmt-check vet unit race e2e fuzz bench microbench soak clean
 
 all: build
 
@@ -46,7 +46,13 @@ fuzz:
 	  done; \
 	done
 
-bench:
+## bench: build, then run the end-to-end benchmark suite (quick set; BENCH_ARGS= for every scenario, see docs/tuning.md)
+BENCH_ARGS ?= --quick
+bench: build
+	./$(BIN) bench $(BENCH_ARGS)
+
+## microbench: the Go micro-benchmarks next to the code
+microbench:
 	$(GO) test -run XXX -bench . -benchmem ./frame/ ./ringbuf/ ./dataplane/...
 
 ## soak: the real binary at SOAK_RATE msgs/s (50000) for SOAK_MINUTES (10): RSS flat, no goroutine growth, no unexplained loss (not in CI)

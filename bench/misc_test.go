@@ -1,0 +1,150 @@
+package bench
+
+import (
+	"bytes"
+	"context"
+	"encoding/xml"
+	"io"
+	"os"
+	"strings"
+	"testing"
+	"time"
+)
+
+func contextWithCancel() (context.Context, context.CancelFunc) {
+	return context.WithCancel(context.Background())
+}
+
+func TestParseStat(t *testing.T) {
+	line := []byte("4242 (log plex) (x) S 1 2 3 0 -1 4194560 823 0 0 0 150 25 0 0 20 0 9 0 487638 1906528256 3181 18446744073709551615")
+	cpu, err := parseStatCPU(line)
+	if err != nil || cpu != 1750*time.Millisecond {
+		t.Errorf("cpu %v err %v, want 1.75s", cpu, err)
+	}
+	status := []byte("Name:\tlogplex\nVmHWM:\t   12984 kB\nVmRSS:\t   12000 kB\n")
+	if statusKB(status, "VmRSS:") != 12000 || statusKB(status, "VmHWM:") != 12984 || statusKB(status, "VmSwap:") != 0 {
+		t.Error("statusKB")
+	}
+	s, err := ReadProc(os.Getpid())
+	if err != nil || s.RSS <= 0 || s.HWM < s.RSS {
+		t.Errorf("ReadProc(self) = %+v, %v", s, err)
+	}
+}
+
+func TestParseSystemCPU(t *testing.T) {
+	busy, total, err := parseSystemCPU([]byte("cpu  100 5 50 1000 20 3 7 2 0 0\ncpu0 1 2 3 4 5 6 7 8 9 10\n"))
+	if err != nil || busy != 1670*time.Millisecond || total != 11870*time.Millisecond {
+		t.Errorf("busy %v total %v err %v", busy, total, err)
+	}
+	if _, _, err := parseSystemCPU([]byte("intr 1 2 3")); err == nil {
+		t.Error("a bad line was accepted")
+	}
+	if b, tot, err := SystemCPU(); err != nil || b <= 0 || tot < b {
+		t.Errorf("SystemCPU() = %v, %v, %v", b, tot, err)
+	}
+}
+
+func TestParseMetrics(t *testing.T) {
+	page := "# HELP x\n# TYPE x counter\nlogplex_drain_dropped_total 12\nlogplex_x{drain=\"1\"} 3\nlogplex_x{drain=\"2\",a=\"b c\"} 4.5\nprocess_cpu_seconds_total 1.5e+00\n"
+	m, err := ParseMetrics(strings.NewReader(page))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m["logplex_drain_dropped_total"] != 12 || m["logplex_x"] != 7.5 || m["process_cpu_seconds_total"] != 1.5 {
+		t.Errorf("parsed %v", m)
+	}
+	if Delta(Metrics{"a": 1}, m, "logplex_x") != 7.5 {
+		t.Error("Delta")
+	}
+}
+
+func TestScenarios(t *testing.T) {
+	for _, set := range [][]string{DefaultScenarios, QuickScenarios} {
+		for _, name := range set {
+			s, err := LookupScenario(name, true)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if s.Channels <= 0 || s.Conns <= 0 || s.Input == "" || s.Drain == "" {
+				t.Errorf("%s: defaults not set: %+v", name, s)
+			}
+		}
+	}
+	if s, _ := LookupScenario("many-connections", false); s.Conns != 10000 || s.Rate != 50000 {
+		t.Errorf("many-connections: %d conns at %v", s.Conns, s.Rate)
+	}
+	if s, _ := LookupScenario("tcp-to-http-drain@sustained", false); !s.Sustained {
+		t.Error("@sustained not parsed")
+	}
+	if _, err := LookupScenario("nope", false); err == nil {
+		t.Error("unknown scenario accepted")
+	}
+	for in, want := range map[string]float64{"50000": 50000, "50k": 50000, "1M": 1e6, "1.5m": 1.5e6} {
+		if got, err := ParseRate(in); err != nil || got != want {
+			t.Errorf("ParseRate(%q) = %v, %v", in, got, err)
+		}
+	}
+	if _, err := ParseRate("fast"); err == nil {
+		t.Error("ParseRate accepted a word")
+	}
+	ks, err := parseKnobs([]string{"gogc=200", "event-loops=2", "batch=8", "--read-buffer-cap=1024"})
+	if err != nil || len(ks.env) != 1 || ks.env[0] != "GOGC=200" || ks.gen["batch"] != "8" ||
+		strings.Join(ks.flags, " ") != "--event-loops=2 --read-buffer-cap=1024" {
+		t.Errorf("parseKnobs: %+v %v", ks, err)
+	}
+}
+
+func TestSVGIsWellFormed(t *testing.T) {
+	rep := &Report{Sweep: "http-drain-target-bytes=16384,65536", Results: []Result{
+		{Scenario: "a<b", Sweep: "http-drain-target-bytes=16384", Sent: 1, OutMsgsPerSec: 1e6},
+		{Scenario: "a<b", Sweep: "http-drain-target-bytes=65536", Sent: 1, OutMsgsPerSec: 1.5e6},
+	}}
+	bars := &Report{Results: []Result{{Scenario: "x & y", Sent: 1, InMsgsPerSec: 5, OutMsgsPerSec: 4}, {Scenario: "idle", Idle: true}}}
+	for _, c := range []*Chart{rep.Plot(), bars.Plot(), (&Report{}).Plot()} {
+		var b bytes.Buffer
+		if err := c.WriteSVG(&b); err != nil {
+			t.Fatal(err)
+		}
+		dec := xml.NewDecoder(&b)
+		for {
+			_, err := dec.Token()
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				t.Fatalf("%s: %v", c.Title, err)
+			}
+		}
+	}
+	if c := rep.Plot(); len(c.Series) != 1 || len(c.Series[0].Points) != 2 || c.Series[0].Points[1].X != 65536 {
+		t.Errorf("sweep plot %+v", c.Series)
+	}
+	if c := bars.Plot(); len(c.Labels) != 1 {
+		t.Errorf("bar labels %v", c.Labels)
+	}
+	if niceStep(0.3) != 0.5 || niceStep(7) != 10 || niceStep(120000) != 200000 || humanNum(1500000) != "1.5M" {
+		t.Errorf("niceStep / humanNum")
+	}
+}
+
+func TestReportTable(t *testing.T) {
+	rep := &Report{Results: []Result{
+		{Scenario: "tcp-to-http-drain@sustained", Sent: 100, InMsgsPerSec: 1e6, OutMsgsPerSec: 1e6, CPUPerMillion: 0.4, Knobs: map[string]string{"conns": "4", "router --x": "1", "env GOGC": "100"}},
+		{Scenario: "relay-baseline", Sent: 100, InMsgsPerSec: 4e6, OutMsgsPerSec: 4e6},
+		{Scenario: "idle", Idle: true, RSSEndMiB: 13},
+		{Scenario: "with-tails", Skipped: "tails not available"},
+	}}
+	rep.Checks = Checks(rep.Results)
+	var b bytes.Buffer
+	if err := rep.WriteTable(&b); err != nil {
+		t.Fatal(err)
+	}
+	out := b.String()
+	for _, want := range []string{"| tcp-to-http-drain@sustained | 1 000 000 |", "skipped: tails not available",
+		"0.25 (1 000 000 / 4 000 000 msgs/s) | MISSED", "idle RSS of logplex all <= 64 MiB | idle | 13.0 MiB | met",
+		"conns=4 env GOGC=100 router --x=1"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("table lacks %q:\n%s", want, out)
+		}
+	}
+}

@@ -1,0 +1,297 @@
+package bench
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// Router is a logplex process the suite started (or a running cluster given
+// with --target, then Cmd is nil and PID is --target-pid or 0).
+type Router struct {
+	API, Logs, Syslog, Admin string // host:port (Logs is the /logs URL)
+	User, Pass               string // credential (full_api, any_channel)
+	PID                      int
+	Args, Env                []string // what it was started with (knobs)
+
+	cmd  *exec.Cmd
+	done chan struct{}
+	logf *os.File
+}
+
+// FreeAddr returns a loopback address that was free a moment ago.
+func FreeAddr() (string, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer ln.Close()
+	return ln.Addr().String(), nil
+}
+
+var credLine = regexp.MustCompile(`credential \(full_api, any_channel\): ([0-9A-F]+):([0-9A-F]+)`)
+
+// StartRouter starts `bin all` on free loopback ports with extra flags and
+// environment, in dataDir, and waits for its banner. Its stderr goes to
+// dataDir/router.log.
+func StartRouter(bin, dataDir string, extra, env []string) (*Router, error) {
+	r := &Router{done: make(chan struct{})}
+	addrs := make([]string, 5)
+	for i := range addrs {
+		a, err := FreeAddr()
+		if err != nil {
+			return nil, err
+		}
+		addrs[i] = a
+	}
+	r.API, r.Logs, r.Syslog, r.Admin = addrs[0], "http://"+addrs[2]+"/logs", addrs[3], addrs[4]
+	r.Args = append([]string{"all", "--data-dir", filepath.Join(dataDir, "data"),
+		"--api-addr", addrs[0], "--api-v3-addr", addrs[1], "--http-input-addr", addrs[2],
+		"--syslog-addr", addrs[3], "--admin-addr", addrs[4], "--allow-private-drains"}, extra...)
+	r.Env = env
+	r.cmd = exec.Command(bin, r.Args...)
+	r.cmd.Env = append(cleanEnv(), env...)
+	logf, err := os.Create(filepath.Join(dataDir, "router.log"))
+	if err != nil {
+		return nil, err
+	}
+	r.logf = logf
+	r.cmd.Stderr = logf
+	stdout, err := r.cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	if err := r.cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start %s: %w", bin, err)
+	}
+	r.PID = r.cmd.Process.Pid
+	go func() { _ = r.cmd.Wait(); close(r.done) }()
+	if err := r.readBanner(stdout); err != nil {
+		r.Stop()
+		return nil, fmt.Errorf("logplex did not start: %w (see %s)", err, logf.Name())
+	}
+	return r, nil
+}
+
+// cleanEnv is the environment without LOGPLEX_* and Go runtime knobs, so
+// only what a scenario sets applies.
+func cleanEnv() []string {
+	var out []string
+	for _, kv := range os.Environ() {
+		k, _, _ := strings.Cut(kv, "=")
+		if strings.HasPrefix(k, "LOGPLEX_") || k == "GOMAXPROCS" || k == "GOGC" || k == "GOMEMLIMIT" ||
+			k == "GODEBUG" || k == "API_STATUS" || k == "LEGACY_API_STATUS" || strings.HasPrefix(k, "DENY_") {
+			continue
+		}
+		out = append(out, kv)
+	}
+	return out
+}
+
+func (r *Router) readBanner(stdout io.Reader) error {
+	lines := make(chan string, 64)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+		close(lines)
+	}()
+	deadline := time.After(30 * time.Second)
+	for {
+		select {
+		case l, ok := <-lines:
+			if !ok {
+				return fmt.Errorf("exited before its banner")
+			}
+			if m := credLine.FindStringSubmatch(l); m != nil {
+				r.User, r.Pass = m[1], m[2]
+			}
+			if strings.HasPrefix(l, "Press Ctrl-C to stop.") {
+				go func() {
+					for range lines {
+					}
+				}()
+				return nil
+			}
+		case <-deadline:
+			return fmt.Errorf("no banner within 30 s")
+		}
+	}
+}
+
+// Alive reports whether the process is still running.
+func (r *Router) Alive() bool {
+	if r.cmd == nil {
+		return true
+	}
+	select {
+	case <-r.done:
+		return false
+	default:
+		return true
+	}
+}
+
+// Stop sends SIGINT and waits (SIGKILL after 20 s).
+func (r *Router) Stop() {
+	if r.cmd == nil || r.cmd.Process == nil {
+		return
+	}
+	_ = r.cmd.Process.Signal(os.Interrupt)
+	select {
+	case <-r.done:
+	case <-time.After(20 * time.Second):
+		_ = r.cmd.Process.Kill()
+		<-r.done
+	}
+	if r.logf != nil {
+		r.logf.Close()
+	}
+}
+
+// Redis is a redis-server the suite started for history (and config).
+type Redis struct {
+	Addr string
+	PID  int
+	cmd  *exec.Cmd
+	done chan struct{}
+}
+
+// StartRedis starts redis-server on a free loopback port, without
+// persistence, and waits until it answers PING.
+func StartRedis(dir string) (*Redis, error) {
+	bin, err := exec.LookPath("redis-server")
+	if err != nil {
+		return nil, fmt.Errorf("redis-server not found (make deps installs it): %w", err)
+	}
+	addr, err := FreeAddr()
+	if err != nil {
+		return nil, err
+	}
+	_, port, _ := net.SplitHostPort(addr)
+	cmd := exec.Command(bin, "--port", port, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+		"--dir", dir, "--protected-mode", "no")
+	logf, err := os.Create(filepath.Join(dir, "redis.log"))
+	if err != nil {
+		return nil, err
+	}
+	cmd.Stdout, cmd.Stderr = logf, logf
+	if err := cmd.Start(); err != nil {
+		logf.Close()
+		return nil, err
+	}
+	r := &Redis{Addr: addr, PID: cmd.Process.Pid, cmd: cmd, done: make(chan struct{})}
+	go func() { _ = cmd.Wait(); logf.Close(); close(r.done) }()
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		if redisPing(addr) == nil {
+			return r, nil
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	r.Stop()
+	return nil, fmt.Errorf("redis-server on %s did not answer PING within 10 s", addr)
+}
+
+func redisPing(addr string) error {
+	c, err := net.DialTimeout("tcp", addr, time.Second)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(time.Second))
+	if _, err := c.Write([]byte("PING\r\n")); err != nil {
+		return err
+	}
+	line, err := bufio.NewReader(c).ReadString('\n')
+	if err != nil {
+		return err
+	}
+	if !strings.HasPrefix(line, "+PONG") {
+		return fmt.Errorf("PING: %q", line)
+	}
+	return nil
+}
+
+// URL is the redis:// URL of the server.
+func (r *Redis) URL() string { return "redis://" + r.Addr }
+
+// Stop terminates redis-server and waits.
+func (r *Redis) Stop() {
+	_ = r.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-r.done:
+	case <-time.After(10 * time.Second):
+		_ = r.cmd.Process.Kill()
+		<-r.done
+	}
+}
+
+// RelayProc is the relay baseline running as `bin bench relay`.
+type RelayProc struct {
+	Addr string
+	PID  int
+	cmd  *exec.Cmd
+	done chan struct{}
+}
+
+// StartRelay starts the relay process forwarding to dest.
+func StartRelay(bin, dest string) (*RelayProc, error) {
+	cmd := exec.Command(bin, "bench", "relay", "--listen", "127.0.0.1:0", "--to", dest)
+	cmd.Env = cleanEnv()
+	cmd.Stderr = os.Stderr
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	p := &RelayProc{PID: cmd.Process.Pid, cmd: cmd, done: make(chan struct{})}
+	line := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			select {
+			case line <- sc.Text():
+			default:
+			}
+		}
+	}()
+	go func() { _ = cmd.Wait(); close(p.done) }()
+	select {
+	case l := <-line:
+		addr, ok := strings.CutPrefix(l, "relay listening on ")
+		if !ok {
+			p.Stop()
+			return nil, fmt.Errorf("relay: unexpected output %q", l)
+		}
+		p.Addr = addr
+		return p, nil
+	case <-p.done:
+		return nil, fmt.Errorf("relay exited at start (does %s have `bench relay`?)", bin)
+	case <-time.After(10 * time.Second):
+		p.Stop()
+		return nil, fmt.Errorf("relay did not start within 10 s")
+	}
+}
+
+// Stop ends the relay and waits.
+func (p *RelayProc) Stop() {
+	_ = p.cmd.Process.Signal(os.Interrupt)
+	select {
+	case <-p.done:
+	case <-time.After(10 * time.Second):
+		_ = p.cmd.Process.Kill()
+		<-p.done
+	}
+}

@@ -1,0 +1,251 @@
+package bench
+
+import (
+	"bufio"
+	"bytes"
+	"compress/gzip"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"strconv"
+	"sync"
+
+	"github.com/logplex/logplex/frame"
+)
+
+// HTTPSink is the HTTP drain endpoint: a minimal HTTP/1.1 server (keep-alive,
+// Content-Length bodies, optional gzip) that answers 200 to every POST and
+// feeds the body's octet-counted frames to the recorder. The drain index is
+// the request path "/d/<index>". It is hand-written rather than net/http so
+// that the sink, which shares the machine with the router, costs little.
+type HTTPSink struct {
+	rec *Recorder
+	ln  net.Listener
+	wg  sync.WaitGroup
+
+	mu    sync.Mutex
+	conns map[net.Conn]struct{}
+	errs  int64 // malformed requests
+	reqs  int64
+}
+
+// maxSinkBody bounds a request body the sink accepts (and its gunzipped size).
+const maxSinkBody = 64 << 20
+
+// StartHTTPSink listens on addr (host:0 for a free port).
+func StartHTTPSink(addr string, rec *Recorder) (*HTTPSink, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("http sink: %w", err)
+	}
+	s := &HTTPSink{rec: rec, ln: ln, conns: map[net.Conn]struct{}{}}
+	s.wg.Add(1)
+	go s.accept()
+	return s, nil
+}
+
+// URL is the drain URL of endpoint i.
+func (s *HTTPSink) URL(host string, i int) string {
+	_, port, _ := net.SplitHostPort(s.ln.Addr().String())
+	return "http://" + net.JoinHostPort(host, port) + "/d/" + strconv.Itoa(i)
+}
+
+// Requests and Errors are the requests served and the malformed ones.
+func (s *HTTPSink) Requests() (reqs, errs int64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.reqs, s.errs
+}
+
+// Close stops listening, closes every connection and waits.
+func (s *HTTPSink) Close() {
+	s.ln.Close()
+	s.mu.Lock()
+	for c := range s.conns {
+		c.Close()
+	}
+	s.mu.Unlock()
+	s.wg.Wait()
+}
+
+func (s *HTTPSink) accept() {
+	defer s.wg.Done()
+	for {
+		c, err := s.ln.Accept()
+		if err != nil {
+			return
+		}
+		s.mu.Lock()
+		s.conns[c] = struct{}{}
+		s.mu.Unlock()
+		s.wg.Add(1)
+		go s.serve(c)
+	}
+}
+
+// httpReq is one parsed request head.
+type httpReq struct {
+	end      int // drain index from the path, -1 when absent
+	length   int
+	gzip     bool
+	msgCount int // Logplex-Msg-Count, -1 when absent
+	close    bool
+}
+
+func (s *HTTPSink) serve(c net.Conn) {
+	defer s.wg.Done()
+	defer func() {
+		c.Close()
+		s.mu.Lock()
+		delete(s.conns, c)
+		s.mu.Unlock()
+	}()
+	br := bufio.NewReaderSize(c, 64<<10)
+	bw := bufio.NewWriterSize(c, 256)
+	sc := &sinkScratch{b: s.rec.NewBatch()}
+	for {
+		h, err := readHead(br)
+		if err != nil {
+			if !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) {
+				s.count(true)
+			}
+			return
+		}
+		if h.length > maxSinkBody {
+			s.count(true)
+			return
+		}
+		sc.body = grow(sc.body, h.length)
+		if _, err := io.ReadFull(br, sc.body); err != nil {
+			return
+		}
+		status := "200 OK"
+		if err := sc.handle(h); err != nil {
+			status = "400 Bad Request"
+			s.count(true)
+		} else {
+			s.count(false)
+		}
+		bw.WriteString("HTTP/1.1 " + status + "\r\nContent-Length: 0\r\n\r\n")
+		if bw.Flush() != nil || h.close {
+			return
+		}
+	}
+}
+
+func (s *HTTPSink) count(bad bool) {
+	s.mu.Lock()
+	s.reqs++
+	if bad {
+		s.errs++
+	}
+	s.mu.Unlock()
+}
+
+// sinkScratch is one connection's reusable buffers.
+type sinkScratch struct {
+	b     *Batch
+	body  []byte
+	plain []byte
+	zr    *gzip.Reader
+}
+
+func grow(b []byte, n int) []byte {
+	if cap(b) < n {
+		return make([]byte, n)
+	}
+	return b[:n]
+}
+
+// handle decodes the body and records its frames for the request's drain.
+func (sc *sinkScratch) handle(h httpReq) error {
+	body := sc.body
+	if h.gzip {
+		var err error
+		if sc.zr == nil {
+			sc.zr, err = gzip.NewReader(bytes.NewReader(body))
+		} else {
+			err = sc.zr.Reset(bytes.NewReader(body))
+		}
+		if err != nil {
+			return err
+		}
+		buf := bytes.NewBuffer(sc.plain[:0])
+		if _, err := io.Copy(buf, io.LimitReader(sc.zr, maxSinkBody)); err != nil {
+			return err
+		}
+		sc.plain = buf.Bytes()
+		body = sc.plain
+	}
+	if !sc.b.Start(h.end, FormatHTTPDrain, nowNs()) {
+		return errors.New("unknown drain")
+	}
+	n := recordFrames(sc.b, body)
+	if h.msgCount >= 0 && n != h.msgCount {
+		sc.b.AddCorrupt()
+	}
+	sc.b.Done()
+	return nil
+}
+
+// recordFrames adds every octet-counted frame of buf to b and returns how
+// many there were; a damaged frame counts as corrupt and ends the body.
+func recordFrames(b *Batch, buf []byte) int {
+	n := 0
+	for len(buf) > 0 {
+		msg, used, k := frame.Next(buf)
+		if k != frame.Message {
+			b.AddCorrupt()
+			return n
+		}
+		b.Add(msg)
+		buf = buf[used:]
+		n++
+	}
+	return n
+}
+
+// readHead reads a request line and headers.
+func readHead(br *bufio.Reader) (httpReq, error) {
+	h := httpReq{end: -1, length: 0, msgCount: -1}
+	line, err := br.ReadSlice('\n')
+	if err != nil {
+		return h, err
+	}
+	// "POST /d/12 HTTP/1.1"
+	if p := field(line, 1); bytes.HasPrefix(p, []byte("/d/")) {
+		if i, err := strconv.Atoi(string(p[3:])); err == nil {
+			h.end = i
+		}
+	}
+	for {
+		line, err = br.ReadSlice('\n')
+		if err != nil {
+			return h, err
+		}
+		line = bytes.TrimRight(line, "\r\n")
+		if len(line) == 0 {
+			return h, nil
+		}
+		name, val, ok := bytes.Cut(line, []byte(":"))
+		if !ok {
+			continue
+		}
+		val = bytes.TrimSpace(val)
+		switch {
+		case bytes.EqualFold(name, []byte("Content-Length")):
+			if h.length, err = strconv.Atoi(string(val)); err != nil || h.length < 0 {
+				return h, fmt.Errorf("bad Content-Length %q", val)
+			}
+		case bytes.EqualFold(name, []byte("Content-Encoding")):
+			h.gzip = bytes.EqualFold(val, []byte("gzip"))
+		case bytes.EqualFold(name, []byte("Logplex-Msg-Count")):
+			h.msgCount, _ = strconv.Atoi(string(val))
+		case bytes.EqualFold(name, []byte("Connection")):
+			h.close = bytes.EqualFold(val, []byte("close"))
+		case bytes.EqualFold(name, []byte("Transfer-Encoding")):
+			return h, errors.New("chunked bodies are not supported by the sink")
+		}
+	}
+}
