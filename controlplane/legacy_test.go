@@ -46,7 +46,7 @@ func TestCase26ChannelIntCompat(t *testing.T) {
 	wantBody(t, p.do("GET", p.api+"/v2/channels/999999", "", authH), 404, `{"error":"Not Found"}`)
 }
 
-func createLegacyChannel(t *testing.T, p *plane, name string, tokens ...string) string {
+func createLegacyChannel(t testing.TB, p *plane, name string, tokens ...string) string {
 	t.Helper()
 	body := fmt.Sprintf(`{"name":%q,"tokens":[%s]}`, name, quoteAll(tokens))
 	r := p.do("POST", p.api+"/channels", body, authH)
