@@ -6,30 +6,42 @@
 //	Push ──► [ oldest │ … │ newest ] ──► Pop / PopWhile
 //	           ▲ full: oldest dropped, lost++, firstLoss = now (if first)
 //
-// Ring copies each message into a slot buffer it reuses, so a warmed-up ring
-// allocates nothing per message. A Ring is not safe for concurrent use: its
-// owner holds a lock around each batch of calls.
+// Ring keeps its messages back to back in one byte buffer, with a circular
+// index of (offset, length) records beside it. Both are allocated on the
+// first Push and grow with what is held, up to the capacity: an idle ring
+// costs a few words, a busy one the bytes it holds plus 8 per message, and a
+// warmed-up ring allocates nothing per message. Freed space at the front is
+// reclaimed by moving the live bytes down once it is at least half the
+// buffer (amortised: each byte moves at most once per time it is pushed).
+// A Ring is not safe for concurrent use: its owner holds a lock around each
+// batch of calls.
 //
 // ringbuf imports the standard library only.
 package ringbuf
 
-// maxKeptSlot is the largest slot buffer a ring keeps after a pop; a bigger
-// one (a rare huge message) is released so one burst cannot pin memory.
-const maxKeptSlot = 16 << 10
+// maxKeptBytes is the largest byte buffer a ring keeps once it is empty; a
+// bigger one (left by a burst or a rare huge message) is released.
+const maxKeptBytes = 256 << 10
+
+// minRecs is the index size a ring starts with.
+const minRecs = 16
+
+type rec struct{ off, n uint32 }
 
 // Ring is a bounded FIFO of byte messages with drop-oldest.
 type Ring struct {
-	slots     [][]byte
-	head, n   int // index of oldest, number held
-	limit     int // current capacity (<= len(slots)); may be shrunk below it
+	data      []byte // live messages are in data[recs[head].off:]
+	recs      []rec  // circular; len is the allocated index size (<= limit, grows)
+	head, n   int    // index of oldest, number held
+	limit     int    // current capacity; may be shrunk below len(recs)
 	lost      int
 	firstLoss int64 // unix nanoseconds of the first loss since the last TakeLoss
 }
 
 // NewRing returns a ring that holds at most capacity messages (minimum 1).
+// It allocates nothing until the first Push.
 func NewRing(capacity int) *Ring {
-	capacity = max(capacity, 1)
-	return &Ring{slots: make([][]byte, capacity), limit: capacity}
+	return &Ring{limit: max(capacity, 1)}
 }
 
 // Len is the number of messages held.
@@ -40,23 +52,108 @@ func (r *Ring) Cap() int { return r.limit }
 
 // Push copies msg in as the newest entry. When the ring is full the oldest
 // entry is dropped and counted as lost at time now (unix ns); Push then
-// reports true.
+// reports true. Slices returned earlier by Peek, Pop or PopWhile are invalid
+// afterwards.
 func (r *Ring) Push(msg []byte, now int64) (dropped bool) {
 	if r.n == r.limit {
 		r.dropOldest(1, now)
 		dropped = true
 	}
-	i := (r.head + r.n) % len(r.slots)
-	r.slots[i] = append(r.slots[i][:0], msg...)
+	if r.n == len(r.recs) {
+		r.growRecs()
+	}
+	if len(r.data)+len(msg) > cap(r.data) {
+		r.makeRoom(len(msg))
+	}
+	i := r.head + r.n
+	if i >= len(r.recs) {
+		i -= len(r.recs)
+	}
+	r.recs[i] = rec{off: uint32(len(r.data)), n: uint32(len(msg))}
+	r.data = append(r.data, msg...)
 	r.n++
 	return dropped
 }
 
+// growRecs doubles the index (up to limit), oldest first at 0.
+func (r *Ring) growRecs() {
+	size := min(max(2*len(r.recs), minRecs), max(r.limit, r.n+1))
+	recs := make([]rec, size)
+	for i := 0; i < r.n; i++ {
+		recs[i] = r.recs[r.at(i)]
+	}
+	r.recs, r.head = recs, 0
+}
+
+// makeRoom makes cap(data) hold need more bytes: by moving the live bytes
+// to the front when that frees enough and at least half the buffer is dead,
+// otherwise by growing.
+func (r *Ring) makeRoom(need int) {
+	live, dead := len(r.data), 0
+	if r.n > 0 {
+		dead = int(r.recs[r.head].off)
+		live -= dead
+	}
+	if dead >= live && live+need <= cap(r.data) {
+		r.compact(dead)
+		return
+	}
+	data := make([]byte, live, max(2*(live+need), 4096))
+	copy(data, r.data[dead:])
+	r.data = data
+	r.shift(dead)
+}
+
+// compact moves the live bytes down by dead.
+func (r *Ring) compact(dead int) {
+	live := copy(r.data, r.data[dead:])
+	r.data = r.data[:live]
+	r.shift(dead)
+}
+
+func (r *Ring) shift(by int) {
+	if by == 0 {
+		return
+	}
+	for i := 0; i < r.n; i++ {
+		r.recs[r.at(i)].off -= uint32(by)
+	}
+}
+
+// at is the index slot of the i-th oldest message.
+func (r *Ring) at(i int) int {
+	i += r.head
+	if i >= len(r.recs) {
+		i -= len(r.recs)
+	}
+	return i
+}
+
+func (r *Ring) msg(i int) []byte {
+	e := r.recs[i]
+	return r.data[e.off : e.off+e.n : e.off+e.n]
+}
+
+// advance removes the oldest message.
+func (r *Ring) advance() {
+	r.head++
+	if r.head == len(r.recs) {
+		r.head = 0
+	}
+	r.n--
+	if r.n == 0 {
+		r.head = 0
+		if cap(r.data) > maxKeptBytes {
+			r.data = nil
+		} else {
+			r.data = r.data[:0]
+		}
+	}
+}
+
 func (r *Ring) dropOldest(k int, now int64) {
 	for ; k > 0 && r.n > 0; k-- {
-		r.release(r.head)
-		r.head = (r.head + 1) % len(r.slots)
-		r.n--
+		r.advance()
 		if r.lost == 0 {
 			r.firstLoss = now
 		}
@@ -64,18 +161,12 @@ func (r *Ring) dropOldest(k int, now int64) {
 	}
 }
 
-func (r *Ring) release(i int) {
-	if cap(r.slots[i]) > maxKeptSlot {
-		r.slots[i] = nil
-	}
-}
-
-// Peek returns the oldest message; valid until the next Push, Pop or Resize.
+// Peek returns the oldest message; valid until the next Push or Resize.
 func (r *Ring) Peek() ([]byte, bool) {
 	if r.n == 0 {
 		return nil, false
 	}
-	return r.slots[r.head], true
+	return r.msg(r.head), true
 }
 
 // Pop removes the oldest message and returns it; the slice is valid until the
@@ -84,10 +175,8 @@ func (r *Ring) Pop() ([]byte, bool) {
 	if r.n == 0 {
 		return nil, false
 	}
-	m := r.slots[r.head]
-	r.release(r.head)
-	r.head = (r.head + 1) % len(r.slots)
-	r.n--
+	m := r.msg(r.head)
+	r.advance()
 	return m, true
 }
 
@@ -97,10 +186,8 @@ func (r *Ring) Pop() ([]byte, bool) {
 // the number removed.
 func (r *Ring) PopWhile(take func(msg []byte) bool) int {
 	k := 0
-	for r.n > 0 && take(r.slots[r.head]) {
-		r.release(r.head)
-		r.head = (r.head + 1) % len(r.slots)
-		r.n--
+	for r.n > 0 && take(r.msg(r.head)) {
+		r.advance()
 		k++
 	}
 	return k
@@ -109,25 +196,30 @@ func (r *Ring) PopWhile(take func(msg []byte) bool) int {
 // Each calls fn with every held message, oldest first, without removing them.
 func (r *Ring) Each(fn func(msg []byte)) {
 	for i := 0; i < r.n; i++ {
-		fn(r.slots[(r.head+i)%len(r.slots)])
+		fn(r.msg(r.at(i)))
 	}
 }
 
+// Bytes is the size of the byte buffer the ring holds now (its memory
+// beside 8 bytes per index slot).
+func (r *Ring) Bytes() int { return cap(r.data) }
+
 // Resize changes the capacity. Shrinking below Len drops the oldest excess,
-// counted as lost at time now. Growing past the allocated slots reallocates.
+// counted as lost at time now. The index grows on demand up to the new
+// capacity; shrinking releases it when it is more than twice what is needed.
 func (r *Ring) Resize(capacity int, now int64) {
 	capacity = max(capacity, 1)
 	if r.n > capacity {
 		r.dropOldest(r.n-capacity, now)
 	}
-	if capacity > len(r.slots) {
-		slots := make([][]byte, capacity)
-		for i := 0; i < r.n; i++ {
-			slots[i] = r.slots[(r.head+i)%len(r.slots)]
-		}
-		r.slots, r.head = slots, 0
-	}
 	r.limit = capacity
+	if len(r.recs) > 2*max(capacity, minRecs) {
+		recs := make([]rec, max(capacity, r.n))
+		for i := 0; i < r.n; i++ {
+			recs[i] = r.recs[r.at(i)]
+		}
+		r.recs, r.head = recs, 0
+	}
 }
 
 // Loss returns the messages lost since the last TakeLoss and when the first

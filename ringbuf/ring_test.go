@@ -2,6 +2,8 @@ package ringbuf
 
 import (
 	"fmt"
+	"math/rand/v2"
+	"strings"
 	"testing"
 )
 
@@ -128,5 +130,108 @@ func BenchmarkRingPushPop(b *testing.B) {
 		if r.Len() > 512 {
 			r.Pop()
 		}
+	}
+}
+
+// TestRingMatchesModel drives a ring and a plain slice with the same random
+// pushes (sizes from 0 to past maxKeptBytes), pops, partial PopWhiles and
+// resizes, and compares contents and losses after every step.
+func TestRingMatchesModel(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	for round := 0; round < 20; round++ {
+		limit := 1 + rng.IntN(300)
+		r := NewRing(limit)
+		var model []string
+		lost := 0
+		for step := 0; step < 3000; step++ {
+			switch op := rng.IntN(100); {
+			case op < 60:
+				size := rng.IntN(200)
+				if rng.IntN(500) == 0 {
+					size = maxKeptBytes + rng.IntN(1000)
+				}
+				m := fmt.Sprintf("%d-%d-", round, step)
+				m += strings.Repeat(string(rune('a'+step%26)), max(size-len(m), 0))
+				full := len(model) == limit
+				if dropped := r.Push([]byte(m), int64(step)); dropped != full {
+					t.Fatalf("round %d step %d: push dropped=%v, ring was full=%v", round, step, dropped, full)
+				}
+				if full {
+					model, lost = model[1:], lost+1
+				}
+				model = append(model, m)
+			case op < 75:
+				m, ok := r.Pop()
+				if ok != (len(model) > 0) || (ok && string(m) != model[0]) {
+					t.Fatalf("round %d step %d: pop %q %v, want %v", round, step, m, ok, model)
+				}
+				if ok {
+					model = model[1:]
+				}
+			case op < 90:
+				k := rng.IntN(len(model) + 2)
+				want := min(k, len(model))
+				got := r.PopWhile(func(m []byte) bool {
+					if k == 0 {
+						return false
+					}
+					if string(m) != model[0] {
+						t.Fatalf("round %d step %d: PopWhile saw %q want %q", round, step, m, model[0])
+					}
+					k--
+					model = model[1:]
+					return true
+				})
+				if got != want {
+					t.Fatalf("round %d step %d: PopWhile removed %d want %d", round, step, got, want)
+				}
+			case op < 95:
+				limit = 1 + rng.IntN(300)
+				r.Resize(limit, int64(step))
+				if len(model) > limit {
+					lost += len(model) - limit
+					model = model[len(model)-limit:]
+				}
+			default:
+				n, _ := r.TakeLoss()
+				if n != lost {
+					t.Fatalf("round %d step %d: loss %d want %d", round, step, n, lost)
+				}
+				lost = 0
+			}
+			if got := contents(r); len(got) != len(model) || r.Len() != len(model) || (len(got) > 0 && (got[0] != model[0] || got[len(got)-1] != model[len(model)-1])) {
+				t.Fatalf("round %d step %d: %d held (Len %d), want %d", round, step, len(got), r.Len(), len(model))
+			}
+		}
+		if got, want := strings.Join(contents(r), "|"), strings.Join(model, "|"); got != want {
+			t.Fatalf("round %d: contents differ", round)
+		}
+	}
+}
+
+// TestRingMemoryFollowsContents: a new ring holds no buffer; a ring emptied
+// after a burst of big messages releases its buffer; the index grows only
+// as far as the messages held.
+func TestRingMemoryFollowsContents(t *testing.T) {
+	r := NewRing(1024)
+	if r.Bytes() != 0 || len(r.recs) != 0 {
+		t.Fatalf("new ring holds %d bytes, %d index slots", r.Bytes(), len(r.recs))
+	}
+	r.Push([]byte("x"), 0)
+	if len(r.recs) > minRecs || r.Bytes() > 4096 {
+		t.Fatalf("one message: %d index slots, %d bytes", len(r.recs), r.Bytes())
+	}
+	big := make([]byte, 100<<10)
+	for i := 0; i < 8; i++ {
+		r.Push(big, 0)
+	}
+	if r.Bytes() < 8*len(big) {
+		t.Fatalf("holding 800 KiB in %d bytes", r.Bytes())
+	}
+	for r.Len() > 0 {
+		r.Pop()
+	}
+	if r.Bytes() != 0 {
+		t.Fatalf("empty after a burst: still %d bytes", r.Bytes())
 	}
 }
