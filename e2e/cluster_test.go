@@ -209,3 +209,22 @@ func TestDrainStatusAcrossDataPlanes(t *testing.T) {
 	})
 	t.Logf("drain status: %d delivered over %d nodes", st.Delivered, len(st.Nodes))
 }
+
+// TestAllOnRedisBannerCredentialWorks: `logplex all` on Redis prints a
+// bootstrap credential that works at once (the banner waits until the
+// credential has come back through the change feed). Each start uses a
+// fresh data dir, so each creates a new credential.
+func TestAllOnRedisBannerCredentialWorks(t *testing.T) {
+	rs := redistest.Start(t)
+	for i := 0; i < 3; i++ {
+		p := Start(t, binPath, "all", t.TempDir(), []string{"LOGPLEX_CONFIG_REDIS_URL=" + rs.URL()})
+		if p.User == "" {
+			t.Fatalf("start %d: no credential in the banner:\n%s", i, p.Output())
+		}
+		r := Do(t, "POST", "http://"+p.API+"/channels", p.User, p.Pass, nil, []byte(`{"tokens":["app"]}`))
+		if r.Status != 201 {
+			t.Fatalf("start %d: POST /channels with the banner's credential right after the banner: %d %s", i, r.Status, r.Body)
+		}
+		p.Stop()
+	}
+}

@@ -14,6 +14,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/logplex/logplex/config"
 	"github.com/logplex/logplex/controlplane"
 	"github.com/logplex/logplex/dataplane"
 	"github.com/logplex/logplex/dataplane/drain"
@@ -97,7 +98,12 @@ func start(ctx context.Context, role string, s *settings, stdout io.Writer, log 
 	b.authKey = s.authKey
 	runners = append(runners, adm.run)
 	ready := func() {
-		waitReady(ctx, watcher, 10*time.Second, log)
+		// The banner's credential must work when it is printed: wait for the
+		// snapshot that holds it (on Redis the write reaches the watcher
+		// through the change feed a moment later).
+		waitReady(ctx, watcher, 10*time.Second, log, func(snap *config.Snapshot) bool {
+			return b.credID == "" || snap.Cred(b.credID) != nil
+		})
 		b.print(stdout)
 	}
 	return runAll(ctx, cancel, runners, ready, b.dp, s.shutdownTimeout, log)
@@ -226,13 +232,18 @@ func retries(n int) int {
 	return n
 }
 
-// waitReady waits (at most max) for the first config snapshot, so the banner
-// means "ready"; a store that stays unreachable is logged, not fatal.
-func waitReady(ctx context.Context, w *store.Watcher, max time.Duration, log *slog.Logger) {
+// waitReady waits (at most max) for a config snapshot for which holds is
+// true, so the banner means "ready"; a store that stays unreachable is
+// logged, not fatal.
+func waitReady(ctx context.Context, w *store.Watcher, max time.Duration, log *slog.Logger, holds func(*config.Snapshot) bool) {
 	deadline := time.Now().Add(max)
-	for !w.Ready() {
+	for snap := w.Current(); snap == nil || !holds(snap); snap = w.Current() {
 		if time.Now().After(deadline) || ctx.Err() != nil {
-			log.Warn("config not loaded yet; APIs answer 503 SYSTEM BOOTING until it is")
+			if snap == nil {
+				log.Warn("config not loaded yet; APIs answer 503 SYSTEM BOOTING until it is")
+			} else {
+				log.Warn("config loaded, but the bootstrap credential has not arrived in it yet: it may answer 401 for a moment")
+			}
 			return
 		}
 		select {
