@@ -16,22 +16,29 @@ import (
 // HTTPSink is an HTTP drain endpoint that parses every POSTed body into
 // octet-counted frames and remembers what it got: message sequence numbers
 // (from a "seq=<n>" in the message), L10 drop counts, requests and status.
+// Sequence numbers are kept in a bitset (pages of 2^20), so a soak of
+// hundreds of millions of messages costs a bit each; the accepted bodies
+// are kept for Raw up to maxRaw bytes.
 type HTTPSink struct {
 	URL string
 
 	mu       sync.Mutex
-	seqs     map[int]int // seq → times received
+	pages    map[int][]uint64 // seq>>pageBits → bitset of the seqs received
+	distinct int
+	dupSeqs  map[int]int // seq → times received beyond the first
 	l10      int         // sum of N over "Error L10 … N messages dropped" lines
 	requests int
-	raw      strings.Builder // every accepted body
+	raw      strings.Builder // the accepted bodies, up to maxRaw bytes
 	status   func(n int) int // status for the n-th request (1-based); nil: 200
 	srv      *http.Server
 }
 
-var (
-	seqRe = regexp.MustCompile(`seq=(\d+)`)
-	l10Re = regexp.MustCompile(`Error L10 \(output buffer overflow\): (\d+) messages dropped`)
+const (
+	pageBits = 20
+	maxRaw   = 64 << 20
 )
+
+var l10Re = regexp.MustCompile(`Error L10 \(output buffer overflow\): (\d+) messages dropped`)
 
 // StartHTTPSink listens on a free loopback port until the test ends.
 func StartHTTPSink(t testing.TB) *HTTPSink {
@@ -40,7 +47,7 @@ func StartHTTPSink(t testing.TB) *HTTPSink {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &HTTPSink{URL: "http://" + ln.Addr().String() + "/logs", seqs: map[int]int{}}
+	s := &HTTPSink{URL: "http://" + ln.Addr().String() + "/logs", pages: map[int][]uint64{}, dupSeqs: map[int]int{}}
 	s.srv = &http.Server{Handler: http.HandlerFunc(s.serve)}
 	go s.srv.Serve(ln)
 	t.Cleanup(func() { s.srv.Close() })
@@ -73,8 +80,10 @@ func (s *HTTPSink) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	if code/100 == 2 {
 		s.record(b)
-		s.raw.Write(b)
-		s.raw.WriteByte('\n')
+		if s.raw.Len()+len(b) < maxRaw {
+			s.raw.Write(b)
+			s.raw.WriteByte('\n')
+		}
 	}
 	s.mu.Unlock()
 	w.WriteHeader(code)
@@ -93,16 +102,56 @@ func (s *HTTPSink) record(b []byte) {
 		}
 		msg := b[sp+1 : sp+1+n]
 		b = b[sp+1+n:]
-		if m := l10Re.FindSubmatch(msg); m != nil {
-			k, _ := strconv.Atoi(string(m[1]))
-			s.l10 += k
-			continue
+		if bytes.Contains(msg, []byte("L10")) {
+			if m := l10Re.FindSubmatch(msg); m != nil {
+				k, _ := strconv.Atoi(string(m[1]))
+				s.l10 += k
+				continue
+			}
 		}
-		if m := seqRe.FindSubmatch(msg); m != nil {
-			k, _ := strconv.Atoi(string(m[1]))
-			s.seqs[k]++
+		if seq, ok := seqOf(msg); ok {
+			s.mark(seq)
 		}
 	}
+}
+
+// seqOf reads the number after the first "seq=" in msg.
+func seqOf(msg []byte) (int, bool) {
+	i := bytes.Index(msg, []byte("seq="))
+	if i < 0 {
+		return 0, false
+	}
+	n, digits := 0, 0
+	for _, c := range msg[i+4:] {
+		if c < '0' || c > '9' {
+			break
+		}
+		n, digits = n*10+int(c-'0'), digits+1
+	}
+	return n, digits > 0
+}
+
+// mark records one receipt of seq; the caller holds mu.
+func (s *HTTPSink) mark(seq int) {
+	pg := s.pages[seq>>pageBits]
+	if pg == nil {
+		pg = make([]uint64, 1<<pageBits/64)
+		s.pages[seq>>pageBits] = pg
+	}
+	i := seq & (1<<pageBits - 1)
+	if pg[i/64]&(1<<(i%64)) != 0 {
+		s.dupSeqs[seq]++
+		return
+	}
+	pg[i/64] |= 1 << (i % 64)
+	s.distinct++
+}
+
+// has reports whether seq was received; the caller holds mu.
+func (s *HTTPSink) has(seq int) bool {
+	pg := s.pages[seq>>pageBits]
+	i := seq & (1<<pageBits - 1)
+	return pg != nil && pg[i/64]&(1<<(i%64)) != 0
 }
 
 // Counts returns distinct sequence numbers received, duplicates, and the sum
@@ -110,11 +159,10 @@ func (s *HTTPSink) record(b []byte) {
 func (s *HTTPSink) Counts() (distinct, dups, reportedDropped int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for _, c := range s.seqs {
-		distinct++
-		dups += c - 1
+	for _, c := range s.dupSeqs {
+		dups += c
 	}
-	return distinct, dups, s.l10
+	return s.distinct, dups, s.l10
 }
 
 // Missing returns up to max sequence numbers in [0, n) never received.
@@ -123,7 +171,7 @@ func (s *HTTPSink) Missing(n, max int) []int {
 	defer s.mu.Unlock()
 	var out []int
 	for i := 0; i < n && len(out) < max; i++ {
-		if s.seqs[i] == 0 {
+		if !s.has(i) {
 			out = append(out, i)
 		}
 	}
@@ -135,10 +183,14 @@ func (s *HTTPSink) Missing(n, max int) []int {
 func (s *HTTPSink) CountRange(lo, hi int) (distinct, dups int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for seq, c := range s.seqs {
-		if seq >= lo && seq < hi {
+	for seq := lo; seq < hi; seq++ {
+		if s.has(seq) {
 			distinct++
-			dups += c - 1
+		}
+	}
+	for seq, c := range s.dupSeqs {
+		if seq >= lo && seq < hi {
+			dups += c
 		}
 	}
 	return distinct, dups
@@ -151,7 +203,7 @@ func (s *HTTPSink) Reported() int {
 	return s.l10
 }
 
-// Raw returns every accepted body, one per line.
+// Raw returns the accepted bodies, one per line (the first 64 MiB).
 func (s *HTTPSink) Raw() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()

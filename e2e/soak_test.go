@@ -4,7 +4,6 @@ package e2e
 
 import (
 	"bufio"
-	"fmt"
 	"net"
 	"os"
 	"strconv"
@@ -57,12 +56,19 @@ func TestSoak(t *testing.T) {
 			tick := time.NewTicker(10 * time.Millisecond)
 			defer tick.Stop()
 			per := rate / 4 / 100 // messages per tick per connection
+			var msg, frame []byte
 			for seq := c * 1_000_000_000; time.Now().Before(end); <-tick.C {
 				for range per {
-					fmt.Fprint(w, Frame(fmt.Sprintf("<134>1 2012-12-10T03:00:48.123456Z h %s web.1 - - soak seq=%d", toks[seq%10], seq)))
+					msg = append(append(append(msg[:0], "<134>1 2012-12-10T03:00:48.123456Z h "...), toks[seq%10]...), " web.1 - - soak seq="...)
+					msg = strconv.AppendInt(msg, int64(seq), 10)
+					frame = append(append(strconv.AppendInt(frame[:0], int64(len(msg)), 10), ' '), msg...)
+					w.Write(frame)
 					seq++
 				}
-				w.Flush()
+				if err := w.Flush(); err != nil {
+					t.Error(err)
+					return
+				}
 				mu.Lock()
 				sent += per
 				mu.Unlock()
@@ -79,6 +85,7 @@ func TestSoak(t *testing.T) {
 		mu.Unlock()
 	}
 	wg.Wait()
+	t.Logf("sent %d in %d min: %.0f msgs/s (asked %d)", sent, minutes, float64(sent)/float64(minutes*60), rate)
 	var delivered, reported int
 	Eventually(t, 60*time.Second, "drains settle", func() bool {
 		delivered, _, reported = sink.Counts()
