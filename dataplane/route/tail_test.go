@@ -172,3 +172,31 @@ func BenchmarkRouteOtherTails(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkRouteManyChannels: 25-message batches spread over 100 tailed
+// channels (so every message finds its channel's group in the batch).
+func BenchmarkRouteManyChannels(b *testing.B) {
+	hs := map[string]config.Hash{}
+	var msgs [][]byte
+	for i := range 100 {
+		id, tk := strconv.Itoa(1+i), "t.c"+strconv.Itoa(i)
+		hs[config.ChannelKey(id)] = config.ChannelHash("", "")
+		hs[config.TokenKey(tk)] = config.TokenHash(id, "app")
+		hs[config.TailKey(id, "s")] = config.TailHash("n")
+		msgs = append(msgs, []byte("<134>1 2012-12-10T03:00:48.123456Z erlang "+tk+" console.1 - - Logsplat test message 1"))
+	}
+	snap := config.Build(hs, false, "1-0")
+	r := New(func() *config.Snapshot { return snap }, discard{}, nil)
+	r.SetBus(embedded.NewBus())
+	b.ReportAllocs()
+	k := 0
+	for b.Loop() {
+		bt := r.Batch()
+		for range 25 {
+			bt.AddByAppName(msgs[k%len(msgs)])
+			k += 7
+		}
+		bt.Flush()
+	}
+	b.ReportMetric(float64(b.N)*25/b.Elapsed().Seconds(), "msgs/s")
+}
