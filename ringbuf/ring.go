@@ -200,6 +200,14 @@ func (r *Ring) Each(fn func(msg []byte)) {
 	}
 }
 
+// Size is the number of message bytes held.
+func (r *Ring) Size() int {
+	if r.n == 0 {
+		return 0
+	}
+	return len(r.data) - int(r.recs[r.head].off)
+}
+
 // Bytes is the size of the byte buffer the ring holds now (its memory
 // beside 8 bytes per index slot).
 func (r *Ring) Bytes() int { return cap(r.data) }

@@ -199,6 +199,13 @@ func TestRingMatchesModel(t *testing.T) {
 				}
 				lost = 0
 			}
+			size := 0
+			for _, m := range model {
+				size += len(m)
+			}
+			if r.Size() != size {
+				t.Fatalf("round %d step %d: Size %d, want %d", round, step, r.Size(), size)
+			}
 			if got := contents(r); len(got) != len(model) || r.Len() != len(model) || (len(got) > 0 && (got[0] != model[0] || got[len(got)-1] != model[len(model)-1])) {
 				t.Fatalf("round %d step %d: %d held (Len %d), want %d", round, step, len(got), r.Len(), len(model))
 			}

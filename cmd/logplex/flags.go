@@ -25,6 +25,11 @@ type settings struct {
 	logHistory           int
 	redisBufferExpiry    int
 	redisBufferLength    int
+	historyBatchBytes    int
+	historyBatchMessages int
+	historyBatchAge      time.Duration
+	historyWriters       int
+	historyQueueBytes    int
 	sessionExpiryS       int
 	sessionLookupTimeout int
 	// api
@@ -40,6 +45,7 @@ type settings struct {
 	httpDrainIdleTimeoutMs, httpDrainIdleFuzzMs, httpDrainMaxTTLMs    int
 	httpDrainShrinkTimeoutMs, httpReconnectTimeMs                     int
 	httpDrainCompression                                              string
+	httpDrainBatchAge, tcpDrainBatchAge                               time.Duration
 	tcpDrainBufferSize, tcpDrainTargetBytes, tcpSyslogShrinkAfter     int
 	tcpSyslogBackoffMaxS, tcpSyslogReconnectMinS, tcpSyslogSendTimeoS int
 	tcpSyslogIdleTimeoutMs, tcpSyslogIdleFuzzMs, tcpSyslogMaxTTLMs    int
@@ -99,6 +105,11 @@ func newFlagSet(name string, s *settings) *flag.FlagSet {
 	fs.IntVar(&s.logHistory, "log-history", 1500, "history messages kept per channel")
 	fs.IntVar(&s.redisBufferExpiry, "redis-buffer-expiry", 604800, "seconds a channel's history lives after its last write")
 	fs.IntVar(&s.redisBufferLength, "redis-buffer-length", 2000, "history write queue per shard, in batches (full: dropped and counted)")
+	fs.IntVar(&s.historyBatchBytes, "history-batch-bytes", 64<<10, "Redis history: a writer sends its pipeline once this many message bytes are queued")
+	fs.IntVar(&s.historyBatchMessages, "history-batch-messages", 1000, "Redis history: a writer sends its pipeline once this many messages are queued")
+	fs.DurationVar(&s.historyBatchAge, "history-batch-age", 5*time.Millisecond, "Redis history: a writer sends its pipeline once the oldest queued message is this old (plus up to as much jitter)")
+	fs.IntVar(&s.historyWriters, "history-writers", 1, "Redis history: writers per shard, each with its own connection and one pipeline in flight (channels keep their order)")
+	fs.IntVar(&s.historyQueueBytes, "history-queue-bytes", 64<<20, "Redis history: message bytes queued per writer at most (beyond: dropped and counted)")
 	fs.IntVar(&s.sessionExpiryS, "session-expiry-s", 360, "seconds a created session can be fetched")
 	fs.IntVar(&s.sessionLookupTimeout, "session-lookup-timeout-s", 5, "seconds a session fetch waits for the session to appear")
 	fs.IntVar(&s.maxDrainsPerChannel, "max-drains-per-channel", 6, "drains (with a URL) per channel")
@@ -113,6 +124,7 @@ func newFlagSet(name string, s *settings) *flag.FlagSet {
 	fs.IntVar(&s.httpLogInputMaxConns, "http-log-input-max-connections", 1024, "concurrent POST /logs connections")
 	fs.IntVar(&s.httpDrainBufferSize, "http-drain-buffer-size", 1024, "messages buffered per HTTP drain (drop-oldest)")
 	fs.IntVar(&s.httpDrainTargetBytes, "http-drain-target-bytes", 102400, "HTTP drain POST body target size")
+	fs.DurationVar(&s.httpDrainBatchAge, "http-drain-batch-age", 0, "space an HTTP drain's requests at least this far apart unless the target bytes are buffered (0: send as soon as the previous one is answered, as Logplex)")
 	fs.IntVar(&s.httpFrameRetries, "http-frame-retries", 2, "extra attempts per HTTP drain frame")
 	fs.IntVar(&s.httpDrainIdleTimeoutMs, "http-drain-idle-timeout", 144000, "ms without delivery before an HTTP drain closes its connection")
 	fs.IntVar(&s.httpDrainIdleFuzzMs, "http-drain-idle-fuzz", 15000, "ms of random addition to the HTTP drain idle timer")
@@ -122,6 +134,7 @@ func newFlagSet(name string, s *settings) *flag.FlagSet {
 	fs.StringVar(&s.httpDrainCompression, "http-drain-compression", "", "default compression of HTTP drains created without one: none, gzip or zstd")
 	fs.IntVar(&s.tcpDrainBufferSize, "tcp-drain-buffer-size", 1024, "messages buffered per syslog drain (drop-oldest)")
 	fs.IntVar(&s.tcpDrainTargetBytes, "tcp-drain-target-bytes", 4096, "bytes per syslog drain write")
+	fs.DurationVar(&s.tcpDrainBatchAge, "tcp-drain-batch-age", 0, "space a syslog drain's writes at least this far apart unless the target bytes are buffered (0: write as soon as anything is buffered)")
 	fs.IntVar(&s.tcpSyslogShrinkAfter, "tcp-syslog-shrink-after", 10, "failures before a full syslog drain buffer shrinks to 10")
 	fs.IntVar(&s.tcpSyslogBackoffMaxS, "tcp-syslog-backoff-max", 300, "s, syslog drain reconnect backoff cap")
 	fs.IntVar(&s.tcpSyslogReconnectMinS, "tcp-syslog-reconnect-min", 30, "s, minimum gap before reconnecting after a clean close")

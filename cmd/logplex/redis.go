@@ -23,7 +23,8 @@ func openRedisStores(ctx context.Context, s *settings) (*stores, error) {
 	}
 	sp, err := redisstore.NewSpool(redisstore.SpoolOptions{URLs: shards, Cluster: s.redisCluster,
 		History: s.logHistory, Expiry: time.Duration(s.redisBufferExpiry) * time.Second,
-		QueueLen: s.redisBufferLength})
+		QueueLen: s.redisBufferLength, QueueBytes: s.historyQueueBytes, Writers: s.historyWriters,
+		FlushBytes: s.historyBatchBytes, FlushMsgs: s.historyBatchMessages, FlushAge: s.historyBatchAge})
 	if err != nil {
 		cfg.Close()
 		return nil, fmt.Errorf("history redis: %w", err)

@@ -77,6 +77,13 @@ func (b *Buffer) With(fn func(r *ringbuf.Ring)) {
 	b.mu.Unlock()
 }
 
+// Size returns the message bytes held now.
+func (b *Buffer) Size() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.ring.Size()
+}
+
 // Stats returns messages pushed, dropped on overflow so far, and held now.
 func (b *Buffer) Stats() (pushed, dropped uint64, held int) {
 	b.mu.Lock()

@@ -86,6 +86,11 @@ type httpSender struct {
 	degraded    atomic.Bool
 
 	closeTimer, reconnectTimer *time.Timer
+	// batch age (Options.HTTPBatchAge): when the last frame started, and
+	// the timer that ends a wait for the next one
+	lastFrame  time.Time
+	ageTimer   *time.Timer
+	ageWaiting bool
 }
 
 // newHTTPSender sets up d's buffer, counters and HTTP client.
@@ -119,6 +124,7 @@ func newHTTPSender(o *Options, d *Drain) (sender, error) {
 	s.popFn = s.popOne
 	s.closeTimer = httpStoppedTimer()
 	s.reconnectTimer = httpStoppedTimer()
+	s.ageTimer = httpStoppedTimer()
 	d.Buf = NewBuffer(o.HTTPBufferSize)
 	d.Stats = newStats(d.Config.ID, "http", d.Buf)
 	return s, nil
@@ -148,7 +154,7 @@ func (s *httpSender) run(ctx, flushCtx context.Context) {
 		if flushCtx.Err() != nil || (flushing && s.fr.msgs == 0 && s.buffered() == 0) {
 			return
 		}
-		if s.step(flushCtx) {
+		if s.step(flushCtx, flushing) {
 			continue
 		}
 		done := ctx.Done()
@@ -162,14 +168,19 @@ func (s *httpSender) run(ctx, flushCtx context.Context) {
 			s.onCloseTimer()
 		case <-s.reconnectTimer.C:
 			s.backingOff = false
+		case <-s.ageTimer.C:
+			s.ageWaiting = false
 		}
 	}
 }
 
 // step makes progress if it can: connect, take a frame, send it. It
 // returns false when there is nothing to do before an event.
-func (s *httpSender) step(ctx context.Context) bool {
+func (s *httpSender) step(ctx context.Context, flushing bool) bool {
 	if s.backingOff || (s.fr.msgs == 0 && s.buffered() == 0) {
+		return false
+	}
+	if s.fr.msgs == 0 && !flushing && s.waitBatchAge() {
 		return false
 	}
 	if !s.conns.connected() {
@@ -183,6 +194,28 @@ func (s *httpSender) step(ctx context.Context) bool {
 		return true // only undeliverable messages were buffered
 	}
 	s.send()
+	return true
+}
+
+// waitBatchAge reports whether the next frame must wait for the batch age
+// (Options.HTTPBatchAge) and arms the timer that ends the wait. A frame
+// starts at once when the age has passed since the previous one started or
+// when the target bytes are buffered; waking up early re-checks.
+func (s *httpSender) waitBatchAge() bool {
+	age := s.o.HTTPBatchAge
+	if age <= 0 {
+		return false
+	}
+	now := time.Now()
+	wait := s.lastFrame.Add(age).Sub(now)
+	if wait <= 0 || s.d.Buf.Size() >= s.o.HTTPTargetBytes {
+		s.lastFrame = now
+		return false
+	}
+	if !s.ageWaiting {
+		s.ageWaiting = true
+		s.ageTimer.Reset(wait)
+	}
 	return true
 }
 
@@ -448,6 +481,7 @@ func (s *httpSender) finish() {
 	clearStatusSource(s.d)
 	s.closeTimer.Stop()
 	s.reconnectTimer.Stop()
+	s.ageTimer.Stop()
 	s.conns.closeAll(true)
 	s.hc.CloseIdleConnections()
 	lost := s.fr.msgs

@@ -44,6 +44,11 @@ type Options struct {
 	// HTTP drains (spec §5.4)
 	HTTPBufferSize     int           // messages buffered per drain; default 1024
 	HTTPTargetBytes    int           // POST body target size; default 102400
+	// HTTPBatchAge, when positive, spaces a drain's requests: a new frame
+	// starts at least this long after the previous one did, unless
+	// HTTPTargetBytes are buffered. 0 (default, Logplex): as soon as the
+	// previous request is answered.
+	HTTPBatchAge       time.Duration
 	HTTPFrameRetries   int           // extra attempts per frame; default 2 (3 in all). Negative: 0
 	HTTPConnectTimeout time.Duration // default 3 s
 	HTTPRequestTimeout time.Duration // default 5 s
@@ -59,6 +64,10 @@ type Options struct {
 	// Syslog drains over TCP and TLS (spec §5.5–5.6)
 	TCPBufferSize   int           // default 1024
 	TCPTargetBytes  int           // bytes per write; default 4096
+	// TCPBatchAge, when positive, spaces a syslog drain's writes the same
+	// way (unless TCPTargetBytes are buffered). 0 (default): write as soon
+	// as anything is buffered.
+	TCPBatchAge     time.Duration
 	TCPSendTimeout  time.Duration // connect and write timeout; default 4 s
 	TCPBackoffMax   time.Duration // reconnect backoff cap; default 300 s
 	TCPReconnectMin time.Duration // min gap after a clean close; default 30 s

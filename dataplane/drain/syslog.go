@@ -69,6 +69,8 @@ type syslogSender struct {
 	shrunk      bool
 	closeTimer  *time.Timer // idle / max-TTL check while connected
 	retryTimer  *time.Timer
+	ageTimer    *time.Timer // batch age (Options.TCPBatchAge)
+	lastWrite   time.Time   // when the last batch write started
 	seenDrops   uint64       // overflow drops of Buf already added to Stats
 	failTotal   atomic.Int64 // failures so far (observable by tests)
 
@@ -101,6 +103,7 @@ func newSyslogSender(o *Options, d *Drain) (sender, error) {
 	s.dialer = o.newDialer(o.TCPSendTimeout)
 	s.closeTimer = stoppedTimer()
 	s.retryTimer = stoppedTimer()
+	s.ageTimer = stoppedTimer()
 	s.fillFn, s.takeFn = s.fill, s.take
 	d.Buf = NewBuffer(o.TCPBufferSize)
 	d.Stats = newStats(d.Config.ID, kind, d.Buf)
@@ -115,14 +118,41 @@ func stoppedTimer() *time.Timer {
 
 func (s *syslogSender) run(ctx, flushCtx context.Context) {
 	defer s.retryTimer.Stop()
+	defer s.ageTimer.Stop()
 	for ctx.Err() == nil {
 		if s.conn == nil {
 			s.waitAndConnect(ctx)
+		} else if s.waitBatchAge(ctx) {
+			continue
 		} else if !s.sendBatch() {
 			s.waitConnected(ctx)
 		}
 	}
 	s.shutdown(flushCtx)
+}
+
+// waitBatchAge waits, when Options.TCPBatchAge is set, until that long has
+// passed since the last write started or the target bytes are buffered. It
+// reports whether it waited (the caller then looks at the state again).
+func (s *syslogSender) waitBatchAge(ctx context.Context) bool {
+	age := s.o.TCPBatchAge
+	if age <= 0 || s.held() == 0 {
+		return false
+	}
+	wait := time.Until(s.lastWrite.Add(age))
+	if wait <= 0 || s.d.Buf.Size() >= s.o.TCPTargetBytes {
+		return false
+	}
+	s.ageTimer.Reset(wait)
+	select {
+	case <-ctx.Done():
+	case <-s.ageTimer.C:
+	case <-s.d.Buf.Wake(): // re-check the bytes buffered
+	case <-s.peerGone:
+		s.dropConn(errPeerClosed)
+	}
+	s.ageTimer.Stop()
+	return true
 }
 
 // held is the number of buffered messages.

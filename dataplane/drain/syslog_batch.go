@@ -28,6 +28,7 @@ func (s *syslogSender) sendBatch() bool {
 		return true
 	}
 	start := time.Now()
+	s.lastWrite = start
 	if err := s.write(); err != nil {
 		s.batchFailed(err)
 		return true
