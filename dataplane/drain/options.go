@@ -42,8 +42,8 @@ func (o *Options) newDialer(timeout time.Duration) net.Dialer {
 // given (Logplex's, spec §9), so tests set only what they change.
 type Options struct {
 	// HTTP drains (spec §5.4)
-	HTTPBufferSize     int           // messages buffered per drain; default 1024
-	HTTPTargetBytes    int           // POST body target size; default 102400
+	HTTPBufferSize  int // messages buffered per drain; default 1024
+	HTTPTargetBytes int // POST body target size; default 102400
 	// HTTPBatchAge, when positive, spaces a drain's requests: a new frame
 	// starts at least this long after the previous one did, unless
 	// HTTPTargetBytes are buffered. 0 (default, Logplex): as soon as the
@@ -62,8 +62,8 @@ type Options struct {
 	DefaultCompression string
 
 	// Syslog drains over TCP and TLS (spec §5.5–5.6)
-	TCPBufferSize   int           // default 1024
-	TCPTargetBytes  int           // bytes per write; default 4096
+	TCPBufferSize  int // default 1024
+	TCPTargetBytes int // bytes per write; default 4096
 	// TCPBatchAge, when positive, spaces a syslog drain's writes the same
 	// way (unless TCPTargetBytes are buffered). 0 (default): write as soon
 	// as anything is buffered.

@@ -69,8 +69,8 @@ type syslogSender struct {
 	shrunk      bool
 	closeTimer  *time.Timer // idle / max-TTL check while connected
 	retryTimer  *time.Timer
-	ageTimer    *time.Timer // batch age (Options.TCPBatchAge)
-	lastWrite   time.Time   // when the last batch write started
+	ageTimer    *time.Timer  // batch age (Options.TCPBatchAge)
+	lastWrite   time.Time    // when the last batch write started
 	seenDrops   uint64       // overflow drops of Buf already added to Stats
 	failTotal   atomic.Int64 // failures so far (observable by tests)
 
