@@ -2,18 +2,35 @@
 # Installs what `make test` needs on a fresh Debian/Ubuntu machine: redis-server
 # (the integration and end-to-end tests start their own on loopback ports) and
 # rsyslog (the syslog-drain interoperability test runs rsyslogd in the foreground
-# on a loopback port; the system's rsyslog service is not used).
+# on a loopback port; the system's rsyslog service is not used). Under CI=true
+# also haproxy and docker-compose, which the deploy/ tests use when present.
 set -euo pipefail
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+apt_updated=""
+apt_install() {
+  if [ -z "$apt_updated" ]; then $SUDO apt-get update -qq; apt_updated=1; fi
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "$@" >/dev/null
+}
+# Optional checkers of deploy/ (docker-compose config, haproxy -c): installed
+# under CI=true so those tests run there instead of falling back; a failure
+# to install them is not fatal (the fallback tests still check the files).
+if [ "${CI:-}" = "true" ] && command -v apt-get >/dev/null 2>&1; then
+  missing=""
+  command -v haproxy >/dev/null 2>&1 || missing="$missing haproxy"
+  { docker compose version >/dev/null 2>&1 || command -v docker-compose >/dev/null 2>&1; } || missing="$missing docker-compose"
+  if [ -n "$missing" ]; then
+    echo "installing$missing for the deploy/ checks (apt-get)…"
+    apt_install $missing || echo "could not install$missing; the deploy tests fall back to static checks" >&2
+  fi
+fi
 if command -v redis-server >/dev/null 2>&1 && command -v redis-cli >/dev/null 2>&1 &&
    { command -v rsyslogd >/dev/null 2>&1 || [ -x /usr/sbin/rsyslogd ]; }; then
   exit 0
 fi
-SUDO=""
-if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 if command -v apt-get >/dev/null 2>&1; then
   echo "installing redis-server and rsyslog (apt-get)…"
-  $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq redis-server redis-tools rsyslog >/dev/null
+  apt_install redis-server redis-tools rsyslog
   # Debian starts a system redis on :6379; the tests do not use it.
 else
   echo "redis-server or rsyslog is missing and apt-get is not available: install redis-server (7.x) and rsyslog, then rerun" >&2
