@@ -12,13 +12,20 @@ import (
 	"github.com/logplex/logplex/store/redisstore/redistest"
 )
 
-// faultWriter writes 10-message batches and remembers how many it sent and
-// the slowest Write.
+// faultWriter writes 10-message batches and remembers how many it sent,
+// the slowest Write and how many took longer than slowWrite.
 type faultWriter struct {
 	sp      *Spool
 	sent    int64
+	writes  int
+	slow    int
 	slowest time.Duration
 }
+
+// slowWrite: a Write that waited on Redis would take about the store
+// timeout (500 ms here); one descheduled on a busy machine may take tens of
+// milliseconds now and then, which is not what the test is about.
+const slowWrite = 50 * time.Millisecond
 
 func (w *faultWriter) write(tag string) {
 	b := store.GetHistoryBatch()
@@ -27,7 +34,12 @@ func (w *faultWriter) write(tag string) {
 	}
 	t0 := time.Now()
 	w.sp.Write(b)
-	w.slowest = max(w.slowest, time.Since(t0))
+	took := time.Since(t0)
+	w.slowest = max(w.slowest, took)
+	w.writes++
+	if took > slowWrite {
+		w.slow++
+	}
 	w.sent += 10
 	time.Sleep(time.Millisecond)
 }
@@ -86,8 +98,10 @@ func TestRedisDownAndBack(t *testing.T) {
 	if got := sp.Written() + sp.Dropped(); got != w.sent {
 		t.Fatalf("written %d + dropped %d = %d, sent %d", sp.Written(), sp.Dropped(), got, w.sent)
 	}
-	if w.slowest > 50*time.Millisecond {
-		t.Fatalf("a Write took %v", w.slowest)
+	// Never blocked on Redis: no Write near the store timeout, and slow
+	// ones (scheduling) rare; 200 writes happened while Redis was down.
+	if w.slowest >= 400*time.Millisecond || w.slow*20 > w.writes {
+		t.Fatalf("Writes blocked: slowest %v, %d of %d over %v", w.slowest, w.slow, w.writes, slowWrite)
 	}
 	msgs, err := sp.Range(ctx, "c", 1)
 	if err != nil || len(msgs) != 1 || string(msgs[0]) != fmt.Sprintf("back-%d-9", w.sent-10) {
@@ -96,8 +110,8 @@ func TestRedisDownAndBack(t *testing.T) {
 	for _, c := range []*Config{cfg, late} {
 		waitConfigUp(t, c)
 	}
-	t.Logf("sent %d, written %d, dropped %d, pipeline errors %d, slowest Write %v",
-		w.sent, sp.Written(), sp.Dropped(), sp.Errors(), w.slowest)
+	t.Logf("sent %d, written %d, dropped %d, pipeline errors %d, slowest Write %v (%d of %d over %v)",
+		w.sent, sp.Written(), sp.Dropped(), sp.Errors(), w.slowest, w.slow, w.writes, slowWrite)
 }
 
 // checkConfigDown: every call fails fast with ErrUnavailable.
