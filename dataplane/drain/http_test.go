@@ -316,7 +316,9 @@ func TestHTTPDrainIdleClose(t *testing.T) {
 			if reqs[0].Conn != 1 || reqs[1].Conn != 1 {
 				t.Errorf("requests on connections %d and %d, want both on 1", reqs[0].Conn, reqs[1].Conn)
 			}
-			if idle < 0 || idle > 150*time.Millisecond {
+			// ~100 ms on a quiet machine (50 ms idle timeout, checked on a timer);
+			// without the idle close it would stay open.
+			if idle < 0 || idle > time.Second {
 				t.Errorf("connection closed %v after the last delivery, want within ~100 ms", idle)
 			}
 			waitFor(t, wait, "status disconnected", func() bool { return !d.Status().Connected })
@@ -345,7 +347,8 @@ func TestHTTPDrainMaxTTL(t *testing.T) {
 	srv.mu.Lock()
 	age := srv.closed[1].Sub(srv.opened[1])
 	srv.mu.Unlock()
-	if age < 100*time.Millisecond || age > 250*time.Millisecond {
+	// just after the 100 ms TTL on a quiet machine; a busy one is given room
+	if age < 100*time.Millisecond || age > time.Second {
 		t.Errorf("first connection closed at age %v, want just after the 100 ms TTL", age)
 	}
 }
@@ -598,7 +601,7 @@ func TestHTTPDrainCompression(t *testing.T) {
 // manager.
 func TestHTTPDrainSlowEndpointIsolated(t *testing.T) {
 	slow := newCapServer(t, nil)
-	slow.setRespond(func(*capReq) (int, time.Duration) { return 200, time.Second })
+	slow.setRespond(func(*capReq) (int, time.Duration) { return 200, 5 * time.Second })
 	fast := newCapServer(t, nil)
 	m := NewManager(testOptions(Options{StopGrace: 200 * time.Millisecond}))
 	slowID, fastID := httpNextID.Add(1), httpNextID.Add(1)
@@ -620,7 +623,7 @@ func TestHTTPDrainSlowEndpointIsolated(t *testing.T) {
 		start := time.Now()
 		push(fd[0], testMsg(i))
 		fast.waitReqs(i, wait)
-		if took := time.Since(start); took > 300*time.Millisecond {
+		if took := time.Since(start); took > time.Second { // blocked would be 5 s
 			t.Errorf("fast drain took %v for message %d", took, i)
 		}
 	}
@@ -629,7 +632,7 @@ func TestHTTPDrainSlowEndpointIsolated(t *testing.T) {
 	}
 	start := time.Now()
 	m.Close(t.Context())
-	if took := time.Since(start); took > time.Second {
+	if took := time.Since(start); took > 3*time.Second { // waiting for the slow answer would be 5 s
 		t.Errorf("Close took %v with a 200 ms stop grace", took)
 	}
 }
