@@ -238,9 +238,25 @@ func TestSyslogBackoffCapped(t *testing.T) {
 // delivered message and comes back after 1.5, 3.5 and 7.5 units; a message
 // posted meanwhile arrives at the 2-, 6- and 14-unit reconnects.
 func TestSyslogBackoff(t *testing.T) {
+	// A round is timing-sensitive: a busy machine can stall one wait. The
+	// backoff is right when one of three rounds matches (a wrong backoff
+	// fails every round).
+	var problems []string
+	for round := range 3 {
+		problems = syslogBackoffRound(t)
+		if len(problems) == 0 {
+			return
+		}
+		t.Logf("round %d: %v", round, problems)
+	}
+	t.Errorf("no round matched the backoff: %v", problems)
+}
+
+func syslogBackoffRound(t *testing.T) (problems []string) {
 	const u = 50 * time.Millisecond
 	e := newSLEndpoint(t, nil)
 	r := startSL(t, Options{TCPBackoffMax: time.Hour}, slURL("syslog", e), u)
+	defer r.stop(time.Second)
 	r.push(slMsg(0))
 	slWaitFor(t, 5*time.Second, "first frame", func() bool { return len(e.Frames()) == 1 })
 	downs := []float64{1.5, 3.5, 7.5}
@@ -262,12 +278,13 @@ func TestSyslogBackoff(t *testing.T) {
 	t.Logf("waits %v, expected about %v", waits, expect)
 	for k, w := range waits {
 		if w < expect[k]-u/2 || w > expect[k]+4*u {
-			t.Errorf("wait %d = %v, want about %v", k, w, expect[k])
+			problems = append(problems, fmt.Sprintf("wait %d = %v, want about %v", k, w, expect[k]))
 		}
 		if k > 0 && w <= waits[k-1] {
-			t.Errorf("waits do not strictly increase: %v", waits)
+			problems = append(problems, fmt.Sprintf("waits do not strictly increase: %v", waits))
 		}
 	}
+	return problems
 }
 
 // Spec §10 case 84: size 100, shrink after 1 failure, 200 messages while the
