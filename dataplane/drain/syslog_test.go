@@ -166,7 +166,7 @@ func TestSyslogIdleClose(t *testing.T) {
 	r.push(slMsg(0))
 	slWaitFor(t, 5*time.Second, "the connection closed", func() bool { return len(e.Closes()) == 1 })
 	open := e.Closes()[0].Sub(e.Accepts()[0])
-	if open < idle || open > idle+300*time.Millisecond {
+	if open < idle || open > idle+time.Second { // room for a busy machine; without it: never closed
 		t.Errorf("connection closed after %v, want about %v", open, idle)
 	}
 	if f := e.Frames(); len(f) != 1 || f[0] != slFrame(0) {
