@@ -21,6 +21,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 )
 
@@ -71,9 +72,16 @@ type Channel struct {
 	// Tailed: at least one live tail session is registered for the channel
 	// (Snapshot.Tailed), kept here so routing checks one field per message.
 	Tailed bool
+	// Seq is a number for hashing the channel in per-batch tables (route):
+	// set when the struct is created, kept by copies. Not unique across
+	// snapshots, only spread; users compare pointers.
+	Seq uint32
 
 	present bool // false: a placeholder holding tokens/drains of a missing channel hash
 }
+
+// channelSeq numbers Channel structs (Channel.Seq).
+var channelSeq atomic.Uint32
 
 // Token lets its holder write to one channel under a name.
 type Token struct {
@@ -132,7 +140,7 @@ func IsConfigKey(key string) bool {
 }
 
 func channelFromHash(id string, h Hash) *Channel {
-	c := &Channel{ID: id, Name: h["name"], Flags: h["flags"]}
+	c := &Channel{ID: id, Name: h["name"], Flags: h["flags"], Seq: channelSeq.Add(1)}
 	for _, f := range strings.Split(c.Flags, ":") {
 		switch f {
 		case FlagNoRedis:

@@ -203,14 +203,14 @@ func (b *builder) applyDrain(idStr string, h Hash) {
 func (b *builder) rebuild(prev *Snapshot) {
 	for id := range b.dirty {
 		old := prev.channels.get(id)
-		c := &Channel{ID: id}
+		c := &Channel{ID: id, Seq: channelSeq.Add(1)}
 		if old != nil {
 			cp := *old
 			c = &cp
 		}
 		if meta, ok := b.chMeta[id]; ok {
 			if meta == nil {
-				*c = Channel{ID: id, Tokens: c.Tokens, Drains: c.Drains}
+				*c = Channel{ID: id, Tokens: c.Tokens, Drains: c.Drains, Seq: c.Seq}
 			} else {
 				c.Name, c.Flags, c.NoRedis, c.NoTail, c.present = meta.Name, meta.Flags, meta.NoRedis, meta.NoTail, true
 			}

@@ -64,11 +64,16 @@ type Batch struct {
 	// takes the batch.
 	hist   *store.HistoryBatch
 	groups []group // messages per channel that has drains or tails, in arrival order
-	tails  bool    // publish tailed channels (a bus, and the rod off)
-	msgs   [][]byte
-	c      counts
-	rng    uint64  // firehose choice
-	fire   []int64 // firehose posts per firehose channel, published at Flush
+	// gtab finds a channel's group in O(1): open addressing on Channel.Seq,
+	// entries are group index + 1 (0: empty). Only the first gtabSize/2
+	// groups are entered; later ones are found by a scan. Flush clears the
+	// entries through the groups (group.slot).
+	gtab  [gtabSize]uint16
+	tails bool // publish tailed channels (a bus, and the rod off)
+	msgs  [][]byte
+	c     counts
+	rng   uint64  // firehose choice
+	fire  []int64 // firehose posts per firehose channel, published at Flush
 }
 
 // group is the messages of one channel in a batch, for its drains and
@@ -78,7 +83,11 @@ type group struct {
 	drains []*drain.Drain
 	spans  []drain.Span
 	tail   bool // ch is tailed: publish the spans
+	slot   int  // its gtab entry, or -1
 }
+
+// gtabSize is the size of a batch's group table (a power of two).
+const gtabSize = 512
 
 // counts are added to the shared counters once per batch.
 type counts struct {
@@ -167,15 +176,31 @@ func (b *Batch) add(msg []byte, start, end int, tok *config.Token) {
 }
 
 // group returns the batch's group for ch, or nil when ch has neither drains
-// nor tails (an untailed channel costs one bool check). Most batches hold
-// one or few channels: the last group is checked first, then a short scan.
+// nor tails (an untailed channel costs one bool check). The last group is
+// checked first (runs of one channel), then the batch's group table: a
+// busy batch holds a few hundred messages over as many channels, where a
+// scan of the groups was 11 % of the router at saturation.
 func (b *Batch) group(ch *config.Channel) *group {
 	hasDrains := b.r.drains != nil && len(ch.Drains) > 0
 	tail := ch.Tailed && b.tails
 	if !hasDrains && !tail {
 		return nil
 	}
-	for i := len(b.groups) - 1; i >= 0; i-- {
+	if n := len(b.groups); n > 0 && b.groups[n-1].ch == ch { // runs of one channel
+		return &b.groups[n-1]
+	}
+	slot := -1
+	for i := int(ch.Seq*2654435761) & (gtabSize - 1); ; i = (i + 1) & (gtabSize - 1) {
+		e := b.gtab[i]
+		if e == 0 {
+			slot = i
+			break
+		}
+		if b.groups[e-1].ch == ch {
+			return &b.groups[e-1]
+		}
+	}
+	for i := gtabSize / 2; i < len(b.groups); i++ { // groups beyond the table
 		if b.groups[i].ch == ch {
 			return &b.groups[i]
 		}
@@ -187,13 +212,18 @@ func (b *Batch) group(ch *config.Channel) *group {
 	if len(ds) == 0 && !tail {
 		return nil
 	}
+	if len(b.groups) < gtabSize/2 {
+		b.gtab[slot] = uint16(len(b.groups) + 1)
+	} else {
+		slot = -1
+	}
 	if len(b.groups) < cap(b.groups) {
 		b.groups = b.groups[:len(b.groups)+1]
 		g := &b.groups[len(b.groups)-1]
-		g.ch, g.drains, g.spans, g.tail = ch, ds, g.spans[:0], tail
+		g.ch, g.drains, g.spans, g.tail, g.slot = ch, ds, g.spans[:0], tail, slot
 		return g
 	}
-	b.groups = append(b.groups, group{ch: ch, drains: ds, tail: tail})
+	b.groups = append(b.groups, group{ch: ch, drains: ds, tail: tail, slot: slot})
 	return &b.groups[len(b.groups)-1]
 }
 
@@ -222,7 +252,11 @@ func (b *Batch) Flush() {
 		}
 	}
 	for i := range b.groups {
-		b.groups[i].ch, b.groups[i].drains, b.groups[i].tail = nil, nil, false
+		g := &b.groups[i]
+		if g.slot >= 0 {
+			b.gtab[g.slot] = 0
+		}
+		g.ch, g.drains, g.tail, g.slot = nil, nil, false, -1
 	}
 	b.groups = b.groups[:0]
 	b.snap = nil

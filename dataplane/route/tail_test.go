@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -173,8 +174,9 @@ func BenchmarkRouteOtherTails(b *testing.B) {
 	}
 }
 
-// BenchmarkRouteManyChannels: 25-message batches spread over 100 tailed
-// channels (so every message finds its channel's group in the batch).
+// BenchmarkRouteManyChannels: batches of 25 and of 500 messages spread over
+// 100 tailed channels (so every message finds its channel's group in the
+// batch; at saturation the router reads ~500 messages per batch).
 func BenchmarkRouteManyChannels(b *testing.B) {
 	hs := map[string]config.Hash{}
 	var msgs [][]byte
@@ -186,17 +188,71 @@ func BenchmarkRouteManyChannels(b *testing.B) {
 		msgs = append(msgs, []byte("<134>1 2012-12-10T03:00:48.123456Z erlang "+tk+" console.1 - - Logsplat test message 1"))
 	}
 	snap := config.Build(hs, false, "1-0")
-	r := New(func() *config.Snapshot { return snap }, discard{}, nil)
-	r.SetBus(embedded.NewBus())
-	b.ReportAllocs()
-	k := 0
-	for b.Loop() {
-		bt := r.Batch()
-		for range 25 {
-			bt.AddByAppName(msgs[k%len(msgs)])
-			k += 7
-		}
-		bt.Flush()
+	for _, per := range []int{25, 500} {
+		b.Run(fmt.Sprintf("batch=%d", per), func(b *testing.B) {
+			r := New(func() *config.Snapshot { return snap }, discard{}, nil)
+			r.SetBus(embedded.NewBus())
+			b.ReportAllocs()
+			k := 0
+			for b.Loop() {
+				bt := r.Batch()
+				for range per {
+					bt.AddByAppName(msgs[k%len(msgs)])
+					k += 7
+				}
+				bt.Flush()
+			}
+			b.ReportMetric(float64(b.N)*float64(per)/b.Elapsed().Seconds(), "msgs/s")
+		})
 	}
-	b.ReportMetric(float64(b.N)*25/b.Elapsed().Seconds(), "msgs/s")
+}
+
+// A batch over more channels than its group table holds (gtabSize/2)
+// still gives every channel exactly its own messages, in order, whether
+// its group is in the table or found by the scan beyond it.
+func TestRouteBatchManyGroups(t *testing.T) {
+	const n = gtabSize/2 + 500
+	hs := map[string]config.Hash{}
+	var msgs [][]byte
+	for i := range n {
+		id, tk := strconv.Itoa(1+i), "t.g"+strconv.Itoa(i)
+		hs[config.ChannelKey(id)] = config.ChannelHash("", "")
+		hs[config.TokenKey(tk)] = config.TokenHash(id, "app")
+		hs[config.TailKey(id, "s")] = config.TailHash("n")
+		msgs = append(msgs, []byte("<134>1 2012-12-10T03:00:48Z h "+tk+" web.1 - - m"))
+	}
+	snap := config.Build(hs, false, "1-0")
+	r := New(func() *config.Snapshot { return snap }, nil, nil)
+	bus := &recordingBus{}
+	r.SetBus(bus)
+	for round := range 2 {
+		b := r.Batch()
+		for pass := range 2 { // each channel twice per batch, far apart
+			for i := range n {
+				m := append([]byte(nil), msgs[i]...)
+				m = append(m, strconv.Itoa(round*2+pass)...)
+				b.AddByAppName(m)
+			}
+		}
+		b.Flush()
+	}
+	calls := map[string]int{}
+	for _, ch := range bus.calls {
+		calls[ch]++
+	}
+	for i := range n {
+		if c := calls[strconv.Itoa(1+i)]; c != 2 {
+			t.Fatalf("channel %d published %d times in 2 batches, want once per batch (one group per channel)", 1+i, c)
+		}
+		got := bus.msgs[strconv.Itoa(1+i)]
+		want := []string{"m0", "m1", "m2", "m3"}
+		if len(got) != len(want) {
+			t.Fatalf("channel %d: %d messages %q, want %d", 1+i, len(got), got, len(want))
+		}
+		for k := range want {
+			if !strings.HasSuffix(got[k], " app web.1 - - "+want[k]) {
+				t.Fatalf("channel %d: message %d is %q, want ...%s", 1+i, k, got[k], want[k])
+			}
+		}
+	}
 }
