@@ -80,14 +80,17 @@ type Channel struct {
 	present bool // false: a placeholder holding tokens/drains of a missing channel hash
 }
 
-// channelSeq numbers Channel structs (Channel.Seq).
-var channelSeq atomic.Uint32
+// channelSeq and tokenSeq number Channel and Token structs (Seq).
+var channelSeq, tokenSeq atomic.Uint32
 
 // Token lets its holder write to one channel under a name.
 type Token struct {
 	ID        string // "t.<uuid>"
 	ChannelID string
 	Name      string
+	// Seq is a number for hashing the token in per-batch tables (route),
+	// set when the struct is created. Users compare pointers.
+	Seq uint32
 }
 
 // Drain is a destination a channel's messages are delivered to.

@@ -47,7 +47,7 @@ type Router struct {
 // spool (nil: no history) and delivering to drains (nil: none).
 func New(snap func() *config.Snapshot, spool store.Spool, drains *drain.Manager) *Router {
 	r := &Router{snap: snap, spool: spool, drains: drains}
-	r.batches.New = func() any { return &Batch{r: r} }
+	r.batches.New = func() any { return &Batch{r: r, gen: 1} }
 	return r
 }
 
@@ -68,7 +68,11 @@ type Batch struct {
 	// entries are group index + 1 (0: empty). Only the first gtabSize/2
 	// groups are entered; later ones are found by a scan. Flush clears the
 	// entries through the groups (group.slot).
-	gtab  [gtabSize]uint16
+	gtab [gtabSize]uint16
+	// ctab caches tok → channel for this batch's snapshot, direct-mapped on
+	// Token.Seq; an entry counts only when its gen is the batch's.
+	ctab  [ctabSize]chanEntry
+	gen   uint32
 	tails bool // publish tailed channels (a bus, and the rod off)
 	msgs  [][]byte
 	c     counts
@@ -85,6 +89,16 @@ type group struct {
 	tail   bool // ch is tailed: publish the spans
 	slot   int  // its gtab entry, or -1
 }
+
+// chanEntry is one ctab entry.
+type chanEntry struct {
+	tok *config.Token
+	ch  *config.Channel
+	gen uint32
+}
+
+// ctabSize is the size of a batch's token → channel cache (a power of two).
+const ctabSize = 256
 
 // gtabSize is the size of a batch's group table (a power of two).
 const gtabSize = 512
@@ -138,7 +152,7 @@ func (b *Batch) AddForToken(msg []byte, tok *config.Token) {
 
 func (b *Batch) add(msg []byte, start, end int, tok *config.Token) {
 	b.c.received++
-	ch := b.snap.Channel(tok.ChannelID)
+	ch := b.channel(tok)
 	if ch == nil {
 		b.c.unknownChannel++
 		return
@@ -173,6 +187,19 @@ func (b *Batch) add(msg []byte, start, end int, tok *config.Token) {
 	if g != nil {
 		g.spans = append(g.spans, drain.Span{Off: uint32(off), End: uint32(len(h.Buf))})
 	}
+}
+
+// channel returns tok's channel in the batch's snapshot, through the
+// batch's cache: a busy batch holds hundreds of messages of a few hundred
+// tokens, and the snapshot lookup hashes the channel id.
+func (b *Batch) channel(tok *config.Token) *config.Channel {
+	e := &b.ctab[(tok.Seq*2654435761)>>(32-8)]
+	if e.gen == b.gen && e.tok == tok {
+		return e.ch
+	}
+	ch := b.snap.Channel(tok.ChannelID)
+	*e = chanEntry{tok: tok, ch: ch, gen: b.gen}
+	return ch
 }
 
 // group returns the batch's group for ch, or nil when ch has neither drains
@@ -260,6 +287,10 @@ func (b *Batch) Flush() {
 	}
 	b.groups = b.groups[:0]
 	b.snap = nil
+	if b.gen++; b.gen == 0 { // wrapped: entries of gen 0 may be old
+		b.ctab = [ctabSize]chanEntry{}
+		b.gen = 1
+	}
 	b.r.batches.Put(b)
 }
 
