@@ -71,7 +71,10 @@ type Batch struct {
 	gtab [gtabSize]uint16
 	// ctab caches tok → channel for this batch's snapshot, direct-mapped on
 	// Token.Seq; an entry counts only when its gen is the batch's.
-	ctab  [ctabSize]chanEntry
+	ctab [ctabSize]chanEntry
+	// ttab caches app-name bytes → token the same way, keyed by the last
+	// eight bytes of the id (random hex in a "t.<uuid>" token).
+	ttab  [ctabSize]tokEntry
 	gen   uint32
 	tails bool // publish tailed channels (a bus, and the rod off)
 	msgs  [][]byte
@@ -94,6 +97,12 @@ type group struct {
 type chanEntry struct {
 	tok *config.Token
 	ch  *config.Channel
+	gen uint32
+}
+
+// tokEntry is one ttab entry.
+type tokEntry struct {
+	tok *config.Token
 	gen uint32
 }
 
@@ -131,7 +140,7 @@ func (b *Batch) AddByAppName(msg []byte) {
 		b.c.unknownToken++
 		return
 	}
-	tok := b.snap.TokenBytes(msg[start:end])
+	tok := b.token(msg[start:end])
 	if tok == nil {
 		b.c.unknownToken++
 		return
@@ -187,6 +196,31 @@ func (b *Batch) add(msg []byte, start, end int, tok *config.Token) {
 	if g != nil {
 		g.spans = append(g.spans, drain.Span{Off: uint32(off), End: uint32(len(h.Buf))})
 	}
+}
+
+// token returns the token with this id in the batch's snapshot, through
+// the batch's cache (a hit costs one load and one compare of the id instead
+// of a hash and a map probe). Unknown ids are not cached.
+func (b *Batch) token(id []byte) *config.Token {
+	var k uint64
+	if n := len(id); n >= 8 {
+		t := id[n-8:]
+		k = uint64(t[0]) | uint64(t[1])<<8 | uint64(t[2])<<16 | uint64(t[3])<<24 |
+			uint64(t[4])<<32 | uint64(t[5])<<40 | uint64(t[6])<<48 | uint64(t[7])<<56
+	} else {
+		for _, c := range id {
+			k = k<<8 | uint64(c)
+		}
+	}
+	e := &b.ttab[(k*0x9E3779B97F4A7C15)>>(64-8)]
+	if e.gen == b.gen && e.tok.ID == string(id) {
+		return e.tok
+	}
+	tok := b.snap.TokenBytes(id)
+	if tok != nil {
+		*e = tokEntry{tok: tok, gen: b.gen}
+	}
+	return tok
 }
 
 // channel returns tok's channel in the batch's snapshot, through the
@@ -289,6 +323,7 @@ func (b *Batch) Flush() {
 	b.snap = nil
 	if b.gen++; b.gen == 0 { // wrapped: entries of gen 0 may be old
 		b.ctab = [ctabSize]chanEntry{}
+		b.ttab = [ctabSize]tokEntry{}
 		b.gen = 1
 	}
 	b.r.batches.Put(b)

@@ -256,3 +256,40 @@ func TestRouteBatchManyGroups(t *testing.T) {
 		}
 	}
 }
+
+// Tokens whose ids end alike share a slot of the batch's token cache; each
+// message still reaches its own token's channel.
+func TestRouteTokenCacheCollisions(t *testing.T) {
+	toks := []string{"t.aaaa-12345678", "t.bbbb-12345678", "t.12345678", "t.x"}
+	hs := map[string]config.Hash{}
+	for i, tk := range toks {
+		id := strconv.Itoa(1 + i)
+		hs[config.ChannelKey(id)] = config.ChannelHash("", "")
+		hs[config.TokenKey(tk)] = config.TokenHash(id, "app"+id)
+		hs[config.TailKey(id, "s")] = config.TailHash("n")
+	}
+	snap := config.Build(hs, false, "1-0")
+	r := New(func() *config.Snapshot { return snap }, nil, nil)
+	bus := &recordingBus{}
+	r.SetBus(bus)
+	b := r.Batch()
+	for round := range 3 {
+		for _, tk := range toks {
+			b.AddByAppName([]byte("<134>1 2012-12-10T03:00:48Z h " + tk + " web.1 - - r" + strconv.Itoa(round)))
+		}
+		b.AddByAppName([]byte("<134>1 2012-12-10T03:00:48Z h t.cccc-12345678 web.1 - - unknown"))
+	}
+	b.Flush()
+	for i := range toks {
+		id := strconv.Itoa(1 + i)
+		got := bus.msgs[id]
+		if len(got) != 3 {
+			t.Fatalf("channel %s got %q, want its 3 messages", id, got)
+		}
+		for _, m := range got {
+			if !strings.Contains(m, " app"+id+" web.1") {
+				t.Fatalf("channel %s got %q, another token's message", id, m)
+			}
+		}
+	}
+}
