@@ -65,10 +65,11 @@ type Batch struct {
 	hist   *store.HistoryBatch
 	groups []group // messages per channel that has drains or tails, in arrival order
 	// gtab finds a channel's group in O(1): open addressing on Channel.Seq,
-	// entries are group index + 1 (0: empty). Only the first gtabSize/2
-	// groups are entered; later ones are found by a scan. Flush clears the
-	// entries through the groups (group.slot).
-	gtab [gtabSize]uint16
+	// entries are group index + 1 (0: empty); its length is a power of two
+	// at least twice the groups (it doubles as they grow, and the pooled
+	// batch keeps it). Flush clears the entries through the groups
+	// (group.slot).
+	gtab []uint32
 	// ctab caches tok → channel for this batch's snapshot, direct-mapped on
 	// Token.Seq; an entry counts only when its gen is the batch's.
 	ctab [ctabSize]chanEntry
@@ -90,7 +91,7 @@ type group struct {
 	drains []*drain.Drain
 	spans  []drain.Span
 	tail   bool // ch is tailed: publish the spans
-	slot   int  // its gtab entry, or -1
+	slot   int  // its gtab entry
 }
 
 // chanEntry is one ctab entry.
@@ -109,8 +110,8 @@ type tokEntry struct {
 // ctabSize is the size of a batch's token → channel cache (a power of two).
 const ctabSize = 256
 
-// gtabSize is the size of a batch's group table (a power of two).
-const gtabSize = 512
+// gtabMin is the initial size of a batch's group table (a power of two).
+const gtabMin = 512
 
 // counts are added to the shared counters once per batch.
 type counts struct {
@@ -250,21 +251,12 @@ func (b *Batch) group(ch *config.Channel) *group {
 	if n := len(b.groups); n > 0 && b.groups[n-1].ch == ch { // runs of one channel
 		return &b.groups[n-1]
 	}
-	slot := -1
-	for i := int(ch.Seq*2654435761) & (gtabSize - 1); ; i = (i + 1) & (gtabSize - 1) {
-		e := b.gtab[i]
-		if e == 0 {
-			slot = i
-			break
-		}
-		if b.groups[e-1].ch == ch {
-			return &b.groups[e-1]
-		}
+	if b.gtab == nil {
+		b.gtab = make([]uint32, gtabMin)
 	}
-	for i := gtabSize / 2; i < len(b.groups); i++ { // groups beyond the table
-		if b.groups[i].ch == ch {
-			return &b.groups[i]
-		}
+	slot := b.gtabFind(ch)
+	if e := b.gtab[slot]; e != 0 {
+		return &b.groups[e-1]
 	}
 	var ds []*drain.Drain
 	if hasDrains {
@@ -273,19 +265,39 @@ func (b *Batch) group(ch *config.Channel) *group {
 	if len(ds) == 0 && !tail {
 		return nil
 	}
-	if len(b.groups) < gtabSize/2 {
-		b.gtab[slot] = uint16(len(b.groups) + 1)
-	} else {
-		slot = -1
-	}
 	if len(b.groups) < cap(b.groups) {
 		b.groups = b.groups[:len(b.groups)+1]
 		g := &b.groups[len(b.groups)-1]
 		g.ch, g.drains, g.spans, g.tail, g.slot = ch, ds, g.spans[:0], tail, slot
-		return g
+	} else {
+		b.groups = append(b.groups, group{ch: ch, drains: ds, tail: tail, slot: slot})
 	}
-	b.groups = append(b.groups, group{ch: ch, drains: ds, tail: tail, slot: slot})
+	b.gtab[slot] = uint32(len(b.groups))
+	if 2*len(b.groups) > len(b.gtab) {
+		b.gtabGrow()
+	}
 	return &b.groups[len(b.groups)-1]
+}
+
+// gtabFind returns ch's slot in gtab: the entry holding its group, or the
+// empty entry where it belongs.
+func (b *Batch) gtabFind(ch *config.Channel) int {
+	mask := len(b.gtab) - 1
+	for i := int(ch.Seq*2654435761) & mask; ; i = (i + 1) & mask {
+		if e := b.gtab[i]; e == 0 || b.groups[e-1].ch == ch {
+			return i
+		}
+	}
+}
+
+// gtabGrow doubles the group table and enters every group again.
+func (b *Batch) gtabGrow() {
+	b.gtab = make([]uint32, 2*len(b.gtab))
+	for i := range b.groups {
+		g := &b.groups[i]
+		g.slot = b.gtabFind(g.ch)
+		b.gtab[g.slot] = uint32(i + 1)
+	}
 }
 
 // Flush hands the batch's messages on (one call per destination), adds its
@@ -314,10 +326,8 @@ func (b *Batch) Flush() {
 	}
 	for i := range b.groups {
 		g := &b.groups[i]
-		if g.slot >= 0 {
-			b.gtab[g.slot] = 0
-		}
-		g.ch, g.drains, g.tail, g.slot = nil, nil, false, -1
+		b.gtab[g.slot] = 0
+		g.ch, g.drains, g.tail = nil, nil, false
 	}
 	b.groups = b.groups[:0]
 	b.snap = nil
