@@ -33,7 +33,7 @@ type Options struct {
 	SyslogAddr        string // TCP syslog listen address; default ":6001"
 	HTTPInputAddr     string // POST /logs listen address; default ":8601"
 	EventLoops        int    // gnet event loops; default one per CPU
-	ReadBufferCap     int    // bytes read per TCP readable event; default 256 KiB
+	ReadBufferCap     int    // bytes read per TCP readable event; default 64 KiB
 	MaxTCPConnections int    // open syslog connections at most; default 100000
 	MaxLogsBodyBytes  int    // largest /logs body (encoded and decoded); default 8 MB
 	MaxHTTPConns      int    // concurrent /logs connections; default 1024

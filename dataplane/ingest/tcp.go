@@ -26,7 +26,7 @@ import (
 type TCPOptions struct {
 	Addr           string // listen address; default ":6001"
 	EventLoops     int    // gnet event loops; default one per CPU (GOMAXPROCS)
-	ReadBufferCap  int    // bytes read per readable event; default 256 KiB (one buffer per event loop)
+	ReadBufferCap  int    // bytes read per readable event; default 64 KiB (one buffer per event loop)
 	MaxConnections int    // open connections at most; default 100000 (more are closed at once)
 }
 
@@ -59,7 +59,7 @@ func NewTCP(opts TCPOptions, router *route.Router, log *slog.Logger) *TCP {
 		opts.Addr = ":6001"
 	}
 	if opts.ReadBufferCap <= 0 {
-		opts.ReadBufferCap = 256 << 10
+		opts.ReadBufferCap = 64 << 10
 	}
 	if opts.MaxConnections <= 0 {
 		opts.MaxConnections = 100000
