@@ -2,6 +2,7 @@ package frame
 
 import (
 	"fmt"
+	"strconv"
 	"testing"
 )
 
@@ -70,4 +71,14 @@ func BenchmarkAppendHTTPDrain(b *testing.B) {
 		dst = AppendHTTPDrain(dst[:0], f)
 	}
 	sinkBytes = dst
+}
+
+// appendLen matches strconv for every length it writes by hand and past them.
+func TestAppendLenMatchesStrconv(t *testing.T) {
+	for n := -2; n <= 20010; n++ {
+		got := string(appendLen([]byte("x"), n))
+		if want := "x" + strconv.Itoa(n) + " "; got != want {
+			t.Fatalf("appendLen(%d) = %q, want %q", n, got, want)
+		}
+	}
 }
