@@ -20,14 +20,12 @@ import (
 // the request path "/d/<index>". It is hand-written rather than net/http so
 // that the sink, which shares the machine with the router, costs little.
 type HTTPSink struct {
+	connServer
 	rec *Recorder
-	ln  net.Listener
-	wg  sync.WaitGroup
 
-	mu    sync.Mutex
-	conns map[net.Conn]struct{}
-	errs  int64 // malformed requests
-	reqs  int64
+	mu   sync.Mutex
+	errs int64 // malformed requests
+	reqs int64
 }
 
 // maxSinkBody bounds a request body the sink accepts (and its gunzipped size).
@@ -39,9 +37,8 @@ func StartHTTPSink(addr string, rec *Recorder) (*HTTPSink, error) {
 	if err != nil {
 		return nil, fmt.Errorf("http sink: %w", err)
 	}
-	s := &HTTPSink{rec: rec, ln: ln, conns: map[net.Conn]struct{}{}}
-	s.wg.Add(1)
-	go s.accept()
+	s := &HTTPSink{rec: rec}
+	s.start(ln, s.serve)
 	return s, nil
 }
 
@@ -58,32 +55,6 @@ func (s *HTTPSink) Requests() (reqs, errs int64) {
 	return s.reqs, s.errs
 }
 
-// Close stops listening, closes every connection and waits.
-func (s *HTTPSink) Close() {
-	s.ln.Close()
-	s.mu.Lock()
-	for c := range s.conns {
-		c.Close()
-	}
-	s.mu.Unlock()
-	s.wg.Wait()
-}
-
-func (s *HTTPSink) accept() {
-	defer s.wg.Done()
-	for {
-		c, err := s.ln.Accept()
-		if err != nil {
-			return
-		}
-		s.mu.Lock()
-		s.conns[c] = struct{}{}
-		s.mu.Unlock()
-		s.wg.Add(1)
-		go s.serve(c)
-	}
-}
-
 // httpReq is one parsed request head.
 type httpReq struct {
 	end      int // drain index from the path, -1 when absent
@@ -94,13 +65,6 @@ type httpReq struct {
 }
 
 func (s *HTTPSink) serve(c net.Conn) {
-	defer s.wg.Done()
-	defer func() {
-		c.Close()
-		s.mu.Lock()
-		delete(s.conns, c)
-		s.mu.Unlock()
-	}()
 	br := bufio.NewReaderSize(c, 64<<10)
 	bw := bufio.NewWriterSize(c, 256)
 	sc := &sinkScratch{b: s.rec.NewBatch()}

@@ -14,13 +14,11 @@ import (
 // recorder. A syslog drain is recognised by its drain token in the HOSTNAME
 // field (spec §3.3); in raw mode every connection is endpoint 0.
 type TCPSink struct {
+	connServer
 	rec *Recorder
 	raw bool
-	ln  net.Listener
-	wg  sync.WaitGroup
 
 	mu     sync.Mutex
-	conns  map[net.Conn]struct{}
 	tokens map[string]int // drain token → endpoint
 }
 
@@ -30,9 +28,8 @@ func StartTCPSink(addr string, rec *Recorder, raw bool) (*TCPSink, error) {
 	if err != nil {
 		return nil, fmt.Errorf("tcp sink: %w", err)
 	}
-	s := &TCPSink{rec: rec, raw: raw, ln: ln, conns: map[net.Conn]struct{}{}, tokens: map[string]int{}}
-	s.wg.Add(1)
-	go s.accept()
+	s := &TCPSink{rec: rec, raw: raw, tokens: map[string]int{}}
+	s.start(ln, s.serve)
 	return s, nil
 }
 
@@ -55,40 +52,7 @@ func (s *TCPSink) endFor(tok []byte) int {
 	return -1
 }
 
-// Close stops listening, closes every connection and waits.
-func (s *TCPSink) Close() {
-	s.ln.Close()
-	s.mu.Lock()
-	for c := range s.conns {
-		c.Close()
-	}
-	s.mu.Unlock()
-	s.wg.Wait()
-}
-
-func (s *TCPSink) accept() {
-	defer s.wg.Done()
-	for {
-		c, err := s.ln.Accept()
-		if err != nil {
-			return
-		}
-		s.mu.Lock()
-		s.conns[c] = struct{}{}
-		s.mu.Unlock()
-		s.wg.Add(1)
-		go s.serve(c)
-	}
-}
-
 func (s *TCPSink) serve(c net.Conn) {
-	defer s.wg.Done()
-	defer func() {
-		c.Close()
-		s.mu.Lock()
-		delete(s.conns, c)
-		s.mu.Unlock()
-	}()
 	r := &tcpStream{s: s, b: s.rec.NewBatch(), end: -1, buf: make([]byte, 256<<10)}
 	if s.raw {
 		r.end = 0
