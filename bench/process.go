@@ -146,13 +146,7 @@ func (r *Router) Stop() {
 	if r.cmd == nil || r.cmd.Process == nil {
 		return
 	}
-	_ = r.cmd.Process.Signal(os.Interrupt)
-	select {
-	case <-r.done:
-	case <-time.After(20 * time.Second):
-		_ = r.cmd.Process.Kill()
-		<-r.done
-	}
+	stopProcess(r.cmd, r.done, os.Interrupt, 20*time.Second)
 	if r.logf != nil {
 		r.logf.Close()
 	}
@@ -227,13 +221,7 @@ func (r *Redis) URL() string { return "redis://" + r.Addr }
 
 // Stop terminates redis-server and waits.
 func (r *Redis) Stop() {
-	_ = r.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-r.done:
-	case <-time.After(10 * time.Second):
-		_ = r.cmd.Process.Kill()
-		<-r.done
-	}
+	stopProcess(r.cmd, r.done, syscall.SIGTERM, 10*time.Second)
 }
 
 // RelayProc is the relay baseline running as `bin bench relay`.
@@ -287,11 +275,17 @@ func StartRelay(bin, dest string) (*RelayProc, error) {
 
 // Stop ends the relay and waits.
 func (p *RelayProc) Stop() {
-	_ = p.cmd.Process.Signal(os.Interrupt)
+	stopProcess(p.cmd, p.done, os.Interrupt, 10*time.Second)
+}
+
+// stopProcess sends sig, waits for done (closed when cmd.Wait returned),
+// and kills the process if it is still running after grace.
+func stopProcess(cmd *exec.Cmd, done <-chan struct{}, sig os.Signal, grace time.Duration) {
+	_ = cmd.Process.Signal(sig)
 	select {
-	case <-p.done:
-	case <-time.After(10 * time.Second):
-		_ = p.cmd.Process.Kill()
-		<-p.done
+	case <-done:
+	case <-time.After(grace):
+		_ = cmd.Process.Kill()
+		<-done
 	}
 }
