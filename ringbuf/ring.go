@@ -208,10 +208,6 @@ func (r *Ring) Size() int {
 	return len(r.data) - int(r.recs[r.head].off)
 }
 
-// Bytes is the size of the byte buffer the ring holds now (its memory
-// beside 8 bytes per index slot).
-func (r *Ring) Bytes() int { return cap(r.data) }
-
 // Resize changes the capacity. Shrinking below Len drops the oldest excess,
 // counted as lost at time now. The index grows on demand up to the new
 // capacity; shrinking releases it when it is more than twice what is needed.

@@ -221,24 +221,24 @@ func TestRingMatchesModel(t *testing.T) {
 // as far as the messages held.
 func TestRingMemoryFollowsContents(t *testing.T) {
 	r := NewRing(1024)
-	if r.Bytes() != 0 || len(r.recs) != 0 {
-		t.Fatalf("new ring holds %d bytes, %d index slots", r.Bytes(), len(r.recs))
+	if cap(r.data) != 0 || len(r.recs) != 0 {
+		t.Fatalf("new ring holds %d bytes, %d index slots", cap(r.data), len(r.recs))
 	}
 	r.Push([]byte("x"), 0)
-	if len(r.recs) > minRecs || r.Bytes() > 4096 {
-		t.Fatalf("one message: %d index slots, %d bytes", len(r.recs), r.Bytes())
+	if len(r.recs) > minRecs || cap(r.data) > 4096 {
+		t.Fatalf("one message: %d index slots, %d bytes", len(r.recs), cap(r.data))
 	}
 	big := make([]byte, 100<<10)
 	for i := 0; i < 8; i++ {
 		r.Push(big, 0)
 	}
-	if r.Bytes() < 8*len(big) {
-		t.Fatalf("holding 800 KiB in %d bytes", r.Bytes())
+	if cap(r.data) < 8*len(big) {
+		t.Fatalf("holding 800 KiB in %d bytes", cap(r.data))
 	}
 	for r.Len() > 0 {
 		r.Pop()
 	}
-	if r.Bytes() != 0 {
-		t.Fatalf("empty after a burst: still %d bytes", r.Bytes())
+	if cap(r.data) != 0 {
+		t.Fatalf("empty after a burst: still %d bytes", cap(r.data))
 	}
 }
