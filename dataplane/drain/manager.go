@@ -40,6 +40,10 @@ func NewManager(opts Options) *Manager {
 // not be modified.
 func (m *Manager) ForChannel(id string) []*Drain { return (*m.table.Load())[id] }
 
+// Table returns the current channel → drains table; lock-free. A new table
+// is published whenever the running drains change.
+func (m *Manager) Table() *Table { return m.table.Load() }
+
 // Drain returns the running drain with this id, or nil.
 func (m *Manager) Drain(id int64) *Drain {
 	m.mu.Lock()

@@ -82,7 +82,11 @@ func (b *Batch) firehose(msg []byte, from *config.Channel) {
 	if fc == nil {
 		return
 	}
-	g := b.group(fc)
+	var ds []*drain.Drain
+	if b.cacheTab != nil && len(fc.Drains) > 0 {
+		ds = (*b.cacheTab)[fc.ID]
+	}
+	g := b.group(fc, ds)
 	if g == nil {
 		return
 	}

@@ -70,18 +70,22 @@ type Batch struct {
 	// batch keeps it). Flush clears the entries through the groups
 	// (group.slot).
 	gtab []uint32
-	// ctab caches tok → channel for this batch's snapshot, direct-mapped on
-	// Token.Seq; an entry counts only when its gen is the batch's.
+	// ctab caches tok → channel and its drains, direct-mapped on Token.Seq;
+	// an entry counts only when its gen is the batch's. The caches outlive
+	// the batch: a pooled batch bound again to the same snapshot and drain
+	// table keeps them (cacheSnap, cacheTab); any other pair starts a new gen.
 	ctab [ctabSize]chanEntry
 	// ttab caches app-name bytes → token the same way, keyed by the last
 	// eight bytes of the id (random hex in a "t.<uuid>" token).
-	ttab  [ctabSize]tokEntry
-	gen   uint32
-	tails bool // publish tailed channels (a bus, and the rod off)
-	msgs  [][]byte
-	c     counts
-	rng   uint64  // firehose choice
-	fire  []int64 // firehose posts per firehose channel, published at Flush
+	ttab      [ctabSize]tokEntry
+	gen       uint32
+	cacheSnap *config.Snapshot
+	cacheTab  *drain.Table
+	tails     bool // publish tailed channels (a bus, and the rod off)
+	msgs      [][]byte
+	c         counts
+	rng       uint64  // firehose choice
+	fire      []int64 // firehose posts per firehose channel, published at Flush
 }
 
 // group is the messages of one channel in a batch, for its drains and
@@ -96,9 +100,10 @@ type group struct {
 
 // chanEntry is one ctab entry.
 type chanEntry struct {
-	tok *config.Token
-	ch  *config.Channel
-	gen uint32
+	tok    *config.Token
+	ch     *config.Channel
+	drains []*drain.Drain // ch's running drains in cacheTab
+	gen    uint32
 }
 
 // tokEntry is one ttab entry.
@@ -122,8 +127,25 @@ type counts struct {
 func (r *Router) Batch() *Batch {
 	b := r.batches.Get().(*Batch)
 	b.snap = r.snap()
+	var tab *drain.Table
+	if r.drains != nil {
+		tab = r.drains.Table()
+	}
+	if b.snap != b.cacheSnap || tab != b.cacheTab {
+		b.cacheSnap, b.cacheTab = b.snap, tab
+		b.newGen()
+	}
 	b.tails = r.bus != nil && !r.DenyTailSessions.Load()
 	return b
+}
+
+// newGen invalidates the caches.
+func (b *Batch) newGen() {
+	if b.gen++; b.gen == 0 { // wrapped: entries of gen 0 may be old
+		b.ctab = [ctabSize]chanEntry{}
+		b.ttab = [ctabSize]tokEntry{}
+		b.gen = 1
+	}
 }
 
 // Malformed counts one malformed frame (spec §2.1, §2.3).
@@ -162,7 +184,7 @@ func (b *Batch) AddForToken(msg []byte, tok *config.Token) {
 
 func (b *Batch) add(msg []byte, start, end int, tok *config.Token) {
 	b.c.received++
-	ch := b.channel(tok)
+	ch, ds := b.channel(tok)
 	if ch == nil {
 		b.c.unknownChannel++
 		return
@@ -174,7 +196,7 @@ func (b *Batch) add(msg []byte, start, end int, tok *config.Token) {
 		}
 		b.firehose(msg, ch)
 	}
-	g := b.group(ch)
+	g := b.group(ch, ds)
 	toHistory := !ch.NoRedis && b.r.spool != nil && !b.r.DenyRedisBuffers.Load()
 	if g == nil && !toHistory {
 		return
@@ -224,28 +246,33 @@ func (b *Batch) token(id []byte) *config.Token {
 	return tok
 }
 
-// channel returns tok's channel in the batch's snapshot, through the
-// batch's cache: a busy batch holds hundreds of messages of a few hundred
-// tokens, and the snapshot lookup hashes the channel id.
-func (b *Batch) channel(tok *config.Token) *config.Channel {
+// channel returns tok's channel in the batch's snapshot and the channel's
+// running drains, through the batch's cache: a busy batch holds hundreds of
+// messages of a few hundred tokens, and the snapshot and drain table
+// lookups hash the channel id.
+func (b *Batch) channel(tok *config.Token) (*config.Channel, []*drain.Drain) {
 	e := &b.ctab[(tok.Seq*2654435761)>>(32-8)]
 	if e.gen == b.gen && e.tok == tok {
-		return e.ch
+		return e.ch, e.drains
 	}
 	ch := b.snap.Channel(tok.ChannelID)
-	*e = chanEntry{tok: tok, ch: ch, gen: b.gen}
-	return ch
+	var ds []*drain.Drain
+	if ch != nil && b.cacheTab != nil && len(ch.Drains) > 0 {
+		ds = (*b.cacheTab)[ch.ID]
+	}
+	*e = chanEntry{tok: tok, ch: ch, drains: ds, gen: b.gen}
+	return ch, ds
 }
 
-// group returns the batch's group for ch, or nil when ch has neither drains
-// nor tails (an untailed channel costs one bool check). The last group is
+// group returns the batch's group for ch, whose running drains are ds, or
+// nil when ch has neither drains nor tails (an untailed channel costs one
+// bool check). The last group is
 // checked first (runs of one channel), then the batch's group table: a
 // busy batch holds a few hundred messages over as many channels, where a
 // scan of the groups was 11 % of the router at saturation.
-func (b *Batch) group(ch *config.Channel) *group {
-	hasDrains := b.r.drains != nil && len(ch.Drains) > 0
+func (b *Batch) group(ch *config.Channel, ds []*drain.Drain) *group {
 	tail := ch.Tailed && b.tails
-	if !hasDrains && !tail {
+	if len(ds) == 0 && !tail {
 		return nil
 	}
 	if n := len(b.groups); n > 0 && b.groups[n-1].ch == ch { // runs of one channel
@@ -257,13 +284,6 @@ func (b *Batch) group(ch *config.Channel) *group {
 	slot := b.gtabFind(ch)
 	if e := b.gtab[slot]; e != 0 {
 		return &b.groups[e-1]
-	}
-	var ds []*drain.Drain
-	if hasDrains {
-		ds = b.r.drains.ForChannel(ch.ID)
-	}
-	if len(ds) == 0 && !tail {
-		return nil
 	}
 	if len(b.groups) < cap(b.groups) {
 		b.groups = b.groups[:len(b.groups)+1]
@@ -331,11 +351,6 @@ func (b *Batch) Flush() {
 	}
 	b.groups = b.groups[:0]
 	b.snap = nil
-	if b.gen++; b.gen == 0 { // wrapped: entries of gen 0 may be old
-		b.ctab = [ctabSize]chanEntry{}
-		b.ttab = [ctabSize]tokEntry{}
-		b.gen = 1
-	}
 	b.r.batches.Put(b)
 }
 
