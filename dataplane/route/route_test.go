@@ -160,3 +160,39 @@ func TestFirehoseSplitsEvenly(t *testing.T) {
 		}
 	}
 }
+
+// The batch caches (app-name → token, token → channel) outlive a batch; a
+// new snapshot must replace them: the token moves to another channel, is
+// renamed, then is deleted, and each batch follows the snapshot it is bound to.
+func TestRouteCachesFollowTheSnapshot(t *testing.T) {
+	sp := embedded.NewSpool(10, 0)
+	snap := testSnapshot()
+	r := New(func() *config.Snapshot { return snap }, sp, nil)
+	send := func(text string) {
+		for range 3 { // several batches per snapshot: the pooled batch is reused
+			b := r.Batch()
+			b.AddByAppName([]byte("<1>1 T h " + tok + " web.1 - - " + text))
+			b.Flush()
+		}
+	}
+	send("a")
+	snap = snap.With([]config.Change{{Key: config.TokenKey(tok), Fields: config.TokenHash("3", "moved")},
+		{Key: config.ChannelKey("3"), Fields: config.ChannelHash("", "")}}, "2-0")
+	send("b")
+	snap = snap.With([]config.Change{{Key: config.TokenKey(tok), Fields: config.TokenHash("3", "renamed")}}, "3-0")
+	send("c")
+	snap = snap.With([]config.Change{{Key: config.TokenKey(tok)}}, "4-0")
+	before := ReadCounters()
+	send("d")
+	if got := ReadCounters().UnknownToken - before.UnknownToken; got != 3 {
+		t.Errorf("after the token's deletion %d messages counted as unknown token, want 3", got)
+	}
+	if got, want := fmt.Sprint(history(t, sp, "1")), "[<1>1 T h app web.1 - - a <1>1 T h app web.1 - - a <1>1 T h app web.1 - - a]"; got != want {
+		t.Errorf("channel 1 history %s, want %s", got, want)
+	}
+	want := "[<1>1 T h moved web.1 - - b <1>1 T h moved web.1 - - b <1>1 T h moved web.1 - - b " +
+		"<1>1 T h renamed web.1 - - c <1>1 T h renamed web.1 - - c <1>1 T h renamed web.1 - - c]"
+	if got := fmt.Sprint(history(t, sp, "3")); got != want {
+		t.Errorf("channel 3 history %s, want %s", got, want)
+	}
+}
