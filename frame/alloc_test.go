@@ -26,7 +26,7 @@ func TestZeroAllocs(t *testing.T) {
 	start, end, _ := AppName(raw)
 	name, dtok := []byte("app"), []byte("d.fc6b856b-3332-4546-93de-7d0ee272c3bd")
 	now, since := time.Date(2013, 1, 1, 0, 0, 10, 0, time.UTC), time.Date(2013, 1, 1, 0, 0, 5, 0, time.Local)
-	dst := make([]byte, 0, 4096)
+	dst, scratch := make([]byte, 0, 4096), make([]byte, 0, 4096)
 	funcs := map[string]func(){
 		"Next": func() {
 			for buf := stream; len(buf) > 0; {
@@ -43,6 +43,12 @@ func TestZeroAllocs(t *testing.T) {
 		"AppendSyslogDrain": func() { sinkBytes = AppendSyslogDrain(dst[:0], f, dtok) },
 		"AppendHTTPDrain":   func() { sinkBytes = AppendHTTPDrain(dst[:0], f) },
 		"AppendV3Log":       func() { sinkBytes = AppendV3Log(dst[:0], f) },
+		"AppendHTTPDrainCooked": func() {
+			sinkBytes, sinkBool = AppendHTTPDrainCooked(dst[:0], &scratch, raw, start, end, "app")
+		},
+		"AppendHTTPDrainCooked/name with a space": func() {
+			sinkBytes, sinkBool = AppendHTTPDrainCooked(dst[:0], &scratch, raw, start, end, "my app")
+		},
 		"AppendSessionLine": func() { sinkBytes = AppendSessionLine(dst[:0], f) },
 		"AppendDate":        func() { sinkBytes = AppendDate(dst[:0], since) },
 		"AppendL10Syslog":   func() { sinkBytes = AppendL10Syslog(dst[:0], now, dtok, 3, since) },

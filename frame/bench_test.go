@@ -73,6 +73,19 @@ func BenchmarkAppendHTTPDrain(b *testing.B) {
 	sinkBytes = dst
 }
 
+// BenchmarkAppendHTTPDrainCooked is the router's per-message cost of an
+// HTTP drain frame: one parse of the raw message and the formatted copy.
+func BenchmarkAppendHTTPDrainCooked(b *testing.B) {
+	start, end, _ := AppName(benchMsg)
+	dst, scratch := make([]byte, 0, 512), []byte(nil)
+	b.SetBytes(int64(len(benchMsg)))
+	b.ReportAllocs()
+	for b.Loop() {
+		dst, sinkBool = AppendHTTPDrainCooked(dst[:0], &scratch, benchMsg, start, end, "app")
+	}
+	sinkBytes = dst
+}
+
 // appendLen matches strconv for every length it writes by hand and past them.
 func TestAppendLenMatchesStrconv(t *testing.T) {
 	for n := -2; n <= 20010; n++ {

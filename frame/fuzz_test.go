@@ -196,3 +196,43 @@ func FuzzAppName(f *testing.F) {
 		}
 	})
 }
+
+// FuzzHTTPDrainCooked: the router's one-pass HTTP drain frame equals parsing
+// and formatting the cooked message, for any message, name and (AppName's or
+// no) rewrite.
+func FuzzHTTPDrainCooked(f *testing.F) {
+	for _, m := range seedMessages {
+		f.Add([]byte(m), "app", true)
+		f.Add([]byte(m), "a b", true)
+		f.Add([]byte(m), "", false)
+	}
+	f.Add([]byte("<1>1 T h t.x\tq p - - m"), "app", true)    // a tab in the token field
+	f.Add([]byte("<1>1 T h t.x p - - m"), "web\t1", true)    // a tab in the name
+	f.Add([]byte("<1>1 T h t.x p -"), "a - - b", true)       // the name completes the message
+	f.Add([]byte("<1>1 T  h t.x p - - m"), "app", true)      // two spaces before HOSTNAME
+	f.Add([]byte("<1>1 T h  t.x p - - m"), "app", true)      // two spaces before APP-NAME
+	f.Add([]byte("<300>1 T h t.x p [a\\]] m"), "app", false) // PRI wraps; raw
+	f.Fuzz(func(t *testing.T, msg []byte, name string, rewrite bool) {
+		start, end := -1, -1
+		cooked := msg
+		if rewrite {
+			s, e, ok := AppName(msg)
+			if !ok {
+				return
+			}
+			start, end = s, e
+			cooked = AppendCooked(nil, msg, s, e, []byte(name))
+		}
+		var want []byte
+		wf, wok := ParseDrain(cooked)
+		if wok {
+			want = AppendHTTPDrain([]byte("x"), wf)
+		}
+		var scratch []byte
+		got, ok := AppendHTTPDrainCooked([]byte("x"), &scratch, msg, start, end, name)
+		if ok != wok || (ok && !bytes.Equal(got, want)) || (!ok && string(got) != "x") {
+			t.Fatalf("AppendHTTPDrainCooked(%q, %d, %d, %q) = %q %v; ParseDrain+AppendHTTPDrain of %q: %q %v",
+				msg, start, end, name, got, ok, cooked, want, wok)
+		}
+	})
+}
