@@ -95,3 +95,20 @@ func TestAppendLenMatchesStrconv(t *testing.T) {
 		}
 	}
 }
+
+// benchTokenMsg is a message as the bench suite's generator sends it.
+var benchTokenMsg = []byte("<134>1 2026-01-02T03:04:05Z host t.feff49f1-4d55-4c9e-aee1-2d2b10e69b42 web.1 - - |0000000000000001000100000001000001|abcdefghijklmnopqrstuvwx")
+
+func BenchmarkParseDrainToken(b *testing.B) {
+	b.SetBytes(int64(len(benchTokenMsg)))
+	for b.Loop() {
+		sinkFields, sinkBool = ParseDrain(benchTokenMsg)
+	}
+}
+
+func BenchmarkAppNameToken(b *testing.B) {
+	b.SetBytes(int64(len(benchTokenMsg)))
+	for b.Loop() {
+		sinkInt, _, sinkBool = AppName(benchTokenMsg)
+	}
+}

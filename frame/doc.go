@@ -39,7 +39,7 @@
 // ParseSession alias their input and are valid as long as the
 // caller leaves those input bytes unchanged.
 //
-// frame imports only bytes, strconv and time from the standard library; it
+// frame imports only bytes, encoding/binary, math/bits, strconv and time from the standard library; it
 // must never import net, os, fmt or any module outside the standard library
 // (TestImports enforces this).
 package frame

@@ -1,6 +1,10 @@
 package frame
 
-import "bytes"
+import (
+	"bytes"
+	"encoding/binary"
+	"math/bits"
+)
 
 // AppName finds the field that carries the token (spec §2.3): Logplex splits
 // the message on runs of spaces (" +") into at most 5 parts
@@ -163,8 +167,23 @@ func isDigit(c byte) bool { return c >= '0' && c <= '9' }
 // SP, \t, \n, \f, \r. \v is not a space there.
 var pcreSpace = [256]bool{' ': true, '\t': true, '\n': true, '\f': true, '\r': true}
 
-// fieldEnd returns the end of the \S* run starting at i.
+// fieldEnd returns the end of the \S* run starting at i. Every \s byte is
+// below 0x21, so it looks at eight bytes at a time for the first byte below
+// 0x21 (the lowest byte the subtraction flags is exact) and checks that one.
 func fieldEnd(msg []byte, i int) int {
+	for i+8 <= len(msg) {
+		x := binary.LittleEndian.Uint64(msg[i:])
+		t := (x - 0x2121212121212121) &^ x & 0x8080808080808080
+		if t == 0 {
+			i += 8
+			continue
+		}
+		i += bits.TrailingZeros64(t) >> 3
+		if pcreSpace[msg[i]] {
+			return i
+		}
+		i++ // a control byte that is not \s: part of the field
+	}
 	for i < len(msg) && !pcreSpace[msg[i]] {
 		i++
 	}

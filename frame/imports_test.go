@@ -10,7 +10,7 @@ import (
 )
 
 // allowedImports is everything frame may import (see the package doc).
-var allowedImports = map[string]bool{"bytes": true, "strconv": true, "time": true}
+var allowedImports = map[string]bool{"bytes": true, "encoding/binary": true, "math/bits": true, "strconv": true, "time": true}
 
 // TestImports enforces the package doc: stdlib only, and no I/O, formatting or
 // concurrency packages. It also wants the package doc comment in doc.go.
