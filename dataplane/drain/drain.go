@@ -7,9 +7,11 @@
 //
 //	route.Batch.Flush ──PushBatch (one lock per drain per batch)──► Buffer ──► sender goroutine ──► endpoint
 //
-// Messages enter as cooked syslog (token already rewritten); senders format
-// them for the wire (frame.ParseDrain + AppendHTTPDrain / AppendSyslogDrain)
-// off the ingest path.
+// What a drain's buffer holds is its Form: an HTTP drain holds its messages
+// as HTTP drain frames, formatted once by the router while it reads them
+// (frame.AppendHTTPDrainCooked), so its sender only copies them into a POST
+// body; a syslog drain holds cooked syslog (token already rewritten) and its
+// sender formats each with the drain's own token (AppendSyslogDrain).
 //
 // drain imports frame, ringbuf, config, fasthttp and klauspost/compress.
 package drain
@@ -20,11 +22,33 @@ import (
 	"time"
 
 	"github.com/logplex/logplex/config"
+	"github.com/logplex/logplex/frame"
 	"github.com/logplex/logplex/ringbuf"
 )
 
 // Span is one message in a shared batch buffer: buf[Off:End].
 type Span struct{ Off, End uint32 }
+
+// Form is what a drain's buffer holds.
+type Form uint8
+
+const (
+	// FormCooked: cooked syslog messages, as history stores them.
+	FormCooked Form = iota
+	// FormHTTP: HTTP drain frames (frame.AppendHTTPDrain), ready for a body.
+	FormHTTP
+)
+
+// AppendForm appends the cooked message msg in form f; ok is false (dst
+// unchanged) when a drain of that form delivers no such message (it does
+// not parse). The router formats in one pass instead (route.Batch); this is
+// for the rare producer that holds a cooked message.
+func AppendForm(dst, msg []byte, f Form) ([]byte, bool) {
+	if f == FormHTTP {
+		return frame.AppendHTTPDrainCooked(dst, nil, msg, -1, -1, "")
+	}
+	return append(dst, msg...), true
+}
 
 // Buffer is a drain's bounded message buffer: producers push batches under a
 // short lock and wake the sender; the sender takes messages out under the
@@ -32,6 +56,7 @@ type Span struct{ Off, End uint32 }
 // notice.
 type Buffer struct {
 	mu   sync.Mutex
+	form Form
 	ring *ringbuf.Ring
 	wake chan struct{} // capacity 1: "there is something to send"
 	// drops counts messages displaced on overflow, for metrics (the ring's
@@ -40,13 +65,17 @@ type Buffer struct {
 	pushed uint64
 }
 
-// NewBuffer returns a buffer of size messages.
-func NewBuffer(size int) *Buffer {
-	return &Buffer{ring: ringbuf.NewRing(size), wake: make(chan struct{}, 1)}
+// NewBuffer returns a buffer of size messages in form f.
+func NewBuffer(size int, f Form) *Buffer {
+	return &Buffer{form: f, ring: ringbuf.NewRing(size), wake: make(chan struct{}, 1)}
 }
 
+// Form is what the buffer holds; producers push messages in this form.
+func (b *Buffer) Form() Form { return b.form }
+
 // PushBatch copies the spans of buf in, in order, dropping the oldest when
-// full. buf is only read during the call.
+// full. The messages are in the buffer's Form. buf is only read during the
+// call.
 func (b *Buffer) PushBatch(buf []byte, spans []Span, now int64) {
 	b.mu.Lock()
 	for _, s := range spans {
@@ -62,9 +91,12 @@ func (b *Buffer) PushBatch(buf []byte, spans []Span, now int64) {
 	}
 }
 
-// Push copies one message in (used for notices and tests).
+// Push copies one cooked message in, in the buffer's Form (used by tests;
+// it allocates). A message the form cannot hold is not pushed.
 func (b *Buffer) Push(msg []byte, now int64) {
-	b.PushBatch(msg, []Span{{0, uint32(len(msg))}}, now)
+	if m, ok := AppendForm(nil, msg, b.form); ok {
+		b.PushBatch(m, []Span{{0, uint32(len(m))}}, now)
+	}
 }
 
 // Wake is signalled (capacity 1) whenever messages were pushed.

@@ -125,7 +125,7 @@ func newHTTPSender(o *Options, d *Drain) (sender, error) {
 	s.closeTimer = httpStoppedTimer()
 	s.reconnectTimer = httpStoppedTimer()
 	s.ageTimer = httpStoppedTimer()
-	d.Buf = NewBuffer(o.HTTPBufferSize)
+	d.Buf = NewBuffer(o.HTTPBufferSize, FormHTTP)
 	d.Stats = newStats(d.Config.ID, "http", d.Buf)
 	return s, nil
 }
@@ -252,29 +252,23 @@ func (s *httpSender) nextFrame() bool {
 	return true
 }
 
-// popOne formats msg into the frame being filled; it returns false, leaving
-// msg in the buffer, when msg belongs to the next frame. Messages the drain
-// parser rejects are removed and not delivered (spec §3.1 step 5).
+// popOne adds one message, an HTTP drain frame formatted by the router
+// (FormHTTP), to the frame being filled; it returns false, leaving it in
+// the buffer, when it belongs to the next frame. (Messages the drain parser
+// rejects never got here: spec §3.1 step 5.)
 func (s *httpSender) popOne(msg []byte) bool {
 	if s.full {
 		return false
 	}
-	f, ok := frame.ParseDrain(msg)
-	if !ok {
-		return true
-	}
-	start := len(s.raw)
-	s.raw = frame.AppendHTTPDrain(s.raw, f)
-	size := len(s.raw) - start
-	switch {
+	switch size := len(msg); {
 	case s.budget-size > 0:
 		s.budget -= size
 	case size >= s.o.HTTPTargetBytes: // "this message is a pig, so send it anyway"
 		s.full = true
 	default:
-		s.raw = s.raw[:start]
 		return false
 	}
+	s.raw = append(s.raw, msg...)
 	s.fr.msgs++
 	return true
 }

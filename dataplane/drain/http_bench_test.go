@@ -85,11 +85,15 @@ type benchBatch struct {
 	spans []Span
 }
 
-func newBenchBatch(msgs [][]byte) benchBatch {
+// newBenchBatch makes a batch of cooked messages in form f.
+func newBenchBatch(f Form, msgs [][]byte) benchBatch {
 	var b benchBatch
 	for _, m := range msgs {
-		b.spans = append(b.spans, Span{uint32(len(b.buf)), uint32(len(b.buf) + len(m))})
-		b.buf = append(b.buf, m...)
+		off := len(b.buf)
+		var ok bool
+		if b.buf, ok = AppendForm(b.buf, m, f); ok {
+			b.spans = append(b.spans, Span{uint32(off), uint32(len(b.buf))})
+		}
 	}
 	return b
 }
@@ -152,7 +156,7 @@ func BenchmarkHTTPDrain(b *testing.B) {
 		b.Run(name, func(b *testing.B) {
 			ep := newFastEndpoint(b)
 			d := startHTTP(b, Options{}, "http://"+ep.addr+"/logs", coding)
-			batch := newBenchBatch(logLines(100, 1))
+			batch := newBenchBatch(FormHTTP, logLines(100, 1))
 			feed(b, ep, []*Drain{d}, 10000, 1024, batch) // warm up: connection, pools
 			var m0 runtime.MemStats
 			runtime.ReadMemStats(&m0)
@@ -193,7 +197,7 @@ func BenchmarkHTTPDrains1000(b *testing.B) {
 	if len(ds) != drains {
 		b.Fatalf("manager runs %d drains, want %d", len(ds), drains)
 	}
-	batch := newBenchBatch(logLines(20, 2))
+	batch := newBenchBatch(FormHTTP, logLines(20, 2))
 	feed(b, ep, ds, 200*drains, 100, batch) // warm up: 1000 connections, ring slots
 	var m0 runtime.MemStats
 	runtime.ReadMemStats(&m0)
@@ -244,7 +248,7 @@ func TestHTTPDrainAllocsPerMessage(t *testing.T) {
 		t.Run("coding="+coding, func(t *testing.T) {
 			ep := newFastEndpoint(t)
 			d := startHTTP(t, Options{}, "http://"+ep.addr+"/logs", coding)
-			batch := newBenchBatch(logLines(100, 1))
+			batch := newBenchBatch(FormHTTP, logLines(100, 1))
 			feed(t, ep, []*Drain{d}, 10000, 1024, batch)
 			var m0, m1 runtime.MemStats
 			runtime.ReadMemStats(&m0)
@@ -266,7 +270,7 @@ func TestHTTPSendPathAllocs(t *testing.T) {
 		t.Skip("sync.Pool drops items under -race")
 	}
 	d, s := newHTTPDrain(t, Options{}, "http://127.0.0.1:9/", "gzip")
-	batch := newBenchBatch(logLines(100, 1))
+	batch := newBenchBatch(FormHTTP, logLines(100, 1))
 	frame := func() {
 		d.PushBatch(batch.buf, batch.spans, 1)
 		if !s.nextFrame() {

@@ -367,14 +367,12 @@ func runDrain(d *Drain, s sender) {
 	}()
 }
 
+// push hands cooked messages to d in one batch, in d's buffer form, as the
+// router does; messages the form cannot hold are left out, as the router
+// leaves them out.
 func push(d *Drain, msgs ...[]byte) {
-	var buf []byte
-	spans := make([]Span, 0, len(msgs))
-	for _, m := range msgs {
-		spans = append(spans, Span{uint32(len(buf)), uint32(len(buf) + len(m))})
-		buf = append(buf, m...)
-	}
-	d.PushBatch(buf, spans, time.Now().UnixNano())
+	b := newBenchBatch(d.Buf.Form(), msgs)
+	d.PushBatch(b.buf, b.spans, time.Now().UnixNano())
 }
 
 // testMsg is message i as the router hands it to drains (cooked).

@@ -105,7 +105,7 @@ func newSyslogSender(o *Options, d *Drain) (sender, error) {
 	s.retryTimer = stoppedTimer()
 	s.ageTimer = stoppedTimer()
 	s.fillFn, s.takeFn = s.fill, s.take
-	d.Buf = NewBuffer(o.TCPBufferSize)
+	d.Buf = NewBuffer(o.TCPBufferSize, FormCooked)
 	d.Stats = newStats(d.Config.ID, kind, d.Buf)
 	return s, nil
 }

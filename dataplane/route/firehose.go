@@ -90,11 +90,16 @@ func (b *Batch) firehose(msg []byte, from *config.Channel) {
 	if g == nil {
 		return
 	}
-	if b.hist == nil {
-		b.hist = store.GetHistoryBatch()
+	if g.cooked {
+		if b.hist == nil {
+			b.hist = store.GetHistoryBatch()
+		}
+		off := len(b.hist.Buf)
+		b.hist.Buf = append(b.hist.Buf, msg...)
+		g.spans = append(g.spans, drain.Span{Off: uint32(off), End: uint32(len(b.hist.Buf))})
 	}
-	off := len(b.hist.Buf)
-	b.hist.Buf = append(b.hist.Buf, msg...)
-	g.spans = append(g.spans, drain.Span{Off: uint32(off), End: uint32(len(b.hist.Buf))})
+	if g.http {
+		b.addHTTP(g, msg, -1, -1, "")
+	}
 	b.fire[i]++
 }

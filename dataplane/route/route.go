@@ -7,7 +7,13 @@
 //
 //	frame ─► Batch.AddByAppName / AddForToken ─► Batch.Flush ─┬► Drain.PushBatch (one lock per drain per batch)
 //	          (cooked copy into the batch buffer,               ├► Bus.Publish     (one call per tailed channel, tail.go)
-//	           grouped per channel)                             └► Spool.Write     (one call per batch)
+//	           and/or the HTTP drain frame into                 └► Spool.Write     (one call per batch)
+//	           the frame buffer; grouped per channel)
+//
+// A message is copied where it is needed: cooked into the batch buffer for
+// history, tails and syslog drains, and formatted as an HTTP drain frame into
+// the frame buffer (drain.FormHTTP) for HTTP drains, once however many there
+// are; a channel with only HTTP drains and no history costs one copy.
 //
 // route imports frame, config, store, dataplane/drain and the standard library.
 package route
@@ -70,6 +76,10 @@ type Batch struct {
 	// batch keeps it). Flush clears the entries through the groups
 	// (group.slot).
 	gtab []uint32
+	// fbuf holds the HTTP drain frames of the batch (groups' hspans);
+	// scratch is AppendHTTPDrainCooked's, for token names that are not one
+	// field.
+	fbuf, scratch []byte
 	// ctab caches tok → channel and its drains, direct-mapped on Token.Seq;
 	// an entry counts only when its gen is the batch's. The caches outlive
 	// the batch: a pooled batch bound again to the same snapshot and drain
@@ -93,9 +103,12 @@ type Batch struct {
 type group struct {
 	ch     *config.Channel
 	drains []*drain.Drain
-	spans  []drain.Span
-	tail   bool // ch is tailed: publish the spans
-	slot   int  // its gtab entry
+	spans  []drain.Span // cooked, in hist.Buf: for tails and FormCooked drains
+	hspans []drain.Span // HTTP drain frames, in fbuf: for FormHTTP drains
+	cooked bool         // spans are needed
+	http   bool         // hspans are needed
+	tail   bool         // ch is tailed: publish the spans
+	slot   int          // its gtab entry
 }
 
 // chanEntry is one ctab entry.
@@ -114,6 +127,9 @@ type tokEntry struct {
 
 // ctabSize is the size of a batch's token → channel cache (a power of two).
 const ctabSize = 256
+
+// maxKeptFrameBytes is the largest frame buffer a pooled batch keeps.
+const maxKeptFrameBytes = 1 << 20
 
 // gtabMin is the initial size of a batch's group table (a power of two).
 const gtabMin = 512
@@ -201,23 +217,39 @@ func (b *Batch) add(msg []byte, start, end int, tok *config.Token) {
 	if g == nil && !toHistory {
 		return
 	}
-	if b.hist == nil {
-		b.hist = store.GetHistoryBatch()
+	if toHistory || g.cooked {
+		if b.hist == nil {
+			b.hist = store.GetHistoryBatch()
+		}
+		h := b.hist
+		off := len(h.Buf)
+		if start < 0 {
+			h.Buf = append(h.Buf, msg...)
+		} else {
+			h.Buf = append(h.Buf, msg[:start]...)
+			h.Buf = append(h.Buf, tok.Name...)
+			h.Buf = append(h.Buf, msg[end:]...)
+		}
+		if toHistory {
+			h.Msgs = append(h.Msgs, store.HistoryMsg{Channel: ch.ID, Off: uint32(off), End: uint32(len(h.Buf))})
+		}
+		if g != nil && g.cooked {
+			g.spans = append(g.spans, drain.Span{Off: uint32(off), End: uint32(len(h.Buf))})
+		}
 	}
-	h := b.hist
-	off := len(h.Buf)
-	if start < 0 {
-		h.Buf = append(h.Buf, msg...)
-	} else {
-		h.Buf = append(h.Buf, msg[:start]...)
-		h.Buf = append(h.Buf, tok.Name...)
-		h.Buf = append(h.Buf, msg[end:]...)
+	if g != nil && g.http {
+		b.addHTTP(g, msg, start, end, tok.Name)
 	}
-	if toHistory {
-		h.Msgs = append(h.Msgs, store.HistoryMsg{Channel: ch.ID, Off: uint32(off), End: uint32(len(h.Buf))})
-	}
-	if g != nil {
-		g.spans = append(g.spans, drain.Span{Off: uint32(off), End: uint32(len(h.Buf))})
+}
+
+// addHTTP appends msg's HTTP drain frame (msg[start:end] rewritten to name;
+// start < 0: as is) to fbuf for g's HTTP drains, unless the drain parser
+// rejects the message (spec §3.1 step 5: it goes to no drain).
+func (b *Batch) addHTTP(g *group, msg []byte, start, end int, name string) {
+	off := len(b.fbuf)
+	var ok bool
+	if b.fbuf, ok = frame.AppendHTTPDrainCooked(b.fbuf, &b.scratch, msg, start, end, name); ok {
+		g.hspans = append(g.hspans, drain.Span{Off: uint32(off), End: uint32(len(b.fbuf))})
 	}
 }
 
@@ -287,16 +319,24 @@ func (b *Batch) group(ch *config.Channel, ds []*drain.Drain) *group {
 	}
 	if len(b.groups) < cap(b.groups) {
 		b.groups = b.groups[:len(b.groups)+1]
-		g := &b.groups[len(b.groups)-1]
-		g.ch, g.drains, g.spans, g.tail, g.slot = ch, ds, g.spans[:0], tail, slot
 	} else {
-		b.groups = append(b.groups, group{ch: ch, drains: ds, tail: tail, slot: slot})
+		b.groups = append(b.groups, group{})
+	}
+	g := &b.groups[len(b.groups)-1]
+	g.ch, g.drains, g.spans, g.hspans, g.tail, g.slot = ch, ds, g.spans[:0], g.hspans[:0], tail, slot
+	g.cooked, g.http = tail, false
+	for _, d := range ds {
+		if d.Buf.Form() == drain.FormHTTP {
+			g.http = true
+		} else {
+			g.cooked = true
+		}
 	}
 	b.gtab[slot] = uint32(len(b.groups))
 	if 2*len(b.groups) > len(b.gtab) {
 		b.gtabGrow()
 	}
-	return &b.groups[len(b.groups)-1]
+	return g
 }
 
 // gtabFind returns ch's slot in gtab: the entry holding its group, or the
@@ -350,6 +390,10 @@ func (b *Batch) Flush() {
 		g.ch, g.drains, g.tail = nil, nil, false
 	}
 	b.groups = b.groups[:0]
+	b.fbuf = b.fbuf[:0]
+	if cap(b.fbuf) > maxKeptFrameBytes { // left by a huge request
+		b.fbuf = nil
+	}
 	b.snap = nil
 	b.r.batches.Put(b)
 }
@@ -364,7 +408,13 @@ func (b *Batch) pushDrains() {
 	for i := range b.groups {
 		g := &b.groups[i]
 		for _, d := range g.drains {
-			d.PushBatch(b.hist.Buf, g.spans, now)
+			if d.Buf.Form() == drain.FormHTTP {
+				if len(g.hspans) > 0 {
+					d.PushBatch(b.fbuf, g.hspans, now)
+				}
+			} else if len(g.spans) > 0 {
+				d.PushBatch(b.hist.Buf, g.spans, now)
+			}
 		}
 	}
 }
