@@ -27,6 +27,8 @@ func TestZeroAllocs(t *testing.T) {
 	name, dtok := []byte("app"), []byte("d.fc6b856b-3332-4546-93de-7d0ee272c3bd")
 	now, since := time.Date(2013, 1, 1, 0, 0, 10, 0, time.UTC), time.Date(2013, 1, 1, 0, 0, 5, 0, time.Local)
 	dst, scratch := make([]byte, 0, 4096), make([]byte, 0, 4096)
+	var head Head
+	head.Read(raw)
 	funcs := map[string]func(){
 		"Next": func() {
 			for buf := stream; len(buf) > 0; {
@@ -43,11 +45,12 @@ func TestZeroAllocs(t *testing.T) {
 		"AppendSyslogDrain": func() { sinkBytes = AppendSyslogDrain(dst[:0], f, dtok) },
 		"AppendHTTPDrain":   func() { sinkBytes = AppendHTTPDrain(dst[:0], f) },
 		"AppendV3Log":       func() { sinkBytes = AppendV3Log(dst[:0], f) },
-		"AppendHTTPDrainCooked": func() {
-			sinkBytes, sinkBool = AppendHTTPDrainCooked(dst[:0], &scratch, raw, start, end, "app")
+		"Head.Read":         func() { sinkBool = head.Read(raw) },
+		"AppendHTTPDrainHead": func() {
+			sinkBytes, sinkBool = AppendHTTPDrainHead(dst[:0], &scratch, raw, &head, "app")
 		},
-		"AppendHTTPDrainCooked/name with a space": func() {
-			sinkBytes, sinkBool = AppendHTTPDrainCooked(dst[:0], &scratch, raw, start, end, "my app")
+		"AppendHTTPDrainHead/name with a space": func() {
+			sinkBytes, sinkBool = AppendHTTPDrainHead(dst[:0], &scratch, raw, &head, "my app")
 		},
 		"AppendSessionLine": func() { sinkBytes = AppendSessionLine(dst[:0], f) },
 		"AppendDate":        func() { sinkBytes = AppendDate(dst[:0], since) },

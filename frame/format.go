@@ -49,47 +49,6 @@ func AppendV3Log(dst []byte, f Fields) []byte {
 	return appendHTTPFormat(dst, f, f.Source, 1)
 }
 
-// AppendHTTPDrainCooked appends the HTTP drain frame of the cooked message
-// AppendCooked(msg, start, end, name) (msg itself when start < 0) exactly as
-// AppendHTTPDrain(dst, ParseDrain(cooked)) would, and reports false, dst
-// unchanged, when the cooked message does not parse (it goes to no drain).
-// start and end must be AppName's. The router formats every message for its
-// HTTP drains this way, once, while it reads the message anyway.
-//
-// When name and msg[start:end] are both one field (not empty, no
-// whitespace) the cooked message is not built: the parse of msg reaches
-// APP-NAME exactly at start (the fields before it are single-space
-// separated or the parse fails there, for msg and cooked alike) and the rest
-// is the same bytes, so msg parses iff cooked does, with name as SOURCE.
-// Otherwise the cooked message is built in *scratch and parsed.
-func AppendHTTPDrainCooked(dst []byte, scratch *[]byte, msg []byte, start, end int, name string) ([]byte, bool) {
-	if start < 0 {
-		f, ok := ParseDrain(msg)
-		if !ok {
-			return dst, false
-		}
-		return appendHTTPFormat(dst, f, f.Source, 0), true
-	}
-	if isField(name) {
-		f, ok := ParseDrain(msg)
-		if ok && cap(msg)-cap(f.Source) == start && len(f.Source) == end-start {
-			return appendHTTPFormat(dst, f, name, 0), true
-		}
-		if !ok && isField(msg[start:end]) {
-			return dst, false
-		}
-	}
-	c := append((*scratch)[:0], msg[:start]...)
-	c = append(c, name...)
-	c = append(c, msg[end:]...)
-	*scratch = c
-	f, ok := ParseDrain(c)
-	if !ok {
-		return dst, false
-	}
-	return appendHTTPFormat(dst, f, f.Source, 0), true
-}
-
 // isField reports whether name is one \S+ field of the drain parser.
 func isField[S string | []byte](name S) bool {
 	for i := 0; i < len(name); i++ {

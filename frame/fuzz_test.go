@@ -197,31 +197,37 @@ func FuzzAppName(f *testing.F) {
 	})
 }
 
-// FuzzHTTPDrainCooked: the router's one-pass HTTP drain frame equals parsing
-// and formatting the cooked message, for any message, name and (AppName's or
-// no) rewrite.
-func FuzzHTTPDrainCooked(f *testing.F) {
+// FuzzHead: Head.Read finds AppName's field, and the router's one-pass
+// HTTP drain frame (AppendHTTPDrainHead) equals parsing and formatting the
+// cooked message, for any message and name, rewritten or kept as it is.
+func FuzzHead(f *testing.F) {
 	for _, m := range seedMessages {
 		f.Add([]byte(m), "app", true)
 		f.Add([]byte(m), "a b", true)
 		f.Add([]byte(m), "", false)
 	}
-	f.Add([]byte("<1>1 T h t.x\tq p - - m"), "app", true)    // a tab in the token field
-	f.Add([]byte("<1>1 T h t.x p - - m"), "web\t1", true)    // a tab in the name
-	f.Add([]byte("<1>1 T h t.x p -"), "a - - b", true)       // the name completes the message
-	f.Add([]byte("<1>1 T  h t.x p - - m"), "app", true)      // two spaces before HOSTNAME
-	f.Add([]byte("<1>1 T h  t.x p - - m"), "app", true)      // two spaces before APP-NAME
-	f.Add([]byte("<300>1 T h t.x p [a\\]] m"), "app", false) // PRI wraps; raw
+	f.Add([]byte("<1>1 T h t.x\tq p - - m"), "app", true)   // a tab in the token field
+	f.Add([]byte("<1>1 T h t.x\tq p - - m"), "", false)     // ... kept
+	f.Add([]byte("<1>1 T h t.x p - - m"), "web\t1", true)   // a tab in the name
+	f.Add([]byte("<1>1 T h t.x p -"), "a - - b", true)      // the name completes the message
+	f.Add([]byte("<1>1 T  h t.x p - - m"), "app", true)     // two spaces before HOSTNAME
+	f.Add([]byte("<1>1 T h  t.x p - - m"), "app", true)     // two spaces before APP-NAME
+	f.Add([]byte("<1>1 T\tx h t.x p - - m"), "app", true)   // a tab in TIMESTAMP
+	f.Add([]byte("<1>1 T h\nx t.x p - - m"), "app", true)   // a line feed in HOSTNAME
+	f.Add([]byte("<1>1\t T h t.x p - - m"), "app", true)    // a tab after VERSION
+	f.Add([]byte("<300>1 T h t.x p [a\\]] m"), "app", true) // PRI wraps
+	f.Add([]byte("<1>11 T h t.x p - - m"), "app", true)     // VERSION 11
+	f.Add([]byte("<1>1 T h t.x p  - - m"), "app", true)     // two spaces after PROCID
 	f.Fuzz(func(t *testing.T, msg []byte, name string, rewrite bool) {
-		start, end := -1, -1
+		var h Head
+		ok := h.Read(msg)
+		start, end, aok := AppName(msg)
+		if ok != aok || (ok && (h.Start != start || h.End != end)) {
+			t.Fatalf("Head.Read(%q) = %d %d %v; AppName %d %d %v", msg, h.Start, h.End, ok, start, end, aok)
+		}
 		cooked := msg
-		if rewrite {
-			s, e, ok := AppName(msg)
-			if !ok {
-				return
-			}
-			start, end = s, e
-			cooked = AppendCooked(nil, msg, s, e, []byte(name))
+		if ok && rewrite {
+			cooked = AppendCooked(nil, msg, start, end, []byte(name))
 		}
 		var want []byte
 		wf, wok := ParseDrain(cooked)
@@ -229,10 +235,15 @@ func FuzzHTTPDrainCooked(f *testing.F) {
 			want = AppendHTTPDrain([]byte("x"), wf)
 		}
 		var scratch []byte
-		got, ok := AppendHTTPDrainCooked([]byte("x"), &scratch, msg, start, end, name)
+		var got []byte
+		if rewrite {
+			got, ok = AppendHTTPDrainHead([]byte("x"), &scratch, msg, &h, name)
+		} else {
+			got, ok = AppendHTTPDrainHead([]byte("x"), &scratch, msg, &h, msg[h.Start:h.End])
+		}
 		if ok != wok || (ok && !bytes.Equal(got, want)) || (!ok && string(got) != "x") {
-			t.Fatalf("AppendHTTPDrainCooked(%q, %d, %d, %q) = %q %v; ParseDrain+AppendHTTPDrain of %q: %q %v",
-				msg, start, end, name, got, ok, cooked, want, wok)
+			t.Fatalf("AppendHTTPDrainHead(%q, %q, rewrite %v) = %q %v; ParseDrain+AppendHTTPDrain of %q: %q %v",
+				msg, name, rewrite, got, ok, cooked, want, wok)
 		}
 	})
 }

@@ -42,10 +42,15 @@ const (
 // AppendForm appends the cooked message msg in form f; ok is false (dst
 // unchanged) when a drain of that form delivers no such message (it does
 // not parse). The router formats in one pass instead (route.Batch); this is
-// for the rare producer that holds a cooked message.
+// for the rare producer that holds a cooked message. It may allocate.
 func AppendForm(dst, msg []byte, f Form) ([]byte, bool) {
 	if f == FormHTTP {
-		return frame.AppendHTTPDrainCooked(dst, nil, msg, -1, -1, "")
+		var h frame.Head
+		if !h.Read(msg) {
+			return dst, false
+		}
+		var scratch []byte
+		return frame.AppendHTTPDrainHead(dst, &scratch, msg, &h, msg[h.Start:h.End])
 	}
 	return append(dst, msg...), true
 }

@@ -98,8 +98,8 @@ func (b *Batch) firehose(msg []byte, from *config.Channel) {
 		b.hist.Buf = append(b.hist.Buf, msg...)
 		g.spans = append(g.spans, drain.Span{Off: uint32(off), End: uint32(len(b.hist.Buf))})
 	}
-	if g.http {
-		b.addHTTP(g, msg, -1, -1, "")
+	if g.http { // b.head is msg's; the firehose gets it raw
+		addHTTP(b, g, msg, msg[b.head.Start:b.head.End])
 	}
 	b.fire[i]++
 }

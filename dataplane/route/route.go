@@ -77,9 +77,10 @@ type Batch struct {
 	// (group.slot).
 	gtab []uint32
 	// fbuf holds the HTTP drain frames of the batch (groups' hspans);
-	// scratch is AppendHTTPDrainCooked's, for token names that are not one
-	// field.
+	// scratch is AppendHTTPDrainHead's, for token names that are not one
+	// field; head is the message being added.
 	fbuf, scratch []byte
+	head          frame.Head
 	// ctab caches tok → channel and its drains, direct-mapped on Token.Seq;
 	// an entry counts only when its gen is the batch's. The caches outlive
 	// the batch: a pooled batch bound again to the same snapshot and drain
@@ -170,8 +171,8 @@ func (b *Batch) Malformed() { b.c.malformed++ }
 // AddByAppName routes a message by the token in its APP-NAME field (TCP
 // input and credential-authorised /logs). msg is only read during the call.
 func (b *Batch) AddByAppName(msg []byte) {
-	start, end, ok := frame.AppName(msg)
-	if !ok || end-start < 2 || msg[start] != 't' || msg[start+1] != '.' {
+	h := &b.head
+	if !h.Read(msg) || h.End-h.Start < 2 || msg[h.Start] != 't' || msg[h.Start+1] != '.' {
 		b.c.malformed++
 		return
 	}
@@ -179,26 +180,26 @@ func (b *Batch) AddByAppName(msg []byte) {
 		b.c.unknownToken++
 		return
 	}
-	tok := b.token(msg[start:end])
+	tok := b.token(msg[h.Start:h.End])
 	if tok == nil {
 		b.c.unknownToken++
 		return
 	}
-	b.add(msg, start, end, tok)
+	b.add(msg, true, tok)
 }
 
 // AddForToken routes a message to tok's channel regardless of its APP-NAME
 // (token-authorised /logs, spec §2.2.1); the APP-NAME is rewritten only when
 // it is exactly tok's id. msg is only read during the call.
 func (b *Batch) AddForToken(msg []byte, tok *config.Token) {
-	start, end, ok := frame.AppName(msg)
-	if !ok || string(msg[start:end]) != tok.ID {
-		start, end = -1, -1
-	}
-	b.add(msg, start, end, tok)
+	h := &b.head
+	ok := h.Read(msg)
+	b.add(msg, ok && string(msg[h.Start:h.End]) == tok.ID, tok)
 }
 
-func (b *Batch) add(msg []byte, start, end int, tok *config.Token) {
+// add routes msg, whose head is b.head, to tok's channel; rewrite: its
+// APP-NAME becomes the token's name.
+func (b *Batch) add(msg []byte, rewrite bool, tok *config.Token) {
 	b.c.received++
 	ch, ds := b.channel(tok)
 	if ch == nil {
@@ -217,38 +218,43 @@ func (b *Batch) add(msg []byte, start, end int, tok *config.Token) {
 	if g == nil && !toHistory {
 		return
 	}
+	h := &b.head
 	if toHistory || g.cooked {
 		if b.hist == nil {
 			b.hist = store.GetHistoryBatch()
 		}
-		h := b.hist
-		off := len(h.Buf)
-		if start < 0 {
-			h.Buf = append(h.Buf, msg...)
+		hb := b.hist
+		off := len(hb.Buf)
+		if rewrite {
+			hb.Buf = append(hb.Buf, msg[:h.Start]...)
+			hb.Buf = append(hb.Buf, tok.Name...)
+			hb.Buf = append(hb.Buf, msg[h.End:]...)
 		} else {
-			h.Buf = append(h.Buf, msg[:start]...)
-			h.Buf = append(h.Buf, tok.Name...)
-			h.Buf = append(h.Buf, msg[end:]...)
+			hb.Buf = append(hb.Buf, msg...)
 		}
 		if toHistory {
-			h.Msgs = append(h.Msgs, store.HistoryMsg{Channel: ch.ID, Off: uint32(off), End: uint32(len(h.Buf))})
+			hb.Msgs = append(hb.Msgs, store.HistoryMsg{Channel: ch.ID, Off: uint32(off), End: uint32(len(hb.Buf))})
 		}
 		if g != nil && g.cooked {
-			g.spans = append(g.spans, drain.Span{Off: uint32(off), End: uint32(len(h.Buf))})
+			g.spans = append(g.spans, drain.Span{Off: uint32(off), End: uint32(len(hb.Buf))})
 		}
 	}
 	if g != nil && g.http {
-		b.addHTTP(g, msg, start, end, tok.Name)
+		if rewrite {
+			addHTTP(b, g, msg, tok.Name)
+		} else {
+			addHTTP(b, g, msg, msg[h.Start:h.End])
+		}
 	}
 }
 
-// addHTTP appends msg's HTTP drain frame (msg[start:end] rewritten to name;
-// start < 0: as is) to fbuf for g's HTTP drains, unless the drain parser
-// rejects the message (spec §3.1 step 5: it goes to no drain).
-func (b *Batch) addHTTP(g *group, msg []byte, start, end int, name string) {
+// addHTTP appends the HTTP drain frame of msg (head b.head) with APP-NAME
+// name to fbuf for g's HTTP drains, unless the drain parser rejects it
+// (spec §3.1 step 5: no drain gets it).
+func addHTTP[S string | []byte](b *Batch, g *group, msg []byte, name S) {
 	off := len(b.fbuf)
 	var ok bool
-	if b.fbuf, ok = frame.AppendHTTPDrainCooked(b.fbuf, &b.scratch, msg, start, end, name); ok {
+	if b.fbuf, ok = frame.AppendHTTPDrainHead(b.fbuf, &b.scratch, msg, &b.head, name); ok {
 		g.hspans = append(g.hspans, drain.Span{Off: uint32(off), End: uint32(len(b.fbuf))})
 	}
 }
