@@ -107,6 +107,22 @@ func TestAppendLenMatchesStrconv(t *testing.T) {
 	}
 }
 
+// appendPri and priLen match strconv for every PRI they write by hand and
+// past them.
+func TestAppendPriMatchesStrconv(t *testing.T) {
+	for _, n := range append([]int{-2, -1, 1 << 30, 1<<31 - 1}, func() (ns []int) {
+		for n := range 2010 {
+			ns = append(ns, n)
+		}
+		return ns
+	}()...) {
+		got := string(appendPri([]byte("x"), n))
+		if want := "x<" + strconv.Itoa(n) + ">1 "; got != want || priLen(n) != len(want)-1 {
+			t.Fatalf("appendPri(%d) = %q (priLen %d), want %q", n, got, priLen(n), want)
+		}
+	}
+}
+
 // benchTokenMsg is a message as the bench suite's generator sends it.
 var benchTokenMsg = []byte("<134>1 2026-01-02T03:04:05Z host t.feff49f1-4d55-4c9e-aee1-2d2b10e69b42 web.1 - - |0000000000000001000100000001000001|abcdefghijklmnopqrstuvwx")
 

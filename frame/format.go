@@ -121,15 +121,35 @@ func append2(dst []byte, v int) []byte {
 	return append(dst, byte('0'+v/10), byte('0'+v%10))
 }
 
-// appendPri appends "<pri>1 ".
+// appendPri appends "<pri>1 "; a drain's PRI (0..255) is written digit by
+// digit, without strconv's scratch copy.
 func appendPri(dst []byte, pri int) []byte {
-	dst = append(dst, '<')
-	dst = appendInt(dst, pri)
+	switch {
+	case pri < 0 || pri >= 1000:
+		dst = append(dst, '<')
+		dst = appendInt(dst, pri)
+	case pri >= 100:
+		dst = append(dst, '<', byte('0'+pri/100), byte('0'+pri/10%10), byte('0'+pri%10))
+	case pri >= 10:
+		dst = append(dst, '<', byte('0'+pri/10), byte('0'+pri%10))
+	default:
+		dst = append(dst, '<', byte('0'+pri))
+	}
 	return append(dst, ">1 "...)
 }
 
 // priLen is the length of "<pri>1 ".
-func priLen(pri int) int { return decLen(pri) + len("<>1 ") }
+func priLen(pri int) int {
+	switch {
+	case pri < 0 || pri >= 1000:
+		return decLen(pri) + len("<>1 ")
+	case pri >= 100:
+		return 3 + len("<>1 ")
+	case pri >= 10:
+		return 2 + len("<>1 ")
+	}
+	return 1 + len("<>1 ")
+}
 
 func appendInt(dst []byte, v int) []byte { return strconv.AppendInt(dst, int64(v), 10) }
 
