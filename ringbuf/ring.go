@@ -13,14 +13,19 @@
 // warmed-up ring allocates nothing per message. Freed space at the front is
 // reclaimed by moving the live bytes down once it is at least half the
 // buffer (amortised: each byte moves at most once per time it is pushed).
+// An emptied ring keeps its buffer up to maxKeptBytes, and a bigger one
+// while the busy period that just ended needed a quarter of it: a drain
+// that is busy all the time keeps its buffer, one whose burst is over gives
+// it back when it next empties; Trim gives it back at once (an idle sender).
 // A Ring is not safe for concurrent use: its owner holds a lock around each
 // batch of calls.
 //
 // ringbuf imports the standard library only.
 package ringbuf
 
-// maxKeptBytes is the largest byte buffer a ring keeps once it is empty; a
-// bigger one (left by a burst or a rare huge message) is released.
+// maxKeptBytes is the largest byte buffer a ring keeps once it is empty
+// whatever it held; a bigger one (left by a burst or a rare huge message)
+// is kept only while it is used (peak).
 const maxKeptBytes = 256 << 10
 
 // minRecs is the index size a ring starts with.
@@ -34,6 +39,7 @@ type Ring struct {
 	recs      []rec  // circular; len is the allocated index size (<= limit, grows)
 	head, n   int    // index of oldest, number held
 	limit     int    // current capacity; may be shrunk below len(recs)
+	peak      int    // the most live bytes since the ring was last empty
 	lost      int
 	firstLoss int64 // unix nanoseconds of the first loss since the last TakeLoss
 }
@@ -72,6 +78,9 @@ func (r *Ring) Push(msg []byte, now int64) (dropped bool) {
 	r.recs[i] = rec{off: uint32(len(r.data)), n: uint32(len(msg))}
 	r.data = append(r.data, msg...)
 	r.n++
+	if live := len(r.data) - int(r.recs[r.head].off); live > r.peak {
+		r.peak = live
+	}
 	return dropped
 }
 
@@ -143,11 +152,20 @@ func (r *Ring) advance() {
 	r.n--
 	if r.n == 0 {
 		r.head = 0
-		if cap(r.data) > maxKeptBytes {
+		if c := cap(r.data); c > maxKeptBytes && r.peak < c/4 {
 			r.data = nil
 		} else {
 			r.data = r.data[:0]
 		}
+		r.peak = 0
+	}
+}
+
+// Trim releases the byte buffer of an empty ring (an idle drain); the next
+// Push allocates a small one.
+func (r *Ring) Trim() {
+	if r.n == 0 {
+		r.data, r.peak = nil, 0
 	}
 }
 

@@ -217,8 +217,10 @@ func TestRingMatchesModel(t *testing.T) {
 }
 
 // TestRingMemoryFollowsContents: a new ring holds no buffer; a ring emptied
-// after a burst of big messages releases its buffer; the index grows only
-// as far as the messages held.
+// after a burst of big messages keeps its buffer while the burst is the
+// busy period that just ended, releases it when it next empties after a
+// small one, and at once on Trim; the index grows only as far as the
+// messages held.
 func TestRingMemoryFollowsContents(t *testing.T) {
 	r := NewRing(1024)
 	if cap(r.data) != 0 || len(r.recs) != 0 {
@@ -238,7 +240,33 @@ func TestRingMemoryFollowsContents(t *testing.T) {
 	for r.Len() > 0 {
 		r.Pop()
 	}
+	burst := cap(r.data)
+	if burst < 8*len(big) {
+		t.Fatalf("emptied right after the burst: %d bytes kept, want the burst's %d", burst, 8*len(big))
+	}
+	for range 3 { // busy periods that use half the buffer: kept
+		for range 2 {
+			r.Push(make([]byte, burst/4), 0)
+		}
+		r.Pop()
+		r.Pop()
+		if cap(r.data) != burst {
+			t.Fatalf("busy with half the buffer: %d bytes, want the %d kept", cap(r.data), burst)
+		}
+	}
+	r.Push([]byte("small"), 0) // a small busy period
+	r.Pop()
 	if cap(r.data) != 0 {
-		t.Fatalf("empty after a burst: still %d bytes", cap(r.data))
+		t.Fatalf("empty after a small period that followed the burst: still %d bytes", cap(r.data))
+	}
+	for i := 0; i < 8; i++ {
+		r.Push(big, 0)
+	}
+	for r.Len() > 0 {
+		r.Pop()
+	}
+	r.Trim()
+	if cap(r.data) != 0 {
+		t.Fatalf("trimmed: still %d bytes", cap(r.data))
 	}
 }

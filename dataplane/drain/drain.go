@@ -104,6 +104,13 @@ func (b *Buffer) Push(msg []byte, now int64) {
 	}
 }
 
+// Trim releases the byte buffer of an empty buffer (an idle drain).
+func (b *Buffer) Trim() {
+	b.mu.Lock()
+	b.ring.Trim()
+	b.mu.Unlock()
+}
+
 // Wake is signalled (capacity 1) whenever messages were pushed.
 func (b *Buffer) Wake() <-chan struct{} { return b.wake }
 

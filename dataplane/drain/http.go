@@ -454,6 +454,7 @@ func (s *httpSender) onCloseTimer() {
 		if s.fr.msgs == 0 {
 			s.raw, s.zbody = nil, nil // an idle drain holds no body buffers
 		}
+		s.d.Buf.Trim()
 		return
 	}
 	if now.Sub(s.connectedAt) > s.o.HTTPMaxTTL {

@@ -334,6 +334,7 @@ func (s *syslogSender) closeTimerFired() {
 	switch {
 	case now.Sub(s.lastActive()) >= s.o.TCPIdleTimeout:
 		s.cleanClose("idle")
+		s.d.Buf.Trim()
 	case now.Sub(s.connectedAt) >= s.o.TCPMaxTTL:
 		s.cleanClose("max ttl")
 	default:
