@@ -86,9 +86,11 @@ type Batch struct {
 	// the batch: a pooled batch bound again to the same snapshot and drain
 	// table keeps them (cacheSnap, cacheTab); any other pair starts a new gen.
 	ctab [ctabSize]chanEntry
-	// ttab caches app-name bytes → token the same way, keyed by the last
-	// eight bytes of the id (random hex in a "t.<uuid>" token).
-	ttab      [ctabSize]tokEntry
+	// ttab caches app-name bytes → token, keyed by the last eight bytes of
+	// the id (random hex in a "t.<uuid>" token), two ways per set: random
+	// ids share a direct-mapped slot often enough (a third of 100 tokens
+	// in 256 slots) to thrash.
+	ttab      [ttabSets][2]tokEntry
 	gen       uint32
 	cacheSnap *config.Snapshot
 	cacheTab  *drain.Table
@@ -129,6 +131,10 @@ type tokEntry struct {
 // ctabSize is the size of a batch's token → channel cache (a power of two).
 const ctabSize = 256
 
+// ttabSets is the number of sets of the app-name → token cache (a power of
+// two; log2 is ttabBits).
+const ttabSets, ttabBits = 512, 9
+
 // maxKeptFrameBytes is the largest frame buffer a pooled batch keeps.
 const maxKeptFrameBytes = 1 << 20
 
@@ -160,7 +166,7 @@ func (r *Router) Batch() *Batch {
 func (b *Batch) newGen() {
 	if b.gen++; b.gen == 0 { // wrapped: entries of gen 0 may be old
 		b.ctab = [ctabSize]chanEntry{}
-		b.ttab = [ctabSize]tokEntry{}
+		b.ttab = [ttabSets][2]tokEntry{}
 		b.gen = 1
 	}
 }
@@ -273,13 +279,16 @@ func (b *Batch) token(id []byte) *config.Token {
 			k = k<<8 | uint64(c)
 		}
 	}
-	e := &b.ttab[(k*0x9E3779B97F4A7C15)>>(64-8)]
-	if e.gen == b.gen && e.tok.ID == string(id) {
+	set := &b.ttab[(k*0x9E3779B97F4A7C15)>>(64-ttabBits)]
+	if e := &set[0]; e.gen == b.gen && e.tok.ID == string(id) {
+		return e.tok
+	}
+	if e := &set[1]; e.gen == b.gen && e.tok.ID == string(id) {
 		return e.tok
 	}
 	tok := b.snap.TokenBytes(id)
-	if tok != nil {
-		*e = tokEntry{tok: tok, gen: b.gen}
+	if tok != nil { // the newest in way 0, the one it displaces in way 1
+		set[1], set[0] = set[0], tokEntry{tok: tok, gen: b.gen}
 	}
 	return tok
 }

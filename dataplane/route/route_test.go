@@ -3,6 +3,7 @@ package route
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"testing"
 
 	"github.com/logplex/logplex/config"
@@ -194,5 +195,53 @@ func TestRouteCachesFollowTheSnapshot(t *testing.T) {
 		"<1>1 T h renamed web.1 - - c <1>1 T h renamed web.1 - - c <1>1 T h renamed web.1 - - c]"
 	if got := fmt.Sprint(history(t, sp, "3")); got != want {
 		t.Errorf("channel 3 history %s, want %s", got, want)
+	}
+}
+
+// Three tokens whose ids fall in the same set of the app-name cache (two
+// ways) evict one another in turn; every message still goes to its own
+// token's channel.
+func TestRouteTokenCacheEviction(t *testing.T) {
+	set := func(id string) uint64 {
+		var k uint64
+		tail := id[len(id)-8:]
+		for i := 7; i >= 0; i-- {
+			k = k<<8 | uint64(tail[i])
+		}
+		return (k * 0x9E3779B97F4A7C15) >> (64 - ttabBits)
+	}
+	var ids []string
+	want := set("t.00000000-0000-0000-0000-000000000000")
+	for i := 0; len(ids) < 3; i++ {
+		if id := fmt.Sprintf("t.00000000-0000-0000-0000-%012d", i); set(id) == want {
+			ids = append(ids, id)
+		}
+	}
+	hs := map[string]config.Hash{}
+	for i, id := range ids {
+		ch := strconv.Itoa(i + 1)
+		hs[config.ChannelKey(ch)] = config.ChannelHash("", "")
+		hs[config.TokenKey(id)] = config.TokenHash(ch, "n"+ch)
+	}
+	snap := config.Build(hs, false, "1-0")
+	sp := embedded.NewSpool(100, 0)
+	r := New(func() *config.Snapshot { return snap }, sp, nil)
+	for round := range 2 {
+		b := r.Batch()
+		for k := range 9 {
+			b.AddByAppName([]byte("<1>1 T h " + ids[k%3] + " p - - " + strconv.Itoa(round*9+k)))
+		}
+		b.Flush()
+	}
+	for i := range ids {
+		got := history(t, sp, strconv.Itoa(i+1))
+		if len(got) != 6 {
+			t.Fatalf("channel %d got %d messages, want 6: %q", i+1, len(got), got)
+		}
+		for j, m := range got {
+			if want := "<1>1 T h n" + strconv.Itoa(i+1) + " p - - " + strconv.Itoa(j/3*9+j%3*3+i); m != want {
+				t.Fatalf("channel %d message %d = %q, want %q", i+1, j, m, want)
+			}
+		}
 	}
 }

@@ -3,6 +3,7 @@ package route
 import (
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"strconv"
 	"strings"
 	"testing"
@@ -180,8 +181,11 @@ func BenchmarkRouteOtherTails(b *testing.B) {
 func BenchmarkRouteManyChannels(b *testing.B) {
 	hs := map[string]config.Hash{}
 	var msgs [][]byte
-	for i := range 100 {
-		id, tk := strconv.Itoa(1+i), "t.c"+strconv.Itoa(i)
+	rng := rand.New(rand.NewPCG(1, 2))
+	for i := range 100 { // random token ids, as the API makes them
+		id := strconv.Itoa(1 + i)
+		tk := fmt.Sprintf("t.%08x-%04x-4%03x-8%03x-%012x", rng.Uint32(), rng.Uint32()&0xffff, rng.Uint32()&0xfff,
+			rng.Uint32()&0xfff, rng.Uint64()&0xffffffffffff)
 		hs[config.ChannelKey(id)] = config.ChannelHash("", "")
 		hs[config.TokenKey(tk)] = config.TokenHash(id, "app")
 		hs[config.TailKey(id, "s")] = config.TailHash("n")
