@@ -39,7 +39,8 @@ type Ring struct {
 	recs      []rec  // circular; len is the allocated index size (<= limit, grows)
 	head, n   int    // index of oldest, number held
 	limit     int    // current capacity; may be shrunk below len(recs)
-	peak      int    // the most live bytes since the ring was last empty
+	size      int    // message bytes held
+	peak      int    // the most bytes held since the ring was last empty
 	lost      int
 	firstLoss int64 // unix nanoseconds of the first loss since the last TakeLoss
 }
@@ -78,8 +79,8 @@ func (r *Ring) Push(msg []byte, now int64) (dropped bool) {
 	r.recs[i] = rec{off: uint32(len(r.data)), n: uint32(len(msg))}
 	r.data = append(r.data, msg...)
 	r.n++
-	if live := len(r.data) - int(r.recs[r.head].off); live > r.peak {
-		r.peak = live
+	if r.size += len(msg); r.size > r.peak {
+		r.peak = r.size
 	}
 	return dropped
 }
@@ -145,6 +146,7 @@ func (r *Ring) msg(i int) []byte {
 
 // advance removes the oldest message.
 func (r *Ring) advance() {
+	r.size -= int(r.recs[r.head].n)
 	r.head++
 	if r.head == len(r.recs) {
 		r.head = 0
@@ -165,7 +167,7 @@ func (r *Ring) advance() {
 // Push allocates a small one.
 func (r *Ring) Trim() {
 	if r.n == 0 {
-		r.data, r.peak = nil, 0
+		r.data, r.peak = nil, 0 // size is 0
 	}
 }
 
@@ -219,12 +221,7 @@ func (r *Ring) Each(fn func(msg []byte)) {
 }
 
 // Size is the number of message bytes held.
-func (r *Ring) Size() int {
-	if r.n == 0 {
-		return 0
-	}
-	return len(r.data) - int(r.recs[r.head].off)
-}
+func (r *Ring) Size() int { return r.size }
 
 // Resize changes the capacity. Shrinking below Len drops the oldest excess,
 // counted as lost at time now. The index grows on demand up to the new
