@@ -33,6 +33,9 @@ const minRecs = 16
 
 type rec struct{ off, n uint32 }
 
+// Span is one message in a caller's buffer: buf[Off:End].
+type Span struct{ Off, End uint32 }
+
 // Ring is a bounded FIFO of byte messages with drop-oldest.
 type Ring struct {
 	data      []byte // live messages are in data[recs[head].off:]
@@ -67,7 +70,7 @@ func (r *Ring) Push(msg []byte, now int64) (dropped bool) {
 		dropped = true
 	}
 	if r.n == len(r.recs) {
-		r.growRecs()
+		r.growRecs(r.n + 1)
 	}
 	if len(r.data)+len(msg) > cap(r.data) {
 		r.makeRoom(len(msg))
@@ -85,9 +88,53 @@ func (r *Ring) Push(msg []byte, now int64) (dropped bool) {
 	return dropped
 }
 
-// growRecs doubles the index (up to limit), oldest first at 0.
-func (r *Ring) growRecs() {
-	size := min(max(2*len(r.recs), minRecs), max(r.limit, r.n+1))
+// PushRun pushes the messages of run in order, as that many Push calls
+// would (dropping the oldest, the earliest of them included, when they do
+// not fit) with one copy of their bytes: spans must lie back to back in
+// run, each starting where the one before ends. It returns how many
+// messages were dropped.
+func (r *Ring) PushRun(run []byte, spans []Span, now int64) (dropped int) {
+	if len(spans) == 0 {
+		return 0
+	}
+	if over := r.n + len(spans) - r.limit; over > 0 {
+		old := min(over, r.n)
+		r.dropOldest(old, now)
+		if skip := over - old; skip > 0 { // more than the ring holds: the earliest of the run go too
+			r.AddLoss(skip, now)
+			spans = spans[skip:]
+		}
+		dropped = over
+	}
+	k := len(spans)
+	if r.n+k > len(r.recs) {
+		r.growRecs(r.n + k)
+	}
+	first, last := int(spans[0].Off), int(spans[k-1].End)
+	if need := last - first; len(r.data)+need > cap(r.data) {
+		r.makeRoom(need)
+	}
+	base := uint32(len(r.data) - first)
+	r.data = append(r.data, run[first:last]...)
+	i := r.head + r.n
+	for _, sp := range spans {
+		if i >= len(r.recs) {
+			i -= len(r.recs)
+		}
+		r.recs[i] = rec{off: base + sp.Off, n: sp.End - sp.Off}
+		i++
+	}
+	r.n += k
+	if r.size += last - first; r.size > r.peak {
+		r.peak = r.size
+	}
+	return dropped
+}
+
+// growRecs grows the index to hold at least need (at most limit) records,
+// doubling, oldest first at 0.
+func (r *Ring) growRecs(need int) {
+	size := min(max(2*len(r.recs), minRecs, need), max(r.limit, need))
 	recs := make([]rec, size)
 	for i := 0; i < r.n; i++ {
 		recs[i] = r.recs[r.at(i)]

@@ -134,8 +134,9 @@ func BenchmarkRingPushPop(b *testing.B) {
 }
 
 // TestRingMatchesModel drives a ring and a plain slice with the same random
-// pushes (sizes from 0 to past maxKeptBytes), pops, partial PopWhiles and
-// resizes, and compares contents and losses after every step.
+// pushes (sizes from 0 to past maxKeptBytes), runs (PushRun, up to twice the
+// ring), pops, partial PopWhiles and resizes, and compares contents and
+// losses after every step.
 func TestRingMatchesModel(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	for round := 0; round < 20; round++ {
@@ -145,6 +146,24 @@ func TestRingMatchesModel(t *testing.T) {
 		lost := 0
 		for step := 0; step < 3000; step++ {
 			switch op := rng.IntN(100); {
+			case op < 8: // a run, sometimes longer than the ring
+				var run []byte
+				spans := []Span(nil)
+				run = append(run, "junk before"[:rng.IntN(12)]...)
+				drops := 0
+				for j := range rng.IntN(2*limit + 2) {
+					m := fmt.Sprintf("%d-%d-%d-", round, step, j) + strings.Repeat("r", rng.IntN(150))
+					spans = append(spans, Span{uint32(len(run)), uint32(len(run) + len(m))})
+					run = append(run, m...)
+					if len(model) == limit {
+						model, lost, drops = model[1:], lost+1, drops+1
+					}
+					model = append(model, m)
+				}
+				run = append(run, "junk after"...)
+				if got := r.PushRun(run, spans, int64(step)); got != drops {
+					t.Fatalf("round %d step %d: PushRun of %d dropped %d, want %d", round, step, len(spans), got, drops)
+				}
 			case op < 60:
 				size := rng.IntN(200)
 				if rng.IntN(500) == 0 {

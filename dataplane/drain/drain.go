@@ -27,7 +27,7 @@ import (
 )
 
 // Span is one message in a shared batch buffer: buf[Off:End].
-type Span struct{ Off, End uint32 }
+type Span = ringbuf.Span
 
 // Form is what a drain's buffer holds.
 type Form uint8
@@ -96,11 +96,24 @@ func (b *Buffer) PushBatch(buf []byte, spans []Span, now int64) {
 	}
 }
 
+// PushRun is PushBatch for spans that lie back to back in run (each
+// starting where the one before ends): one copy for all of them.
+func (b *Buffer) PushRun(run []byte, spans []Span, now int64) {
+	b.mu.Lock()
+	b.drops += uint64(b.ring.PushRun(run, spans, now))
+	b.pushed += uint64(len(spans))
+	b.mu.Unlock()
+	select {
+	case b.wake <- struct{}{}:
+	default:
+	}
+}
+
 // Push copies one cooked message in, in the buffer's Form (used by tests;
 // it allocates). A message the form cannot hold is not pushed.
 func (b *Buffer) Push(msg []byte, now int64) {
 	if m, ok := AppendForm(nil, msg, b.form); ok {
-		b.PushBatch(m, []Span{{0, uint32(len(m))}}, now)
+		b.PushBatch(m, []Span{{Off: 0, End: uint32(len(m))}}, now)
 	}
 }
 

@@ -92,7 +92,7 @@ func newBenchBatch(f Form, msgs [][]byte) benchBatch {
 		off := len(b.buf)
 		var ok bool
 		if b.buf, ok = AppendForm(b.buf, m, f); ok {
-			b.spans = append(b.spans, Span{uint32(off), uint32(len(b.buf))})
+			b.spans = append(b.spans, Span{Off: uint32(off), End: uint32(len(b.buf))})
 		}
 	}
 	return b

@@ -50,7 +50,7 @@ func slBatch(msg []byte, n int) ([]byte, []Span) {
 	var buf []byte
 	spans := make([]Span, n)
 	for i := range spans {
-		spans[i] = Span{uint32(len(buf)), uint32(len(buf) + len(msg))}
+		spans[i] = Span{Off: uint32(len(buf)), End: uint32(len(buf) + len(msg))}
 		buf = append(buf, msg...)
 	}
 	return buf, spans

@@ -12,8 +12,9 @@
 //
 // A message is copied where it is needed: cooked into the batch buffer for
 // history, tails and syslog drains, and formatted as an HTTP drain frame into
-// the frame buffer (drain.FormHTTP) for HTTP drains, once however many there
-// are; a channel with only HTTP drains and no history costs one copy.
+// the group's frame buffer (drain.FormHTTP) for HTTP drains, once however
+// many there are, back to back so that a drain takes them in one copy; a
+// channel with only HTTP drains and no history costs one copy.
 //
 // route imports frame, config, store, dataplane/drain and the standard library.
 package route
@@ -76,11 +77,10 @@ type Batch struct {
 	// batch keeps it). Flush clears the entries through the groups
 	// (group.slot).
 	gtab []uint32
-	// fbuf holds the HTTP drain frames of the batch (groups' hspans);
 	// scratch is AppendHTTPDrainHead's, for token names that are not one
 	// field; head is the message being added.
-	fbuf, scratch []byte
-	head          frame.Head
+	scratch []byte
+	head    frame.Head
 	// ctab caches tok → channel and its drains, direct-mapped on Token.Seq;
 	// an entry counts only when its gen is the batch's. The caches outlive
 	// the batch: a pooled batch bound again to the same snapshot and drain
@@ -107,7 +107,8 @@ type group struct {
 	ch     *config.Channel
 	drains []*drain.Drain
 	spans  []drain.Span // cooked, in hist.Buf: for tails and FormCooked drains
-	hspans []drain.Span // HTTP drain frames, in fbuf: for FormHTTP drains
+	hbuf   []byte       // HTTP drain frames back to back: for FormHTTP drains
+	hspans []drain.Span // the frames in hbuf
 	cooked bool         // spans are needed
 	http   bool         // hspans are needed
 	tail   bool         // ch is tailed: publish the spans
@@ -135,8 +136,9 @@ const ctabSize = 256
 // two; log2 is ttabBits).
 const ttabSets, ttabBits = 512, 9
 
-// maxKeptFrameBytes is the largest frame buffer a pooled batch keeps.
-const maxKeptFrameBytes = 1 << 20
+// maxKeptFrameBytes is the largest frame buffer a pooled batch keeps per
+// group.
+const maxKeptFrameBytes = 64 << 10
 
 // gtabMin is the initial size of a batch's group table (a power of two).
 const gtabMin = 512
@@ -255,13 +257,13 @@ func (b *Batch) add(msg []byte, rewrite bool, tok *config.Token) {
 }
 
 // addHTTP appends the HTTP drain frame of msg (head b.head) with APP-NAME
-// name to fbuf for g's HTTP drains, unless the drain parser rejects it
+// name to g.hbuf for g's HTTP drains, unless the drain parser rejects it
 // (spec §3.1 step 5: no drain gets it).
 func addHTTP[S string | []byte](b *Batch, g *group, msg []byte, name S) {
-	off := len(b.fbuf)
+	off := len(g.hbuf)
 	var ok bool
-	if b.fbuf, ok = frame.AppendHTTPDrainHead(b.fbuf, &b.scratch, msg, &b.head, name); ok {
-		g.hspans = append(g.hspans, drain.Span{Off: uint32(off), End: uint32(len(b.fbuf))})
+	if g.hbuf, ok = frame.AppendHTTPDrainHead(g.hbuf, &b.scratch, msg, &b.head, name); ok {
+		g.hspans = append(g.hspans, drain.Span{Off: uint32(off), End: uint32(len(g.hbuf))})
 	}
 }
 
@@ -339,6 +341,7 @@ func (b *Batch) group(ch *config.Channel, ds []*drain.Drain) *group {
 	}
 	g := &b.groups[len(b.groups)-1]
 	g.ch, g.drains, g.spans, g.hspans, g.tail, g.slot = ch, ds, g.spans[:0], g.hspans[:0], tail, slot
+	g.hbuf = g.hbuf[:0]
 	g.cooked, g.http = tail, false
 	for _, d := range ds {
 		if d.Buf.Form() == drain.FormHTTP {
@@ -403,12 +406,11 @@ func (b *Batch) Flush() {
 		g := &b.groups[i]
 		b.gtab[g.slot] = 0
 		g.ch, g.drains, g.tail = nil, nil, false
+		if cap(g.hbuf) > maxKeptFrameBytes { // left by a huge request
+			g.hbuf = nil
+		}
 	}
 	b.groups = b.groups[:0]
-	b.fbuf = b.fbuf[:0]
-	if cap(b.fbuf) > maxKeptFrameBytes { // left by a huge request
-		b.fbuf = nil
-	}
 	b.snap = nil
 	b.r.batches.Put(b)
 }
@@ -425,7 +427,7 @@ func (b *Batch) pushDrains() {
 		for _, d := range g.drains {
 			if d.Buf.Form() == drain.FormHTTP {
 				if len(g.hspans) > 0 {
-					d.PushBatch(b.fbuf, g.hspans, now)
+					d.Buf.PushRun(g.hbuf, g.hspans, now)
 				}
 			} else if len(g.spans) > 0 {
 				d.PushBatch(b.hist.Buf, g.spans, now)
