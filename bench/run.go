@@ -160,7 +160,7 @@ func (r *scenarioRun) settings(defaults map[string]string) error {
 		name, v, _ := strings.Cut(strings.TrimPrefix(f, "--"), "=")
 		k["router --"+name] = v
 	}
-	k["env GOMAXPROCS"] = "unset (" + strconv.Itoa(numCPU()) + " CPUs)"
+	k["env GOMAXPROCS"] = "unset (" + strconv.Itoa(numCPU()) + " CPUs; the router runs one P more than its event loops)"
 	for _, e := range r.ks.env {
 		name, v, _ := strings.Cut(e, "=")
 		k["env "+name] = v

@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -150,6 +151,27 @@ func runAll(ctx context.Context, cancel context.CancelFunc, runners []func(conte
 	return first
 }
 
+// reserveP returns the number of TCP event loops (loops, or GOMAXPROCS when
+// 0) and, unless GOMAXPROCS is set in the environment, makes GOMAXPROCS one
+// more than that. A gnet event loop waits in epoll_wait, a raw syscall that
+// keeps the loop's P; with every P held that way, nothing but sysmon polls
+// Go's own network poller, where the drain senders wait for their
+// endpoints, and on a quiet process sysmon looks only every 10 ms: an HTTP
+// drain's response then waited up to 10 ms (tcp-to-http-drain@50k: p99
+// 10.9 ms in half the runs at GOMAXPROCS 2, 0.8-1.1 ms in every run with the
+// spare P; docs/tuning.md).
+func reserveP(loops int, log *slog.Logger) int {
+	procs := runtime.GOMAXPROCS(0)
+	if loops <= 0 {
+		loops = procs
+	}
+	if os.Getenv("GOMAXPROCS") == "" && procs <= loops {
+		runtime.GOMAXPROCS(loops + 1)
+		log.Debug("GOMAXPROCS raised for a P the event loops do not hold", "event_loops", loops, "gomaxprocs", loops+1)
+	}
+	return loops
+}
+
 func newDataPlane(s *settings, w *store.Watcher, st *stores, log *slog.Logger) (*dataplane.DataPlane, error) {
 	sp, cs := st.spool, st.config
 	board, _ := cs.(store.StatusBoard)
@@ -158,7 +180,7 @@ func newDataPlane(s *settings, w *store.Watcher, st *stores, log *slog.Logger) (
 		dedup = d
 	}
 	dp, err := dataplane.New(dataplane.Options{
-		SyslogAddr: s.syslogAddr, HTTPInputAddr: s.httpInputAddr, EventLoops: s.eventLoops,
+		SyslogAddr: s.syslogAddr, HTTPInputAddr: s.httpInputAddr, EventLoops: reserveP(s.eventLoops, log),
 		ReadBufferCap: s.readBufferCap, MaxTCPConnections: s.maxTCPConnections,
 		MaxLogsBodyBytes: s.maxLogsBodyBytes, MaxHTTPConns: s.httpLogInputMaxConns, InflightLogsBytes: s.maxInflightLogsBytes,
 		LogsReadTimeout: s.logsReadTimeout,
