@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"runtime"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -148,6 +149,10 @@ func (s *TCP) OnTraffic(c gnet.Conn) gnet.Action {
 	b := s.router.Batch()
 	consumed := SplitInto(b, buf)
 	b.Flush()
+	// Let the drain senders this batch woke run now, between batches,
+	// rather than when sysmon preempts the loop in the middle of one
+	// (asyncPreempt was 7 % of the router at saturation).
+	runtime.Gosched()
 	if consumed > 0 { // Discard(0) would drop everything buffered
 		_, _ = c.Discard(consumed)
 	}
