@@ -86,10 +86,11 @@ func (b *Batch) firehose(msg []byte, from *config.Channel) {
 	if b.cacheTab != nil && len(fc.Drains) > 0 {
 		ds = (*b.cacheTab)[fc.ID]
 	}
-	g := b.group(fc, ds)
-	if g == nil {
+	gi := b.group(fc, ds)
+	if gi == 0 {
 		return
 	}
+	g := &b.groups[gi-1]
 	if g.cooked {
 		if b.hist == nil {
 			b.hist = store.GetHistoryBatch()

@@ -92,6 +92,8 @@ type Batch struct {
 	// in 256 slots) to thrash.
 	ttab      [ttabSets][2]tokEntry
 	gen       uint32
+	batchNo   uint32 // counts Flushes: the chanEntry group hints of earlier batches are stale
+	history   bool   // a spool, and the rod off: fixed for the batch
 	cacheSnap *config.Snapshot
 	cacheTab  *drain.Table
 	tails     bool // publish tailed channels (a bus, and the rod off)
@@ -121,6 +123,9 @@ type chanEntry struct {
 	ch     *config.Channel
 	drains []*drain.Drain // ch's running drains in cacheTab
 	gen    uint32
+	// batch and gi remember ch's group in the batch numbered batch:
+	// index + 1, 0 for none.
+	batch, gi uint32
 }
 
 // tokEntry is one ttab entry.
@@ -161,6 +166,7 @@ func (r *Router) Batch() *Batch {
 		b.newGen()
 	}
 	b.tails = r.bus != nil && !r.DenyTailSessions.Load()
+	b.history = r.spool != nil && !r.DenyRedisBuffers.Load()
 	return b
 }
 
@@ -209,7 +215,8 @@ func (b *Batch) AddForToken(msg []byte, tok *config.Token) {
 // APP-NAME becomes the token's name.
 func (b *Batch) add(msg []byte, rewrite bool, tok *config.Token) {
 	b.c.received++
-	ch, ds := b.channel(tok)
+	e := b.channel(tok)
+	ch := e.ch
 	if ch == nil {
 		b.c.unknownChannel++
 		return
@@ -221,8 +228,14 @@ func (b *Batch) add(msg []byte, rewrite bool, tok *config.Token) {
 		}
 		b.firehose(msg, ch)
 	}
-	g := b.group(ch, ds)
-	toHistory := !ch.NoRedis && b.r.spool != nil && !b.r.DenyRedisBuffers.Load()
+	if e.batch != b.batchNo { // ch's group in this batch is not known yet
+		e.batch, e.gi = b.batchNo, b.group(ch, e.drains)
+	}
+	var g *group
+	if e.gi > 0 {
+		g = &b.groups[e.gi-1]
+	}
+	toHistory := !ch.NoRedis && b.history
 	if g == nil && !toHistory {
 		return
 	}
@@ -295,44 +308,43 @@ func (b *Batch) token(id []byte) *config.Token {
 	return tok
 }
 
-// channel returns tok's channel in the batch's snapshot and the channel's
-// running drains, through the batch's cache: a busy batch holds hundreds of
-// messages of a few hundred tokens, and the snapshot and drain table
-// lookups hash the channel id.
-func (b *Batch) channel(tok *config.Token) (*config.Channel, []*drain.Drain) {
+// channel returns the cache entry of tok: its channel in the batch's
+// snapshot (nil: none), the channel's running drains and its group hint.
+// A busy batch holds hundreds of messages of a few hundred tokens, and the
+// snapshot and drain table lookups hash the channel id.
+func (b *Batch) channel(tok *config.Token) *chanEntry {
 	e := &b.ctab[(tok.Seq*2654435761)>>(32-8)]
 	if e.gen == b.gen && e.tok == tok {
-		return e.ch, e.drains
+		return e
 	}
 	ch := b.snap.Channel(tok.ChannelID)
 	var ds []*drain.Drain
 	if ch != nil && b.cacheTab != nil && len(ch.Drains) > 0 {
 		ds = (*b.cacheTab)[ch.ID]
 	}
-	*e = chanEntry{tok: tok, ch: ch, drains: ds, gen: b.gen}
-	return ch, ds
+	*e = chanEntry{tok: tok, ch: ch, drains: ds, gen: b.gen, batch: b.batchNo - 1}
+	return e
 }
 
-// group returns the batch's group for ch, whose running drains are ds, or
-// nil when ch has neither drains nor tails (an untailed channel costs one
-// bool check). The last group is
-// checked first (runs of one channel), then the batch's group table: a
-// busy batch holds a few hundred messages over as many channels, where a
-// scan of the groups was 11 % of the router at saturation.
-func (b *Batch) group(ch *config.Channel, ds []*drain.Drain) *group {
+// group returns the batch's group for ch, whose running drains are ds, as
+// its index in b.groups + 1, or 0 when ch has neither drains nor tails (an
+// untailed channel costs one bool check). The last group is checked first
+// (runs of one channel), then the batch's group table; add asks once per
+// channel per batch (chanEntry.gi), the firehose per message.
+func (b *Batch) group(ch *config.Channel, ds []*drain.Drain) uint32 {
 	tail := ch.Tailed && b.tails
 	if len(ds) == 0 && !tail {
-		return nil
+		return 0
 	}
 	if n := len(b.groups); n > 0 && b.groups[n-1].ch == ch { // runs of one channel
-		return &b.groups[n-1]
+		return uint32(n)
 	}
 	if b.gtab == nil {
 		b.gtab = make([]uint32, gtabMin)
 	}
 	slot := b.gtabFind(ch)
 	if e := b.gtab[slot]; e != 0 {
-		return &b.groups[e-1]
+		return e
 	}
 	if len(b.groups) < cap(b.groups) {
 		b.groups = b.groups[:len(b.groups)+1]
@@ -350,11 +362,12 @@ func (b *Batch) group(ch *config.Channel, ds []*drain.Drain) *group {
 			g.cooked = true
 		}
 	}
-	b.gtab[slot] = uint32(len(b.groups))
+	gi := uint32(len(b.groups))
+	b.gtab[slot] = gi
 	if 2*len(b.groups) > len(b.gtab) {
 		b.gtabGrow()
 	}
-	return g
+	return gi
 }
 
 // gtabFind returns ch's slot in gtab: the entry holding its group, or the
@@ -412,6 +425,9 @@ func (b *Batch) Flush() {
 	}
 	b.groups = b.groups[:0]
 	b.snap = nil
+	if b.batchNo++; b.batchNo == 0 { // wrapped: an entry's batch may match again
+		b.newGen()
+	}
 	b.r.batches.Put(b)
 }
 
