@@ -116,7 +116,7 @@ func newFlagSet(name string, s *settings) *flag.FlagSet {
 	fs.BoolVar(&s.allowPrivateDrains, "allow-private-drains", false, "allow drains to loopback, private and link-local addresses")
 	fs.StringVar(&s.legacyAPIStatus, "legacy-api-status", "normal", "legacy API status: normal, read_only or disabled")
 	fs.StringVar(&s.apiStatus, "api-status", "normal", "v3 API status: normal, read_only or disabled")
-	fs.IntVar(&s.eventLoops, "event-loops", 0, "TCP ingest event loops (0: one per CPU)")
+	fs.IntVar(&s.eventLoops, "event-loops", 0, "TCP ingest event loops (0: one per CPU, GOMAXPROCS one more; with GOMAXPROCS set, one less than it)")
 	fs.IntVar(&s.readBufferCap, "read-buffer-cap", 64<<10, "bytes read per TCP readable event (one buffer per event loop; a connection keeps only an incomplete frame)")
 	fs.IntVar(&s.maxTCPConnections, "max-tcp-connections", 100000, "open syslog TCP connections at most")
 	fs.IntVar(&s.maxLogsBodyBytes, "max-logs-body-bytes", 8_000_000, "largest POST /logs body, encoded and decoded (larger: 413)")

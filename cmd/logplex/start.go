@@ -151,21 +151,31 @@ func runAll(ctx context.Context, cancel context.CancelFunc, runners []func(conte
 	return first
 }
 
-// reserveP returns the number of TCP event loops (loops, or GOMAXPROCS when
-// 0) and, unless GOMAXPROCS is set in the environment, makes GOMAXPROCS one
-// more than that. A gnet event loop waits in epoll_wait, a raw syscall that
-// keeps the loop's P; with every P held that way, nothing but sysmon polls
-// Go's own network poller, where the drain senders wait for their
-// endpoints, and on a quiet process sysmon looks only every 10 ms: an HTTP
-// drain's response then waited up to 10 ms (tcp-to-http-drain@50k: p99
-// 10.9 ms in half the runs at GOMAXPROCS 2, 0.8-1.1 ms in every run with the
-// spare P; docs/tuning.md).
+// reserveP returns the number of TCP event loops and makes sure one P is
+// left over when they all wait. A gnet event loop waits in epoll_wait, a
+// raw syscall that keeps the loop's P; with every P held that way, nothing
+// but sysmon polls Go's own network poller, where the drain senders wait
+// for their endpoints, and on a quiet process sysmon looks only every
+// 10 ms: an HTTP drain's response then waited up to 10 ms
+// (tcp-to-http-drain@50k: p99 10.9-11.7 ms whenever the loops held every P,
+// 0.8-1.3 ms with one P spare; docs/tuning.md).
+//
+// Unless GOMAXPROCS is set in the environment it becomes one more than the
+// loops (loops: --event-loops, or GOMAXPROCS's default, one per CPU). When
+// it is set, it is kept, and the default loop count is one less (at least
+// one).
 func reserveP(loops int, log *slog.Logger) int {
 	procs := runtime.GOMAXPROCS(0)
+	if os.Getenv("GOMAXPROCS") != "" {
+		if loops <= 0 {
+			loops = max(1, procs-1)
+		}
+		return loops
+	}
 	if loops <= 0 {
 		loops = procs
 	}
-	if os.Getenv("GOMAXPROCS") == "" && procs <= loops {
+	if procs <= loops {
 		runtime.GOMAXPROCS(loops + 1)
 		log.Debug("GOMAXPROCS raised for a P the event loops do not hold", "event_loops", loops, "gomaxprocs", loops+1)
 	}
