@@ -4,7 +4,9 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -139,5 +141,61 @@ func TestRouteFormsPerDrainKind(t *testing.T) {
 	}
 	if got := bus.msgs["1"]; len(got) != len(cooked) || got[1] != cooked[1] || got[3] != cooked[3] {
 		t.Errorf("tail got %q, want every cooked message %q", got, cooked)
+	}
+}
+
+// The path ingest → route → HTTP drain buffer allocates nothing per
+// message once warm: 100-message batches over 10 channels, each with an
+// HTTP drain whose endpoint holds the first request (so the senders sit
+// still and the buffers fill and drop the oldest, the overload path).
+func TestRouteToHTTPDrainsAllocs(t *testing.T) {
+	if raceEnabled {
+		t.Skip("allocation counts are not meaningful under -race (sync.Pool drops items); make test runs this without -race")
+	}
+	release := make(chan struct{})
+	var held sync.WaitGroup
+	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		held.Done()
+		<-release
+	}))
+	defer hs.Close()
+	defer close(release)
+	const channels = 10
+	held.Add(channels)
+	hm := map[string]config.Hash{}
+	var msgs [][]byte
+	for i := range channels {
+		ch, tk := strconv.Itoa(i+1), fmt.Sprintf("t.00000000-0000-0000-0000-%012d", i)
+		hm[config.ChannelKey(ch)] = config.ChannelHash("", "")
+		hm[config.TokenKey(tk)] = config.TokenHash(ch, "app")
+		hm[config.DrainKey(int64(i+1))] = config.DrainHash(&config.Drain{ID: int64(i + 1), ChannelID: ch,
+			Token: "d.x", URL: hs.URL + "/"})
+		msgs = append(msgs, []byte("<134>1 2012-12-10T03:00:48.123456Z erlang "+tk+" console.1 - - Logsplat test message"))
+	}
+	snap := config.Build(hm, false, "1-0")
+	m := drain.NewManager(drain.Options{AllowPrivateDrains: true, StopGrace: 10 * time.Millisecond,
+		HTTPRequestTimeout: time.Hour, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	m.Update(snap)
+	defer m.Close(context.Background())
+	r := New(func() *config.Snapshot { return snap }, nil, m)
+	batch := func() {
+		b := r.Batch()
+		for i := range 100 {
+			b.AddByAppName(msgs[i%channels])
+		}
+		b.Flush()
+	}
+	batch()
+	held.Wait()     // every sender is waiting for its first response
+	for range 300 { // until every buffer is full and its ring at its size
+		batch()
+	}
+	if allocs := testing.AllocsPerRun(100, batch); allocs > 0 {
+		t.Fatalf("%.2f allocations per 100-message batch into 10 HTTP drains, want 0", allocs)
+	}
+	var dropped uint64
+	m.Each(func(d *drain.Drain) { _, n, _ := d.Buf.Stats(); dropped += n })
+	if dropped == 0 {
+		t.Fatal("the buffers never filled: the test did not reach the overload path")
 	}
 }
