@@ -16,7 +16,7 @@ type Head struct {
 	sp0, sp1 int // the SPs that end PRI+VERSION and TIMESTAMP
 }
 
-// Read reads msg's head. It reports AppName's ok: whether msg has an
+// Read reads msg's head (AppName is Read). It reports whether msg has an
 // APP-NAME field; Start and End are valid only then.
 func (h *Head) Read(msg []byte) bool {
 	*h = Head{}
@@ -67,9 +67,10 @@ func below21(b []byte) int {
 //
 // The usual message is not cooked first: when the only bytes below 0x21
 // before APP-NAME are the three SPs AppName passed (so the fields before it
-// are \S+, single-spaced, as the drain parser needs) and name is one field, the parse goes on from h.End over the bytes it would find
-// after name in the cooked message. Otherwise the cooked message is built
-// in *scratch and parsed.
+// are \S+, single-spaced, as the drain parser needs) and name is one field,
+// the parse goes on from h.End over the bytes it would find after name in
+// the cooked message. Otherwise the cooked message is built in *scratch and
+// parsed.
 func AppendHTTPDrainHead[S string | []byte](dst []byte, scratch *[]byte, msg []byte, h *Head, name S) ([]byte, bool) {
 	if !h.ok {
 		return dst, false

@@ -14,19 +14,11 @@ import (
 // line feeds are field bytes. Whether the field is a token is the caller's
 // check (HasTokenPrefix).
 func AppName(msg []byte) (start, end int, ok bool) {
-	i := 0
-	for range 3 {
-		i = skipPart(msg, i)
-		if i == len(msg) {
-			return 0, 0, false
-		}
-		i = skipSpaces(msg, i)
-	}
-	end = skipPart(msg, i)
-	if end == len(msg) {
+	var h Head
+	if !h.Read(msg) {
 		return 0, 0, false
 	}
-	return i, end, true
+	return h.Start, h.End, true
 }
 
 // skipPart returns the index of the first SP at or after i, or len(msg).
