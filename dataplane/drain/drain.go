@@ -9,7 +9,7 @@
 //
 // What a drain's buffer holds is its Form: an HTTP drain holds its messages
 // as HTTP drain frames, formatted once by the router while it reads them
-// (frame.AppendHTTPDrainCooked), so its sender only copies them into a POST
+// (frame.AppendHTTPDrainHead), so its sender only copies them into a POST
 // body; a syslog drain holds cooked syslog (token already rewritten) and its
 // sender formats each with the drain's own token (AppendSyslogDrain).
 //
