@@ -158,7 +158,7 @@ func runAll(ctx context.Context, cancel context.CancelFunc, runners []func(conte
 // for their endpoints, and on a quiet process sysmon looks only every
 // 10 ms: an HTTP drain's response then waited up to 10 ms
 // (tcp-to-http-drain@50k: p99 10.9-11.7 ms whenever the loops held every P,
-// 0.8-1.3 ms with one P spare; docs/tuning.md).
+// 0.8-1.4 ms with one P spare; docs/tuning.md).
 //
 // Unless GOMAXPROCS is set in the environment it becomes one more than the
 // loops (loops: --event-loops, or GOMAXPROCS's default, one per CPU). When
