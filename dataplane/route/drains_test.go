@@ -89,11 +89,15 @@ func TestRouteFormsPerDrainKind(t *testing.T) {
 		"<134>1  2012-12-10T03:00:48Z erlang " + plain + " web.1 - - two spaces: no drain",
 		"<134>1 2012-12-10T03:00:48Z erlang " + plain + " web.1 - x no SD: no drain",
 	}
+	before := ReadCounters()
 	b := r.Batch()
 	for _, m := range raw {
 		b.AddByAppName([]byte(m))
 	}
 	b.Flush()
+	if got := ReadCounters().DrainUnparsable - before.DrainUnparsable; got != 2 {
+		t.Errorf("%d messages counted as unparsable for the HTTP drain, want 2", got)
+	}
 
 	var wantHTTP []byte
 	var wantSyslog, cooked []string

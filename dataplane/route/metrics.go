@@ -10,8 +10,11 @@ var (
 	messagesMalformed = metrics.NewCounter(`logplex_message_received_malformed_total`)
 	unknownToken      = metrics.NewCounter(`logplex_unknown_token_total`)
 	unknownChannel    = metrics.NewCounter(`logplex_unknown_channel_total`)
-	batchesProcessed  = metrics.NewCounter(`logplex_message_batch_processed_total`)
-	batchMessages     = metrics.NewPrometheusHistogramExt(`logplex_message_batch_messages`,
+	// drainUnparsable counts messages for HTTP drains that the drain parser
+	// rejects (spec §3.1 step 5): history and tails have them, no drain does.
+	drainUnparsable  = metrics.NewCounter(`logplex_drain_unparsable_total`)
+	batchesProcessed = metrics.NewCounter(`logplex_message_batch_processed_total`)
+	batchMessages    = metrics.NewPrometheusHistogramExt(`logplex_message_batch_messages`,
 		[]float64{1, 10, 100, 1000, 10000})
 )
 
@@ -31,19 +34,23 @@ func (c *counts) publish() {
 	if c.unknownChannel > 0 {
 		unknownChannel.AddInt64(c.unknownChannel)
 	}
+	if c.drainUnparsable > 0 {
+		drainUnparsable.AddInt64(c.drainUnparsable)
+	}
 	batchesProcessed.Inc()
 	batchMessages.Update(float64(c.received + c.malformed + c.unknownToken))
 }
 
 // Counters is a read-out of the routing counters (for tests and stats lines).
 type Counters struct {
-	Received, Processed, Malformed, UnknownToken, UnknownChannel uint64
+	Received, Processed, Malformed, UnknownToken, UnknownChannel, DrainUnparsable uint64
 }
 
 // ReadCounters returns the routing counters' current values.
 func ReadCounters() Counters {
 	return Counters{Received: messagesReceived.Get(), Processed: messagesProcessed.Get(),
-		Malformed: messagesMalformed.Get(), UnknownToken: unknownToken.Get(), UnknownChannel: unknownChannel.Get()}
+		Malformed: messagesMalformed.Get(), UnknownToken: unknownToken.Get(), UnknownChannel: unknownChannel.Get(),
+		DrainUnparsable: drainUnparsable.Get()}
 }
 
 // CountUnknownToken counts tokens that were not found outside a batch (a

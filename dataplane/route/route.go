@@ -150,7 +150,7 @@ const gtabMin = 512
 
 // counts are added to the shared counters once per batch.
 type counts struct {
-	received, processed, malformed, unknownToken, unknownChannel int64
+	received, processed, malformed, unknownToken, unknownChannel, drainUnparsable int64
 }
 
 // Batch returns an empty batch bound to the current snapshot.
@@ -271,12 +271,14 @@ func (b *Batch) add(msg []byte, rewrite bool, tok *config.Token) {
 
 // addHTTP appends the HTTP drain frame of msg (head b.head) with APP-NAME
 // name to g.hbuf for g's HTTP drains, unless the drain parser rejects it
-// (spec §3.1 step 5: no drain gets it).
+// (spec §3.1 step 5: no drain gets it; counted).
 func addHTTP[S string | []byte](b *Batch, g *group, msg []byte, name S) {
 	off := len(g.hbuf)
 	var ok bool
 	if g.hbuf, ok = frame.AppendHTTPDrainHead(g.hbuf, &b.scratch, msg, &b.head, name); ok {
 		g.hspans = append(g.hspans, drain.Span{Off: uint32(off), End: uint32(len(g.hbuf))})
+	} else {
+		b.c.drainUnparsable++
 	}
 }
 
