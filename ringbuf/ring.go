@@ -65,27 +65,8 @@ func (r *Ring) Cap() int { return r.limit }
 // reports true. Slices returned earlier by Peek, Pop or PopWhile are invalid
 // afterwards.
 func (r *Ring) Push(msg []byte, now int64) (dropped bool) {
-	if r.n == r.limit {
-		r.dropOldest(1, now)
-		dropped = true
-	}
-	if r.n == len(r.recs) {
-		r.growRecs(r.n + 1)
-	}
-	if len(r.data)+len(msg) > cap(r.data) {
-		r.makeRoom(len(msg))
-	}
-	i := r.head + r.n
-	if i >= len(r.recs) {
-		i -= len(r.recs)
-	}
-	r.recs[i] = rec{off: uint32(len(r.data)), n: uint32(len(msg))}
-	r.data = append(r.data, msg...)
-	r.n++
-	if r.size += len(msg); r.size > r.peak {
-		r.peak = r.size
-	}
-	return dropped
+	one := [1]Span{{Off: 0, End: uint32(len(msg))}}
+	return r.PushRun(msg, one[:], now) > 0
 }
 
 // PushRun pushes the messages of run in order, as that many Push calls
