@@ -90,6 +90,11 @@ func (b *Buffer) PushBatch(buf []byte, spans []Span, now int64) {
 	}
 	b.pushed += uint64(len(spans))
 	b.mu.Unlock()
+	b.signal()
+}
+
+// signal wakes the sender if it waits (capacity 1: never blocks).
+func (b *Buffer) signal() {
 	select {
 	case b.wake <- struct{}{}:
 	default:
@@ -103,10 +108,7 @@ func (b *Buffer) PushRun(run []byte, spans []Span, now int64) {
 	b.drops += uint64(b.ring.PushRun(run, spans, now))
 	b.pushed += uint64(len(spans))
 	b.mu.Unlock()
-	select {
-	case b.wake <- struct{}{}:
-	default:
-	}
+	b.signal()
 }
 
 // Push copies one cooked message in, in the buffer's Form (used by tests;
@@ -165,9 +167,6 @@ type Drain struct {
 	flushCancel context.CancelFunc // ends the final flush
 	done        chan struct{}
 }
-
-// PushBatch hands messages to the drain (see Buffer.PushBatch).
-func (d *Drain) PushBatch(buf []byte, spans []Span, now int64) { d.Buf.PushBatch(buf, spans, now) }
 
 // stop ends delivery, lets the sender flush for at most grace, and waits.
 func (d *Drain) stop(grace time.Duration) {

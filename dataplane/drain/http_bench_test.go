@@ -114,7 +114,7 @@ func feed(tb testing.TB, ep *fastEndpoint, drains []*Drain, n, limit int, batch 
 			if _, _, held := d.Buf.Stats(); held+k > limit {
 				continue
 			}
-			d.PushBatch(batch.buf, batch.spans[:k], 0)
+			d.Buf.PushBatch(batch.buf, batch.spans[:k], 0)
 			pushed += k
 			progress = true
 		}
@@ -272,7 +272,7 @@ func TestHTTPSendPathAllocs(t *testing.T) {
 	d, s := newHTTPDrain(t, Options{}, "http://127.0.0.1:9/", "gzip")
 	batch := newBenchBatch(FormHTTP, logLines(100, 1))
 	frame := func() {
-		d.PushBatch(batch.buf, batch.spans, 1)
+		d.Buf.PushBatch(batch.buf, batch.spans, 1)
 		if !s.nextFrame() {
 			t.Fatal("no frame")
 		}

@@ -372,7 +372,7 @@ func runDrain(d *Drain, s sender) {
 // leaves them out.
 func push(d *Drain, msgs ...[]byte) {
 	b := newBenchBatch(d.Buf.Form(), msgs)
-	d.PushBatch(b.buf, b.spans, time.Now().UnixNano())
+	d.Buf.PushBatch(b.buf, b.spans, time.Now().UnixNano())
 }
 
 // testMsg is message i as the router hands it to drains (cooked).

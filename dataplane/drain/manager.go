@@ -38,7 +38,16 @@ func NewManager(opts Options) *Manager {
 
 // ForChannel returns the channel's running drains; lock-free. The slice must
 // not be modified.
-func (m *Manager) ForChannel(id string) []*Drain { return (*m.table.Load())[id] }
+func (m *Manager) ForChannel(id string) []*Drain { return m.table.Load().For(id) }
+
+// For returns the channel's drains in t (nil t: none). The slice must not be
+// modified.
+func (t *Table) For(id string) []*Drain {
+	if t == nil {
+		return nil
+	}
+	return (*t)[id]
+}
 
 // Table returns the current channel → drains table; lock-free. A new table
 // is published whenever the running drains change.

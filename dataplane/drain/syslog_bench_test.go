@@ -72,12 +72,12 @@ func TestSyslogSendAllocs(t *testing.T) {
 	buf, spans := slBatch(slMsg(1), 30)
 	now := time.Now().UnixNano()
 	for range 4 {
-		r.d.PushBatch(buf, spans, now)
+		r.d.Buf.PushBatch(buf, spans, now)
 		for r.s.sendBatch() {
 		}
 	}
 	allocs := testing.AllocsPerRun(200, func() {
-		r.d.PushBatch(buf, spans, now)
+		r.d.Buf.PushBatch(buf, spans, now)
 		for r.s.sendBatch() {
 		}
 	})
@@ -105,7 +105,7 @@ func BenchmarkSyslogDrain(b *testing.B) {
 		for pushed-int(r.d.Stats.Delivered.Get()) > 1<<15 {
 			time.Sleep(20 * time.Microsecond) // keep the buffer from overflowing
 		}
-		r.d.PushBatch(buf, spans[:k], time.Now().UnixNano())
+		r.d.Buf.PushBatch(buf, spans[:k], time.Now().UnixNano())
 		pushed += k
 	}
 	slWaitFor(b, time.Minute, "delivery", func() bool { return int(r.d.Stats.Delivered.Get()) == b.N })

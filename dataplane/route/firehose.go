@@ -82,11 +82,7 @@ func (b *Batch) firehose(msg []byte, from *config.Channel) {
 	if fc == nil {
 		return
 	}
-	var ds []*drain.Drain
-	if b.cacheTab != nil && len(fc.Drains) > 0 {
-		ds = (*b.cacheTab)[fc.ID]
-	}
-	gi := b.group(fc, ds)
+	gi := b.group(fc, b.drainsOf(fc))
 	if gi == 0 {
 		return
 	}

@@ -5,7 +5,7 @@
 // read or one request: the per-message path takes no lock, makes no
 // allocation and no interface call.
 //
-//	frame ─► Batch.AddByAppName / AddForToken ─► Batch.Flush ─┬► Drain.PushBatch (one lock per drain per batch)
+//	frame ─► Batch.AddByAppName / AddForToken ─► Batch.Flush ─┬► Buffer.PushRun   (one lock per drain per batch)
 //	          (cooked copy into the batch buffer,               ├► Bus.Publish     (one call per tailed channel, tail.go)
 //	           and/or the HTTP drain frame into                 └► Spool.Write     (one call per batch)
 //	           the frame buffer; grouped per channel)
@@ -321,11 +321,19 @@ func (b *Batch) channel(tok *config.Token) *chanEntry {
 	}
 	ch := b.snap.Channel(tok.ChannelID)
 	var ds []*drain.Drain
-	if ch != nil && b.cacheTab != nil && len(ch.Drains) > 0 {
-		ds = (*b.cacheTab)[ch.ID]
+	if ch != nil {
+		ds = b.drainsOf(ch)
 	}
 	*e = chanEntry{tok: tok, ch: ch, drains: ds, gen: b.gen, batch: b.batchNo - 1}
 	return e
+}
+
+// drainsOf returns ch's running drains in the batch's drain table.
+func (b *Batch) drainsOf(ch *config.Channel) []*drain.Drain {
+	if len(ch.Drains) == 0 {
+		return nil
+	}
+	return b.cacheTab.For(ch.ID)
 }
 
 // group returns the batch's group for ch, whose running drains are ds, as
@@ -448,7 +456,7 @@ func (b *Batch) pushDrains() {
 					d.Buf.PushRun(g.hbuf, g.hspans, now)
 				}
 			} else if len(g.spans) > 0 {
-				d.PushBatch(b.hist.Buf, g.spans, now)
+				d.Buf.PushBatch(b.hist.Buf, g.spans, now)
 			}
 		}
 	}
