@@ -121,40 +121,29 @@ func append2(dst []byte, v int) []byte {
 	return append(dst, byte('0'+v/10), byte('0'+v%10))
 }
 
-// appendPri appends "<pri>1 "; a drain's PRI (0..255) is written digit by
-// digit, without strconv's scratch copy.
+// appendPri appends "<pri>1 ".
 func appendPri(dst []byte, pri int) []byte {
-	switch {
-	case pri < 0 || pri >= 1000:
-		dst = append(dst, '<')
-		dst = appendInt(dst, pri)
-	case pri >= 100:
-		dst = append(dst, '<', byte('0'+pri/100), byte('0'+pri/10%10), byte('0'+pri%10))
-	case pri >= 10:
-		dst = append(dst, '<', byte('0'+pri/10), byte('0'+pri%10))
-	default:
-		dst = append(dst, '<', byte('0'+pri))
-	}
+	dst = append(dst, '<')
+	dst = appendDec(dst, pri)
 	return append(dst, ">1 "...)
 }
 
 // priLen is the length of "<pri>1 ".
-func priLen(pri int) int {
-	switch {
-	case pri < 0 || pri >= 1000:
-		return decLen(pri) + len("<>1 ")
-	case pri >= 100:
-		return 3 + len("<>1 ")
-	case pri >= 10:
-		return 2 + len("<>1 ")
-	}
-	return 1 + len("<>1 ")
-}
+func priLen(pri int) int { return decLen(pri) + len("<>1 ") }
 
 func appendInt(dst []byte, v int) []byte { return strconv.AppendInt(dst, int64(v), 10) }
 
-// decLen is the number of bytes strconv.AppendInt writes for v.
+// decLen is the number of bytes strconv.AppendInt (and appendDec) writes
+// for v.
 func decLen(v int) int {
+	switch {
+	case v >= 0 && v < 10:
+		return 1
+	case v >= 10 && v < 100:
+		return 2
+	case v >= 100 && v < 1000:
+		return 3
+	}
 	n, u := 1, uint64(v)
 	if v < 0 {
 		n, u = 2, -u

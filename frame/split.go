@@ -124,20 +124,22 @@ func AppendFrame(dst, msg []byte) []byte {
 	return append(dst, msg...)
 }
 
-// appendLen appends the frame header "<n> SP". Lengths below 10 000 (almost
-// every message) are written digit by digit, without strconv's scratch copy.
-func appendLen(dst []byte, n int) []byte {
+// appendLen appends the frame header "<n> SP".
+func appendLen(dst []byte, n int) []byte { return append(appendDec(dst, n), ' ') }
+
+// appendDec appends n in decimal. Numbers below 10 000 (every frame length
+// and PRI but a rare one) are written digit by digit, without strconv's
+// scratch copy.
+func appendDec(dst []byte, n int) []byte {
 	switch {
 	case n < 0 || n >= 10000:
-		dst = appendInt(dst, n)
+		return appendInt(dst, n)
 	case n >= 1000:
-		dst = append(dst, byte('0'+n/1000), byte('0'+n/100%10), byte('0'+n/10%10), byte('0'+n%10))
+		return append(dst, byte('0'+n/1000), byte('0'+n/100%10), byte('0'+n/10%10), byte('0'+n%10))
 	case n >= 100:
-		dst = append(dst, byte('0'+n/100), byte('0'+n/10%10), byte('0'+n%10))
+		return append(dst, byte('0'+n/100), byte('0'+n/10%10), byte('0'+n%10))
 	case n >= 10:
-		dst = append(dst, byte('0'+n/10), byte('0'+n%10))
-	default:
-		dst = append(dst, byte('0'+n))
+		return append(dst, byte('0'+n/10), byte('0'+n%10))
 	}
-	return append(dst, ' ')
+	return append(dst, byte('0'+n))
 }
