@@ -7,7 +7,7 @@ BIN := bin/logplex
 # packages whose tests involve concurrency run with -race; the rest without.
 PKGS := ./...
 
-.PHONY: all build run test deps fmt-check vet unit race e2e fuzz bench microbench soak clean
+.PHONY: all build run test deps fmt-check tidy-check vet staticcheck unit race e2e fuzz bench microbench soak clean
 
 all: build
 
@@ -26,11 +26,19 @@ fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 
+tidy-check:
+	@$(GO) mod tidy -diff || { echo "go.mod/go.sum are not tidy: run 'go mod tidy'"; exit 1; }
+
 vet:
 	$(GO) vet $(PKGS)
 
-## test: everything CI runs: gofmt, vet, unit + integration (race), fuzz seeds, end-to-end
-test: deps fmt-check vet build
+# staticcheck is installed by `make deps` (scripts/install-deps.sh) into $(go env GOPATH)/bin.
+STATICCHECK ?= $(shell command -v staticcheck 2>/dev/null || echo $$($(GO) env GOPATH)/bin/staticcheck)
+staticcheck:
+	$(STATICCHECK) $(PKGS)
+
+## test: everything CI runs: gofmt, go mod tidy, vet, staticcheck, unit + integration (race), fuzz seeds, end-to-end
+test: deps fmt-check tidy-check vet staticcheck build
 	$(GO) test -race -count=1 -timeout 8m $$($(GO) list ./... | grep -v '/e2e$$')
 	@echo "== end-to-end through the real binary (each fault scenario prints its account)"
 	set -o pipefail; $(GO) test -count=1 -timeout 8m -v ./e2e/ | grep -v -E '^=== (RUN|PAUSE|CONT)'

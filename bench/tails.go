@@ -16,7 +16,6 @@ type Tails struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 	bytes  atomic.Int64 // anything received, lines or not
-	errs   atomic.Int64
 }
 
 // StartTails opens every session URL; endpoint end0+i reads urls[i].

@@ -20,9 +20,8 @@ import (
 const testKey = "8c2f2c3e-2a8b-4d9a-9d6e-0f8a5c9b7e11" // LOGPLEX_AUTH_KEY in tests
 
 var (
-	reUUID     = `[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}`
-	reTokenID  = regexp.MustCompile(`^t\.` + reUUID + `$`)
-	reDrainTok = regexp.MustCompile(`^d\.` + reUUID + `$`)
+	reUUID    = `[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}`
+	reTokenID = regexp.MustCompile(`^t\.` + reUUID + `$`)
 )
 
 // plane is a control plane on loopback listeners over an in-memory

@@ -54,19 +54,6 @@ func createLegacyChannel(t testing.TB, p *plane, name string, tokens ...string) 
 	return strconv.Itoa(int(r.json(t)["channel_id"].(float64)))
 }
 
-func legacyTokens(t *testing.T, p *plane, body string) map[string]string {
-	t.Helper()
-	r := p.do("POST", p.api+"/channels", body, authH)
-	want(t, r, 201)
-	out := map[string]string{"channel_id": strconv.Itoa(int(r.json(t)["channel_id"].(float64)))}
-	if m, ok := r.json(t)["tokens"].(map[string]any); ok {
-		for k, v := range m {
-			out[k] = v.(string)
-		}
-	}
-	return out
-}
-
 func quoteAll(ss []string) string {
 	q := make([]string, len(ss))
 	for i, s := range ss {

@@ -5,6 +5,13 @@
 # on a loopback port; the system's rsyslog service is not used). Under CI=true
 # also haproxy and docker-compose, which the deploy/ tests use when present.
 set -euo pipefail
+# staticcheck, pinned: `make test` runs it and fails on any finding.
+STATICCHECK_VERSION=v0.8.2
+gobin="$(go env GOPATH)/bin"
+if ! "$gobin/staticcheck" -version 2>/dev/null | grep -q "${STATICCHECK_VERSION#v}"; then
+  echo "installing staticcheck $STATICCHECK_VERSION (go install)…"
+  go install "honnef.co/go/tools/cmd/staticcheck@$STATICCHECK_VERSION"
+fi
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 apt_updated=""

@@ -1,7 +1,6 @@
 package drain
 
 import (
-	"fmt"
 	"slices"
 	"strconv"
 	"testing"
@@ -106,6 +105,6 @@ func TestHTTPDrainAccounting(t *testing.T) {
 		t.Errorf("status delivered %d dropped %d, want %d and %d", st.Delivered, st.Dropped, len(delivered), reported)
 	}
 	if reported == 0 || len(delivered) < 100 {
-		t.Error(fmt.Sprintf("the scenario lost %d and delivered %d: it did not exercise both", reported, len(delivered)))
+		t.Errorf("the scenario lost %d and delivered %d: it did not exercise both", reported, len(delivered))
 	}
 }

@@ -31,8 +31,9 @@ type rig struct {
 
 func newRig(t *testing.T) *rig {
 	t.Helper()
-	cred, pass := config.NewCredential("any", false, true)
-	cred.ID, pass = "ANY", "secret"
+	cred, _ := config.NewCredential("any", false, true)
+	pass := "secret"
+	cred.ID = "ANY"
 	cred.PassSHA256 = config.HashPassword(pass)
 	snap := config.Build(map[string]config.Hash{
 		config.ChannelKey("1"):   config.ChannelHash("", ""),
