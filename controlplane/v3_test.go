@@ -229,13 +229,19 @@ func TestCase53MaxDrains(t *testing.T) {
 func TestCase54to56DrainNotFound(t *testing.T) {
 	p := newPlane(t, nil)
 	p.channel("app-54")
-	r := p.do("PUT", p.v3+"/v3/channels/app-54/drains/123123123123123123123123", `{"url":"http://x.example.com/"}`, jsonH)
-	want(t, r, 404) // > int64: no route
-	r = p.do("PUT", p.v3+"/v3/channels/app-54/drains/123123123123", `{"url":"http://x.example.com/"}`, jsonH)
-	want(t, r, 404)
-	wantHeader(t, r, "Content-Type", "application/json")
+	// 54: an id beyond int64 is still a drain id (Logplex's integers have
+	// no bound): the drain's JSON 404 with a request id, as for a small one.
+	for _, id := range []string{"123123123123123123123123", "123123123123"} {
+		r := p.do("PUT", p.v3+"/v3/channels/app-54/drains/"+id, `{"url":"http://x.example.com/"}`, jsonH)
+		want(t, r, 404)
+		wantHeader(t, r, "Content-Type", "application/json")
+		if r.header.Get("Request-Id") == "" {
+			t.Fatalf("drain %s: no request-id", id)
+		}
+	}
+	var r resp
 	// 55: unknown channel
-	for _, m := range []string{"POST /drains", "PUT /drains/123123123123"} {
+	for _, m := range []string{"POST /drains", "PUT /drains/123123123123", "PUT /drains/123123123123123123123123"} {
 		method, path, _ := strings.Cut(m, " ")
 		r = p.do(method, p.v3+"/v3/channels/no-such"+path, `{"url":"http://x.example.com/"}`, jsonH)
 		want(t, r, 404)
@@ -249,6 +255,7 @@ func TestCase54to56DrainNotFound(t *testing.T) {
 	wantBody(t, p.do("DELETE", p.v3+"/v3/channels/app-54/drains/"+id, "", authH), 204, "")
 	want(t, p.do("DELETE", p.v3+"/v3/channels/app-54/drains/"+id, "", authH), 404)
 	want(t, p.do("DELETE", p.v3+"/v3/channels/app-54/drains/123123123123", "", authH), 404)
+	want(t, p.do("DELETE", p.v3+"/v3/channels/app-54/drains/123123123123123123123123", "", authH), 404)
 }
 
 func TestCase57to60Tokens(t *testing.T) {

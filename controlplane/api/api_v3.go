@@ -219,9 +219,15 @@ func matchChannelResource(rest []string, q *v3Request) (*v3Resource, *v3Request)
 	case len(rest) == 1 && rest[0] == "logs":
 		return v3Logs, q
 	case len(rest) == 2 && rest[0] == "drains", len(rest) == 3 && rest[0] == "drains" && rest[2] == "status":
-		id, err := strconv.ParseInt(rest[1], 10, 64)
-		if err != nil || !isDigits(rest[1]) {
+		if !isDigits(rest[1]) {
 			return nil, nil
+		}
+		id, err := strconv.ParseInt(rest[1], 10, 64)
+		if err != nil {
+			// Digits beyond int64: Logplex's integers have no bound, so
+			// the route matches and the drain is not found. -1 is an id
+			// no drain has.
+			id = -1
 		}
 		q.drainID = id
 		if len(rest) == 3 {

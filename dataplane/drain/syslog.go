@@ -337,6 +337,7 @@ func (s *syslogSender) closeTimerFired() {
 		s.d.Buf.Trim()
 	case now.Sub(s.connectedAt) >= s.o.TCPMaxTTL:
 		s.cleanClose("max ttl")
+		s.retryAt = time.Time{} // a busy drain reconnects for its next message (Logplex does)
 	default:
 		s.armCloseTimer()
 	}
@@ -344,6 +345,8 @@ func (s *syslogSender) closeTimerFired() {
 
 // cleanClose closes a healthy connection (idle, TTL); the next message
 // reconnects at once unless the last good write is under TCPReconnectMin old.
+// A TTL close clears that wait again: the connection was busy, and Logplex
+// opens the next one for the next message.
 func (s *syslogSender) cleanClose(why string) {
 	s.closeConn(true)
 	s.retryAt = time.Time{}

@@ -191,10 +191,12 @@ func TestSyslogReconnectAfterIdle(t *testing.T) {
 }
 
 // Spec §10 case 82: with a message every 100 ms and a max TTL of 500 ms the
-// connection is closed 0.5–0.75 s after it opened, and the drain reconnects.
+// connection is closed 0.5–0.75 s after it opened, and the drain reconnects
+// for the next message: TCPReconnectMin (30 s by default, set here) is not
+// waited after a TTL close.
 func TestSyslogMaxTTL(t *testing.T) {
 	e := newSLEndpoint(t, nil)
-	r := startSL(t, Options{TCPMaxTTL: 500 * time.Millisecond, TCPReconnectMin: 50 * time.Millisecond},
+	r := startSL(t, Options{TCPMaxTTL: 500 * time.Millisecond, TCPReconnectMin: 30 * time.Second},
 		slURL("syslog", e), time.Hour)
 	const n = 13
 	for i := range n {
