@@ -33,7 +33,7 @@ func TestTailsSuite(t *testing.T) {
 }
 
 // Registrations describe this process's sessions: never written to
-// config.json, so a restart (or another process) does not see them.
+// the config log, so a restart (or another process) does not see them.
 func TestTailsNotPersisted(t *testing.T) {
 	dir := t.TempDir()
 	c, err := OpenConfig(dir)
@@ -48,9 +48,9 @@ func TestTailsNotPersisted(t *testing.T) {
 	if s, _ := c.Load(ctx); !s.Tailed("1") {
 		t.Fatal("registration not loaded")
 	}
-	data, err := os.ReadFile(filepath.Join(dir, "config.json"))
+	data, err := os.ReadFile(filepath.Join(dir, "config.log"))
 	if err != nil || strings.Contains(string(data), "tail:") || !strings.Contains(string(data), "ch:1:data") {
-		t.Fatalf("config.json = %s (%v)", data, err)
+		t.Fatalf("config.log = %s (%v)", data, err)
 	}
 	again, err := OpenConfig(dir)
 	if err != nil {

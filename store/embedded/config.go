@@ -1,7 +1,8 @@
 // Package embedded implements the store interfaces in one process, for
-// `logplex all` on a laptop: config hashes in memory, persisted to a JSON
-// file under the data directory after every write (atomic rename), a change
-// log in memory for Follow, sessions with TTLs, per-channel history as a
+// `logplex all` on a laptop: config hashes in memory, persisted under the
+// data directory as a snapshot and an append-only log of the writes since
+// (persist.go: one fsynced record per write, compacted as it grows), a
+// change log in memory for Follow, sessions with TTLs, per-channel history as a
 // bounded in-memory ring, and the tail bus in process (bus.go; tail
 // registrations stay in memory, tails.go). Not clustered.
 //
@@ -10,8 +11,6 @@ package embedded
 
 import (
 	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"maps"
 	"os"
@@ -35,14 +34,15 @@ type logEntry struct {
 }
 
 // Config is the embedded ConfigStore. Several processes may share one data
-// directory (a running `logplex all` and `logplex cred`): every write
-// re-reads the file under an exclusive flock before applying, and a running
-// store notices a file changed by another process within pollEvery and
-// hands the difference to its followers as ordinary changes.
+// directory (a running `logplex all` and `logplex cred`): every write first
+// applies the other processes' records under an exclusive flock, and a
+// running store notices their writes within pollEvery and hands them to its
+// followers as ordinary changes.
 type Config struct {
-	path     string // "" = not persisted
+	path     string // config.json; "" = not persisted
 	lockPath string
-	seen     fileStamp // the file as this process last read or wrote it
+	pos      logPos // how far config.log is applied
+	snapSize int64  // bytes of config.json at the last compaction
 
 	mu       sync.Mutex
 	hashes   map[string]config.Hash
@@ -84,11 +84,18 @@ func OpenConfig(dir string) (*Config, error) {
 	}
 	c.path = filepath.Join(dir, "config.json")
 	c.lockPath = filepath.Join(dir, "config.lock")
-	p, stamp, err := c.readFile()
+	err := c.withFlock(syscall.LOCK_EX, func() error {
+		p, pos, err := c.loadAll(true)
+		if err != nil {
+			return err
+		}
+		c.install(p, pos)
+		_, c.snapSize, err = fileIno(c.path)
+		return err
+	})
 	if err != nil {
 		return nil, err
 	}
-	c.install(p, stamp)
 	return c, nil
 }
 
@@ -96,75 +103,113 @@ func OpenConfig(dir string) (*Config, error) {
 // processes made to the file.
 const pollEvery = 500 * time.Millisecond
 
-// fileStamp identifies one version of the file: every save is a rename, so
-// the inode changes with each write even within one mtime tick.
-type fileStamp struct {
-	mod  time.Time
-	size int64
-	ino  uint64
+// install replaces the in-memory config with p (loadAll's, so its maps are
+// not nil), keeping the counters that are not persisted; the caller holds mu
+// (or is the constructor).
+func (c *Config) install(p persisted, pos logPos) {
+	for k, v := range c.counters {
+		if !persistCounter(k) {
+			p.Counters[k] = v
+		}
+	}
+	c.hashes, c.counters, c.rodBit, c.pos = p.Hashes, p.Counters, p.ReadOnly, pos
 }
 
-func (c *Config) stamp() fileStamp {
-	fi, err := os.Stat(c.path)
-	if err != nil {
-		return fileStamp{}
-	}
-	st := fileStamp{mod: fi.ModTime(), size: fi.Size()}
-	if sys, ok := fi.Sys().(*syscall.Stat_t); ok {
-		st.ino = sys.Ino
-	}
-	return st
-}
+// persistCounter reports whether counter key is persisted: every counter
+// but the legacy health check's, which a load balancer increments every few
+// seconds and nothing reads back (a read must not cost a disk write).
+func persistCounter(key string) bool { return key != "healthcheck" }
 
-// readFile reads the persisted config (empty when there is no file yet).
-func (c *Config) readFile() (persisted, fileStamp, error) {
-	var p persisted
-	stamp := c.stamp()
-	data, err := os.ReadFile(c.path)
-	if errors.Is(err, os.ErrNotExist) {
-		return p, stamp, nil
-	}
-	if err != nil {
-		return p, stamp, fmt.Errorf("embedded store: %w", err)
-	}
-	if err := json.Unmarshal(data, &p); err != nil {
-		return p, stamp, fmt.Errorf("embedded store: %s is not valid: %w", c.path, err)
-	}
-	return p, stamp, nil
-}
-
-// install replaces the in-memory config with p; the caller holds mu (or is
-// the constructor).
-func (c *Config) install(p persisted, stamp fileStamp) {
-	c.hashes, c.counters = p.Hashes, p.Counters
-	if c.hashes == nil {
-		c.hashes = map[string]config.Hash{}
-	}
-	if c.counters == nil {
-		c.counters = map[string]int64{}
-	}
-	c.rodBit, c.seen = p.ReadOnly, stamp
-}
-
-// refresh re-reads the file if another process changed it and appends the
-// difference to the change log; the caller holds mu.
-func (c *Config) refresh() error {
-	if c.path == "" || c.stamp() == c.seen {
+// refresh takes in what other processes wrote since this one last looked,
+// appending it to the change log for followers; the caller holds mu, and
+// the exclusive lock when locked is true.
+func (c *Config) refresh(locked bool) error {
+	if c.path == "" {
 		return nil
 	}
-	p, stamp, err := c.readFile()
+	ino, size, err := fileIno(c.logPath())
 	if err != nil {
+		return fmt.Errorf("embedded store: %w", err)
+	}
+	switch {
+	case ino == c.pos.ino && size == c.pos.off:
+		return nil
+	case ino == c.pos.ino && size > c.pos.off: // appended
+		var changes []config.Change
+		pos, _, err := c.readLog(c.pos, func(rec record) { changes = append(changes, c.applyRecord(rec)...) })
+		c.pos = pos
+		if len(changes) > 0 {
+			c.appendLog(changes)
+		}
 		return err
 	}
-	changes := diff(c.hashes, p.Hashes)
-	if p.ReadOnly != c.rodBit {
-		changes = append(changes, config.Change{Key: config.ControlRodKey, Fields: rodHash(p.ReadOnly)})
+	// Compacted by another process: load both files again (under the lock,
+	// so that no compaction runs between reading one and the other) and hand
+	// followers the difference.
+	reload := func() error {
+		p, pos, err := c.loadAll(false)
+		if err != nil {
+			return err
+		}
+		changes := diff(c.hashes, p.Hashes)
+		if p.ReadOnly != c.rodBit {
+			changes = append(changes, config.Change{Key: config.ControlRodKey, Fields: rodHash(p.ReadOnly)})
+		}
+		c.install(p, pos)
+		if len(changes) > 0 {
+			c.appendLog(changes)
+		}
+		return nil
 	}
-	c.install(p, stamp)
-	if len(changes) > 0 {
-		c.appendLog(changes)
+	if locked {
+		return reload()
 	}
-	return nil
+	return c.withFlock(syscall.LOCK_SH, reload)
+}
+
+// applyRecord applies another process's record to memory and returns it as
+// changes for followers; the caller holds mu.
+func (c *Config) applyRecord(rec record) []config.Change {
+	p := persisted{Hashes: c.hashes, Counters: c.counters, ReadOnly: c.rodBit}
+	applyRecord(&p, rec)
+	changes := make([]config.Change, 0, len(rec.Changes)+1)
+	for _, ch := range rec.Changes {
+		changes = append(changes, config.Change{Key: ch.Key, Fields: ch.Fields})
+	}
+	if rec.ReadOnly != nil && *rec.ReadOnly != c.rodBit {
+		changes = append(changes, config.Change{Key: config.ControlRodKey, Fields: rodHash(*rec.ReadOnly)})
+	}
+	c.rodBit = p.ReadOnly
+	return changes
+}
+
+// recordOf is the log record of changes (tail registrations are not
+// persisted: tails.go).
+func recordOf(changes []config.Change) record {
+	var rec record
+	for _, ch := range changes {
+		switch {
+		case isTailKey(ch.Key):
+		case ch.Key == config.ControlRodKey:
+			on := ch.Fields["0"] == "1"
+			rec.ReadOnly = &on
+		case ch.Fields == nil:
+			rec.Changes = append(rec.Changes, logChange{Key: ch.Key, Del: true})
+		default:
+			rec.Changes = append(rec.Changes, logChange{Key: ch.Key, Fields: ch.Fields})
+		}
+	}
+	return rec
+}
+
+func (c *Config) persistedCounters() map[string]int64 {
+	out := make(map[string]int64, len(c.counters))
+	for k, v := range c.counters {
+		if persistCounter(k) {
+			out[k] = v
+		}
+	}
+	return out
 }
 
 func rodHash(on bool) config.Hash {
@@ -195,41 +240,30 @@ func diff(old, new map[string]config.Hash) []config.Change {
 func (c *Config) locked(fn func() error) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.path != "" {
-		f, err := os.OpenFile(c.lockPath, os.O_CREATE|os.O_RDWR, 0o600)
-		if err != nil {
-			return fmt.Errorf("embedded store: %w", err)
-		}
-		defer f.Close()
-		if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
-			return fmt.Errorf("embedded store: lock %s: %w", c.lockPath, err)
-		}
-		defer syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
-		if err := c.refresh(); err != nil {
+	if c.path == "" {
+		return fn()
+	}
+	return c.withFlock(syscall.LOCK_EX, func() error {
+		if err := c.refresh(true); err != nil {
 			return err
 		}
-	}
-	return fn()
+		return fn()
+	})
 }
 
-// save writes the config file atomically; the caller holds mu.
-func (c *Config) save() error {
-	if c.path == "" {
-		return nil
-	}
-	data, err := json.Marshal(persisted{Hashes: c.hashes, Counters: c.counters, ReadOnly: c.rodBit})
+// withFlock runs fn holding a flock (LOCK_EX or LOCK_SH) on the data
+// directory's lock file.
+func (c *Config) withFlock(how int, fn func() error) error {
+	f, err := os.OpenFile(c.lockPath, os.O_CREATE|os.O_RDWR, 0o600)
 	if err != nil {
-		return err
+		return fmt.Errorf("embedded store: %w", err)
 	}
-	tmp := c.path + ".tmp"
-	if err := os.WriteFile(tmp, data, 0o600); err != nil {
-		return fmt.Errorf("embedded store: write %s: %w", tmp, err)
+	defer f.Close()
+	if err := syscall.Flock(int(f.Fd()), how); err != nil {
+		return fmt.Errorf("embedded store: lock %s: %w", c.lockPath, err)
 	}
-	if err := os.Rename(tmp, c.path); err != nil {
-		return err
-	}
-	c.seen = c.stamp()
-	return nil
+	defer syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
+	return fn()
 }
 
 func version(seq uint64) string { return strconv.FormatUint(seq, 10) + "-0" }
@@ -238,9 +272,14 @@ func version(seq uint64) string { return strconv.FormatUint(seq, 10) + "-0" }
 func (c *Config) Incr(_ context.Context, key string) (int64, error) {
 	var n int64
 	err := c.locked(func() error {
-		c.counters[key]++
-		n = c.counters[key]
-		return c.save()
+		n = c.counters[key] + 1
+		if c.path != "" && persistCounter(key) {
+			if err := c.appendRecord(record{Counters: map[string]int64{key: n}}); err != nil {
+				return err
+			}
+		}
+		c.counters[key] = n
+		return c.maybeCompact()
 	})
 	return n, err
 }
@@ -249,12 +288,14 @@ func (c *Config) Incr(_ context.Context, key string) (int64, error) {
 func (c *Config) Write(_ context.Context, changes ...config.Change) (string, error) {
 	var v string
 	err := c.locked(func() error {
+		if c.path != "" && !onlyTails(changes) {
+			if err := c.appendRecord(recordOf(changes)); err != nil {
+				return err // not applied: memory stays what the disk holds
+			}
+		}
 		c.apply(changes)
 		v = version(c.seq)
-		if onlyTails(changes) {
-			return nil // nothing persisted changed
-		}
-		return c.save()
+		return c.maybeCompact()
 	})
 	return v, err
 }
@@ -292,7 +333,7 @@ func (c *Config) appendLog(changes []config.Change) {
 func (c *Config) Load(_ context.Context) (*config.Snapshot, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if err := c.refresh(); err != nil {
+	if err := c.refresh(false); err != nil {
 		return nil, err
 	}
 	c.expireTails(time.Now())
@@ -307,7 +348,7 @@ func (c *Config) Follow(ctx context.Context, from string, fn func([]config.Chang
 	defer poll.Stop()
 	for {
 		c.mu.Lock()
-		if err := c.refresh(); err != nil {
+		if err := c.refresh(false); err != nil {
 			c.mu.Unlock()
 			return err
 		}

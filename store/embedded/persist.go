@@ -1,0 +1,298 @@
+package embedded
+
+// Persistence of the embedded config: a snapshot and an append-only log.
+//
+//	<data-dir>/config.json   the whole config as of the last compaction
+//	                         (hashes, counters, the read-only bit), written
+//	                         to a temporary file, fsynced, renamed
+//	<data-dir>/config.log    one record per write since then, appended and
+//	                         fsynced before the write is acknowledged:
+//
+//	    crc32c(json) as 8 hex digits, SP, json, LF
+//	    json = {"c":[{"k":key,"h":{field:value}} | {"k":key,"d":true}, …],
+//	            "n":{counter:value}, "ro":bool}
+//
+// Every record assigns whole values (a hash, a deleted key, a counter's new
+// value, the bit), so replaying a record that config.json already holds
+// changes nothing: a crash between the two renames of a compaction, or a
+// reader that saw the new snapshot before the new log, ends in the same
+// state. JSON escapes LF inside strings, so LF ends a record and nothing
+// else; a record without its LF is still being written (or was torn by a
+// crash) and is not applied. At open, under the lock, a torn or corrupt tail
+// is cut off and its size logged: at most the write that was not yet
+// acknowledged is lost.
+//
+// A write costs one record (O(change)), not the whole config; once the log
+// outgrows compactMin and the snapshot, the next write compacts. A process
+// sharing the data directory (a running server and `logplex cli`) follows
+// the log by offset; a compaction replaces config.log by rename, so a new
+// inode (or a log shorter than the offset read) means: load both again.
+
+import (
+	"bufio"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"syscall"
+
+	"github.com/logplex/logplex/config"
+)
+
+// compactMin is the log size below which a write never compacts (a
+// variable for tests).
+var compactMin int64 = 1 << 20
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+// record is one write in config.log.
+type record struct {
+	Changes  []logChange      `json:"c,omitempty"`
+	Counters map[string]int64 `json:"n,omitempty"`
+	ReadOnly *bool            `json:"ro,omitempty"`
+}
+
+type logChange struct {
+	Key    string      `json:"k"`
+	Fields config.Hash `json:"h,omitempty"`
+	Del    bool        `json:"d,omitempty"`
+}
+
+// logPos is how far this process has applied config.log.
+type logPos struct {
+	ino uint64 // the log file's inode; a compaction replaces the file
+	off int64  // bytes applied
+}
+
+func (c *Config) logPath() string { return filepath.Join(filepath.Dir(c.path), "config.log") }
+
+// fileIno returns the inode and size of path (0, 0 when it does not exist).
+func fileIno(path string) (ino uint64, size int64, err error) {
+	fi, err := os.Stat(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return 0, 0, nil
+	}
+	if err != nil {
+		return 0, 0, err
+	}
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		ino = st.Ino
+	}
+	return ino, fi.Size(), nil
+}
+
+// readSnapshot reads config.json (empty when there is none yet).
+func (c *Config) readSnapshot() (persisted, error) {
+	var p persisted
+	data, err := os.ReadFile(c.path)
+	if errors.Is(err, os.ErrNotExist) {
+		return p, nil
+	}
+	if err != nil {
+		return p, fmt.Errorf("embedded store: %w", err)
+	}
+	if err := json.Unmarshal(data, &p); err != nil {
+		return p, fmt.Errorf("embedded store: %s is not valid: %w", c.path, err)
+	}
+	return p, nil
+}
+
+// readLog hands apply the complete records of config.log from pos.off on
+// (from the start when the file is another than pos's) and returns the new
+// position and the offset of a record not applied because it is incomplete
+// or corrupt (-1: none).
+func (c *Config) readLog(pos logPos, apply func(record)) (logPos, int64, error) {
+	f, err := os.Open(c.logPath())
+	if errors.Is(err, os.ErrNotExist) {
+		return logPos{}, -1, nil
+	}
+	if err != nil {
+		return pos, -1, fmt.Errorf("embedded store: %w", err)
+	}
+	defer f.Close()
+	if fi, err := f.Stat(); err == nil {
+		if st, ok := fi.Sys().(*syscall.Stat_t); ok && st.Ino != pos.ino {
+			pos = logPos{ino: st.Ino}
+		}
+	}
+	if _, err := f.Seek(pos.off, io.SeekStart); err != nil {
+		return pos, -1, err
+	}
+	r := bufio.NewReader(f)
+	for {
+		line, err := r.ReadBytes('\n')
+		if errors.Is(err, io.EOF) {
+			if len(line) > 0 {
+				return pos, pos.off, nil // being written, or torn
+			}
+			return pos, -1, nil
+		}
+		if err != nil {
+			return pos, -1, fmt.Errorf("embedded store: read %s: %w", c.logPath(), err)
+		}
+		rec, ok := decodeRecord(line)
+		if !ok {
+			return pos, pos.off, nil
+		}
+		apply(rec)
+		pos.off += int64(len(line))
+	}
+}
+
+func decodeRecord(line []byte) (record, bool) {
+	var rec record
+	if len(line) < 10 || line[8] != ' ' {
+		return rec, false
+	}
+	var sum [4]byte
+	if _, err := hex.Decode(sum[:], line[:8]); err != nil {
+		return rec, false
+	}
+	body := line[9 : len(line)-1]
+	want := uint32(sum[0])<<24 | uint32(sum[1])<<16 | uint32(sum[2])<<8 | uint32(sum[3])
+	if crc32.Checksum(body, castagnoli) != want {
+		return rec, false
+	}
+	return rec, json.Unmarshal(body, &rec) == nil
+}
+
+func encodeRecord(rec record) ([]byte, error) {
+	body, err := json.Marshal(rec)
+	if err != nil {
+		return nil, err
+	}
+	line := make([]byte, 0, len(body)+10)
+	line = fmt.Appendf(line, "%08x ", crc32.Checksum(body, castagnoli))
+	line = append(line, body...)
+	return append(line, '\n'), nil
+}
+
+// applyRecord applies rec to p.
+func applyRecord(p *persisted, rec record) {
+	for _, ch := range rec.Changes {
+		if ch.Del {
+			delete(p.Hashes, ch.Key)
+		} else {
+			p.Hashes[ch.Key] = ch.Fields
+		}
+	}
+	for k, v := range rec.Counters {
+		p.Counters[k] = v
+	}
+	if rec.ReadOnly != nil {
+		p.ReadOnly = *rec.ReadOnly
+	}
+}
+
+// loadAll reads config.json and replays config.log on it. With repair (the
+// caller holds the lock) a torn or corrupt tail is cut off.
+func (c *Config) loadAll(repair bool) (persisted, logPos, error) {
+	p, err := c.readSnapshot()
+	if err != nil {
+		return p, logPos{}, err
+	}
+	if p.Hashes == nil {
+		p.Hashes = map[string]config.Hash{}
+	}
+	if p.Counters == nil {
+		p.Counters = map[string]int64{}
+	}
+	pos, bad, err := c.readLog(logPos{}, func(rec record) { applyRecord(&p, rec) })
+	if err != nil || bad < 0 || !repair {
+		return p, pos, err
+	}
+	_, size, _ := fileIno(c.logPath())
+	slog.Warn("embedded store: cutting off a torn or corrupt end of the config log (a write that was not acknowledged)",
+		"file", c.logPath(), "offset", bad, "bytes", size-bad)
+	if err := os.Truncate(c.logPath(), bad); err != nil {
+		return p, pos, fmt.Errorf("embedded store: repair %s: %w", c.logPath(), err)
+	}
+	return p, pos, nil
+}
+
+// appendRecord appends rec to config.log and fsyncs it; the caller holds
+// mu and the lock, and has refreshed (so pos is the log's end).
+func (c *Config) appendRecord(rec record) error {
+	line, err := encodeRecord(rec)
+	if err != nil {
+		return err
+	}
+	f, err := os.OpenFile(c.logPath(), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		return fmt.Errorf("embedded store: %w", err)
+	}
+	_, werr := f.Write(line)
+	serr := f.Sync()
+	ino, _, _ := fileIno(c.logPath())
+	if cerr := f.Close(); werr == nil && serr == nil {
+		werr = cerr
+	}
+	if werr != nil || serr != nil {
+		return fmt.Errorf("embedded store: append to %s: %w", c.logPath(), errors.Join(werr, serr))
+	}
+	if ino != c.pos.ino { // the log was created by this write
+		c.pos = logPos{ino: ino}
+	}
+	c.pos.off += int64(len(line))
+	return nil
+}
+
+// maybeCompact compacts once the log outgrows compactMin and twice the
+// snapshot; the caller holds mu and the lock, and has applied every record.
+func (c *Config) maybeCompact() error {
+	if c.path == "" || c.pos.off <= max(compactMin, 2*c.snapSize) {
+		return nil
+	}
+	return c.compact()
+}
+
+// compact writes the whole config to config.json and starts an empty log;
+// the caller holds mu and the lock.
+func (c *Config) compact() error {
+	data, err := json.Marshal(persisted{Hashes: c.hashes, Counters: c.persistedCounters(), ReadOnly: c.rodBit})
+	if err != nil {
+		return err
+	}
+	if err := writeSynced(c.path, data); err != nil {
+		return err
+	}
+	if err := writeSynced(c.logPath(), nil); err != nil {
+		return err
+	}
+	ino, _, err := fileIno(c.logPath())
+	if err != nil {
+		return err
+	}
+	c.pos, c.snapSize = logPos{ino: ino}, int64(len(data))
+	return nil
+}
+
+// writeSynced replaces path with data: a temporary file, fsynced, renamed,
+// and the directory fsynced.
+func writeSynced(path string, data []byte) error {
+	tmp := path + ".tmp"
+	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
+	if err != nil {
+		return fmt.Errorf("embedded store: %w", err)
+	}
+	_, werr := f.Write(data)
+	serr := f.Sync()
+	cerr := f.Close()
+	if err := errors.Join(werr, serr, cerr); err != nil {
+		return fmt.Errorf("embedded store: write %s: %w", tmp, err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return fmt.Errorf("embedded store: %w", err)
+	}
+	dir, err := os.Open(filepath.Dir(path))
+	if err != nil {
+		return nil // the rename is done; a directory that cannot be opened cannot be synced
+	}
+	defer dir.Close()
+	return dir.Sync()
+}
