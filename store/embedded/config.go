@@ -54,6 +54,7 @@ type Config struct {
 	sessions map[string]session
 	tails    map[string]tailReg               // tail registrations: memory only (tails.go)
 	status   map[int64]map[string]statusEntry // drain id → node → status (StatusBoard)
+	alive    map[string]time.Time             // node → alive until (StatusBoard)
 
 	frameMu sync.Mutex
 	frames  frameIDs // FrameDeduper

@@ -11,13 +11,16 @@ type statusEntry struct {
 }
 
 // PutDrainStatus implements store.StatusBoard in memory.
-func (c *Config) PutDrainStatus(_ context.Context, node string, status map[int64][]byte, ttl time.Duration) error {
+func (c *Config) PutDrainStatus(_ context.Context, node string, status map[int64][]byte, docTTL, alive time.Duration) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.status == nil {
 		c.status = map[int64]map[string]statusEntry{}
+		c.alive = map[string]time.Time{}
 	}
-	exp := time.Now().Add(ttl)
+	now := time.Now()
+	c.alive[node] = now.Add(alive)
+	exp := now.Add(docTTL)
 	for id, doc := range status {
 		if c.status[id] == nil {
 			c.status[id] = map[string]statusEntry{}
@@ -38,7 +41,9 @@ func (c *Config) DrainStatus(_ context.Context, drainID int64) (map[string][]byt
 			delete(c.status[drainID], node)
 			continue
 		}
-		out[node] = e.doc
+		if now.Before(c.alive[node]) {
+			out[node] = e.doc
+		}
 	}
 	return out, nil
 }
