@@ -66,4 +66,3 @@ func keys(m map[int64][]byte) []int64 {
 	}
 	return out
 }
-
