@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what `make test` needs on a fresh Debian/Ubuntu machine: redis-server
-# (the integration and end-to-end tests start their own on loopback ports) and
+# and redis-sentinel (the integration and end-to-end tests start their own on
+# loopback ports) and
 # rsyslog (the syslog-drain interoperability test runs rsyslogd in the foreground
 # on a loopback port; the system's rsyslog service is not used). Under CI=true
 # also haproxy and docker-compose, which the deploy/ tests use when present.
@@ -32,15 +33,16 @@ if [ "${CI:-}" = "true" ] && command -v apt-get >/dev/null 2>&1; then
   fi
 fi
 if command -v redis-server >/dev/null 2>&1 && command -v redis-cli >/dev/null 2>&1 &&
+   command -v redis-sentinel >/dev/null 2>&1 &&
    { command -v rsyslogd >/dev/null 2>&1 || [ -x /usr/sbin/rsyslogd ]; }; then
   exit 0
 fi
 if command -v apt-get >/dev/null 2>&1; then
-  echo "installing redis-server and rsyslog (apt-get)…"
-  apt_install redis-server redis-tools rsyslog
-  # Debian starts a system redis on :6379; the tests do not use it.
+  echo "installing redis-server, redis-sentinel and rsyslog (apt-get)…"
+  apt_install redis-server redis-tools redis-sentinel rsyslog
+  # Debian starts a system redis on :6379 and a sentinel on :26379; the tests use neither.
 else
-  echo "redis-server or rsyslog is missing and apt-get is not available: install redis-server (7.x) and rsyslog, then rerun" >&2
+  echo "redis-server, redis-sentinel or rsyslog is missing and apt-get is not available: install redis-server (7.x), redis-sentinel and rsyslog, then rerun" >&2
   exit 1
 fi
-command -v redis-server >/dev/null
+command -v redis-server >/dev/null && command -v redis-sentinel >/dev/null

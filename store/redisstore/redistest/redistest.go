@@ -1,6 +1,7 @@
 // Package redistest starts real redis-server processes for tests: a single
-// server on a free loopback port (Start) or a Redis Cluster of several
-// masters (StartCluster). Servers keep nothing on disk (no snapshots,
+// server on a free loopback port (Start), a Redis Cluster of several
+// masters (StartCluster), or a redis-sentinel watching a master
+// (StartSentinel). Servers keep nothing on disk (no snapshots,
 // no append-only file), work in a temporary directory and are killed when the
 // test ends. Do sends raw commands over a minimal RESP client of its own, so
 // tests can write keys exactly as another tool (e.g. Logplex) would.
@@ -114,6 +115,11 @@ func (s *Server) run() error {
 	if err := cmd.Start(); err != nil {
 		return err
 	}
+	return s.await(cmd)
+}
+
+// await watches the started cmd and waits until it answers PING.
+func (s *Server) await(cmd *exec.Cmd) error {
 	exit := make(chan struct{})
 	go func() { cmd.Wait(); close(exit) }()
 	s.mu.Lock()
