@@ -32,10 +32,17 @@ type Hash map[string]string
 // TTL > 0 makes the stored key expire unless written or refreshed again
 // (tail registrations, tails.go; the embedded store honours it for those
 // only); 0 means it never expires.
+//
+// Merge writes Fields over the stored hash instead: fields it does not name
+// keep their values (an operator's flags, fields of Logplex's that logplex
+// does not manage), as Logplex's HMSET does. A store hands its followers
+// the whole hash after a merge, never a Merge change, so a Snapshot only
+// ever applies whole hashes.
 type Change struct {
 	Key    string
 	Fields Hash
 	TTL    time.Duration
+	Merge  bool
 }
 
 // Key helpers: the Redis key of each entity (spec §6.1).

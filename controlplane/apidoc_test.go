@@ -150,6 +150,7 @@ var documentedRoutes = []string{
 	`POST /v3/channels/[^/]+/drains$`, `PUT /v3/channels/[^/]+/drains/\d+$`, `DELETE /v3/channels/[^/]+/drains/\d+$`,
 	`GET /v3/channels/[^/]+/logs\?num=\d+$`, `POST /v3/sessions$`, `GET /v3/healthcheck$`,
 	`POST /v3/credentials$`, `GET /v3/credentials$`, `GET /v3/credentials/\w+$`, `DELETE /v3/credentials/\w+$`,
+	`PUT /v3/channels/[^/]+/flags$`, `GET /v3/channels/[^/]+/flags$`,
 }
 
 func checkRouteCoverage(t *testing.T, examples []docExample) {

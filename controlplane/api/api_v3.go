@@ -48,6 +48,8 @@ var (
 		malformed: malformedToken, handle: (*Server).v3CreateToken}
 	v3Logs = &v3Resource{endpoint: "channel_logs", methods: []string{"GET"}, produces: ctLogs,
 		handle: (*Server).v3ChannelLogs}
+	v3Flags = &v3Resource{endpoint: "channel_flags", methods: []string{"GET", "PUT"}, keyOnly: true, produces: ctJSON,
+		malformed: malformedFlags, handle: (*Server).v3ChannelFlags}
 	v3Sessions = &v3Resource{endpoint: "sessions", methods: []string{"POST"}, sessions: true, produces: ctJSON,
 		malformed: malformedSession, handle: (*Server).v3CreateSession}
 	v3Creds = &v3Resource{endpoint: "credentials", methods: []string{"GET", "POST"}, keyOnly: true, produces: ctJSON,
@@ -218,6 +220,8 @@ func matchChannelResource(rest []string, q *v3Request) (*v3Resource, *v3Request)
 		return v3Tokens, q
 	case len(rest) == 1 && rest[0] == "logs":
 		return v3Logs, q
+	case len(rest) == 1 && rest[0] == "flags":
+		return v3Flags, q
 	case len(rest) == 2 && rest[0] == "drains", len(rest) == 3 && rest[0] == "drains" && rest[2] == "status":
 		if !isDigits(rest[1]) {
 			return nil, nil

@@ -47,13 +47,17 @@ func (s *Server) v3PutChannel(q *v3Request) {
 		return
 	}
 	old := q.snap.Channel(q.channel)
-	name, flags := "", ""
+	// A new channel is written whole; an existing one keeps every field but
+	// its name as stored (flags an operator set, fields logplex does not
+	// know), even ones this node's snapshot has not seen yet.
+	chChange := config.Change{Key: config.ChannelKey(q.channel), Fields: config.ChannelHash("", "")}
 	var existing []*config.Token
 	if old != nil {
-		name, flags, existing = old.Name, old.Flags, old.Tokens
+		existing = old.Tokens
+		chChange = config.Change{Key: chChange.Key, Fields: config.Hash{"name": old.Name}, Merge: true}
 	}
 	keep, changes := reconcileTokens(q.channel, existing, names)
-	changes = append(changes, config.Change{Key: config.ChannelKey(q.channel), Fields: config.ChannelHash(name, flags)})
+	changes = append(changes, chChange)
 	if err := s.write(q.r, changes...); err != nil {
 		s.v3Fail(q, err)
 		return

@@ -15,6 +15,7 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"sync"
 	"syscall"
@@ -175,7 +176,7 @@ func (c *Config) applyRecord(rec record) []config.Change {
 	applyRecord(&p, rec)
 	changes := make([]config.Change, 0, len(rec.Changes)+1)
 	for _, ch := range rec.Changes {
-		changes = append(changes, config.Change{Key: ch.Key, Fields: ch.Fields})
+		changes = append(changes, config.Change{Key: ch.Key, Fields: p.Hashes[ch.Key]}) // whole, after a merge too
 	}
 	if rec.ReadOnly != nil && *rec.ReadOnly != c.rodBit {
 		changes = append(changes, config.Change{Key: config.ControlRodKey, Fields: rodHash(*rec.ReadOnly)})
@@ -197,7 +198,7 @@ func recordOf(changes []config.Change) record {
 		case ch.Fields == nil:
 			rec.Changes = append(rec.Changes, logChange{Key: ch.Key, Del: true})
 		default:
-			rec.Changes = append(rec.Changes, logChange{Key: ch.Key, Fields: ch.Fields})
+			rec.Changes = append(rec.Changes, logChange{Key: ch.Key, Fields: ch.Fields, Merge: ch.Merge})
 		}
 	}
 	return rec
@@ -301,22 +302,30 @@ func (c *Config) Write(_ context.Context, changes ...config.Change) (string, err
 	return v, err
 }
 
-// apply stores changes and appends them to the log; the caller holds mu.
+// apply stores changes and appends them to the log, a merge as the whole
+// hash it makes; the caller holds mu.
 func (c *Config) apply(changes []config.Change) {
 	now := time.Now()
-	for _, ch := range changes {
+	logged, copied := changes, false
+	for i, ch := range changes {
 		switch {
 		case isTailKey(ch.Key):
 			c.applyTail(ch, now)
 		case ch.Key == config.ControlRodKey:
 			c.rodBit = ch.Fields["0"] == "1"
+		case ch.Merge:
+			if !copied { // the caller's slice stays as it was
+				logged, copied = slices.Clone(changes), true
+			}
+			c.hashes[ch.Key] = merged(c.hashes[ch.Key], ch.Fields)
+			logged[i] = config.Change{Key: ch.Key, Fields: c.hashes[ch.Key]}
 		case ch.Fields == nil:
 			delete(c.hashes, ch.Key)
 		default:
 			c.hashes[ch.Key] = ch.Fields
 		}
 	}
-	c.appendLog(changes)
+	c.appendLog(logged)
 }
 
 // appendLog records changes for followers and wakes them; the caller holds mu.

@@ -9,11 +9,11 @@ package embedded
 //	                         fsynced before the write is acknowledged:
 //
 //	    crc32c(json) as 8 hex digits, SP, json, LF
-//	    json = {"c":[{"k":key,"h":{field:value}} | {"k":key,"d":true}, …],
+//	    json = {"c":[{"k":key,"h":{field:value}[,"m":true]} | {"k":key,"d":true}, …],
 //	            "n":{counter:value}, "ro":bool}
 //
-// Every record assigns whole values (a hash, a deleted key, a counter's new
-// value, the bit), so replaying a record that config.json already holds
+// Every record assigns values (a hash, some of its fields with "m", a
+// deleted key, a counter's new value, the bit), so replaying a record that config.json already holds
 // changes nothing: a crash between the two renames of a compaction, or a
 // reader that saw the new snapshot before the new log, ends in the same
 // state. JSON escapes LF inside strings, so LF ends a record and nothing
@@ -37,6 +37,7 @@ import (
 	"hash/crc32"
 	"io"
 	"log/slog"
+	"maps"
 	"os"
 	"path/filepath"
 	"syscall"
@@ -61,6 +62,7 @@ type logChange struct {
 	Key    string      `json:"k"`
 	Fields config.Hash `json:"h,omitempty"`
 	Del    bool        `json:"d,omitempty"`
+	Merge  bool        `json:"m,omitempty"` // Fields over the stored hash (config.Change.Merge)
 }
 
 // logPos is how far this process has applied config.log.
@@ -161,6 +163,14 @@ func decodeRecord(line []byte) (record, bool) {
 	return rec, json.Unmarshal(body, &rec) == nil
 }
 
+// merged is old with fields written over it, in a new map.
+func merged(old, fields config.Hash) config.Hash {
+	h := make(config.Hash, len(old)+len(fields))
+	maps.Copy(h, old)
+	maps.Copy(h, fields)
+	return h
+}
+
 func encodeRecord(rec record) ([]byte, error) {
 	body, err := json.Marshal(rec)
 	if err != nil {
@@ -175,9 +185,12 @@ func encodeRecord(rec record) ([]byte, error) {
 // applyRecord applies rec to p.
 func applyRecord(p *persisted, rec record) {
 	for _, ch := range rec.Changes {
-		if ch.Del {
+		switch {
+		case ch.Del:
 			delete(p.Hashes, ch.Key)
-		} else {
+		case ch.Merge:
+			p.Hashes[ch.Key] = merged(p.Hashes[ch.Key], ch.Fields)
+		default:
 			p.Hashes[ch.Key] = ch.Fields
 		}
 	}

@@ -220,12 +220,14 @@ func execReplies(res []rueidis.RedisResult) ([]rueidis.RedisMessage, error) {
 }
 
 // appendStore appends the commands that store one change: SETBIT for the
-// control rod, DEL for a delete, DEL+HMSET for a whole hash, and PEXPIRE
-// after it when the change has a TTL.
+// control rod, DEL for a delete, DEL+HMSET for a whole hash, HMSET alone
+// for a merge, and PEXPIRE after it when the change has a TTL.
 func appendStore(cl rueidis.Client, cmds rueidis.Commands, ch config.Change) rueidis.Commands {
 	switch {
 	case ch.Key == config.ControlRodKey:
 		return append(cmds, cl.B().Setbit().Key(ch.Key).Offset(0).Value(rodBit(ch.Fields)).Build())
+	case len(ch.Fields) == 0 && ch.Merge:
+		return cmds // merging nothing changes nothing
 	case len(ch.Fields) == 0:
 		return append(cmds, cl.B().Del().Key(ch.Key).Build())
 	}
@@ -233,7 +235,10 @@ func appendStore(cl rueidis.Client, cmds rueidis.Commands, ch config.Change) rue
 	for _, f := range sortedFields(ch.Fields) {
 		hm = hm.FieldValue(f, ch.Fields[f])
 	}
-	cmds = append(cmds, cl.B().Del().Key(ch.Key).Build(), hm.Build())
+	if !ch.Merge {
+		cmds = append(cmds, cl.B().Del().Key(ch.Key).Build())
+	}
+	cmds = append(cmds, hm.Build())
 	if ch.TTL > 0 {
 		cmds = append(cmds, cl.B().Pexpire().Key(ch.Key).Milliseconds(max(ch.TTL.Milliseconds(), 1)).Build())
 	}

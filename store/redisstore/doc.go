@@ -29,6 +29,7 @@
 // a list of field pairs, one pair per change, in write order:
 //
 //	k <key>   h <hash as a JSON object, fields sorted> | h -   (deleted)
+//	          | h merged   (a merge: HMSET of some fields, the others kept)
 //
 //	1732350000000-0  k ch:7:data  h {"flags":"","name":"app"}
 //	                 k tok:t.1:data h {"ch":"7","name":"web"}
@@ -36,7 +37,9 @@
 //	1732350000456-0  k control_rod h {"0":"1"}
 //
 // The entry id is the write's version (store.CompareVersions orders ids).
-// Readers ignore fields other than k and h.
+// Readers ignore fields other than k and h. A merged key's h does not
+// decode: readers HGETALL the key, which holds the merge or a later write
+// (Logplex's own HMSETs merge the same way, but write no entry).
 //
 // Load notes the stream's last id FIRST, then SCANs the config hashes
 // (HGETALL in pipelined batches) and reads bit 0 of control_rod; the

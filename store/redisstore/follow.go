@@ -17,6 +17,9 @@ import (
 // feedCount is the most entries one XREAD returns.
 const feedCount = 1000
 
+// mergedHash is the h of a merged key in a feed entry (encodeHash).
+const mergedHash = "merged"
+
 // Follow implements store.ConfigStore: XREAD BLOCK from the version on,
 // fn once per feed entry. It checks for a gap first, and again whenever it
 // reads a full batch (it is behind and trimming could overtake it).
@@ -173,10 +176,15 @@ func decodeEntry(e rueidis.XRangeSlice) (changes []config.Change, bad map[string
 }
 
 // encodeHash is a change's h value: "-" for a delete, else a JSON object;
-// the control rod is always {"0":"0"|"1"}.
+// the control rod is always {"0":"0"|"1"}. A merge's is mergedHash, which
+// does not decode: followers read the merged hash from Redis, as they do for
+// every key on a cluster (decodeEntries).
 func encodeHash(ch config.Change) string {
 	if ch.Key == config.ControlRodKey {
 		return `{"0":"` + strconv.FormatInt(rodBit(ch.Fields), 10) + `"}`
+	}
+	if ch.Merge {
+		return mergedHash
 	}
 	if len(ch.Fields) == 0 {
 		return "-"

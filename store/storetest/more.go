@@ -16,6 +16,7 @@ import (
 // control rod, feed positions, sessions); open must return an empty store.
 func RunConfigMore(t *testing.T, open func(t *testing.T) store.ConfigStore) {
 	t.Run("RewriteDropsFields", func(t *testing.T) { testRewriteDropsFields(t, open(t)) })
+	t.Run("MergeKeepsFields", func(t *testing.T) { testMergeKeepsFields(t, open(t)) })
 	t.Run("ControlRod", func(t *testing.T) { testControlRod(t, open(t)) })
 	t.Run("FollowStartsAfterVersion", func(t *testing.T) { testFollowStartsAfterVersion(t, open(t)) })
 	t.Run("VersionsIncrease", func(t *testing.T) { testVersionsIncrease(t, open(t)) })
@@ -36,6 +37,47 @@ func testRewriteDropsFields(t *testing.T, st store.ConfigStore) {
 	if got := s.Drain(9); got == nil || got.URL != "" || got.Compression != "" || got.Token != "d.1" {
 		t.Fatalf("rewritten drain = %+v", got)
 	}
+}
+
+// A merge writes the fields it names and keeps the others (an operator's
+// flags, a field logplex does not know), in storage and in what followers
+// and watchers see.
+func testMergeKeepsFields(t *testing.T, st store.ConfigStore) {
+	c := ctx(t)
+	key := config.ChannelKey("m1")
+	mustWrite(t, st, config.Change{Key: key, Fields: config.Hash{"name": "a", "flags": "no_tail", "logplex_field": "x"}})
+	w := store.NewWatcher(st, time.Hour, nil)
+	wctx, cancel := context.WithCancel(c)
+	defer cancel()
+	go w.Run(wctx)
+	waitFor(t, w.Ready)
+	v := mustWrite(t, st, config.Change{Key: key, Fields: config.Hash{"name": "b"}, Merge: true})
+	if err := w.WaitVersion(c, v); err != nil {
+		t.Fatal(err)
+	}
+	if ch := w.Current().Channel("m1"); ch == nil || ch.Name != "b" || !ch.NoTail {
+		t.Fatalf("followed channel after a merge = %+v, want name b with no_tail kept", ch)
+	}
+	s, err := st.Load(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ch := s.Channel("m1"); ch == nil || ch.Name != "b" || ch.Flags != "no_tail" {
+		t.Fatalf("loaded channel after a merge = %+v", ch)
+	}
+	mustWrite(t, st, config.Change{Key: key, Fields: config.Hash{"flags": ""}, Merge: true})
+	if ch := mustLoad(t, st).Channel("m1"); ch == nil || ch.Name != "b" || ch.NoTail {
+		t.Fatalf("channel after merging flags \"\" = %+v", ch)
+	}
+}
+
+func mustLoad(t *testing.T, st store.ConfigStore) *config.Snapshot {
+	t.Helper()
+	s, err := st.Load(ctx(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
 }
 
 func testControlRod(t *testing.T, st store.ConfigStore) {
