@@ -55,9 +55,13 @@ func (o *ConfigOptions) setDefaults() {
 
 // Config is the Redis store.ConfigStore. It is safe for concurrent use.
 type Config struct {
-	opts ConfigOptions
-	conn *conn
-	log  *slog.Logger
+	opts  ConfigOptions
+	conn  *conn
+	log   *slog.Logger
+	notes *notifier // keyspace notifications (notify.go)
+
+	bg       context.Context // the store's life: background work ends with Close
+	bgCancel context.CancelFunc
 }
 
 var _ store.ConfigStore = (*Config)(nil)
@@ -71,7 +75,8 @@ func OpenConfig(_ context.Context, opts ConfigOptions) (*Config, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Config{opts: opts, conn: newConn(t),
+	bg, cancel := context.WithCancel(context.Background())
+	return &Config{opts: opts, conn: newConn(t), notes: newNotifier(t.opt.SelectDB), bg: bg, bgCancel: cancel,
 		log: slog.Default().With("component", "redisstore", "redis", t.name)}, nil
 }
 
@@ -158,6 +163,7 @@ func (c *Config) Ping(ctx context.Context) error {
 
 // Close implements store.ConfigStore; calls after Close fail.
 func (c *Config) Close() error {
+	c.bgCancel()
 	c.conn.close()
 	return nil
 }

@@ -21,13 +21,16 @@ const feedCount = 1000
 const mergedHash = "merged"
 
 // Follow implements store.ConfigStore: XREAD BLOCK from the version on,
-// fn once per feed entry. It checks for a gap first, and again whenever it
-// reads a full batch (it is behind and trimming could overtake it).
+// fn once per feed entry, and once per set of keys that keyspace
+// notifications named (notify.go). It checks for a gap first, and again
+// whenever it reads a full batch (it is behind and trimming could overtake
+// it).
 func (c *Config) Follow(ctx context.Context, from string, fn func([]config.Change, string)) error {
 	if from == "" {
 		from = "0-0"
 	}
 	check := true
+	f := &following{c: c, from: from, fn: fn, sent: map[string]config.Hash{}}
 	for {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -37,36 +40,105 @@ func (c *Config) Follow(ctx context.Context, from string, fn func([]config.Chang
 			return err
 		}
 		if check {
-			if err := c.checkGap(ctx, cl, from); err != nil {
+			if err := c.checkGap(ctx, cl, f.from); err != nil {
 				return err
 			}
 		}
-		entries, err := c.readFeed(ctx, cl, from)
+		entries, err := c.readFeedWoken(ctx, cl, f.from)
+		if err == nil {
+			err = f.apply(ctx, cl, cluster, entries)
+		}
+		if check = len(entries) == feedCount; err == nil && !check { // caught up: the noted keys
+			err = f.noted(ctx, cl, cluster)
+		}
 		if err != nil {
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
 			return err
 		}
-		if len(entries) == 0 {
-			continue
-		}
-		batch, err := c.decodeEntries(ctx, cl, cluster, entries)
-		if err != nil {
-			return err
-		}
-		for i, e := range entries {
-			fn(batch[i], e.ID)
-		}
-		from = entries[len(entries)-1].ID
-		check = len(entries) == feedCount
 	}
 }
 
-// readFeed is one XREAD BLOCK, shortened to end before ctx's deadline; no
-// entries within the block time is not an error.
-func (c *Config) readFeed(ctx context.Context, cl rueidis.Client, from string) ([]rueidis.XRangeSlice, error) {
-	block := c.opts.FollowBlock
+// following is one Follow: its position, and the value last handed to fn
+// of each key, so that a keyspace notification of logplex's own write (the
+// stream delivered it already) costs a read but no second delivery.
+type following struct {
+	c    *Config
+	from string
+	fn   func([]config.Change, string)
+	sent map[string]config.Hash // bounded by maxSent
+}
+
+// maxSent bounds following.sent; beyond it the record starts afresh (a
+// noted key then may be delivered twice, which is harmless).
+const maxSent = 100_000
+
+// apply hands fn the changes of each entry and moves from past them.
+func (f *following) apply(ctx context.Context, cl rueidis.Client, cluster bool, entries []rueidis.XRangeSlice) error {
+	if len(entries) == 0 {
+		return nil
+	}
+	batch, err := f.c.decodeEntries(ctx, cl, cluster, entries)
+	if err != nil {
+		return err
+	}
+	for i, e := range entries {
+		f.record(batch[i])
+		f.fn(batch[i], e.ID)
+	}
+	f.from = entries[len(entries)-1].ID
+	return nil
+}
+
+func (f *following) record(changes []config.Change) {
+	if len(f.sent)+len(changes) > maxSent {
+		clear(f.sent)
+	}
+	for _, ch := range changes {
+		f.sent[ch.Key] = ch.Fields
+	}
+}
+
+// readFeedWoken is one XREAD BLOCK of FollowBlock, ended early (without
+// entries) when a keyspace notification arrives.
+func (c *Config) readFeedWoken(ctx context.Context, cl rueidis.Client, from string) ([]rueidis.XRangeSlice, error) {
+	if !c.notes.active.Load() {
+		return c.readFeedBlock(ctx, cl, from, c.opts.FollowBlock)
+	}
+	rctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	done := make(chan struct{})
+	defer close(done)
+	go func() {
+		select {
+		case <-c.notes.wake:
+			cancel()
+		case <-done:
+		}
+	}()
+	entries, err := c.readFeedBlock(rctx, cl, from, c.opts.FollowBlock)
+	if err != nil && ctx.Err() == nil && rctx.Err() != nil {
+		return nil, nil // woken
+	}
+	return entries, err
+}
+
+// readFeedBlock is one XREAD, blocking up to block (0: not at all),
+// shortened to end before ctx's deadline; no entries is not an error.
+func (c *Config) readFeedBlock(ctx context.Context, cl rueidis.Client, from string, block time.Duration) ([]rueidis.XRangeSlice, error) {
+	if block <= 0 {
+		cctx, cancel := c.call(ctx)
+		defer cancel()
+		xs, err := cl.Do(cctx, cl.B().Xread().Count(feedCount).Streams().Key(StreamKey).Id(from).Build()).AsXReadSlices()
+		if rueidis.IsRedisNil(err) {
+			return nil, nil
+		}
+		if err != nil {
+			return nil, failure(ctx, "XREAD", err)
+		}
+		return xs[StreamKey], nil
+	}
 	if dl, ok := ctx.Deadline(); ok {
 		block = min(block, time.Until(dl))
 	}

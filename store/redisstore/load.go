@@ -19,6 +19,7 @@ func (c *Config) Load(ctx context.Context) (*config.Snapshot, error) {
 	if err != nil {
 		return nil, err
 	}
+	c.startNotifier() // before the scan: what is written meanwhile is noted
 	version, err := c.lastID(ctx, cl)
 	if err != nil {
 		return nil, err

@@ -48,8 +48,9 @@ func testMergeKeepsFields(t *testing.T, st store.ConfigStore) {
 	mustWrite(t, st, config.Change{Key: key, Fields: config.Hash{"name": "a", "flags": "no_tail", "logplex_field": "x"}})
 	w := store.NewWatcher(st, time.Hour, nil)
 	wctx, cancel := context.WithCancel(c)
-	defer cancel()
-	go w.Run(wctx)
+	done := make(chan struct{})
+	go func() { w.Run(wctx); close(done) }()
+	defer func() { cancel(); <-done }() // the watcher is done with the store before the test cleans up
 	waitFor(t, w.Ready)
 	v := mustWrite(t, st, config.Change{Key: key, Fields: config.Hash{"name": "b"}, Merge: true})
 	if err := w.WaitVersion(c, v); err != nil {

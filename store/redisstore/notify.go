@@ -1,0 +1,308 @@
+package redisstore
+
+// Keyspace notifications: writes by other writers.
+//
+// logplex's own writes reach followers through the change stream. Logplex
+// nodes and operators (redis-cli) write the same keys with plain HMSET, DEL
+// and SETBIT, which leave no stream entry. So that followers see those
+// within about a second instead of at the next full reload, the store
+// subscribes to Redis keyspace notifications of the config keys:
+//
+//	notify-keyspace-events  gets K (keyspace channel), g (DEL, EXPIRE, …),
+//	                        h (HSET/HMSET/HDEL) and $ (SETBIT) added to what
+//	                        the server has, by CONFIG SET, once per server
+//	PSUBSCRIBE              __keyspace@<db>__:ch:*:data, …:tok:*, …:drain:*,
+//	                        …:cred:*, …:control_rod; on a cluster, on every node
+//
+// The subscriber only collects the names of the keys touched (a bounded
+// set); Follow re-reads them. Before it does, it reads the stream to its
+// end: on one server a logplex write and its stream entry are one
+// MULTI/EXEC, so every logplex write older than the notification is then
+// applied, and the value read is at least as new as any of them. On a
+// cluster Follow re-reads every key an entry names anyway.
+//
+// When notifications cannot be enabled (CONFIG refused, e.g. on a managed
+// Redis; enable them there by the provider's means) the store says so once
+// and the periodic full reload remains the only way other writers' changes
+// arrive. When the subscription breaks or too many keys pile up, Follow
+// returns store.ErrGap: the follower reloads fully, so nothing is missed.
+
+import (
+	"context"
+	"errors"
+	"maps"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/VictoriaMetrics/metrics"
+	"github.com/redis/rueidis"
+
+	"github.com/logplex/logplex/config"
+	"github.com/logplex/logplex/store"
+)
+
+// maxNotedKeys bounds the keys waiting to be re-read; beyond it the
+// follower reloads fully instead.
+const maxNotedKeys = 10_000
+
+// notifier collects the config keys that keyspace notifications name.
+type notifier struct {
+	mu      sync.Mutex
+	keys    map[string]struct{}
+	lost    bool // events may be missing (overflow, broken subscription)
+	wake    chan struct{}
+	active  atomic.Bool // subscribed (on every node of a cluster)
+	prefix  string      // "__keyspace@<db>__:"
+	started sync.Once
+}
+
+func newNotifier(db int) *notifier {
+	return &notifier{keys: map[string]struct{}{}, wake: make(chan struct{}, 1),
+		prefix: "__keyspace@" + strconv.Itoa(db) + "__:"}
+}
+
+// patterns are the keyspace channels of the config keys.
+func (n *notifier) patterns() []string {
+	return []string{n.prefix + "ch:*:data", n.prefix + "tok:*", n.prefix + "drain:*",
+		n.prefix + "cred:*", n.prefix + config.ControlRodKey}
+}
+
+// note records the key of one keyspace message.
+func (n *notifier) note(channel string) {
+	key, ok := strings.CutPrefix(channel, n.prefix)
+	if !ok || (key != config.ControlRodKey && !config.IsConfigKey(key)) {
+		return
+	}
+	n.mu.Lock()
+	if len(n.keys) >= maxNotedKeys {
+		n.lost = true
+	} else {
+		n.keys[key] = struct{}{}
+	}
+	n.mu.Unlock()
+	notifiedKeys.Inc()
+	select {
+	case n.wake <- struct{}{}:
+	default:
+	}
+}
+
+// markLost says events may have been missed.
+func (n *notifier) markLost() {
+	n.mu.Lock()
+	n.lost = true
+	n.mu.Unlock()
+	select {
+	case n.wake <- struct{}{}:
+	default:
+	}
+}
+
+// take returns the keys noted since the last take, or lost when events may
+// be missing (the caller reloads fully).
+func (n *notifier) take() (keys []string, lost bool) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.lost {
+		n.lost = false
+		clear(n.keys)
+		return nil, true
+	}
+	for k := range n.keys {
+		keys = append(keys, k)
+	}
+	clear(n.keys)
+	return keys, false
+}
+
+// startNotifier enables and subscribes once, in the background, for the
+// life of the store; Load calls it, so events are collected from before the
+// first snapshot on.
+func (c *Config) startNotifier() {
+	c.notes.started.Do(func() {
+		ready := make(chan struct{})
+		go c.subscribe(ready)
+		select { // the first subscription, so that Follow starts with it
+		case <-ready:
+		case <-time.After(c.opts.Timeout):
+		}
+	})
+}
+
+// subscribe keeps the keyspace subscription up until the store closes.
+func (c *Config) subscribe(ready chan struct{}) {
+	once := sync.OnceFunc(func() { close(ready) })
+	defer once()
+	warned := false
+	for c.bg.Err() == nil {
+		// A client of its own: pub/sub on the store's client shares its
+		// RESP3 connection with XREAD BLOCK and CLIENT UNBLOCK, which
+		// rueidis v1.0.79 does not untangle ("protocol bug").
+		sub, err := rueidis.NewClient(c.conn.t.opt)
+		if err == nil {
+			var nodes map[string]rueidis.Client
+			if nodes, err = c.enableNotifications(sub, c.conn.t.cluster); err == nil {
+				err = c.receive(nodes, once)
+			}
+			sub.Close()
+		}
+		if c.notes.active.Swap(false) { // events from now until resubscribed are missed
+			c.notes.markLost()
+		}
+		notificationsActive.Store(0)
+		once()
+		if c.bg.Err() != nil {
+			return
+		}
+		if errors.Is(err, errResubscribed) {
+			continue
+		}
+		if !warned {
+			c.log.Warn("not following keyspace notifications: changes written to Redis by other writers "+
+				"(Logplex nodes, redis-cli) arrive at the next full reload (--resync-interval) instead of at once", "err", err)
+			warned = true
+		}
+		select {
+		case <-c.bg.Done():
+		case <-time.After(5 * time.Second):
+		}
+	}
+}
+
+// enableNotifications makes every node emit the events needed and returns
+// the nodes to subscribe to.
+func (c *Config) enableNotifications(cl rueidis.Client, cluster bool) (map[string]rueidis.Client, error) {
+	nodes := map[string]rueidis.Client{"": cl}
+	if cluster {
+		nodes = cl.Nodes()
+	}
+	for _, node := range nodes {
+		ctx, cancel := c.call(c.bg)
+		cur, err := node.Do(ctx, node.B().ConfigGet().Parameter("notify-keyspace-events").Build()).AsStrMap()
+		if err == nil {
+			if want := notifyFlags(cur["notify-keyspace-events"]); want != cur["notify-keyspace-events"] {
+				err = node.Do(ctx, node.B().ConfigSet().ParameterValue().ParameterValue("notify-keyspace-events", want).Build()).Error()
+			}
+		}
+		cancel()
+		if err != nil {
+			return nil, err
+		}
+	}
+	return nodes, nil
+}
+
+// notifyFlags is cur with the classes logplex needs added. "A" stands for
+// every class but a few; it covers g, h and $ already.
+func notifyFlags(cur string) string {
+	out := cur
+	need := "Kgh$"
+	if strings.Contains(cur, "A") {
+		need = "K"
+	}
+	for _, f := range need {
+		if !strings.ContainsRune(out, f) {
+			out += string(f)
+		}
+	}
+	return out
+}
+
+// receive subscribes on every node and returns when one subscription
+// ends; subscribed runs once every node confirmed its patterns. A
+// confirmation after that is a resubscription after a reconnect: events may
+// have been missed meanwhile.
+func (c *Config) receive(nodes map[string]rueidis.Client, subscribed func()) error {
+	ctx, cancel := context.WithCancel(c.bg)
+	defer cancel()
+	patterns := c.notes.patterns()
+	var resubscribed atomic.Bool
+	var confirmed atomic.Int64 // psubscribe confirmations, all nodes
+	want := int64(len(patterns) * len(nodes))
+	hook := func(s rueidis.PubSubSubscription) {
+		if s.Kind != "psubscribe" {
+			return
+		}
+		switch n := confirmed.Add(1); {
+		case n == want:
+			c.notes.active.Store(true)
+			notificationsActive.Store(1)
+			subscribed()
+		case n > want: // a reconnect: the server may have forgotten the settings too
+			resubscribed.Store(true)
+			cancel()
+		}
+	}
+	errs := make(chan error, len(nodes))
+	for _, node := range nodes {
+		go func() {
+			cmd := node.B().Psubscribe().Pattern(patterns...).Build()
+			errs <- node.Receive(rueidis.WithOnSubscriptionHook(ctx, hook), cmd,
+				func(m rueidis.PubSubMessage) { c.notes.note(m.Channel) })
+		}()
+	}
+	err := <-errs
+	if resubscribed.Load() {
+		return errResubscribed
+	}
+	return err
+}
+
+// errResubscribed ends a subscription that the client renewed by itself
+// after a reconnect, so that subscribe enables notifications again first.
+var errResubscribed = errors.New("redisstore: keyspace subscription renewed after a reconnect")
+
+// noted re-reads the keys noted since the last call, after reading the
+// stream to its end, and hands fn those whose value differs from what it
+// last got (notifications of logplex's own writes repeat stream entries);
+// it returns store.ErrGap when events may have been missed.
+func (f *following) noted(ctx context.Context, cl rueidis.Client, cluster bool) error {
+	keys, lost := f.c.notes.take()
+	if lost {
+		return store.ErrGap
+	}
+	if len(keys) == 0 {
+		return nil
+	}
+	for {
+		entries, err := f.c.readFeedBlock(ctx, cl, f.from, 0)
+		if err != nil {
+			return err
+		}
+		if len(entries) == 0 {
+			break
+		}
+		if err := f.apply(ctx, cl, cluster, entries); err != nil {
+			return err
+		}
+	}
+	now, err := f.c.readKeys(ctx, cl, keys)
+	if err != nil {
+		return err
+	}
+	var changes []config.Change
+	for _, k := range keys {
+		if prev, ok := f.sent[k]; ok && maps.Equal(prev, now[k]) {
+			continue
+		}
+		changes = append(changes, config.Change{Key: k, Fields: now[k]})
+	}
+	if len(changes) > 0 {
+		otherWrites.Add(len(changes))
+		f.record(changes)
+		f.fn(changes, f.from)
+	}
+	return nil
+}
+
+var (
+	notifiedKeys        = metrics.NewCounter(`logplex_config_notified_keys_total`)
+	otherWrites         = metrics.NewCounter(`logplex_config_other_writer_changes_total`)
+	notificationsActive atomic.Int64
+	_                   = metrics.NewGauge(`logplex_config_notifications_active`, func() float64 {
+		return float64(notificationsActive.Load())
+	})
+)

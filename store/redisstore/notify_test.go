@@ -1,0 +1,143 @@
+package redisstore
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/redis/rueidis"
+
+	"github.com/logplex/logplex/config"
+	"github.com/logplex/logplex/store"
+	"github.com/logplex/logplex/store/redisstore/redistest"
+)
+
+// rawWriter is another writer of the config Redis (a Logplex node, an
+// operator with redis-cli): plain commands, no change-stream entry.
+type rawWriter func(t *testing.T, args ...string)
+
+// followsOtherWriters: with the full reload an hour away, a watcher sees
+// HMSET, DEL and SETBIT by another writer through keyspace notifications.
+func followsOtherWriters(t *testing.T, c *Config, write rawWriter) {
+	w := store.NewWatcher(c, time.Hour, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go w.Run(ctx)
+	waitUntil(t, "first load", func() bool { return w.Ready() && c.notes.active.Load() })
+	start := time.Now()
+	write(t, "HMSET", "ch:ow1:data", "name", "", "flags", "no_tail")
+	write(t, "HMSET", "tok:t.ow1:data", "ch", "ow1", "name", "app")
+	write(t, "HMSET", "cred:OW1", "pass", "secret", "name", "ops", "full_api", "1", "channel", "any")
+	waitUntil(t, "the other writer's channel, token and credential", func() bool {
+		s := w.Current()
+		ch := s.Channel("ow1")
+		return ch != nil && ch.NoTail && s.Token("t.ow1") != nil && s.Cred("OW1") != nil
+	})
+	t.Logf("HMSETs by another writer followed in %v", time.Since(start).Round(time.Millisecond))
+	write(t, "DEL", "tok:t.ow1:data")
+	waitUntil(t, "the token deleted", func() bool { return w.Current().Token("t.ow1") == nil })
+	write(t, "SETBIT", config.ControlRodKey, "0", "1")
+	waitUntil(t, "the control rod", func() bool { return w.Current().ReadOnly })
+}
+
+func waitUntil(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second) // the reload is an hour away
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("not seen within 10 s: %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func TestFollowsOtherWritersSingle(t *testing.T) {
+	srv := redistest.Start(t)
+	c := openConfig(t, ConfigOptions{URL: srv.URL()})
+	followsOtherWriters(t, c, func(t *testing.T, args ...string) { srv.MustDo(t, args...) })
+	if v := srv.MustDo(t, "CONFIG", "GET", "notify-keyspace-events"); !strings.Contains(fmt.Sprint(v), "K") {
+		t.Errorf("notify-keyspace-events = %v", v)
+	}
+}
+
+func TestFollowsOtherWritersCluster(t *testing.T) {
+	cl := redistest.StartCluster(t, 3)
+	c := openConfig(t, ConfigOptions{URL: cl.URL()})
+	raw, err := rueidis.NewClient(rueidis.ClientOption{InitAddress: cl.Addrs()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	followsOtherWriters(t, c, func(t *testing.T, args ...string) {
+		if err := raw.Do(context.Background(), raw.B().Arbitrary(args[0]).Keys(args[1]).Args(args[2:]...).Build()).Error(); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
+
+// A server that refuses CONFIG: the store says so and still follows its
+// own writes through the stream.
+func TestNotificationsRefused(t *testing.T) {
+	srv := redistest.Start(t, "--rename-command", "CONFIG", "")
+	c := openConfig(t, ConfigOptions{URL: srv.URL()})
+	w := store.NewWatcher(c, time.Hour, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go w.Run(ctx)
+	waitUntil(t, "first load", w.Ready)
+	if c.notes.active.Load() {
+		t.Fatal("notifications active on a server without CONFIG")
+	}
+	v, err := c.Write(ctx, config.Change{Key: config.ChannelKey("own"), Fields: config.ChannelHash("", "")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wctx, wcancel := context.WithTimeout(ctx, 10*time.Second)
+	defer wcancel()
+	if err := w.WaitVersion(wctx, v); err != nil || w.Current().Channel("own") == nil {
+		t.Fatalf("own write not followed: %v", err)
+	}
+}
+
+// When events may have been missed, Follow asks for a full reload.
+func TestLostNotificationsReload(t *testing.T) {
+	srv := redistest.Start(t)
+	c := openConfig(t, ConfigOptions{URL: srv.URL()})
+	snap, err := c.Load(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.notes.markLost()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := c.Follow(ctx, snap.Version, func([]config.Change, string) {}); err != store.ErrGap {
+		t.Fatalf("Follow after lost events = %v, want store.ErrGap", err)
+	}
+}
+
+// A Redis restart breaks the subscription: the follower reloads, the store
+// enables notifications again (the restarted server forgot them) and
+// follows other writers as before.
+func TestFollowsOtherWritersAfterRestart(t *testing.T) {
+	srv := redistest.Start(t, "--appendonly", "yes", "--appendfsync", "always")
+	c := openConfig(t, ConfigOptions{URL: srv.URL()})
+	w := store.NewWatcher(c, time.Hour, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go w.Run(ctx)
+	waitUntil(t, "first load", func() bool { return w.Ready() && c.notes.active.Load() })
+	srv.MustDo(t, "HMSET", "ch:r1:data", "name", "", "flags", "")
+	waitUntil(t, "a channel by another writer", func() bool { return w.Current().Channel("r1") != nil })
+	srv.Restart()
+	waitUntil(t, "subscribed again", func() bool {
+		v, _ := srv.Do("CONFIG", "GET", "notify-keyspace-events")
+		return c.notes.active.Load() && strings.Contains(fmt.Sprint(v), "K")
+	})
+	srv.MustDo(t, "HMSET", "ch:r2:data", "name", "", "flags", "")
+	waitUntil(t, "a channel written after the restart", func() bool { return w.Current().Channel("r2") != nil })
+	if w.Current().Channel("r1") == nil {
+		t.Fatal("the channel written before the restart is gone")
+	}
+}
