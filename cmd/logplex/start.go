@@ -191,10 +191,10 @@ func newDataPlane(s *settings, w *store.Watcher, st *stores, log *slog.Logger) (
 	}
 	dp, err := dataplane.New(dataplane.Options{
 		SyslogAddr: s.syslogAddr, HTTPInputAddr: s.httpInputAddr, EventLoops: reserveP(s.eventLoops, log),
-		ReadBufferCap: s.readBufferCap, MaxTCPConnections: s.maxTCPConnections,
+		ReadBufferCap: s.readBufferCap, MaxTCPConnections: tcpConnCap(s.maxTCPConnections, log),
 		MaxLogsBodyBytes: s.maxLogsBodyBytes, MaxHTTPConns: s.httpLogInputMaxConns, InflightLogsBytes: s.maxInflightLogsBytes,
-		LogsReadTimeout: s.logsReadTimeout,
-		Watcher:         w, Spool: sp, Bus: st.bus, Logger: log, Drains: drainOptions(s), ShutdownTimeout: s.shutdownTimeout,
+		LogsReadTimeout: s.logsReadTimeout, SyslogIdleTimeout: s.syslogIdleTimeout, SyslogFrameTimeout: never(s.syslogFrameTimeout),
+		Watcher: w, Spool: sp, Bus: st.bus, Logger: log, Drains: drainOptions(s), ShutdownTimeout: s.shutdownTimeout,
 		StatusBoard: board, StatusInterval: s.statusInterval, Dedup: dedup, FrameIDTTL: s.frameIDTTL,
 		FirehoseChannels: splitList(s.firehoseChannelIDs), FirehoseTokens: splitList(s.firehoseFilterTokens),
 		StatsLog:  statsWriter(s),

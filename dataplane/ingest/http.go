@@ -99,7 +99,7 @@ func NewHTTP(opts HTTPOptions, router *route.Router, ready func() bool, log *slo
 	if err != nil {
 		return nil, fmt.Errorf("http input listener %s: %w", opts.Addr, err)
 	}
-	h := &HTTP{opts: opts, router: router, ready: ready, log: log, ln: ln, adm: newAdmission(opts.InflightBudget, reservationLife)}
+	h := &HTTP{opts: opts, router: router, ready: ready, log: log, ln: newRetryListener(ln, "logs", acceptErrorsLogs, log), adm: newAdmission(opts.InflightBudget, reservationLife)}
 	h.srv = &fasthttp.Server{
 		Handler:               h.serve,
 		Name:                  "logplex",
