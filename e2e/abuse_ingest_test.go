@@ -116,3 +116,127 @@ func TestAbuseFDExhaustion(t *testing.T) {
 		})
 	}
 }
+
+// declareLogs opens a connection that sends POST /logs headers declaring n
+// body bytes (no credentials) and one body byte.
+func declareLogs(t *testing.T, addr string, n int) net.Conn {
+	t.Helper()
+	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	if err != nil {
+		t.Fatalf("dial /logs: %v", err)
+	}
+	fmt.Fprintf(c, "POST /logs HTTP/1.1\r\nHost: x\r\nContent-Type: application/logplex-1\r\nContent-Length: %d\r\n\r\nx", n)
+	return c
+}
+
+func body100K(tok string) string {
+	var b strings.Builder
+	for i := 0; b.Len() < 100<<10; i++ {
+		b.WriteString(Frame(fmt.Sprintf(spec33, tok, i) + strings.Repeat(" pad", 200)))
+	}
+	return b.String()
+}
+
+// TestAbuseLogsUnauthenticatedFlood: 40 unauthenticated connections that
+// declare 7 999 999 bytes and send one, then 16 more each second, while
+// legitimate 100 KB POSTs go on: every legitimate POST is accepted (204) and
+// RSS stays bounded. (Admission reserved Content-Length before checking
+// credentials: 16 of 49 were refused 503 and RSS reached 831 MB.)
+func TestAbuseLogsUnauthenticatedFlood(t *testing.T) {
+	p := StartAll(t, binPath, t.TempDir())
+	_, tok := createChannel(t, p, "app")
+	var conns []net.Conn
+	defer func() {
+		for _, c := range conns {
+			c.Close()
+		}
+	}()
+	for range 40 {
+		conns = append(conns, declareLogs(t, p.Logs, 7_999_999))
+	}
+	body := body100K(tok)
+	var maxRSS float64
+	refused := 0
+	for i := range 30 {
+		if i%6 == 0 { // 16 more every 6 POSTs (about a second)
+			for range 16 {
+				conns = append(conns, declareLogs(t, p.Logs, 7_999_999))
+			}
+		}
+		s := Do(t, "POST", "http://"+p.Logs+"/logs", "token", tok, map[string]string{"Content-Type": "application/logplex-1"}, []byte(body)).Status
+		if s != 204 {
+			refused++
+		}
+		maxRSS = max(maxRSS, Metric(t, p.Adm, "process_resident_memory_bytes"))
+	}
+	inflight := Metric(t, p.Adm, "logplex_logs_inflight_bytes")
+	t.Logf("%d flood connections; %d of 30 legitimate POSTs refused; max RSS %.0f MiB; in flight %v bytes", len(conns), refused, maxRSS/(1<<20), inflight)
+	if refused > 0 {
+		t.Fatalf("%d legitimate POSTs refused during an unauthenticated flood", refused)
+	}
+	if maxRSS > 200<<20 {
+		t.Fatalf("RSS %.0f MiB during the flood", maxRSS/(1<<20))
+	}
+}
+
+// TestAbuseSlowSyslogSender: a sender trickling one byte at a time without
+// completing a frame is cut off after --syslog-frame-timeout, counted with
+// the bytes it held; a sender that completes frames is kept.
+func TestAbuseSlowSyslogSender(t *testing.T) {
+	p := StartAll(t, binPath, t.TempDir(), "--syslog-frame-timeout", "1s")
+	ch, tok := createChannel(t, p, "app")
+	slow, err := net.Dial("tcp", p.Syslog)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer slow.Close()
+	frame := Frame(fmt.Sprintf(spec33, tok, 7))
+	cut := false
+	for i := 0; i < len(frame)-1 && !cut; i++ { // one byte every 100 ms: never completes within the timeout
+		if _, err := slow.Write([]byte{frame[i]}); err != nil {
+			cut = true
+			break
+		}
+		_ = slow.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
+		if _, err := slow.Read(make([]byte, 1)); err != nil && !isTimeout(err) {
+			cut = true
+		}
+	}
+	if !cut {
+		t.Fatalf("a trickling sender was not cut off within %d bytes", len(frame)-1)
+	}
+	if Metric(t, p.Adm, "logplex_tcp_connections_frame_timeout_total") != 1 || Metric(t, p.Adm, "logplex_tcp_partial_frame_bytes_discarded_total") == 0 {
+		t.Fatalf("cut-off not counted:\n%s", metricsMatching(t, p, "logplex_tcp_"))
+	}
+	sendSyslog(t, p.Syslog, fmt.Sprintf(spec33, tok, 8))
+	Eventually(t, 10*time.Second, "other senders served", func() bool { return inHistory(t, p, ch, "Logsplat test message 8") })
+}
+
+func isTimeout(err error) bool {
+	ne, ok := err.(net.Error)
+	return ok && ne.Timeout()
+}
+
+func metricsMatching(t *testing.T, p *Proc, prefix string) string {
+	var out []string
+	for _, l := range strings.Split(Do(t, "GET", "http://"+p.Adm+"/metrics", "", "", nil, nil).Body, "\n") {
+		if strings.HasPrefix(l, prefix) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
+}
+
+// TestAbuseUncountedInput: a /logs body without a single frame answers 204
+// (as Logplex: a trailing incomplete frame is ignored) and is counted.
+func TestAbuseUncountedInput(t *testing.T) {
+	p := StartAll(t, binPath, t.TempDir())
+	_, tok := createChannel(t, p, "app")
+	r := Do(t, "POST", "http://"+p.Logs+"/logs", "token", tok, map[string]string{"Content-Type": "application/logplex-1"}, []byte("hello world"))
+	if r.Status != 204 {
+		t.Fatalf("hello world: %d", r.Status)
+	}
+	if Metric(t, p.Adm, "logplex_logs_requests_without_frames_total") != 1 || Metric(t, p.Adm, "logplex_logs_trailing_bytes_discarded_total") != 11 {
+		t.Fatalf("not counted:\n%s", metricsMatching(t, p, "logplex_logs_"))
+	}
+}
