@@ -3,6 +3,7 @@ package e2e
 import (
 	"fmt"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -238,5 +239,43 @@ func TestAbuseUncountedInput(t *testing.T) {
 	}
 	if Metric(t, p.Adm, "logplex_logs_requests_without_frames_total") != 1 || Metric(t, p.Adm, "logplex_logs_trailing_bytes_discarded_total") != 11 {
 		t.Fatalf("not counted:\n%s", metricsMatching(t, p, "logplex_logs_"))
+	}
+}
+
+// TestAbuseAdminPort: a browser page (cross-origin POST) or a rebound DNS
+// name cannot set a control rod; with LOGPLEX_ADMIN_TOKEN writes need the
+// token; /debug/pprof/cmdline hides --auth-key and a Redis password given
+// as flags, and giving them as flags is warned about.
+func TestAbuseAdminPort(t *testing.T) {
+	p := Start(t, binPath, "all", t.TempDir(), []string{"LOGPLEX_ADMIN_TOKEN=adm1n"}, "--auth-key", "MASTERKEY")
+	rod := "http://" + p.Adm + "/control-rods/deny_logs_ingress"
+	denied := func() bool { return postLogs(t, p, "t.x", "x") == 503 }
+	for name, hdr := range map[string]map[string]string{
+		"cross-origin": {"Origin": "http://evil.example", "Authorization": "Bearer adm1n"},
+		"no token":     {},
+		"wrong token":  {"Authorization": "Bearer nope"},
+	} {
+		if r := Do(t, "POST", rod, "", "", hdr, nil); r.Status != 403 && r.Status != 401 || denied() {
+			t.Fatalf("%s: rod write answered %d; /logs denied: %v", name, r.Status, denied())
+		}
+	}
+	req, _ := http.NewRequest("POST", rod, nil)
+	req.Host = "rebind.evil.example"
+	req.Header.Set("Authorization", "Bearer adm1n")
+	if res, err := http.DefaultClient.Do(req); err != nil || res.StatusCode != 403 || denied() {
+		t.Fatalf("rebinding Host: %v %v", res, err)
+	}
+	if r := Do(t, "POST", rod, "", "", map[string]string{"Authorization": "Bearer adm1n"}, nil); r.Status != 200 || !denied() {
+		t.Fatalf("with the token: %d %s", r.Status, r.Body)
+	}
+	if n := Metric(t, p.Adm, `logplex_admin_refused_total{reason="origin"}`); n != 1 {
+		t.Fatalf("origin refusals counted %v", n)
+	}
+	cmdline := Do(t, "GET", "http://"+p.Adm+"/debug/pprof/cmdline", "", "", nil, nil).Body
+	if strings.Contains(cmdline, "MASTERKEY") || !strings.Contains(cmdline, "***") {
+		t.Fatalf("cmdline: %q", cmdline)
+	}
+	if !strings.Contains(p.Output(), "secret given as a flag") {
+		t.Fatalf("no warning for --auth-key on the command line:\n%s", p.Output())
 	}
 }

@@ -49,7 +49,7 @@ var configDocGroups = []struct {
 	flags        []string
 }{
 	{"Listeners", "A data plane opens the syslog and `/logs` listeners, a control plane the two API listeners; `logplex all` opens all of them. Every role opens the admin listener unless `--admin-addr` is empty. Two roles on one host need different admin addresses.",
-		[]string{"syslog-addr", "http-input-addr", "api-addr", "api-v3-addr", "admin-addr", "syslog-tls-addr", "syslog-tls-cert", "syslog-tls-key"}},
+		[]string{"syslog-addr", "http-input-addr", "api-addr", "api-v3-addr", "admin-addr", "admin-token", "admin-allowed-hosts", "syslog-tls-addr", "syslog-tls-cert", "syslog-tls-key"}},
 	{"Storage and cluster", "The config store (embedded file under `--data-dir`, or the config Redis) and the history shards. `logplex dataplane` and `logplex controlplane` need `--config-redis-url`.",
 		[]string{"data-dir", "config-redis-url", "shard-urls", "redis-cluster", "resync-interval", "log-history", "redis-buffer-expiry", "redis-buffer-length",
 			"history-batch-bytes", "history-batch-messages", "history-batch-age", "history-writers", "history-queue-bytes"}},

@@ -16,6 +16,7 @@ import (
 type settings struct {
 	// listeners
 	syslogAddr, httpInputAddr, apiAddr, apiV3Addr, adminAddr string
+	adminToken, adminAllowedHosts                            string
 	dataDir                                                  string
 	// identity and URLs
 	authKey, apiEndpointURL, httpV3URL string
@@ -96,6 +97,8 @@ func newFlagSet(name string, s *settings) *flag.FlagSet {
 	fs.StringVar(&s.apiAddr, "api-addr", ":8001", "legacy + /v2 API and /sessions listen address")
 	fs.StringVar(&s.apiV3Addr, "api-v3-addr", ":8002", "/v3 API listen address")
 	fs.StringVar(&s.adminAddr, "admin-addr", "127.0.0.1:5565", "admin listen address (/metrics, /debug/pprof, /control-rods); logplex controlplane defaults to 127.0.0.1:5566; empty disables")
+	fs.StringVar(&s.adminToken, "admin-token", "", "bearer token the admin address requires for writes (POST /control-rods/…); empty: none (prefer the environment variable)")
+	fs.StringVar(&s.adminAllowedHosts, "admin-allowed-hosts", "", "comma-separated host names the admin address accepts in Host, beside IP addresses and localhost (others are refused: DNS rebinding)")
 	fs.StringVar(&s.dataDir, "data-dir", "./data", "embedded store directory (config survives restarts here)")
 	fs.StringVar(&s.authKey, "auth-key", "", "API master key, compared raw with the Basic value (Logplex's LOGPLEX_AUTH_KEY)")
 	fs.StringVar(&s.apiEndpointURL, "api-endpoint-url", "", "prefix of session URLs (default: http://localhost:<api port>)")

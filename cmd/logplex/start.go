@@ -57,7 +57,7 @@ func start(ctx context.Context, role string, s *settings, stdout io.Writer, log 
 	defer st.config.Close()
 	defer st.spool.Close()
 	defer st.bus.Close()
-	adm, err := newAdmin(s.adminAddr, log)
+	adm, err := newAdmin(s.adminAddr, adminOptions{token: s.adminToken, allowedHosts: splitList(s.adminAllowedHosts)}, log)
 	if err != nil {
 		return err
 	}
