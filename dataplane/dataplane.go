@@ -49,6 +49,9 @@ type Options struct {
 	// ingest.HTTPOptions); nil Dedup: none.
 	Dedup      store.FrameDeduper
 	FrameIDTTL time.Duration
+	// MaxFrameIDs: frame ids remembered per sender per FrameIDTTL (see
+	// ingest.HTTPOptions); default 100000, negative: no bound.
+	MaxFrameIDs int
 	// StatsLog receives Logplex's per-minute "m=logplex_stats" lines; nil: off.
 	StatsLog io.Writer
 	// SyslogTLS is the optional syslog-over-TLS listener (Addr "": off).
@@ -130,7 +133,7 @@ func New(opts Options) (*DataPlane, error) {
 		IdleTimeout: opts.SyslogIdleTimeout, FrameTimeout: opts.SyslogFrameTimeout}, d.Router, log)
 	h, err := ingest.NewHTTP(ingest.HTTPOptions{Addr: opts.HTTPInputAddr, MaxBodyBytes: opts.MaxLogsBodyBytes,
 		MaxConnections: opts.MaxHTTPConns, InflightBudget: opts.InflightLogsBytes, ReadTimeout: opts.LogsReadTimeout,
-		Dedup: opts.Dedup, FrameIDTTL: opts.FrameIDTTL}, d.Router, opts.Watcher.Ready, log)
+		Dedup: opts.Dedup, FrameIDTTL: opts.FrameIDTTL, MaxFrameIDs: opts.MaxFrameIDs}, d.Router, opts.Watcher.Ready, log)
 	if err != nil {
 		return nil, err
 	}

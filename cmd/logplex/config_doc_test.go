@@ -56,7 +56,7 @@ var configDocGroups = []struct {
 	{"API (control plane)", "",
 		[]string{"auth-key", "api-endpoint-url", "http-v3-url", "legacy-api-status", "api-status", "session-expiry-s", "session-lookup-timeout-s", "max-drains-per-channel", "allow-private-drains"}},
 	{"Ingest (data plane)", "",
-		[]string{"event-loops", "read-buffer-cap", "max-tcp-connections", "syslog-idle-timeout", "syslog-frame-timeout", "max-logs-body-bytes", "max-inflight-logs-bytes", "http-log-input-max-connections", "frame-id-ttl"}},
+		[]string{"event-loops", "read-buffer-cap", "max-tcp-connections", "syslog-idle-timeout", "syslog-frame-timeout", "max-logs-body-bytes", "max-inflight-logs-bytes", "http-log-input-max-connections", "frame-id-ttl", "max-frame-ids-per-sender"}},
 	{"HTTP drains (data plane)", "Times are integers in milliseconds, as Logplex's keys of the same name; `--http-drain-batch-age` (an extension) is a duration such as `2ms`.",
 		[]string{"http-drain-buffer-size", "http-drain-target-bytes", "http-drain-batch-age", "http-frame-retries", "http-drain-idle-timeout", "http-drain-idle-fuzz", "http-drain-max-ttl", "http-drain-shrink-timeout", "http-reconnect-time", "http-drain-compression"}},
 	{"Syslog drains and TLS (data plane)", "Units are those of Logplex's keys of the same name (ms or s, named in each description); `--tcp-drain-batch-age` (an extension) is a duration such as `2ms`.",

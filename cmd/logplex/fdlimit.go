@@ -29,3 +29,11 @@ func never(d time.Duration) time.Duration {
 	}
 	return d
 }
+
+// noBound maps a limit flag's 0 ("no bound") to the Options' negative.
+func noBound(n int) int {
+	if n == 0 {
+		return -1
+	}
+	return n
+}

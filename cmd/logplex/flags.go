@@ -64,6 +64,7 @@ type settings struct {
 	firehoseChannelIDs, firehoseFilterTokens string
 	disableFirehose                          bool
 	frameIDTTL                               time.Duration
+	maxFrameIDsPerSender                     int
 	shutdownTimeout                          time.Duration
 	logLevel                                 string
 	logFormat                                string
@@ -158,6 +159,7 @@ func newFlagSet(name string, s *settings) *flag.FlagSet {
 	fs.BoolVar(&s.denyRedisBuffers, "deny-redis-buffers", false, "control rod deny_redis_buffers at boot (no history writes)")
 	fs.DurationVar(&s.resyncInterval, "resync-interval", 60*time.Second, "full config reload interval")
 	fs.DurationVar(&s.frameIDTTL, "frame-id-ttl", 10*time.Minute, "how long a POST /logs Logplex-Frame-Id is remembered: a retry within it is acknowledged, not routed again (0s: off)")
+	fs.IntVar(&s.maxFrameIDsPerSender, "max-frame-ids-per-sender", 100000, "POST /logs Logplex-Frame-Ids one token or credential may have remembered per --frame-id-ttl; beyond, its requests are routed without de-duplication (0: no bound)")
 	fs.StringVar(&s.syslogTLSAddr, "syslog-tls-addr", "", "syslog over TLS listen address (RFC 5425, e.g. :6514); empty disables")
 	fs.StringVar(&s.syslogTLSCert, "syslog-tls-cert", "", "PEM certificate chain of the syslog TLS listener (reloaded on SIGHUP)")
 	fs.StringVar(&s.syslogTLSKey, "syslog-tls-key", "", "PEM private key of the syslog TLS listener (reloaded on SIGHUP)")

@@ -14,6 +14,7 @@ import (
 
 	"github.com/logplex/logplex/config"
 	"github.com/logplex/logplex/dataplane/route"
+	"github.com/logplex/logplex/store/embedded"
 )
 
 // Reservations fill the budget and refuse beyond it; a request alone always
@@ -152,5 +153,40 @@ func TestLogsBodyWithoutFrameCounted(t *testing.T) {
 	}
 	if logsTrailingBytes.Get()-bytes0 != 11 || logsNoFrame.Get()-reqs0 != 1 {
 		t.Fatalf("counted %d bytes, %d requests; want 11, 1", logsTrailingBytes.Get()-bytes0, logsNoFrame.Get()-reqs0)
+	}
+}
+
+// A sender over MaxFrameIDs is routed without de-duplication (a duplicate
+// beats a loss) and counted; ids it recorded before stay duplicates.
+func TestLogsFrameIDsBoundedPerSender(t *testing.T) {
+	cfg, err := embedded.OpenConfig("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := startHTTP(t, HTTPOptions{Dedup: cfg, MaxFrameIDs: 2})
+	over0 := dedupOverLimit.Get()
+	send := func(id string) int {
+		req, _ := http.NewRequest("POST", "http://"+h.Addr().String()+"/logs", strings.NewReader(octet(msg(1))))
+		req.Header.Set("Authorization", basic("token", tok))
+		req.Header.Set("Content-Type", "application/logplex-1")
+		req.Header.Set("Logplex-Frame-Id", id)
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		return res.StatusCode
+	}
+	dup0 := framesDuplicate.Get()
+	for _, id := range []string{"a", "b", "c", "d", "a"} {
+		if s := send(id); s != 204 {
+			t.Fatalf("id %s: %d", id, s)
+		}
+	}
+	if got := dedupOverLimit.Get() - over0; got != 2 {
+		t.Fatalf("over-limit requests counted %d, want 2 (c, d)", got)
+	}
+	if got := framesDuplicate.Get() - dup0; got != 1 {
+		t.Fatalf("duplicates %d, want 1 (a again)", got)
 	}
 }

@@ -32,6 +32,10 @@ type HTTPOptions struct {
 	// routed again. nil: no de-duplication.
 	Dedup      store.FrameDeduper
 	FrameIDTTL time.Duration
+	// MaxFrameIDs bounds the frame ids one sender (token or credential) has
+	// remembered per FrameIDTTL window; beyond it its requests are routed
+	// without de-duplication and counted. Default 100000; negative: none.
+	MaxFrameIDs int
 	// InflightBudget is the body bytes all /logs requests being processed
 	// may hold together; beyond it (or above 80% of GOMEMLIMIT) requests get
 	// 503 with Retry-After before their body is read. Default 256 MiB.
@@ -91,6 +95,9 @@ func NewHTTP(opts HTTPOptions, router *route.Router, ready func() bool, log *slo
 	}
 	if opts.FrameIDTTL <= 0 {
 		opts.FrameIDTTL = 10 * time.Minute
+	}
+	if opts.MaxFrameIDs == 0 {
+		opts.MaxFrameIDs = 100000
 	}
 	if opts.InflightBudget <= 0 {
 		opts.InflightBudget = 256 << 20
@@ -383,7 +390,9 @@ var (
 var (
 	framesDuplicate = metrics.NewCounter(`logplex_logs_duplicate_frames_total`)
 	dedupErrors     = metrics.NewCounter(`logplex_logs_dedup_errors_total`)
-	hdrFrameID      = []byte("Logplex-Frame-Id")
+	// requests routed without de-duplication: their sender is over MaxFrameIDs
+	dedupOverLimit = metrics.NewCounter(`logplex_logs_frame_ids_over_limit_total`)
+	hdrFrameID     = []byte("Logplex-Frame-Id")
 )
 
 // duplicate reports whether this request's Logplex-Frame-Id was accepted
@@ -403,7 +412,11 @@ func (h *HTTP) duplicate(ctx *fasthttp.RequestCtx, tok *config.Token) bool {
 	}
 	c, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
-	first, err := h.opts.Dedup.FirstSeen(c, scope+":"+string(id), h.opts.FrameIDTTL)
+	first, err := h.opts.Dedup.FirstSeen(c, scope, string(id), h.opts.FrameIDTTL, max(h.opts.MaxFrameIDs, 0))
+	if errors.Is(err, store.ErrFrameIDLimit) {
+		dedupOverLimit.Inc()
+		return false
+	}
 	if err != nil {
 		dedupErrors.Inc()
 		return false
