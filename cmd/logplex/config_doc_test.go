@@ -58,7 +58,7 @@ var configDocGroups = []struct {
 	{"Ingest (data plane)", "",
 		[]string{"event-loops", "read-buffer-cap", "max-tcp-connections", "syslog-idle-timeout", "syslog-frame-timeout", "max-logs-body-bytes", "max-inflight-logs-bytes", "http-log-input-max-connections", "frame-id-ttl", "max-frame-ids-per-sender"}},
 	{"HTTP drains (data plane)", "Times are integers in milliseconds, as Logplex's keys of the same name; `--http-drain-batch-age` (an extension) is a duration such as `2ms`.",
-		[]string{"http-drain-buffer-size", "http-drain-target-bytes", "http-drain-batch-age", "http-frame-retries", "http-drain-idle-timeout", "http-drain-idle-fuzz", "http-drain-max-ttl", "http-drain-shrink-timeout", "http-reconnect-time", "http-drain-compression"}},
+		[]string{"http-drain-buffer-size", "http-drain-target-bytes", "http-drain-batch-age", "http-frame-retries", "http-drain-idle-timeout", "http-drain-idle-fuzz", "http-drain-max-ttl", "http-drain-shrink-timeout", "http-reconnect-time", "http-drain-compression", "max-drain-metric-series"}},
 	{"Syslog drains and TLS (data plane)", "Units are those of Logplex's keys of the same name (ms or s, named in each description); `--tcp-drain-batch-age` (an extension) is a duration such as `2ms`.",
 		[]string{"tcp-drain-buffer-size", "tcp-drain-target-bytes", "tcp-drain-batch-age", "tcp-syslog-shrink-after", "tcp-syslog-backoff-max", "tcp-syslog-reconnect-min", "tcp-syslog-send-timeout-secs", "tcp-syslog-idle-timeout", "tcp-syslog-idle-fuzz", "tcp-syslog-max-ttl", "tcp-syslog-send-loss-msg", "tls-cacertfile", "tls-pinned-certs", "tls-max-depth", "tls-mode"}},
 	{"Control rods at boot", "Each node starts with these; at run time they are changed with `POST /control-rods/<rod>` on the admin address (docs/operations.md).",

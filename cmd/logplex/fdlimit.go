@@ -30,8 +30,9 @@ func never(d time.Duration) time.Duration {
 	return d
 }
 
-// noBound maps a limit flag's 0 ("no bound") to the Options' negative.
-func noBound(n int) int {
+// zeroToNegative maps a limit flag's 0 (no bound, or none, as the flag
+// says) to the Options' negative: there 0 means the default.
+func zeroToNegative(n int) int {
 	if n == 0 {
 		return -1
 	}

@@ -195,7 +195,7 @@ func newDataPlane(s *settings, w *store.Watcher, st *stores, log *slog.Logger) (
 		MaxLogsBodyBytes: s.maxLogsBodyBytes, MaxHTTPConns: s.httpLogInputMaxConns, InflightLogsBytes: s.maxInflightLogsBytes,
 		LogsReadTimeout: s.logsReadTimeout, SyslogIdleTimeout: s.syslogIdleTimeout, SyslogFrameTimeout: never(s.syslogFrameTimeout),
 		Watcher: w, Spool: sp, Bus: st.bus, Logger: log, Drains: drainOptions(s), ShutdownTimeout: s.shutdownTimeout,
-		StatusBoard: board, StatusInterval: s.statusInterval, Dedup: dedup, FrameIDTTL: s.frameIDTTL, MaxFrameIDs: noBound(s.maxFrameIDsPerSender),
+		StatusBoard: board, StatusInterval: s.statusInterval, Dedup: dedup, FrameIDTTL: s.frameIDTTL, MaxFrameIDs: zeroToNegative(s.maxFrameIDsPerSender),
 		FirehoseChannels: splitList(s.firehoseChannelIDs), FirehoseTokens: splitList(s.firehoseFilterTokens),
 		StatsLog:  statsWriter(s),
 		SyslogTLS: ingest.TLSOptions{Addr: s.syslogTLSAddr, CertFile: s.syslogTLSCert, KeyFile: s.syslogTLSKey},
@@ -251,8 +251,8 @@ func drainOptions(s *settings) drain.Options {
 		TCPIdleTimeout:  ms(s.tcpSyslogIdleTimeoutMs), TCPIdleFuzz: ms(s.tcpSyslogIdleFuzzMs), TCPMaxTTL: ms(s.tcpSyslogMaxTTLMs),
 		TCPDontSendLoss: s.tcpSyslogSendLossMsg == "dont_send", TLSCAFile: s.tlsCACertFile,
 		TLSPinnedCerts: s.tlsPinnedCerts, TLSInsecure: s.tlsMode == "insecure", TLSMaxDepth: s.tlsMaxDepth,
-		AllowPrivateDrains: s.allowPrivateDrains,
-		UserAgent:          "Logplex/" + version,
+		AllowPrivateDrains: s.allowPrivateDrains, MaxDrainSeries: zeroToNegative(s.maxDrainMetricSeries),
+		UserAgent: "Logplex/" + version,
 	}
 }
 
