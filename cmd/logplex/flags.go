@@ -119,7 +119,7 @@ func newFlagSet(name string, s *settings) *flag.FlagSet {
 	fs.IntVar(&s.sessionExpiryS, "session-expiry-s", 360, "seconds a created session can be fetched")
 	fs.IntVar(&s.sessionLookupTimeout, "session-lookup-timeout-s", 5, "seconds a session fetch waits for the session to appear")
 	fs.IntVar(&s.maxDrainsPerChannel, "max-drains-per-channel", 6, "drains (with a URL) per channel")
-	fs.BoolVar(&s.allowPrivateDrains, "allow-private-drains", false, "allow drains to loopback, private and link-local addresses")
+	fs.BoolVar(&s.allowPrivateDrains, "allow-private-drains", false, "allow drains to loopback, private, link-local and every other address the IANA special-purpose registries mark not globally reachable (CGNAT, benchmarking, …)")
 	fs.StringVar(&s.legacyAPIStatus, "legacy-api-status", "normal", "legacy API status: normal, read_only or disabled")
 	fs.StringVar(&s.apiStatus, "api-status", "normal", "v3 API status: normal, read_only or disabled")
 	fs.IntVar(&s.eventLoops, "event-loops", 0, "TCP ingest event loops (0: one per CPU, GOMAXPROCS one more; with GOMAXPROCS set, one less than it)")

@@ -14,7 +14,7 @@ import (
 
 // ErrPrivateAddress: a drain tried to connect to a private address while
 // private drains are not allowed.
-var ErrPrivateAddress = errors.New("drain address is loopback, private, link-local or unspecified (see --allow-private-drains)")
+var ErrPrivateAddress = errors.New("drain address is loopback, private, link-local or another address that is not globally reachable (IANA special-purpose registries; see --allow-private-drains)")
 
 // dialControl is the net.Dialer Control hook of every drain connection: it
 // refuses the resolved address when it is private and private drains are not
