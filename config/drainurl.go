@@ -367,8 +367,7 @@ func isPathChar(c byte) bool    { return isUserChar(c) || c == '@' || c == '/' }
 func isQueryChar(c byte) bool   { return isPathChar(c) || c == '?' }
 
 // IsPrivateHost reports whether a drain host names this machine or a
-// private network: loopback, RFC 1918 / unique-local, link-local,
-// unspecified or "this network" addresses, written as IP literals (also
+// network a drain may not reach (IsPrivateIP), written as IP literals (also
 // the inet_aton forms "127.1", "0x7f.1", "2130706433"), or the names
 // "localhost" and "*.localhost". It does no DNS lookup: a name that
 // resolves to a private address must be caught where the connection is
@@ -388,15 +387,121 @@ func IsPrivateHost(host string) bool {
 	return false
 }
 
-// IsPrivateIP reports whether ip is loopback, private, link-local,
-// unspecified or in 0.0.0.0/8 (IPv4-mapped IPv6 addresses are unmapped).
+// IsPrivateIP reports whether a drain may not connect to ip: ip is in an
+// entry of the IANA special-purpose address registries that is not globally
+// reachable (specialPurpose: loopback, private-use, shared address space
+// (CGNAT), link-local, benchmarking, documentation, reserved, …), or is
+// multicast, site-local (fec0::/10) or in the IETF-reserved ::/8. IPv4
+// carried inside IPv6 is unwrapped and checked as IPv4: IPv4-mapped
+// (::ffff:0:0/96), NAT64 (64:ff9b::/96) and 6to4 (2002::/16). Teredo
+// (2001::/32) lies in 2001::/23, refused whole. A zone is ignored.
 func IsPrivateIP(ip netip.Addr) bool {
-	ip = ip.Unmap().WithZone("")
-	if ip.Is4() && ip.As4()[0] == 0 {
+	ip = unwrap4(ip.WithZone(""))
+	if !ip.IsValid() || ip.IsMulticast() {
 		return true
 	}
-	return ip.IsLoopback() || ip.IsPrivate() || ip.IsUnspecified() ||
-		ip.IsLinkLocalUnicast() || ip.IsLinkLocalMulticast() || ip.IsInterfaceLocalMulticast()
+	for _, e := range specialPurpose {
+		if !e.global && e.prefix.Contains(ip) {
+			return true
+		}
+	}
+	return false
+}
+
+// unwrap4 returns the IPv4 address an IPv6 address carries by a
+// well-known translation or tunnelling scheme, or ip itself.
+func unwrap4(ip netip.Addr) netip.Addr {
+	if !ip.Is6() {
+		return ip
+	}
+	b := ip.As16()
+	switch {
+	case ip.Is4In6():
+		return ip.Unmap()
+	case nat64.Contains(ip): // RFC 6052: the IPv4 address in the last 32 bits
+		return netip.AddrFrom4([4]byte(b[12:16]))
+	case sixToFour.Contains(ip): // RFC 3056: 2002:AABB:CCDD::/48
+		return netip.AddrFrom4([4]byte(b[2:6]))
+	}
+	return ip
+}
+
+var (
+	nat64     = netip.MustParsePrefix("64:ff9b::/96")
+	sixToFour = netip.MustParsePrefix("2002::/16")
+)
+
+// specialEntry is one row of an IANA special-purpose address registry, or
+// a block refused beside them (registry "-").
+type specialEntry struct {
+	prefix netip.Prefix
+	name   string
+	global bool // the registry's "Globally Reachable" column is True
+}
+
+// specialPurpose: the IANA IPv4 and IPv6 Special-Purpose Address Registries
+// (iana-ipv4-special-registry, iana-ipv6-special-registry, as of 2025),
+// every row, plus blocks outside them that no drain may reach. A row marked
+// global is still refused when it lies inside a refused row (192.0.0.9 in
+// 192.0.0.0/24, 2001:1::1 in 2001::/23): no drain has a reason to go there.
+// 64:ff9b::/96, ::ffff:0:0/96 and 2002::/16 are unwrapped before this list
+// is consulted (unwrap4).
+var specialPurpose = []specialEntry{
+	{netip.MustParsePrefix("0.0.0.0/8"), "this network", false},
+	{netip.MustParsePrefix("0.0.0.0/32"), "this host on this network", false},
+	{netip.MustParsePrefix("10.0.0.0/8"), "private-use", false},
+	{netip.MustParsePrefix("100.64.0.0/10"), "shared address space (CGNAT)", false},
+	{netip.MustParsePrefix("127.0.0.0/8"), "loopback", false},
+	{netip.MustParsePrefix("169.254.0.0/16"), "link local", false},
+	{netip.MustParsePrefix("172.16.0.0/12"), "private-use", false},
+	{netip.MustParsePrefix("192.0.0.0/24"), "IETF protocol assignments", false},
+	{netip.MustParsePrefix("192.0.0.0/29"), "IPv4 service continuity prefix (DS-Lite)", false},
+	{netip.MustParsePrefix("192.0.0.8/32"), "IPv4 dummy address", false},
+	{netip.MustParsePrefix("192.0.0.9/32"), "port control protocol anycast", true},
+	{netip.MustParsePrefix("192.0.0.10/32"), "TURN anycast", true},
+	{netip.MustParsePrefix("192.0.0.170/32"), "NAT64/DNS64 discovery", false},
+	{netip.MustParsePrefix("192.0.0.171/32"), "NAT64/DNS64 discovery", false},
+	{netip.MustParsePrefix("192.0.2.0/24"), "documentation (TEST-NET-1)", false},
+	{netip.MustParsePrefix("192.31.196.0/24"), "AS112-v4", true},
+	{netip.MustParsePrefix("192.52.193.0/24"), "AMT", true},
+	{netip.MustParsePrefix("192.88.99.0/24"), "deprecated (6to4 relay anycast)", false},
+	{netip.MustParsePrefix("192.168.0.0/16"), "private-use", false},
+	{netip.MustParsePrefix("192.175.48.0/24"), "direct delegation AS112 service", true},
+	{netip.MustParsePrefix("198.18.0.0/15"), "benchmarking", false},
+	{netip.MustParsePrefix("198.51.100.0/24"), "documentation (TEST-NET-2)", false},
+	{netip.MustParsePrefix("203.0.113.0/24"), "documentation (TEST-NET-3)", false},
+	{netip.MustParsePrefix("240.0.0.0/4"), "reserved", false},
+	{netip.MustParsePrefix("255.255.255.255/32"), "limited broadcast", false},
+
+	{netip.MustParsePrefix("::1/128"), "loopback address", false},
+	{netip.MustParsePrefix("::/128"), "unspecified address", false},
+	{netip.MustParsePrefix("::ffff:0:0/96"), "IPv4-mapped address", false},
+	{netip.MustParsePrefix("64:ff9b::/96"), "IPv4-IPv6 translation", true},
+	{netip.MustParsePrefix("64:ff9b:1::/48"), "IPv4-IPv6 translation (local use)", false},
+	{netip.MustParsePrefix("100::/64"), "discard-only address block", false},
+	{netip.MustParsePrefix("100:0:0:1::/64"), "dummy IPv6 prefix", false},
+	{netip.MustParsePrefix("2001::/23"), "IETF protocol assignments", false},
+	{netip.MustParsePrefix("2001::/32"), "TEREDO", false},
+	{netip.MustParsePrefix("2001:1::1/128"), "port control protocol anycast", true},
+	{netip.MustParsePrefix("2001:1::2/128"), "TURN anycast", true},
+	{netip.MustParsePrefix("2001:1::3/128"), "DNS-SD service registration protocol anycast", true},
+	{netip.MustParsePrefix("2001:2::/48"), "benchmarking", false},
+	{netip.MustParsePrefix("2001:3::/32"), "AMT", true},
+	{netip.MustParsePrefix("2001:4:112::/48"), "AS112-v6", true},
+	{netip.MustParsePrefix("2001:10::/28"), "deprecated (previously ORCHID)", false},
+	{netip.MustParsePrefix("2001:20::/28"), "ORCHIDv2", true},
+	{netip.MustParsePrefix("2001:30::/28"), "drone remote ID protocol entity tags (DETs)", true},
+	{netip.MustParsePrefix("2001:db8::/32"), "documentation", false},
+	{netip.MustParsePrefix("2002::/16"), "6to4", false},
+	{netip.MustParsePrefix("2620:4f:8000::/48"), "direct delegation AS112 service", true},
+	{netip.MustParsePrefix("3fff::/20"), "documentation", false},
+	{netip.MustParsePrefix("5f00::/16"), "segment routing (SRv6) SIDs", false},
+	{netip.MustParsePrefix("fc00::/7"), "unique-local", false},
+	{netip.MustParsePrefix("fe80::/10"), "link-local unicast", false},
+
+	// not special-purpose rows, but nowhere a drain belongs
+	{netip.MustParsePrefix("::/8"), "- reserved by IETF (IPv4-compatible, IPv4-translated)", false},
+	{netip.MustParsePrefix("fec0::/10"), "- site-local (deprecated, RFC 3879)", false},
 }
 
 // parseInetAton parses the numeric IPv4 forms C libraries accept: one to

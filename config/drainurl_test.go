@@ -114,3 +114,66 @@ func FuzzDrainURL(f *testing.F) {
 		}
 	})
 }
+
+// TestSpecialPurposeRegistry walks every row of the IANA registries: the
+// first and last address of a row that is not globally reachable are
+// refused, in every IPv6 wrapping of an IPv4 address; a global row not
+// nested in a refused one is allowed; the addresses just outside the
+// blocks the issue named are allowed.
+func TestSpecialPurposeRegistry(t *testing.T) {
+	last := func(p netip.Prefix) netip.Addr {
+		b := p.Masked().Addr().AsSlice()
+		for i := p.Bits(); i < len(b)*8; i++ {
+			b[i/8] |= 0x80 >> (i % 8)
+		}
+		a, _ := netip.AddrFromSlice(b)
+		return a
+	}
+	nested := func(e specialEntry) bool {
+		for _, o := range specialPurpose {
+			if !o.global && o.prefix.Bits() < e.prefix.Bits() && o.prefix.Overlaps(e.prefix) {
+				return true
+			}
+		}
+		return false
+	}
+	wrap := func(a netip.Addr) []netip.Addr {
+		v := a.As4()
+		b16 := func(pfx string, at int) netip.Addr {
+			b := netip.MustParseAddr(pfx).As16()
+			copy(b[at:at+4], v[:])
+			return netip.AddrFrom16(b)
+		}
+		return []netip.Addr{a, netip.AddrFrom16(a.As16()), b16("64:ff9b::", 12), b16("2002::", 2)}
+	}
+	for _, e := range specialPurpose {
+		for _, a := range []netip.Addr{e.prefix.Addr(), last(e.prefix)} {
+			forms := []netip.Addr{a}
+			if a.Is4() {
+				forms = wrap(a)
+			}
+			for _, f := range forms {
+				want := !e.global || nested(e)
+				if got := IsPrivateIP(f); got != want {
+					t.Errorf("%s (%s, %s): private %v, want %v", f, e.prefix, e.name, got, want)
+				}
+				if got := IsPrivateHost(f.String()); got != want {
+					t.Errorf("host %q (%s): private %v, want %v", f, e.name, got, want)
+				}
+			}
+		}
+	}
+	for _, s := range []string{"100.100.100.200", "100.64.0.1", "192.0.0.1", "198.18.0.1", "198.19.255.255", "240.0.0.1",
+		"64:ff9b::a00:1", "64:ff9b::7f00:1", "64:ff9b::6464:64c8", "64:ff9b:1::1", "2002:a00:1::1", "2002:7f00:1::",
+		"fec0::1", "2001::1", "2001:0:4136:e378:8000:63bf:3fff:fdd2", "224.0.0.1", "ff02::1", "::a00:1", "::ffff:0:a00:1"} {
+		if !IsPrivateHost(s) {
+			t.Errorf("%s allowed", s)
+		}
+	}
+	for _, s := range []string{"100.63.255.255", "100.128.0.0", "198.17.255.255", "198.20.0.0", "192.0.1.1", "223.255.255.255",
+		"64:ff9b::808:808", "2002:808:808::1", "2001:200::1", "2a00:1450::1", "2620:4f:8000::1"} {
+		if IsPrivateHost(s) {
+			t.Errorf("%s refused", s)
+		}
+	}
+}

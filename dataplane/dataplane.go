@@ -34,9 +34,12 @@ type Options struct {
 	HTTPInputAddr     string // POST /logs listen address; default ":8601"
 	EventLoops        int    // gnet event loops; default one per CPU
 	ReadBufferCap     int    // bytes read per TCP readable event; default 64 KiB
-	MaxTCPConnections int    // open syslog connections at most; default 100000
-	MaxLogsBodyBytes  int    // largest /logs body (encoded and decoded); default 8 MB
-	MaxHTTPConns      int    // concurrent /logs connections; default 1024
+	MaxTCPConnections int    // open syslog connections at most; default from the fd limit (ingest.DefaultMaxTCPConnections)
+	// SyslogIdleTimeout and SyslogFrameTimeout: see ingest.TCPOptions
+	// (defaults: never, 30 s).
+	SyslogIdleTimeout, SyslogFrameTimeout time.Duration
+	MaxLogsBodyBytes                      int // largest /logs body (encoded and decoded); default 8 MB
+	MaxHTTPConns                          int // concurrent /logs connections; default 1024
 	// InflightLogsBytes bounds the /logs bodies held at once (then 503 +
 	// Retry-After, as above 80% of GOMEMLIMIT); default 256 MiB.
 	InflightLogsBytes int64
@@ -46,6 +49,9 @@ type Options struct {
 	// ingest.HTTPOptions); nil Dedup: none.
 	Dedup      store.FrameDeduper
 	FrameIDTTL time.Duration
+	// MaxFrameIDs: frame ids remembered per sender per FrameIDTTL (see
+	// ingest.HTTPOptions); default 100000, negative: no bound.
+	MaxFrameIDs int
 	// StatsLog receives Logplex's per-minute "m=logplex_stats" lines; nil: off.
 	StatsLog io.Writer
 	// SyslogTLS is the optional syslog-over-TLS listener (Addr "": off).
@@ -123,10 +129,11 @@ func New(opts Options) (*DataPlane, error) {
 	router.SetBus(opts.Bus)
 	d.Router = router
 	d.tcp = ingest.NewTCP(ingest.TCPOptions{Addr: opts.SyslogAddr, EventLoops: opts.EventLoops,
-		ReadBufferCap: opts.ReadBufferCap, MaxConnections: opts.MaxTCPConnections}, d.Router, log)
+		ReadBufferCap: opts.ReadBufferCap, MaxConnections: opts.MaxTCPConnections,
+		IdleTimeout: opts.SyslogIdleTimeout, FrameTimeout: opts.SyslogFrameTimeout}, d.Router, log)
 	h, err := ingest.NewHTTP(ingest.HTTPOptions{Addr: opts.HTTPInputAddr, MaxBodyBytes: opts.MaxLogsBodyBytes,
 		MaxConnections: opts.MaxHTTPConns, InflightBudget: opts.InflightLogsBytes, ReadTimeout: opts.LogsReadTimeout,
-		Dedup: opts.Dedup, FrameIDTTL: opts.FrameIDTTL}, d.Router, opts.Watcher.Ready, log)
+		Dedup: opts.Dedup, FrameIDTTL: opts.FrameIDTTL, MaxFrameIDs: opts.MaxFrameIDs}, d.Router, opts.Watcher.Ready, log)
 	if err != nil {
 		return nil, err
 	}

@@ -16,6 +16,7 @@ import (
 type settings struct {
 	// listeners
 	syslogAddr, httpInputAddr, apiAddr, apiV3Addr, adminAddr string
+	adminToken, adminAllowedHosts                            string
 	dataDir                                                  string
 	// identity and URLs
 	authKey, apiEndpointURL, httpV3URL string
@@ -40,6 +41,7 @@ type settings struct {
 	eventLoops, readBufferCap, maxTCPConnections int
 	maxLogsBodyBytes, httpLogInputMaxConns       int
 	maxInflightLogsBytes                         int64
+	syslogIdleTimeout, syslogFrameTimeout        time.Duration
 	// drains (Logplex's keys and units)
 	httpDrainBufferSize, httpDrainTargetBytes, httpFrameRetries       int
 	httpDrainIdleTimeoutMs, httpDrainIdleFuzzMs, httpDrainMaxTTLMs    int
@@ -51,6 +53,7 @@ type settings struct {
 	tcpSyslogIdleTimeoutMs, tcpSyslogIdleFuzzMs, tcpSyslogMaxTTLMs    int
 	tcpSyslogSendLossMsg, tlsCACertFile, tlsPinnedCerts, tlsMode      string
 	tlsMaxDepth                                                       int
+	maxDrainMetricSeries                                              int
 	// control rods at boot
 	denyTailSessions, denyLogsIngress, denyRedisBuffers bool
 	// process
@@ -62,6 +65,7 @@ type settings struct {
 	firehoseChannelIDs, firehoseFilterTokens string
 	disableFirehose                          bool
 	frameIDTTL                               time.Duration
+	maxFrameIDsPerSender                     int
 	shutdownTimeout                          time.Duration
 	logLevel                                 string
 	logFormat                                string
@@ -95,6 +99,8 @@ func newFlagSet(name string, s *settings) *flag.FlagSet {
 	fs.StringVar(&s.apiAddr, "api-addr", ":8001", "legacy + /v2 API and /sessions listen address")
 	fs.StringVar(&s.apiV3Addr, "api-v3-addr", ":8002", "/v3 API listen address")
 	fs.StringVar(&s.adminAddr, "admin-addr", "127.0.0.1:5565", "admin listen address (/metrics, /debug/pprof, /control-rods); logplex controlplane defaults to 127.0.0.1:5566; empty disables")
+	fs.StringVar(&s.adminToken, "admin-token", "", "bearer token the admin address requires for writes (POST /control-rods/…); empty: none (prefer the environment variable)")
+	fs.StringVar(&s.adminAllowedHosts, "admin-allowed-hosts", "", "comma-separated host names the admin address accepts in Host, beside IP addresses and localhost (others are refused: DNS rebinding)")
 	fs.StringVar(&s.dataDir, "data-dir", "./data", "embedded store directory (config survives restarts here)")
 	fs.StringVar(&s.authKey, "auth-key", "", "API master key, compared raw with the Basic value (Logplex's LOGPLEX_AUTH_KEY)")
 	fs.StringVar(&s.apiEndpointURL, "api-endpoint-url", "", "prefix of session URLs (default: http://localhost:<api port>)")
@@ -113,12 +119,14 @@ func newFlagSet(name string, s *settings) *flag.FlagSet {
 	fs.IntVar(&s.sessionExpiryS, "session-expiry-s", 360, "seconds a created session can be fetched")
 	fs.IntVar(&s.sessionLookupTimeout, "session-lookup-timeout-s", 5, "seconds a session fetch waits for the session to appear")
 	fs.IntVar(&s.maxDrainsPerChannel, "max-drains-per-channel", 6, "drains (with a URL) per channel")
-	fs.BoolVar(&s.allowPrivateDrains, "allow-private-drains", false, "allow drains to loopback, private and link-local addresses")
+	fs.BoolVar(&s.allowPrivateDrains, "allow-private-drains", false, "allow drains to loopback, private, link-local and every other address the IANA special-purpose registries mark not globally reachable (CGNAT, benchmarking, …)")
 	fs.StringVar(&s.legacyAPIStatus, "legacy-api-status", "normal", "legacy API status: normal, read_only or disabled")
 	fs.StringVar(&s.apiStatus, "api-status", "normal", "v3 API status: normal, read_only or disabled")
 	fs.IntVar(&s.eventLoops, "event-loops", 0, "TCP ingest event loops (0: one per CPU, GOMAXPROCS one more; with GOMAXPROCS set, one less than it)")
 	fs.IntVar(&s.readBufferCap, "read-buffer-cap", 64<<10, "bytes read per TCP readable event (one buffer per event loop; a connection keeps only an incomplete frame)")
-	fs.IntVar(&s.maxTCPConnections, "max-tcp-connections", 100000, "open syslog TCP connections at most")
+	fs.IntVar(&s.maxTCPConnections, "max-tcp-connections", 0, "open syslog TCP connections at most (0: what the file descriptor limit allows: RLIMIT_NOFILE - 256, at least half of it, at most 100000)")
+	fs.DurationVar(&s.syslogIdleTimeout, "syslog-idle-timeout", 0, "close a syslog TCP connection that sends nothing for this long (0: never, as Logplex)")
+	fs.DurationVar(&s.syslogFrameTimeout, "syslog-frame-timeout", 30*time.Second, "close a syslog TCP connection that holds an incomplete frame and completes none for this long (0: never)")
 	fs.IntVar(&s.maxLogsBodyBytes, "max-logs-body-bytes", 8_000_000, "largest POST /logs body, encoded and decoded (larger: 413)")
 	fs.Int64Var(&s.maxInflightLogsBytes, "max-inflight-logs-bytes", 256<<20, "POST /logs body bytes held at once; beyond it, or above 80% of GOMEMLIMIT, 503 with Retry-After")
 	fs.IntVar(&s.httpLogInputMaxConns, "http-log-input-max-connections", 1024, "concurrent POST /logs connections")
@@ -145,6 +153,7 @@ func newFlagSet(name string, s *settings) *flag.FlagSet {
 	fs.StringVar(&s.tcpSyslogSendLossMsg, "tcp-syslog-send-loss-msg", "send", "send or dont_send the L10 line on syslog drains")
 	fs.StringVar(&s.tlsCACertFile, "tls-cacertfile", "", "CA bundle for TLS drains (default: system roots)")
 	fs.StringVar(&s.tlsPinnedCerts, "tls-pinned-certs", "", "PEM of pinned certificates trusted as CAs for TLS drains")
+	fs.IntVar(&s.maxDrainMetricSeries, "max-drain-metric-series", 1000, "drains of a data plane that export their own metric series (19 each); later ones count only in the totals (0: none)")
 	fs.IntVar(&s.tlsMaxDepth, "tls-max-depth", 9, "intermediate certificates allowed in a TLS drain's chain")
 	fs.StringVar(&s.tlsMode, "tls-mode", "secure", "secure, or insecure to skip certificate checks on every TLS drain")
 	fs.BoolVar(&s.denyTailSessions, "deny-tail-sessions", false, "control rod deny_tail_sessions at boot")
@@ -152,6 +161,7 @@ func newFlagSet(name string, s *settings) *flag.FlagSet {
 	fs.BoolVar(&s.denyRedisBuffers, "deny-redis-buffers", false, "control rod deny_redis_buffers at boot (no history writes)")
 	fs.DurationVar(&s.resyncInterval, "resync-interval", 60*time.Second, "full config reload interval")
 	fs.DurationVar(&s.frameIDTTL, "frame-id-ttl", 10*time.Minute, "how long a POST /logs Logplex-Frame-Id is remembered: a retry within it is acknowledged, not routed again (0s: off)")
+	fs.IntVar(&s.maxFrameIDsPerSender, "max-frame-ids-per-sender", 100000, "POST /logs Logplex-Frame-Ids one token or credential may have remembered per --frame-id-ttl; beyond, its requests are routed without de-duplication (0: no bound)")
 	fs.StringVar(&s.syslogTLSAddr, "syslog-tls-addr", "", "syslog over TLS listen address (RFC 5425, e.g. :6514); empty disables")
 	fs.StringVar(&s.syslogTLSCert, "syslog-tls-cert", "", "PEM certificate chain of the syslog TLS listener (reloaded on SIGHUP)")
 	fs.StringVar(&s.syslogTLSKey, "syslog-tls-key", "", "PEM private key of the syslog TLS listener (reloaded on SIGHUP)")

@@ -69,6 +69,7 @@ func serve(role string, args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	slog.SetDefault(log)
+	warnSecretFlags(fs, log)
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	if err := start(ctx, role, &s, stdout, log); err != nil {

@@ -57,7 +57,7 @@ func start(ctx context.Context, role string, s *settings, stdout io.Writer, log 
 	defer st.config.Close()
 	defer st.spool.Close()
 	defer st.bus.Close()
-	adm, err := newAdmin(s.adminAddr, log)
+	adm, err := newAdmin(s.adminAddr, adminOptions{token: s.adminToken, allowedHosts: splitList(s.adminAllowedHosts)}, log)
 	if err != nil {
 		return err
 	}
@@ -191,11 +191,11 @@ func newDataPlane(s *settings, w *store.Watcher, st *stores, log *slog.Logger) (
 	}
 	dp, err := dataplane.New(dataplane.Options{
 		SyslogAddr: s.syslogAddr, HTTPInputAddr: s.httpInputAddr, EventLoops: reserveP(s.eventLoops, log),
-		ReadBufferCap: s.readBufferCap, MaxTCPConnections: s.maxTCPConnections,
+		ReadBufferCap: s.readBufferCap, MaxTCPConnections: tcpConnCap(s.maxTCPConnections, log),
 		MaxLogsBodyBytes: s.maxLogsBodyBytes, MaxHTTPConns: s.httpLogInputMaxConns, InflightLogsBytes: s.maxInflightLogsBytes,
-		LogsReadTimeout: s.logsReadTimeout,
-		Watcher:         w, Spool: sp, Bus: st.bus, Logger: log, Drains: drainOptions(s), ShutdownTimeout: s.shutdownTimeout,
-		StatusBoard: board, StatusInterval: s.statusInterval, Dedup: dedup, FrameIDTTL: s.frameIDTTL,
+		LogsReadTimeout: s.logsReadTimeout, SyslogIdleTimeout: s.syslogIdleTimeout, SyslogFrameTimeout: never(s.syslogFrameTimeout),
+		Watcher: w, Spool: sp, Bus: st.bus, Logger: log, Drains: drainOptions(s), ShutdownTimeout: s.shutdownTimeout,
+		StatusBoard: board, StatusInterval: s.statusInterval, Dedup: dedup, FrameIDTTL: s.frameIDTTL, MaxFrameIDs: zeroToNegative(s.maxFrameIDsPerSender),
 		FirehoseChannels: splitList(s.firehoseChannelIDs), FirehoseTokens: splitList(s.firehoseFilterTokens),
 		StatsLog:  statsWriter(s),
 		SyslogTLS: ingest.TLSOptions{Addr: s.syslogTLSAddr, CertFile: s.syslogTLSCert, KeyFile: s.syslogTLSKey},
@@ -251,8 +251,8 @@ func drainOptions(s *settings) drain.Options {
 		TCPIdleTimeout:  ms(s.tcpSyslogIdleTimeoutMs), TCPIdleFuzz: ms(s.tcpSyslogIdleFuzzMs), TCPMaxTTL: ms(s.tcpSyslogMaxTTLMs),
 		TCPDontSendLoss: s.tcpSyslogSendLossMsg == "dont_send", TLSCAFile: s.tlsCACertFile,
 		TLSPinnedCerts: s.tlsPinnedCerts, TLSInsecure: s.tlsMode == "insecure", TLSMaxDepth: s.tlsMaxDepth,
-		AllowPrivateDrains: s.allowPrivateDrains,
-		UserAgent:          "Logplex/" + version,
+		AllowPrivateDrains: s.allowPrivateDrains, MaxDrainSeries: zeroToNegative(s.maxDrainMetricSeries),
+		UserAgent: "Logplex/" + version,
 	}
 }
 

@@ -311,9 +311,9 @@ func (s *httpSender) send() {
 	}
 	st := s.d.Stats
 	st.Latency.Update(end.Sub(start).Seconds())
-	st.Bytes.Add(len(body))
+	st.AddBytes(len(body))
 	if s.fr.tries <= s.o.HTTPFrameRetries {
-		st.Retries.Inc()
+		st.AddRetry()
 	}
 	status := 0
 	if err == nil || errors.Is(err, fasthttp.ErrBodyTooLarge) {

@@ -31,6 +31,7 @@ type Manager struct {
 // NewManager returns a manager with no drains.
 func NewManager(opts Options) *Manager {
 	opts.setDefaults()
+	setMaxSeriesDrains(opts.MaxDrainSeries)
 	m := &Manager{opts: opts, log: opts.Logger.With("component", "drains"), running: map[int64]*Drain{}}
 	m.table.Store(&Table{})
 	return m

@@ -12,18 +12,39 @@ import (
 // scrape (one Set per family: DEPENDENCIES.md, metrics gotcha 1).
 var drainSet = metrics.NewSet()
 
+// hiddenSet holds the counters of drains beyond the series cap: the status
+// endpoint still reads them, /metrics does not show them.
+var hiddenSet = metrics.NewSet()
+
 func init() { metrics.RegisterSet(drainSet) }
+
+// Each drain exports 19 series (4 counters, a gauge, a 14-line histogram)
+// on every data plane, so the drains that do are capped: the first
+// MaxDrainSeries drains of this node (Options; default 1000)
+// get them, later ones count in logplex_drain_series_capped_total; the
+// totals below always cover every drain.
+var (
+	maxSeriesDrains    atomic.Int64
+	seriesDrains       atomic.Int64
+	seriesDrainsCapped = metrics.NewCounter(`logplex_drain_series_capped_total`)
+	_                  = metrics.NewGauge(`logplex_drain_series_drains`, func() float64 { return float64(seriesDrains.Load()) })
+)
+
+func init() { maxSeriesDrains.Store(1000) }
 
 // Totals over all drains of this node.
 var (
 	deliveredTotal = metrics.NewCounter(`logplex_drain_delivered_total`)
 	droppedTotal   = metrics.NewCounter(`logplex_drain_dropped_total`)
+	retriesTotal   = metrics.NewCounter(`logplex_drains_retries_total`)
+	bytesTotal     = metrics.NewCounter(`logplex_drains_bytes_total`)
 )
 
 // Stats are one drain's counters, exported as series labelled with its id
 // and type while it runs. Senders update them once per batch.
 type Stats struct {
 	names     []string
+	set       *metrics.Set     // drainSet, or hiddenSet beyond the cap
 	Delivered *metrics.Counter // messages the endpoint accepted
 	Dropped   *metrics.Counter // messages lost: overflow, permanent failure, retries exhausted
 	Retries   *metrics.Counter // re-sent batches
@@ -38,17 +59,23 @@ func newStats(id int64, kind string, buf *Buffer) *Stats {
 	statsMu.Lock()
 	defer statsMu.Unlock()
 	l := fmt.Sprintf(`{drain_id="%d",drain_type=%q}`, id, kind)
-	s := &Stats{names: []string{
+	s := &Stats{set: drainSet, names: []string{
 		"logplex_drain_messages_delivered_total" + l, "logplex_drain_messages_dropped_total" + l,
 		"logplex_drain_retries_total" + l, "logplex_drain_bytes_total" + l,
 		"logplex_drain_request_duration_seconds" + l, "logplex_drain_buffer_depth" + l,
 	}}
-	s.Delivered = drainSet.GetOrCreateCounter(s.names[0])
-	s.Dropped = drainSet.GetOrCreateCounter(s.names[1])
-	s.Retries = drainSet.GetOrCreateCounter(s.names[2])
-	s.Bytes = drainSet.GetOrCreateCounter(s.names[3])
-	s.Latency = drainSet.GetOrCreatePrometheusHistogram(s.names[4])
-	drainSet.GetOrCreateGauge(s.names[5], func() float64 { _, _, n := buf.Stats(); return float64(n) })
+	if seriesDrains.Load() >= maxSeriesDrains.Load() {
+		s.set = hiddenSet
+		seriesDrainsCapped.Inc()
+	} else {
+		seriesDrains.Add(1)
+	}
+	s.Delivered = s.set.GetOrCreateCounter(s.names[0])
+	s.Dropped = s.set.GetOrCreateCounter(s.names[1])
+	s.Retries = s.set.GetOrCreateCounter(s.names[2])
+	s.Bytes = s.set.GetOrCreateCounter(s.names[3])
+	s.Latency = s.set.GetOrCreatePrometheusHistogram(s.names[4])
+	s.set.GetOrCreateGauge(s.names[5], func() float64 { _, _, n := buf.Stats(); return float64(n) })
 	return s
 }
 
@@ -56,14 +83,33 @@ func (s *Stats) remove() {
 	statsMu.Lock()
 	defer statsMu.Unlock()
 	for _, n := range s.names {
-		drainSet.UnregisterMetric(n)
+		s.set.UnregisterMetric(n)
+	}
+	if s.set == drainSet {
+		seriesDrains.Add(-1)
 	}
 }
+
+// setMaxSeriesDrains sets the cap of drains with their own series
+// (negative: none).
+func setMaxSeriesDrains(n int) { maxSeriesDrains.Store(int64(max(n, 0))) }
 
 // AddDelivered counts n delivered messages.
 func (s *Stats) AddDelivered(n int) {
 	s.Delivered.Add(n)
 	deliveredTotal.Add(n)
+}
+
+// AddBytes counts n bytes written.
+func (s *Stats) AddBytes(n int) {
+	s.Bytes.Add(n)
+	bytesTotal.Add(n)
+}
+
+// AddRetry counts a re-sent batch.
+func (s *Stats) AddRetry() {
+	s.Retries.Inc()
+	retriesTotal.Inc()
 }
 
 // AddDropped counts n lost messages.

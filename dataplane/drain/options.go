@@ -14,7 +14,7 @@ import (
 
 // ErrPrivateAddress: a drain tried to connect to a private address while
 // private drains are not allowed.
-var ErrPrivateAddress = errors.New("drain address is loopback, private, link-local or unspecified (see --allow-private-drains)")
+var ErrPrivateAddress = errors.New("drain address is loopback, private, link-local or another address that is not globally reachable (IANA special-purpose registries; see --allow-private-drains)")
 
 // dialControl is the net.Dialer Control hook of every drain connection: it
 // refuses the resolved address when it is private and private drains are not
@@ -90,8 +90,12 @@ type Options struct {
 	// name ("" if none); L14 notices use the "heroku" token as source.
 	TokenNamed func(channelID, name string) string
 
-	UserAgent string        // default "Logplex/<version>" is set by the caller; default "Logplex/dev"
-	StopGrace time.Duration // flush time for a stopped (deleted, changed) drain; default 5 s
+	UserAgent string // default "Logplex/<version>" is set by the caller; default "Logplex/dev"
+	// MaxDrainSeries bounds the drains of this node that export their own
+	// metric series (19 each); later drains count only in the totals.
+	// Default 1000; negative: none.
+	MaxDrainSeries int
+	StopGrace      time.Duration // flush time for a stopped (deleted, changed) drain; default 5 s
 
 	// Notify, if set, receives notices a drain raises into its channel's
 	// history and tails (L14), as a raw syslog message; called from the
@@ -113,6 +117,7 @@ func orInt(v *int, d int) {
 }
 
 func (o *Options) setDefaults() {
+	orInt(&o.MaxDrainSeries, 1000)
 	orInt(&o.HTTPBufferSize, 1024)
 	orInt(&o.HTTPTargetBytes, 102400)
 	if o.HTTPFrameRetries == 0 {

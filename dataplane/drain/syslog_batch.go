@@ -36,7 +36,7 @@ func (s *syslogSender) sendBatch() bool {
 	s.failures = 0
 	s.lastGood = time.Now()
 	s.d.Stats.AddDelivered(s.msgs)
-	s.d.Stats.Bytes.Add(len(s.wbuf))
+	s.d.Stats.AddBytes(len(s.wbuf))
 	s.d.Stats.Latency.UpdateDuration(start)
 	return true
 }

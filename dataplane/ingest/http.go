@@ -32,6 +32,10 @@ type HTTPOptions struct {
 	// routed again. nil: no de-duplication.
 	Dedup      store.FrameDeduper
 	FrameIDTTL time.Duration
+	// MaxFrameIDs bounds the frame ids one sender (token or credential) has
+	// remembered per FrameIDTTL window; beyond it its requests are routed
+	// without de-duplication and counted. Default 100000; negative: none.
+	MaxFrameIDs int
 	// InflightBudget is the body bytes all /logs requests being processed
 	// may hold together; beyond it (or above 80% of GOMEMLIMIT) requests get
 	// 503 with Retry-After before their body is read. Default 256 MiB.
@@ -92,6 +96,9 @@ func NewHTTP(opts HTTPOptions, router *route.Router, ready func() bool, log *slo
 	if opts.FrameIDTTL <= 0 {
 		opts.FrameIDTTL = 10 * time.Minute
 	}
+	if opts.MaxFrameIDs == 0 {
+		opts.MaxFrameIDs = 100000
+	}
 	if opts.InflightBudget <= 0 {
 		opts.InflightBudget = 256 << 20
 	}
@@ -99,7 +106,7 @@ func NewHTTP(opts HTTPOptions, router *route.Router, ready func() bool, log *slo
 	if err != nil {
 		return nil, fmt.Errorf("http input listener %s: %w", opts.Addr, err)
 	}
-	h := &HTTP{opts: opts, router: router, ready: ready, log: log, ln: ln, adm: newAdmission(opts.InflightBudget, reservationLife)}
+	h := &HTTP{opts: opts, router: router, ready: ready, log: log, ln: newRetryListener(ln, "logs", acceptErrorsLogs, log), adm: newAdmission(opts.InflightBudget)}
 	h.srv = &fasthttp.Server{
 		Handler:               h.serve,
 		Name:                  "logplex",
@@ -111,7 +118,7 @@ func NewHTTP(opts HTTPOptions, router *route.Router, ready func() bool, log *slo
 		NoDefaultServerHeader: true,
 		NoDefaultContentType:  true,
 		ErrorHandler:          h.serveError,
-		HeaderReceived:        h.adm.headerReceived,
+		StreamRequestBody:     true, // the handler authenticates, then reads (admission.go)
 		Logger:                fasthttpLogger{log},
 	}
 	return h, nil
@@ -139,11 +146,6 @@ func (h *HTTP) Run(ctx context.Context) error {
 // serveError answers requests fasthttp could not read (too large, timeouts,
 // garbage) with a clear 4xx instead of a 500.
 func (h *HTTP) serveError(ctx *fasthttp.RequestCtx, err error) {
-	h.adm.release(&ctx.Request.Header)
-	if len(ctx.Request.Header.Peek(overloadMarker)) > 0 {
-		refuse(ctx)
-		return
-	}
 	switch {
 	case errors.Is(err, fasthttp.ErrBodyTooLarge):
 		respond(ctx, 413, "Request body too large")
@@ -172,7 +174,6 @@ var (
 )
 
 func (h *HTTP) serve(ctx *fasthttp.RequestCtx) {
-	defer h.adm.release(&ctx.Request.Header)
 	path := ctx.Path()
 	switch {
 	case bytes.Equal(path, pathHealth):
@@ -195,46 +196,116 @@ func (h *HTTP) health(ctx *fasthttp.RequestCtx) {
 	ctx.SetBodyString("OK")
 }
 
-// logs implements spec §2.2's decision order.
+// logs implements spec §2.2's decision order. Everything up to the body is
+// decided from the headers, before a byte of the body is read; a request
+// refused there has its connection closed (its body is never read).
 func (h *HTTP) logs(ctx *fasthttp.RequestCtx) {
+	tok, ok := h.preflight(ctx)
+	if !ok {
+		if ctx.Request.Header.ContentLength() != 0 {
+			ctx.SetConnectionClose()
+		}
+		return
+	}
+	raw, ok := getBody(h.adm)
+	if !ok {
+		refuse(ctx)
+		return
+	}
+	defer putBody(h.adm, raw)
+	if !h.read(ctx, raw) {
+		return
+	}
+	body := raw.b
+	if bytes.Equal(ctx.Request.Header.ContentEncoding(), encGzip) {
+		dec, ok := getBody(h.adm)
+		if !ok {
+			refuse(ctx)
+			return
+		}
+		defer putBody(h.adm, dec)
+		if !h.bodyErr(ctx, gunzip(dec, raw.b, h.adm, h.opts.MaxBodyBytes)) {
+			return
+		}
+		body = dec.b
+	}
+	h.route(ctx, body, tok)
+}
+
+// preflight makes the decisions of spec §2.2 that need only the headers;
+// on failure it has answered.
+func (h *HTTP) preflight(ctx *fasthttp.RequestCtx) (*config.Token, bool) {
 	if h.DenyLogsIngress.Load() {
 		status(ctx, 503)
-		return
+		return nil, false
 	}
 	m := ctx.Method()
 	if !knownMethod(m) {
 		status(ctx, 501)
-		return
+		return nil, false
 	}
 	if !ctx.IsPost() {
 		ctx.Response.Header.Set("Allow", "POST")
 		status(ctx, 405)
-		return
+		return nil, false
 	}
 	snap := h.router.Snapshot()
 	if snap == nil {
 		ctx.Response.Header.Set("Retry-After", "1")
 		respond(ctx, 503, "SYSTEM BOOTING")
-		return
+		return nil, false
 	}
 	tok, ok := authorize(ctx, snap)
 	if !ok {
-		return
+		return nil, false
 	}
 	ct := ctx.Request.Header.ContentType()
 	if !bytes.Equal(ct, ctLogplex) && !bytes.Equal(ct, ctXLogplex) {
 		status(ctx, 415)
-		return
+		return nil, false
 	}
 	if a := ctx.Request.Header.Peek("Accept"); len(a) > 0 && !acceptsText(a) {
 		status(ctx, 406)
-		return
+		return nil, false
 	}
-	body, ok := h.body(ctx)
-	if !ok {
-		return
+	if ctx.Request.Header.ContentLength() > h.opts.MaxBodyBytes {
+		respond(ctx, 413, "Request body too large")
+		ctx.SetConnectionClose() // the body is not read
+		return nil, false
 	}
-	h.route(ctx, body, tok)
+	return tok, true
+}
+
+// read reads the request body into b (bounded by MaxBodyBytes and the
+// admission budget); on failure it has answered and closed the connection.
+func (h *HTTP) read(ctx *fasthttp.RequestCtx, b *bodyBuf) bool {
+	r := ctx.RequestBodyStream()
+	if r == nil {
+		b.b = append(b.b, ctx.PostBody()...) // not streamed: already read (and bounded) by fasthttp
+		return true
+	}
+	return h.bodyErr(ctx, b.readFrom(r, h.adm, h.opts.MaxBodyBytes))
+}
+
+// bodyErr answers a body read or decode error (none: true).
+func (h *HTTP) bodyErr(ctx *fasthttp.RequestCtx, err error) bool {
+	if err == nil {
+		return true
+	}
+	var ne net.Error
+	switch {
+	case errors.Is(err, errOverloaded):
+		refuse(ctx)
+		return false
+	case errors.Is(err, errTooLarge), errors.Is(err, fasthttp.ErrBodyTooLarge):
+		respond(ctx, 413, "Request body too large")
+	case errors.As(err, &ne) && ne.Timeout():
+		respond(ctx, 408, "Request timeout")
+	default:
+		respond(ctx, 400, "Bad request")
+	}
+	ctx.SetConnectionClose()
+	return false
 }
 
 // authorize checks Basic auth (spec §2.2.1): token auth returns the token;
@@ -267,28 +338,16 @@ func authorize(ctx *fasthttp.RequestCtx, snap *config.Snapshot) (*config.Token, 
 	return nil, true
 }
 
-// body returns the request body, gunzipped when Content-Encoding is gzip,
-// bounded by MaxBodyBytes decoded (a gzip bomb answers 413).
-func (h *HTTP) body(ctx *fasthttp.RequestCtx) ([]byte, bool) {
-	if !bytes.Equal(ctx.Request.Header.ContentEncoding(), encGzip) {
-		return ctx.PostBody(), true
-	}
-	b, err := ctx.Request.BodyUncompressedWithLimit(h.opts.MaxBodyBytes)
-	if errors.Is(err, fasthttp.ErrBodyTooLarge) {
-		respond(ctx, 413, "Request body too large")
-		return nil, false
-	}
-	if err != nil {
-		respond(ctx, 400, "Bad request")
-		return nil, false
-	}
-	return b, true
-}
-
 // route validates the whole body first (nothing is stored when any frame is
 // malformed or the count is wrong), then routes it as one batch.
 func (h *HTTP) route(ctx *fasthttp.RequestCtx, body []byte, tok *config.Token) {
-	good, malformed := countFrames(body)
+	good, malformed, trailing := countFrames(body)
+	if trailing > 0 { // ignored (spec §2.2 step 8: still 204), but counted
+		logsTrailingBytes.Add(trailing)
+	}
+	if good == 0 && malformed == 0 && len(body) > 0 {
+		logsNoFrame.Inc()
+	}
 	if malformed > 0 {
 		respond(ctx, 400, "Malformed log messages")
 		return
@@ -322,9 +381,18 @@ func (h *HTTP) route(ctx *fasthttp.RequestCtx, body []byte, tok *config.Token) {
 }
 
 var (
+	// A body's trailing incomplete frame is ignored (spec §2.2 step 8) and
+	// counted; a body with no frame at all (`hello world`) is also counted.
+	logsTrailingBytes = metrics.NewCounter(`logplex_logs_trailing_bytes_discarded_total`)
+	logsNoFrame       = metrics.NewCounter(`logplex_logs_requests_without_frames_total`)
+)
+
+var (
 	framesDuplicate = metrics.NewCounter(`logplex_logs_duplicate_frames_total`)
 	dedupErrors     = metrics.NewCounter(`logplex_logs_dedup_errors_total`)
-	hdrFrameID      = []byte("Logplex-Frame-Id")
+	// requests routed without de-duplication: their sender is over MaxFrameIDs
+	dedupOverLimit = metrics.NewCounter(`logplex_logs_frame_ids_over_limit_total`)
+	hdrFrameID     = []byte("Logplex-Frame-Id")
 )
 
 // duplicate reports whether this request's Logplex-Frame-Id was accepted
@@ -344,7 +412,11 @@ func (h *HTTP) duplicate(ctx *fasthttp.RequestCtx, tok *config.Token) bool {
 	}
 	c, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
-	first, err := h.opts.Dedup.FirstSeen(c, scope+":"+string(id), h.opts.FrameIDTTL)
+	first, err := h.opts.Dedup.FirstSeen(c, scope, string(id), h.opts.FrameIDTTL, max(h.opts.MaxFrameIDs, 0))
+	if errors.Is(err, store.ErrFrameIDLimit) {
+		dedupOverLimit.Inc()
+		return false
+	}
 	if err != nil {
 		dedupErrors.Inc()
 		return false
@@ -356,13 +428,13 @@ func (h *HTTP) duplicate(ctx *fasthttp.RequestCtx, tok *config.Token) bool {
 }
 
 // countFrames counts good and malformed frames; a trailing incomplete frame
-// counts as neither.
-func countFrames(body []byte) (good, malformed int) {
+// counts as neither, its length is trailing.
+func countFrames(body []byte) (good, malformed, trailing int) {
 	for len(body) > 0 {
 		_, n, k := frame.Next(body)
 		switch k {
 		case frame.NeedMore:
-			return good, malformed
+			return good, malformed, len(body)
 		case frame.Message:
 			good++
 		case frame.Malformed:
@@ -370,7 +442,7 @@ func countFrames(body []byte) (good, malformed int) {
 		}
 		body = body[n:]
 	}
-	return good, malformed
+	return good, malformed, 0
 }
 
 func knownMethod(m []byte) bool {

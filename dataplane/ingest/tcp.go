@@ -8,10 +8,14 @@ package ingest
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
+	"os"
+	"path/filepath"
 	"runtime"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -25,10 +29,20 @@ import (
 
 // TCPOptions configure the TCP syslog listener.
 type TCPOptions struct {
-	Addr           string // listen address; default ":6001"
-	EventLoops     int    // gnet event loops; default one per CPU (GOMAXPROCS)
-	ReadBufferCap  int    // bytes read per readable event; default 64 KiB (one buffer per event loop)
-	MaxConnections int    // open connections at most; default 100000 (more are closed at once)
+	Addr          string // listen address; default ":6001"
+	EventLoops    int    // gnet event loops; default one per CPU (GOMAXPROCS)
+	ReadBufferCap int    // bytes read per readable event; default 64 KiB (one buffer per event loop)
+	// MaxConnections bounds open connections (more are closed at once);
+	// default DefaultMaxTCPConnections(): what the file descriptor limit
+	// allows, at most 100000.
+	MaxConnections int
+	// IdleTimeout closes a connection that sends nothing for this long;
+	// 0 (default): never, as Logplex.
+	IdleTimeout time.Duration
+	// FrameTimeout closes a connection that holds an incomplete frame and
+	// completes none for this long (a sender trickling bytes); default 30 s,
+	// negative: never.
+	FrameTimeout time.Duration
 }
 
 var (
@@ -37,21 +51,47 @@ var (
 	tcpConnsRejected = metrics.NewCounter(`logplex_tcp_connections_rejected_total`)
 	tcpBytesRead     = metrics.NewCounter(`logplex_tcp_bytes_received_total`)
 	_                = metrics.NewGauge(`logplex_tcp_connections`, func() float64 { return float64(tcpConnsOpen.Load()) })
+
+	tcpIdleClosed    = metrics.NewCounter(`logplex_tcp_connections_idle_closed_total`)
+	tcpFrameTimeouts = metrics.NewCounter(`logplex_tcp_connections_frame_timeout_total`)
+	tcpPartialBytes  = metrics.NewCounter(`logplex_tcp_partial_frame_bytes_discarded_total`)
 )
 
 // TCP is the gnet syslog server. Each connection's bytes are split in place;
 // a partial frame stays in gnet's buffer until the next read. frame.Next
 // bounds what a partial frame may hold (MaxLineLen), so a sender that never
 // completes a frame cannot make a connection buffer more than that.
+//
+// Connections are accepted by a Go listener (retryListener: an accept error
+// such as EMFILE is retried with backoff and counted, never fatal) and
+// handed to the gnet engine with Engine.Register. gnet's own acceptor stops
+// the whole engine on the first accept error, so the engine listens only on
+// a unix socket whose path is removed once it is bound: nothing can connect
+// there.
 type TCP struct {
 	gnet.BuiltinEventEngine
 	opts   TCPOptions
 	router *route.Router
 	log    *slog.Logger
 
-	eng   gnet.Engine
-	ready chan struct{}
-	addr  atomic.Pointer[net.TCPAddr]
+	eng       gnet.Engine
+	ready     chan struct{}
+	readyOnce sync.Once
+	addr      atomic.Pointer[net.TCPAddr]
+
+	tick    time.Duration // OnTick's period
+	doomed  []*tcpConn    // OnTick's scratch
+	clock   atomic.Int64  // coarse unix nanoseconds, advanced by OnTick
+	connsMu sync.Mutex    // taken per connection open and close, and per sweep
+	conns   map[*tcpConn]struct{}
+}
+
+// tcpConn is the state of one connection, kept in its gnet context. The
+// event loop writes it per read event; the sweeper reads it.
+type tcpConn struct {
+	c            gnet.Conn
+	lastRead     atomic.Int64 // coarse clock at the last read event
+	partialSince atomic.Int64 // coarse clock since an incomplete frame is held without progress; 0: none
 }
 
 // NewTCP returns a server routing with router.
@@ -63,43 +103,155 @@ func NewTCP(opts TCPOptions, router *route.Router, log *slog.Logger) *TCP {
 		opts.ReadBufferCap = 64 << 10
 	}
 	if opts.MaxConnections <= 0 {
-		opts.MaxConnections = 100000
+		opts.MaxConnections = DefaultMaxTCPConnections()
 	}
-	return &TCP{opts: opts, router: router, log: log, ready: make(chan struct{})}
+	if opts.FrameTimeout == 0 {
+		opts.FrameTimeout = 30 * time.Second
+	}
+	s := &TCP{opts: opts, router: router, log: log, ready: make(chan struct{}), conns: map[*tcpConn]struct{}{}}
+	s.clock.Store(time.Now().UnixNano())
+	s.tick = s.sweepTick()
+	return s
 }
 
-// Run serves until ctx ends. It returns an error if the listener cannot start.
+// fdReserve is the file descriptors DefaultMaxTCPConnections leaves for
+// everything else (HTTP, API and admin connections, drains, Redis, files).
+const fdReserve = 256
+
+// DefaultMaxTCPConnections is the syslog connection cap the file descriptor
+// limit allows: RLIMIT_NOFILE (the Go runtime raises the soft limit to the
+// hard one at start) minus 256, at least half of it, at most 100000.
+func DefaultMaxTCPConnections() int {
+	var rl syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl); err != nil || rl.Cur == 0 {
+		return 100000
+	}
+	n := max(rl.Cur-fdReserve, rl.Cur/2)
+	return int(min(n, 100000))
+}
+
+// Run serves until ctx ends. It returns an error if the listener cannot
+// start or the event engine stops by itself.
 func (s *TCP) Run(ctx context.Context) error {
+	lc := net.ListenConfig{KeepAlive: 5 * time.Minute}
+	tln, err := lc.Listen(ctx, "tcp", s.opts.Addr)
+	if err != nil {
+		return fmt.Errorf("syslog listener %s: %w", s.opts.Addr, err)
+	}
+	ln := newRetryListener(tln, "syslog", acceptErrorsSyslog, s.log)
+	defer ln.Close()
+	s.addr.Store(tln.Addr().(*net.TCPAddr))
+	dir, err := os.MkdirTemp("", "logplex-gnet-")
+	if err != nil {
+		return fmt.Errorf("syslog listener %s: event engine socket: %w", s.opts.Addr, err)
+	}
+	defer os.RemoveAll(dir)
 	errc := make(chan error, 1)
 	go func() {
 		opts := []gnet.Option{
 			gnet.WithMulticore(s.opts.EventLoops == 0),
-			gnet.WithReuseAddr(true),
 			gnet.WithReadBufferCap(s.opts.ReadBufferCap),
-			gnet.WithTCPNoDelay(gnet.TCPNoDelay),
-			gnet.WithTCPKeepAlive(5 * time.Minute),
+			gnet.WithLoadBalancing(gnet.LeastConnections), // Engine.Register is racy with RoundRobin
+			gnet.WithTicker(true),
 			gnet.WithLogger(gnetLogger{s.log}),
 		}
 		if s.opts.EventLoops > 0 {
 			opts = append(opts, gnet.WithNumEventLoop(s.opts.EventLoops))
 		}
-		errc <- gnet.Run(s, "tcp://"+s.opts.Addr, opts...)
+		errc <- gnet.Run(s, "unix://"+filepath.Join(dir, "engine.sock"), opts...)
 	}()
 	select {
 	case err := <-errc:
 		return fmt.Errorf("syslog listener %s: %w", s.opts.Addr, err)
 	case <-s.ready:
 	}
+	_ = os.RemoveAll(dir) // bound: nobody can connect to the engine's own socket
+	go s.accept(ctx, ln)
 	select {
 	case <-ctx.Done():
+		_ = ln.Close()
 		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		_ = s.eng.Stop(sctx)
 		<-errc
 		return nil
 	case err := <-errc:
-		return err
+		if err == nil {
+			err = errors.New("event engine stopped")
+		}
+		return fmt.Errorf("syslog listener %s: %w", s.opts.Addr, err)
 	}
+}
+
+// accept hands every accepted connection to the event engine until ln is
+// closed; over MaxConnections a connection is closed at once.
+func (s *TCP) accept(ctx context.Context, ln *retryListener) {
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			return // closed
+		}
+		if tcpConnsOpen.Load() >= int64(s.opts.MaxConnections) {
+			tcpConnsRejected.Inc()
+			_ = c.Close()
+			continue
+		}
+		res, err := s.eng.Register(gnet.NewNetConnContext(ctx, c))
+		if err != nil {
+			_ = c.Close()
+			continue
+		}
+		if r := <-res; r.Err != nil { // else the engine holds a dup of c's descriptor; c is closed
+			acceptErrorsSyslog.Inc() // the dup failed: out of descriptors, like accept
+			ln.logThrottled(r.Err, 0)
+		}
+	}
+}
+
+// OnTick implements gnet.EventHandler: it runs on gnet's ticker goroutine,
+// first once the event loops exist (so Ready means Register is safe), then
+// every tick: it advances the coarse clock and closes idle connections and
+// those stuck on an incomplete frame.
+func (s *TCP) OnTick() (time.Duration, gnet.Action) {
+	s.readyOnce.Do(func() { close(s.ready) })
+	now := time.Now().UnixNano()
+	s.clock.Store(now)
+	s.doomed = s.expired(now, s.doomed[:0])
+	for _, st := range s.doomed {
+		_ = st.c.Close()
+	}
+	clear(s.doomed)
+	return s.tick, gnet.None
+}
+
+func (s *TCP) sweepTick() time.Duration {
+	tick := time.Second
+	for _, d := range []time.Duration{s.opts.IdleTimeout, s.opts.FrameTimeout} {
+		if d > 0 {
+			tick = min(tick, d/4)
+		}
+	}
+	return max(tick, time.Millisecond)
+}
+
+// expired appends the connections past a timeout at now to dst, counting them.
+func (s *TCP) expired(now int64, dst []*tcpConn) []*tcpConn {
+	idle, frame := int64(s.opts.IdleTimeout), int64(s.opts.FrameTimeout)
+	s.connsMu.Lock()
+	defer s.connsMu.Unlock()
+	for st := range s.conns {
+		switch p := st.partialSince.Load(); {
+		case frame > 0 && p != 0 && now-p > frame:
+			tcpFrameTimeouts.Inc()
+		case idle > 0 && now-st.lastRead.Load() > idle:
+			tcpIdleClosed.Inc()
+		default:
+			continue
+		}
+		delete(s.conns, st) // closed once; OnClose finds it gone
+		dst = append(dst, st)
+	}
+	return dst
 }
 
 // Ready is closed once the listener accepts connections.
@@ -111,29 +263,37 @@ func (s *TCP) Addr() *net.TCPAddr { return s.addr.Load() }
 // OnBoot implements gnet.EventHandler.
 func (s *TCP) OnBoot(eng gnet.Engine) gnet.Action {
 	s.eng = eng
-	if fd, err := eng.Dup(); err == nil {
-		if sa, err := syscall.Getsockname(fd); err == nil {
-			s.addr.Store(sockaddrToTCP(sa))
-		}
-		syscall.Close(fd)
-	}
-	close(s.ready)
 	return gnet.None
 }
 
 // OnOpen implements gnet.EventHandler.
-func (s *TCP) OnOpen(gnet.Conn) ([]byte, gnet.Action) {
+func (s *TCP) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
 	if tcpConnsOpen.Add(1) > int64(s.opts.MaxConnections) {
 		tcpConnsRejected.Inc()
 		return nil, gnet.Close
 	}
 	tcpConnsAccepted.Inc()
+	st := &tcpConn{c: c}
+	st.lastRead.Store(s.clock.Load())
+	c.SetContext(st)
+	s.connsMu.Lock()
+	s.conns[st] = struct{}{}
+	s.connsMu.Unlock()
 	return nil, gnet.None
 }
 
-// OnClose implements gnet.EventHandler.
-func (s *TCP) OnClose(gnet.Conn, error) gnet.Action {
+// OnClose implements gnet.EventHandler. The bytes of an incomplete frame
+// still buffered are discarded, and counted.
+func (s *TCP) OnClose(c gnet.Conn, _ error) gnet.Action {
 	tcpConnsOpen.Add(-1)
+	if n := c.InboundBuffered(); n > 0 {
+		tcpPartialBytes.Add(n)
+	}
+	if st, ok := c.Context().(*tcpConn); ok {
+		s.connsMu.Lock()
+		delete(s.conns, st)
+		s.connsMu.Unlock()
+	}
 	return gnet.None
 }
 
@@ -149,6 +309,16 @@ func (s *TCP) OnTraffic(c gnet.Conn) gnet.Action {
 	b := s.router.Batch()
 	consumed := SplitInto(b, buf)
 	b.Flush()
+	if st, ok := c.Context().(*tcpConn); ok {
+		now := s.clock.Load()
+		st.lastRead.Store(now)
+		switch {
+		case consumed == len(buf):
+			st.partialSince.Store(0)
+		case consumed > 0 || st.partialSince.Load() == 0: // progress, or a new incomplete frame
+			st.partialSince.Store(now)
+		}
+	}
 	// Let the drain senders this batch woke run now, between batches,
 	// rather than when sysmon preempts the loop in the middle of one
 	// (asyncPreempt was 7 % of the router at saturation).
@@ -176,16 +346,6 @@ func SplitInto(b *route.Batch, buf []byte) int {
 		consumed += n
 	}
 	return consumed
-}
-
-func sockaddrToTCP(sa syscall.Sockaddr) *net.TCPAddr {
-	switch a := sa.(type) {
-	case *syscall.SockaddrInet4:
-		return &net.TCPAddr{IP: net.IP(a.Addr[:]).To16(), Port: a.Port}
-	case *syscall.SockaddrInet6:
-		return &net.TCPAddr{IP: net.IP(a.Addr[:]), Port: a.Port}
-	}
-	return nil
 }
 
 // gnetLogger sends gnet's own logs to slog.

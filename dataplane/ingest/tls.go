@@ -63,7 +63,7 @@ func NewTLS(opts TLSOptions, router *route.Router, log *slog.Logger) (*TLS, erro
 	if err != nil {
 		return nil, fmt.Errorf("syslog TLS listener %s: %w", opts.Addr, err)
 	}
-	s.ln = ln
+	s.ln = newRetryListener(ln, "syslog_tls", acceptErrorsTLS, log)
 	return s, nil
 }
 

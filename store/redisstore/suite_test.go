@@ -133,3 +133,12 @@ func TestFrameDeduperSuite(t *testing.T) {
 		return openConfig(t, ConfigOptions{URL: rs.URL()})
 	})
 }
+
+// The id and the sender's count share a hash tag: the script runs on a cluster.
+func TestFrameDeduperSuiteCluster(t *testing.T) {
+	rc := redistest.StartCluster(t, 3)
+	storetest.RunFrameDeduper(t, func(t *testing.T) store.FrameDeduper {
+		rc.FlushAll(t)
+		return openConfig(t, ConfigOptions{URL: rc.URL()})
+	})
+}
