@@ -29,6 +29,10 @@ type TCPOptions struct {
 	EventLoops     int    // gnet event loops; default one per CPU (GOMAXPROCS)
 	ReadBufferCap  int    // bytes read per readable event; default 64 KiB (one buffer per event loop)
 	MaxConnections int    // open connections at most; default 100000 (more are closed at once)
+	// DrainIdle and DrainTimeout shape the shutdown (see Run): reading
+	// stops once no connection has sent a byte for DrainIdle (default
+	// 250 ms), or DrainTimeout (default 5 s) after the shutdown began.
+	DrainIdle, DrainTimeout time.Duration
 }
 
 var (
@@ -37,6 +41,13 @@ var (
 	tcpConnsRejected = metrics.NewCounter(`logplex_tcp_connections_rejected_total`)
 	tcpBytesRead     = metrics.NewCounter(`logplex_tcp_bytes_received_total`)
 	_                = metrics.NewGauge(`logplex_tcp_connections`, func() float64 { return float64(tcpConnsOpen.Load()) })
+
+	// What a shutdown discarded: bytes received (by gnet or still in the
+	// kernel) when a connection was closed, and the complete frames in
+	// them; connections opened during the shutdown are closed at once.
+	shutdownDiscardedBytes  = metrics.NewCounter(`logplex_shutdown_discarded_bytes_total`)
+	shutdownDiscardedFrames = metrics.NewCounter(`logplex_shutdown_discarded_frames_total`)
+	shutdownRefusedConns    = metrics.NewCounter(`logplex_shutdown_refused_connections_total`)
 )
 
 // TCP is the gnet syslog server. Each connection's bytes are split in place;
@@ -52,6 +63,16 @@ type TCP struct {
 	eng   gnet.Engine
 	ready chan struct{}
 	addr  atomic.Pointer[net.TCPAddr]
+
+	open      atomic.Int64 // this server's open connections
+	draining  atomic.Bool  // set when the shutdown begins
+	discarded Discarded    // what the shutdown discarded (read after Run)
+}
+
+// Discarded is what a listener's shutdown threw away: bytes, the complete
+// frames among them, and connections refused while shutting down.
+type Discarded struct {
+	Bytes, Frames, Conns atomic.Int64
 }
 
 // NewTCP returns a server routing with router.
@@ -65,10 +86,26 @@ func NewTCP(opts TCPOptions, router *route.Router, log *slog.Logger) *TCP {
 	if opts.MaxConnections <= 0 {
 		opts.MaxConnections = 100000
 	}
+	if opts.DrainIdle <= 0 {
+		opts.DrainIdle = 250 * time.Millisecond
+	}
+	if opts.DrainTimeout <= 0 {
+		opts.DrainTimeout = 5 * time.Second
+	}
 	return &TCP{opts: opts, router: router, log: log, ready: make(chan struct{})}
 }
 
 // Run serves until ctx ends. It returns an error if the listener cannot start.
+//
+// When ctx ends it shuts down gracefully. gnet's Engine.Stop closes every
+// connection at once, and the bytes a sender wrote just before (accepted
+// by the kernel, not yet read) would vanish; so first the listener drains:
+// new connections are closed at once (counted), open ones are read and
+// routed as usual until none has sent a byte for DrainIdle, or until
+// DrainTimeout. Only then the engine stops; whatever a connection still
+// held then (a partial frame, or bytes in the kernel's receive buffer) is
+// counted as discarded, in bytes and complete frames (Discarded, and the
+// logplex_shutdown_discarded_* counters).
 func (s *TCP) Run(ctx context.Context) error {
 	errc := make(chan error, 1)
 	go func() {
@@ -92,6 +129,7 @@ func (s *TCP) Run(ctx context.Context) error {
 	}
 	select {
 	case <-ctx.Done():
+		s.drain()
 		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		_ = s.eng.Stop(sctx)
@@ -101,6 +139,36 @@ func (s *TCP) Run(ctx context.Context) error {
 		return err
 	}
 }
+
+// drain keeps reading open connections until they are all quiet for
+// DrainIdle, or DrainTimeout passed. Quiet is read off the byte counter
+// every event loop adds to, so serving costs nothing extra.
+func (s *TCP) drain() {
+	s.draining.Store(true)
+	start := time.Now()
+	tick := time.NewTicker(max(min(s.opts.DrainIdle/5, 50*time.Millisecond), time.Millisecond))
+	defer tick.Stop()
+	last, quiet := tcpBytesRead.Get(), start
+	for {
+		now := <-tick.C // one tick at least: a connection accepted just now is opened on its loop
+		if s.open.Load() == 0 {
+			return
+		}
+		if n := tcpBytesRead.Get(); n != last {
+			last, quiet = n, now
+		} else if now.Sub(quiet) >= s.opts.DrainIdle {
+			return
+		}
+		if now.Sub(start) >= s.opts.DrainTimeout {
+			s.log.Warn("syslog connections still sending at the shutdown timeout; closing them",
+				"connections", s.open.Load())
+			return
+		}
+	}
+}
+
+// Discarded is what the shutdown discarded; complete once Run returned.
+func (s *TCP) Discarded() *Discarded { return &s.discarded }
 
 // Ready is closed once the listener accepts connections.
 func (s *TCP) Ready() <-chan struct{} { return s.ready }
@@ -123,6 +191,13 @@ func (s *TCP) OnBoot(eng gnet.Engine) gnet.Action {
 
 // OnOpen implements gnet.EventHandler.
 func (s *TCP) OnOpen(gnet.Conn) ([]byte, gnet.Action) {
+	s.open.Add(1)
+	if s.draining.Load() {
+		tcpConnsOpen.Add(1) // OnClose follows
+		shutdownRefusedConns.Inc()
+		s.discarded.Conns.Add(1)
+		return nil, gnet.Close
+	}
 	if tcpConnsOpen.Add(1) > int64(s.opts.MaxConnections) {
 		tcpConnsRejected.Inc()
 		return nil, gnet.Close
@@ -131,10 +206,57 @@ func (s *TCP) OnOpen(gnet.Conn) ([]byte, gnet.Action) {
 	return nil, gnet.None
 }
 
-// OnClose implements gnet.EventHandler.
-func (s *TCP) OnClose(gnet.Conn, error) gnet.Action {
+// OnClose implements gnet.EventHandler. While shutting down, what the
+// connection still holds is counted as discarded.
+func (s *TCP) OnClose(c gnet.Conn, _ error) gnet.Action {
 	tcpConnsOpen.Add(-1)
+	s.open.Add(-1)
+	if s.draining.Load() {
+		held, _ := c.Peek(-1)
+		bytes, frames := countUnread(held, c.Fd())
+		if bytes > 0 {
+			shutdownDiscardedBytes.Add(bytes)
+			shutdownDiscardedFrames.Add(frames)
+			s.discarded.Bytes.Add(int64(bytes))
+			s.discarded.Frames.Add(int64(frames))
+		}
+	}
 	return gnet.None
+}
+
+// maxUnreadScan bounds the bytes of one closing connection scanned for
+// frames; more are counted as bytes only.
+const maxUnreadScan = 16 << 20
+
+// countUnread counts the bytes held (by gnet) plus those still in fd's
+// kernel receive buffer (read without blocking, then dropped), and the
+// complete frames among them. Shutdown only: it allocates.
+func countUnread(held []byte, fd int) (bytes, frames int) {
+	buf := append([]byte(nil), held...)
+	chunk := make([]byte, 64<<10)
+	for {
+		n, err := syscall.Read(fd, chunk)
+		if n <= 0 || err != nil {
+			break
+		}
+		if len(buf) < maxUnreadScan {
+			buf = append(buf, chunk[:n]...)
+		} else {
+			bytes += n
+		}
+	}
+	bytes += len(buf)
+	for off := 0; off < len(buf); {
+		_, n, k := frame.Next(buf[off:])
+		if k == frame.NeedMore {
+			break
+		}
+		if k == frame.Message {
+			frames++
+		}
+		off += n
+	}
+	return bytes, frames
 }
 
 // OnTraffic splits every complete frame buffered on c and routes them as one
