@@ -138,6 +138,7 @@ func New(opts Options) (*DataPlane, error) {
 	}
 	d.http = h
 	if opts.SyslogTLS.Addr != "" {
+		opts.SyslogTLS.DrainIdle, opts.SyslogTLS.DrainTimeout = opts.ShutdownIdle, opts.ShutdownTimeout/2
 		if d.tls, err = ingest.NewTLS(opts.SyslogTLS, d.Router, log); err != nil {
 			return nil, err
 		}
@@ -210,9 +211,12 @@ func (d *DataPlane) Run(ctx context.Context) error {
 	defer scancel()
 	d.Drains.Close(sctx)
 	disc := d.tcp.Discarded()
+	bytes, frames := disc.Bytes.Load(), disc.Frames.Load()
+	if d.tls != nil {
+		bytes += d.tls.Discarded().Bytes.Load()
+	}
 	d.log.Info("data plane stopped", "ingest_drained_in", read.String(), "took", time.Since(start).String(),
-		"discarded_bytes", disc.Bytes.Load(), "discarded_frames", disc.Frames.Load(),
-		"refused_connections", disc.Conns.Load())
+		"discarded_bytes", bytes, "discarded_frames", frames, "refused_connections", disc.Conns.Load())
 	return err
 }
 

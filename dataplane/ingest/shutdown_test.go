@@ -2,6 +2,8 @@ package ingest
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"io"
 	"log/slog"
 	"net"
@@ -11,6 +13,7 @@ import (
 
 	"github.com/logplex/logplex/config"
 	"github.com/logplex/logplex/dataplane/route"
+	"github.com/logplex/logplex/store/embedded"
 )
 
 // countUnread sees what gnet held and what the kernel still holds, and
@@ -105,5 +108,66 @@ func TestTCPShutdownBusyAndNewConnections(t *testing.T) {
 	d := s.Discarded()
 	if d.Conns.Load() != 1 || d.Bytes.Load() < 5 || d.Frames.Load() != 0 {
 		t.Fatalf("discarded: %d connections, %d bytes, %d frames; want 1, >= 5, 0", d.Conns.Load(), d.Bytes.Load(), d.Frames.Load())
+	}
+}
+
+// Syslog over TLS: frames written after the shutdown began, on a
+// connection open before, are read and routed; a partial frame left is
+// counted as discarded.
+func TestTLSShutdownReadsOpenConnections(t *testing.T) {
+	certFile, keyFile, cert := writeCert(t, t.TempDir(), "c")
+	snap := config.Build(map[string]config.Hash{
+		config.ChannelKey("1"): config.ChannelHash("", ""),
+		config.TokenKey(tok):   config.TokenHash("1", "app"),
+	}, false, "1-0")
+	sp := embedded.NewSpool(1000, 0)
+	router := route.New(func() *config.Snapshot { return snap }, sp, nil)
+	s, err := NewTLS(TLSOptions{Addr: "127.0.0.1:0", CertFile: certFile, KeyFile: keyFile, DrainIdle: 500 * time.Millisecond},
+		router, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { _ = s.Run(ctx); close(done) }()
+	pool := x509.NewCertPool()
+	pool.AddCert(cert)
+	c, err := tls.Dial("tcp", s.Addr().String(), &tls.Config{RootCAs: pool})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	write := func(from, to int) {
+		for i := from; i < to; i++ {
+			if _, err := c.Write([]byte(octet(msg(i)))); err != nil {
+				t.Fatalf("write %d: %v", i, err)
+			}
+		}
+	}
+	write(0, 100)
+	r := &rig{spool: sp}
+	waitLen(t, r, "1", 100)
+	cancel()
+	deadline := time.Now().Add(10 * time.Second)
+	for !s.draining.Load() {
+		if time.Now().After(deadline) {
+			t.Fatal("not draining")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	write(100, 200)
+	if _, err := c.Write([]byte("99 <134>1 partial")); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-done:
+	case <-time.After(20 * time.Second):
+		t.Fatal("Run did not return")
+	}
+	if h := r.history(t, "1"); len(h) != 200 {
+		t.Fatalf("history holds %d of 200 messages", len(h))
+	}
+	if b := s.Discarded().Bytes.Load(); b != int64(len("99 <134>1 partial")) {
+		t.Fatalf("discarded %d bytes, want the partial frame's %d", b, len("99 <134>1 partial"))
 	}
 }
