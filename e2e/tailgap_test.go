@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -134,5 +135,70 @@ func TestTailCommandSurvivesControlPlaneKill(t *testing.T) {
 		}
 	case <-time.After(20 * time.Second):
 		t.Fatalf("tail of a channel that does not exist did not exit\n%s", none.stderr.String())
+	}
+}
+
+// TestTailStreamSaysWhenTheBusDropped is issue 17 item 3 (tail gaps): the
+// config Redis, which carries the tail bus, is down for a while (killed,
+// restarted from its append-only file) while numbered messages flow into a
+// data plane. The tail session's stream shows Logplex's L11 line for what
+// it missed, and shown + Σ L11 = sent, exactly; the data plane's counters
+// (logplex_tail_bus_dropped_total + logplex_tail_bus_unheard_total) hold
+// the same number.
+func TestTailStreamSaysWhenTheBusDropped(t *testing.T) {
+	rs := redistest.Start(t, "--appendonly", "yes", "--appendfsync", "always")
+	c := startSplit(t, []string{"LOGPLEX_CONFIG_REDIS_URL=" + rs.URL()})
+	dp := c.dps[0]
+	ch, tok := c.createChannel(t)
+	tt := tailTarget{api: c.cp.API, header: c.header, dps: c.dps}
+	s := tt.openTail(t, fmt.Sprintf(`{"channel_id":"%s","num":"0","tail":true}`, ch))
+	awaitProbe(t, s, dp, tok, "dp0")
+	dropped0 := Metric(t, dp.Adm, "logplex_tail_bus_dropped_total") + Metric(t, dp.Adm, "logplex_tail_bus_unheard_total")
+
+	sent, shown, reported, gaps := 0, 0, 0, 0
+	post := func(n int) {
+		for range n {
+			msg := fmt.Sprintf("<134>1 2012-12-10T03:00:48Z h %s web.1 - - seq=%d", tok, sent)
+			if st := postLogs(t, dp, tok, msg); st != 204 {
+				t.Fatalf("POST /logs: %d", st)
+			}
+			sent++
+		}
+	}
+	read := func(d time.Duration) {
+		for {
+			l, ok := s.next(d)
+			if !ok {
+				return
+			}
+			if m := l11Line.FindStringSubmatch(l); m != nil {
+				n, _ := strconv.Atoi(m[1])
+				reported += n
+				gaps++
+			} else if strings.Contains(l, " seq=") {
+				shown++
+			}
+		}
+	}
+	post(50)
+	rs.Stop() // the bus and the config store are gone
+	post(100)
+	rs.Restart()
+	deadline := time.Now().Add(30 * time.Second)
+	for reported == 0 { // messages flow on until the stream reports the gap
+		if time.Now().After(deadline) {
+			t.Fatalf("no L11 line: sent %d, shown %d", sent, shown)
+		}
+		post(10)
+		read(20 * time.Millisecond)
+	}
+	post(50)
+	for shown+reported < sent && time.Now().Before(deadline) {
+		read(100 * time.Millisecond)
+	}
+	counted := int(Metric(t, dp.Adm, "logplex_tail_bus_dropped_total") + Metric(t, dp.Adm, "logplex_tail_bus_unheard_total") - dropped0)
+	t.Logf("sent %d, shown %d, reported by %d L11 lines %d, counted by the data plane %d", sent, shown, gaps, reported, counted)
+	if shown+reported != sent || counted != reported || reported < 100 {
+		t.Fatalf("sent %d != shown %d + L11 %d, or the data plane counted %d", sent, shown, reported, counted)
 	}
 }
