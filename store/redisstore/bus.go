@@ -213,6 +213,10 @@ func (b *Bus) send(batch []payload) {
 		n, err := res[i].AsInt64()
 		i++
 		switch {
+		case errors.Is(err, context.DeadlineExceeded):
+			// Redis may have published it: counted, not reported to sessions
+			// (an L11 for messages they got would be wrong)
+			busDropped.Add(p.msgs)
 		case err != nil:
 			busDropped.Add(p.msgs)
 			b.lost.add(p.channel, p.msgs, time.Now())

@@ -111,7 +111,8 @@
 // which the subscriber adds to its sessions' queues (TailQueue.AddLossSince):
 // the sessions print Logplex's L11 line with the count. A marker received
 // by at least one subscriber is forgotten; one nobody hears for 2 minutes
-// (the channel is no longer tailed) is dropped.
+// (the channel is no longer tailed) is dropped. A PUBLISH that timed out
+// is counted (dropped) but not reported: Redis may have delivered it.
 //
 // On a Redis Cluster the bus uses sharded pub/sub (SPUBLISH/SSUBSCRIBE,
 // Redis >= 7): a channel's payloads all go through the master owning the
