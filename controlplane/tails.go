@@ -232,19 +232,34 @@ func (tl *tail) Close() error {
 	return nil
 }
 
-// keepAlive refreshes the registration until the tail closes.
+// keepAlive refreshes the registration until the tail closes. After a
+// failed refresh (the config Redis is down) it tries again every second:
+// a registration lost with the Redis must be back soon after it is, as data
+// planes publish nothing of the channel until then.
 func (tl *tail) keepAlive() {
 	t := tl.owner
-	tick := time.NewTicker(t.opts.RefreshEvery)
-	defer tick.Stop()
+	retry := min(time.Second, t.opts.RefreshEvery)
+	timer := time.NewTimer(t.opts.RefreshEvery)
+	defer timer.Stop()
+	failing := false // log the first failure and the recovery, not every retry
 	for {
 		select {
 		case <-tl.stop:
 			return
-		case <-tick.C:
+		case <-timer.C:
 			if err := tl.refresh(); err != nil {
-				t.opts.Logger.Warn("tail registration not refreshed", "key", tl.key, "err", err)
+				if !failing {
+					t.opts.Logger.Warn("tail registration not refreshed; retrying every second", "key", tl.key, "err", err)
+				}
+				failing = true
+				timer.Reset(retry)
+				continue
 			}
+			if failing {
+				t.opts.Logger.Info("tail registration refreshed again", "key", tl.key)
+			}
+			failing = false
+			timer.Reset(t.opts.RefreshEvery)
 		}
 	}
 }

@@ -66,8 +66,13 @@ type Options struct {
 	// Bus receives the messages of tailed channels (live tail sessions);
 	// nil: tails get nothing from this node.
 	Bus store.Bus
-	// ShutdownTimeout bounds the drain flush after ingest stops; default 10 s.
+	// ShutdownTimeout bounds the whole shutdown; default 10 s. Ingest gets
+	// the first half to read what senders already wrote (TCP connections
+	// until they are quiet for ShutdownIdle, /logs requests in flight), the
+	// drains the rest to flush.
 	ShutdownTimeout time.Duration
+	// ShutdownIdle: TCP connections quiet this long are done (default 250 ms).
+	ShutdownIdle time.Duration
 	// StatusBoard receives this node's drain status every StatusInterval
 	// (default 5 s) under NodeName (default hostname:pid); nil: not published.
 	StatusBoard    store.StatusBoard
@@ -130,15 +135,18 @@ func New(opts Options) (*DataPlane, error) {
 	d.Router = router
 	d.tcp = ingest.NewTCP(ingest.TCPOptions{Addr: opts.SyslogAddr, EventLoops: opts.EventLoops,
 		ReadBufferCap: opts.ReadBufferCap, MaxConnections: opts.MaxTCPConnections,
-		IdleTimeout: opts.SyslogIdleTimeout, FrameTimeout: opts.SyslogFrameTimeout}, d.Router, log)
+		IdleTimeout: opts.SyslogIdleTimeout, FrameTimeout: opts.SyslogFrameTimeout,
+		DrainIdle: opts.ShutdownIdle, DrainTimeout: opts.ShutdownTimeout / 2}, d.Router, log)
 	h, err := ingest.NewHTTP(ingest.HTTPOptions{Addr: opts.HTTPInputAddr, MaxBodyBytes: opts.MaxLogsBodyBytes,
 		MaxConnections: opts.MaxHTTPConns, InflightBudget: opts.InflightLogsBytes, ReadTimeout: opts.LogsReadTimeout,
-		Dedup: opts.Dedup, FrameIDTTL: opts.FrameIDTTL, MaxFrameIDs: opts.MaxFrameIDs}, d.Router, opts.Watcher.Ready, log)
+		Dedup: opts.Dedup, FrameIDTTL: opts.FrameIDTTL, MaxFrameIDs: opts.MaxFrameIDs,
+		ShutdownTimeout: opts.ShutdownTimeout / 2}, d.Router, opts.Watcher.Ready, log)
 	if err != nil {
 		return nil, err
 	}
 	d.http = h
 	if opts.SyslogTLS.Addr != "" {
+		opts.SyslogTLS.DrainIdle, opts.SyslogTLS.DrainTimeout = opts.ShutdownIdle, opts.ShutdownTimeout/2
 		if d.tls, err = ingest.NewTLS(opts.SyslogTLS, d.Router, log); err != nil {
 			return nil, err
 		}
@@ -176,8 +184,10 @@ func (d *DataPlane) SyslogAddr() net.Addr { return d.tcp.Addr() }
 func (d *DataPlane) SetDenyLogsIngress(on bool) { d.http.DenyLogsIngress.Store(on) }
 
 // Run serves until ctx ends; it returns the first listener error. On the
-// way out it stops ingest first, then lets every drain flush what it holds
-// within ShutdownTimeout.
+// way out it drains ingest first (ShutdownTimeout/2 at most: see
+// Options.ShutdownTimeout), then lets every drain flush what it holds until
+// ShutdownTimeout after the start of the shutdown, and logs what was
+// discarded.
 func (d *DataPlane) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -197,15 +207,24 @@ func (d *DataPlane) Run(ctx context.Context) error {
 	}
 	err := <-errc
 	cancel()
+	start := time.Now()
 	for range len(listeners) - 1 {
 		if err2 := <-errc; err == nil {
 			err = err2
 		}
 	}
 	<-follow
-	sctx, scancel := context.WithTimeout(context.Background(), d.opts.ShutdownTimeout)
+	read := time.Since(start)
+	sctx, scancel := context.WithDeadline(context.Background(), start.Add(d.opts.ShutdownTimeout))
 	defer scancel()
 	d.Drains.Close(sctx)
+	disc := d.tcp.Discarded()
+	bytes, frames := disc.Bytes.Load(), disc.Frames.Load()
+	if d.tls != nil {
+		bytes += d.tls.Discarded().Bytes.Load()
+	}
+	d.log.Info("data plane stopped", "ingest_drained_in", read.String(), "took", time.Since(start).String(),
+		"discarded_bytes", bytes, "discarded_frames", frames, "refused_connections", disc.Conns.Load())
 	return err
 }
 

@@ -1,9 +1,16 @@
 package e2e
 
 import (
+	"bufio"
+	"encoding/base64"
 	"fmt"
+	"net"
 	"net/http"
+	"regexp"
+	"runtime"
+	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -66,4 +73,173 @@ func TestSIGTERMFlushesDrains(t *testing.T) {
 		d, _, _ := sink.Counts()
 		return d == acked+1
 	})
+}
+
+// TestSIGTERMReadsOpenSyslogConnections is issue 17 item 2: numbered
+// messages flow over open syslog connections when the data plane gets
+// SIGTERM, and the senders go on writing for a moment (as a shipper does
+// before it notices). Every frame the kernel accepted is read, routed and
+// delivered to the drain, or counted as discarded in the final log line:
+// delivered + discarded = sent, exactly. One connection ends with half a
+// frame, which the shutdown discards and counts (bytes, no frame).
+func TestSIGTERMReadsOpenSyslogConnections(t *testing.T) {
+	sink := StartHTTPSink(t)
+	p := StartAll(t, binPath, t.TempDir(), "--allow-private-drains", "--shutdown-timeout", "20s",
+		"--http-drain-buffer-size", "200000")
+	ch, tok := createChannel(t, p, "app")
+	r := Do(t, "POST", "http://"+p.API+"/v2/channels/"+ch+"/drains", p.User, p.Pass, nil, []byte(`{"url":"`+sink.URL+`"}`))
+	if r.Status != 201 {
+		t.Fatalf("add drain: %d %s", r.Status, r.Body)
+	}
+	// One sender's partial frame: its length prefix promises more.
+	partial := "500 <134>1 2012-12-10T03:00:48Z h " + tok + " web.1 - - half"
+	pc, err := net.Dial("tcp", p.Syslog)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close()
+	if _, err := pc.Write([]byte(partial)); err != nil {
+		t.Fatal(err)
+	}
+
+	// A POST /logs in flight: headers and half its body before SIGTERM.
+	var body strings.Builder
+	for i := range 100 {
+		body.WriteString(Frame(fmt.Sprintf("<134>1 2012-12-10T03:00:48Z h %s web.1 - - seq=%d", tok, 9_000_000+i)))
+	}
+	hc, err := net.Dial("tcp", p.Logs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer hc.Close()
+	req := fmt.Sprintf("POST /logs HTTP/1.1\r\nHost: x\r\nAuthorization: Basic %s\r\nContent-Type: application/logplex-1\r\nContent-Length: %d\r\n\r\n",
+		base64.StdEncoding.EncodeToString([]byte("token:"+tok)), body.Len())
+	half := body.Len() / 2
+	if _, err := hc.Write([]byte(req + body.String()[:half])); err != nil {
+		t.Fatal(err)
+	}
+
+	const senders, perWrite = 4, 20
+	stop := make(chan struct{})
+	sent := make([]int, senders)
+	var wg sync.WaitGroup
+	for i := range senders {
+		c, err := net.Dial("tcp", p.Syslog)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sent[i] = sendUntil(c, tok, i*1_000_000, perWrite, stop)
+		}()
+	}
+	Eventually(t, 20*time.Second, "load reaches the drain", func() bool { d, _, _ := sink.Counts(); return d >= 5000 })
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	// The senders go on for a while after the signal (the issue saw 36
+	// messages written 18 ms after SIGTERM vanish), then stop but keep
+	// their connections open: the data plane decides when they are done.
+	deadline := time.Now().Add(60 * time.Millisecond)
+	for time.Now().Before(deadline) {
+		runtime.Gosched()
+	}
+	close(stop)
+	wg.Wait()
+	if _, err := hc.Write([]byte(body.String()[half:])); err != nil {
+		t.Fatalf("the /logs request in flight was cut: %v", err)
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(hc), nil)
+	if err != nil || resp.StatusCode != 204 {
+		t.Fatalf("the /logs request in flight: %v %v", resp, err)
+	}
+	select {
+	case <-p.done:
+	case <-time.After(30 * time.Second):
+		t.Fatal("did not exit within 30 s of SIGTERM")
+	}
+	if code := p.cmd.ProcessState.ExitCode(); code != 0 {
+		t.Fatalf("exit code %d after SIGTERM\n%s", code, p.Output())
+	}
+	line := finalLine(t, p.Output())
+	discBytes, discFrames := logInt(t, line, "discarded_bytes"), logInt(t, line, "discarded_frames")
+	total, delivered := 100, 0 // the /logs request's 100
+	if d, _ := sink.CountRange(9_000_000, 9_000_100); d != 100 {
+		t.Errorf("the /logs request in flight: %d of 100 delivered", d)
+	} else {
+		delivered += d
+	}
+	for i, n := range sent {
+		d, dups := sink.CountRange(i*1_000_000, i*1_000_000+n)
+		if dups != 0 {
+			t.Errorf("sender %d: %d duplicates", i, dups)
+		}
+		total, delivered = total+n, delivered+d
+	}
+	all, _, l10 := sink.Counts()
+	t.Logf("sent %d, delivered %d (%d in all, %d reported dropped), discarded %d frames %d bytes: %s",
+		total, delivered, all, l10, discFrames, discBytes, line)
+	if delivered+discFrames != total || all != delivered || l10 != 0 {
+		t.Fatalf("delivered %d + discarded %d != sent %d (sink holds %d, L10 %d)\n%s",
+			delivered, discFrames, total, all, l10, p.Output())
+	}
+	if discBytes != len(partial) {
+		t.Fatalf("discarded bytes %d, want %d (the partial frame)", discBytes, len(partial))
+	}
+}
+
+// sendUntil writes numbered frames (seq from base up) over c, perWrite to a
+// write, until stop is closed or a write fails; it returns how many frames
+// the kernel accepted whole.
+func sendUntil(c net.Conn, tok string, base, perWrite int, stop <-chan struct{}) int {
+	var buf []byte
+	ends := make([]int, 0, perWrite)
+	n := 0
+	for {
+		select {
+		case <-stop:
+			return n
+		default:
+		}
+		buf, ends = buf[:0], ends[:0]
+		for j := range perWrite {
+			buf = append(buf, Frame(fmt.Sprintf("<134>1 2012-12-10T03:00:48Z h %s web.1 - - seq=%d", tok, base+n+j))...)
+			ends = append(ends, len(buf))
+		}
+		w, err := c.Write(buf)
+		if err != nil {
+			for _, e := range ends {
+				if e <= w {
+					n++
+				}
+			}
+			return n
+		}
+		n += perWrite
+	}
+}
+
+var finalRe = regexp.MustCompile(`.*data plane stopped.*`)
+
+// finalLine is the data plane's last log line ("data plane stopped").
+func finalLine(t *testing.T, out string) string {
+	t.Helper()
+	l := finalRe.FindString(out)
+	if l == "" {
+		t.Fatalf("no \"data plane stopped\" line in the output:\n%s", out)
+	}
+	return l
+}
+
+// logInt reads key=N from a logfmt line.
+func logInt(t *testing.T, line, key string) int {
+	t.Helper()
+	m := regexp.MustCompile(`\b` + key + `=(\d+)`).FindStringSubmatch(line)
+	if m == nil {
+		t.Fatalf("no %s in %q", key, line)
+	}
+	n, _ := strconv.Atoi(m[1])
+	return n
 }

@@ -54,6 +54,17 @@ const DefaultTailQueue = 1024
 // their reader was slow, on this node.
 var tailDropped = metrics.NewCounter(`logplex_tail_buffer_dropped_total`)
 
+// tailUnheard counts messages of a tailed channel that a bus published and
+// nobody received (PUBLISH answered 0 subscribers, or no local queue): a
+// session's subscription was being re-established, or had just ended.
+var tailUnheard = metrics.NewCounter(`logplex_tail_bus_unheard_total`)
+
+// CountUnheard counts n messages published to nobody.
+func CountUnheard(n int) { tailUnheard.Add(n) }
+
+// UnheardTotal is the count so far (for tests).
+func UnheardTotal() uint64 { return tailUnheard.Get() }
+
 // TailQueue is one subscriber's bounded buffer of messages: Push (the bus)
 // never blocks and drops the oldest messages when full, counting them and
 // noting when the first was lost; Next (the session) takes everything held,
@@ -72,6 +83,7 @@ type TailQueue struct {
 	since  time.Time // first loss since the last Next
 	ended  bool
 	signal chan struct{} // capacity 1: something to read, or ended
+	born   time.Time     // when NewTailQueue made it: older losses are not its own
 }
 
 // NewTailQueue returns a queue holding at most limit messages (0:
@@ -80,7 +92,7 @@ func NewTailQueue(limit int) *TailQueue {
 	if limit <= 0 {
 		limit = DefaultTailQueue
 	}
-	return &TailQueue{ring: make([][]byte, limit), signal: make(chan struct{}, 1)}
+	return &TailQueue{ring: make([][]byte, limit), signal: make(chan struct{}, 1), born: time.Now()}
 }
 
 // Push appends msgs (oldest first), dropping the oldest held messages when
@@ -122,6 +134,22 @@ func (q *TailQueue) AddLoss(n int) {
 	}
 	q.mu.Lock()
 	q.lose(n)
+	q.mu.Unlock()
+	q.wake()
+}
+
+// AddLossSince counts n messages lost on the way to the queue (a bus that
+// could not deliver them), the first of them at since; a loss that began
+// before the queue existed is not its own and is ignored.
+func (q *TailQueue) AddLossSince(n int, since time.Time) {
+	if n <= 0 || since.Before(q.born) {
+		return
+	}
+	q.mu.Lock()
+	if q.lost == 0 || since.Before(q.since) {
+		q.since = since
+	}
+	q.lost += n
 	q.mu.Unlock()
 	q.wake()
 }

@@ -67,6 +67,7 @@ type settings struct {
 	frameIDTTL                               time.Duration
 	maxFrameIDsPerSender                     int
 	shutdownTimeout                          time.Duration
+	shutdownIdle                             time.Duration
 	logLevel                                 string
 	logFormat                                string
 	statsLog                                 bool
@@ -170,6 +171,7 @@ func newFlagSet(name string, s *settings) *flag.FlagSet {
 	fs.BoolVar(&s.disableFirehose, "disable-firehose", false, "control rod disable_firehose at boot")
 	fs.DurationVar(&s.statusInterval, "drain-status-interval", 5*time.Second, "how often a data plane reports its drains' status (GET …/drains/<id>/status)")
 	fs.DurationVar(&s.shutdownTimeout, "shutdown-timeout", 10*time.Second, "time to finish in-flight work on SIGTERM")
+	fs.DurationVar(&s.shutdownIdle, "shutdown-idle", 250*time.Millisecond, "on SIGTERM a data plane reads its open syslog connections until none sent a byte for this long (at most half of --shutdown-timeout)")
 	fs.IntVar(&s.maxTailSessions, "max-tail-sessions", 10000, "live tail sessions per control plane (more: 429)")
 	fs.IntVar(&s.maxTailsPerChannel, "max-tails-per-channel", 100, "live tail sessions of one channel per control plane (more: 429)")
 	fs.DurationVar(&s.logsReadTimeout, "logs-read-timeout", 15*time.Second, "POST /logs: time to read a request's headers and body (slow clients are cut off)")

@@ -40,8 +40,11 @@ type TailBatch struct {
 	// Msgs are cooked messages, oldest first; valid until the next call of
 	// Next.
 	Msgs [][]byte
-	// Dropped messages were lost before Msgs (buffer overflow), the first of
-	// them at DroppedSince; reported to the client as an L11 line.
+	// Dropped messages were lost before Msgs, the first of them at
+	// DroppedSince: the session's buffer overflowed, or the tail bus could
+	// not deliver them (a data plane's PUBLISH failed or reached nobody
+	// while the subscription was re-established); reported to the client as
+	// an L11 line.
 	Dropped      int
 	DroppedSince time.Time
 }

@@ -2,6 +2,7 @@ package ingest
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -40,6 +41,9 @@ type HTTPOptions struct {
 	// may hold together; beyond it (or above 80% of GOMEMLIMIT) requests get
 	// 503 with Retry-After before their body is read. Default 256 MiB.
 	InflightBudget int64
+	// ShutdownTimeout bounds the requests in flight when Run's ctx ends
+	// (they finish; idle keep-alive connections are closed); default 5 s.
+	ShutdownTimeout time.Duration
 }
 
 var (
@@ -134,9 +138,11 @@ func (h *HTTP) Run(ctx context.Context) error {
 	go h.adm.run(ctx)
 	select {
 	case <-ctx.Done():
-		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		sctx, cancel := context.WithTimeout(context.Background(), cmp.Or(h.opts.ShutdownTimeout, 5*time.Second))
 		defer cancel()
-		_ = h.srv.ShutdownWithContext(sctx)
+		if err := h.srv.ShutdownWithContext(sctx); err != nil {
+			h.log.Warn("/logs requests still in flight at the shutdown timeout; closing them", "err", err)
+		}
 		return nil
 	case err := <-errc:
 		return err

@@ -43,6 +43,10 @@ type TCPOptions struct {
 	// completes none for this long (a sender trickling bytes); default 30 s,
 	// negative: never.
 	FrameTimeout time.Duration
+	// DrainIdle and DrainTimeout shape the shutdown (see Run): reading
+	// stops once no connection has sent a byte for DrainIdle (default
+	// 250 ms), or DrainTimeout (default 5 s) after the shutdown began.
+	DrainIdle, DrainTimeout time.Duration
 }
 
 var (
@@ -55,6 +59,13 @@ var (
 	tcpIdleClosed    = metrics.NewCounter(`logplex_tcp_connections_idle_closed_total`)
 	tcpFrameTimeouts = metrics.NewCounter(`logplex_tcp_connections_frame_timeout_total`)
 	tcpPartialBytes  = metrics.NewCounter(`logplex_tcp_partial_frame_bytes_discarded_total`)
+
+	// What a shutdown discarded: bytes received (by gnet or still in the
+	// kernel) when a connection was closed, and the complete frames in
+	// them; connections opened during the shutdown are closed at once.
+	shutdownDiscardedBytes  = metrics.NewCounter(`logplex_shutdown_discarded_bytes_total`)
+	shutdownDiscardedFrames = metrics.NewCounter(`logplex_shutdown_discarded_frames_total`)
+	shutdownRefusedConns    = metrics.NewCounter(`logplex_shutdown_refused_connections_total`)
 )
 
 // TCP is the gnet syslog server. Each connection's bytes are split in place;
@@ -84,6 +95,16 @@ type TCP struct {
 	clock   atomic.Int64  // coarse unix nanoseconds, advanced by OnTick
 	connsMu sync.Mutex    // taken per connection open and close, and per sweep
 	conns   map[*tcpConn]struct{}
+
+	open      atomic.Int64 // this server's open connections
+	draining  atomic.Bool  // set when the shutdown begins
+	discarded Discarded    // what the shutdown discarded (read after Run)
+}
+
+// Discarded is what a listener's shutdown threw away: bytes, the complete
+// frames among them, and connections refused while shutting down.
+type Discarded struct {
+	Bytes, Frames, Conns atomic.Int64
 }
 
 // tcpConn is the state of one connection, kept in its gnet context. The
@@ -107,6 +128,12 @@ func NewTCP(opts TCPOptions, router *route.Router, log *slog.Logger) *TCP {
 	}
 	if opts.FrameTimeout == 0 {
 		opts.FrameTimeout = 30 * time.Second
+	}
+	if opts.DrainIdle <= 0 {
+		opts.DrainIdle = 250 * time.Millisecond
+	}
+	if opts.DrainTimeout <= 0 {
+		opts.DrainTimeout = 5 * time.Second
 	}
 	s := &TCP{opts: opts, router: router, log: log, ready: make(chan struct{}), conns: map[*tcpConn]struct{}{}}
 	s.clock.Store(time.Now().UnixNano())
@@ -132,6 +159,16 @@ func DefaultMaxTCPConnections() int {
 
 // Run serves until ctx ends. It returns an error if the listener cannot
 // start or the event engine stops by itself.
+//
+// When ctx ends it shuts down gracefully. gnet's Engine.Stop closes every
+// connection at once, and the bytes a sender wrote just before (accepted
+// by the kernel, not yet read) would vanish; so first the listener drains:
+// new connections are closed at once (counted), open ones are read and
+// routed as usual until none has sent a byte for DrainIdle, or until
+// DrainTimeout. Only then the engine stops; whatever a connection still
+// held then (a partial frame, or bytes in the kernel's receive buffer) is
+// counted as discarded, in bytes and complete frames (Discarded, and the
+// logplex_shutdown_discarded_* counters).
 func (s *TCP) Run(ctx context.Context) error {
 	lc := net.ListenConfig{KeepAlive: 5 * time.Minute}
 	tln, err := lc.Listen(ctx, "tcp", s.opts.Addr)
@@ -169,6 +206,7 @@ func (s *TCP) Run(ctx context.Context) error {
 	go s.accept(ctx, ln)
 	select {
 	case <-ctx.Done():
+		s.drain() // the accept loop refuses, and counts, connections meanwhile
 		_ = ln.Close()
 		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
@@ -183,13 +221,50 @@ func (s *TCP) Run(ctx context.Context) error {
 	}
 }
 
+// drain keeps reading open connections until they are all quiet for
+// DrainIdle, or DrainTimeout passed. Quiet is read off the byte counter
+// every event loop adds to, so serving costs nothing extra.
+func (s *TCP) drain() {
+	s.draining.Store(true)
+	start := time.Now()
+	tick := time.NewTicker(max(min(s.opts.DrainIdle/5, 50*time.Millisecond), time.Millisecond))
+	defer tick.Stop()
+	last, quiet := tcpBytesRead.Get(), start
+	for {
+		now := <-tick.C // one tick at least: a connection accepted just now is opened on its loop
+		if s.open.Load() == 0 {
+			return
+		}
+		if n := tcpBytesRead.Get(); n != last {
+			last, quiet = n, now
+		} else if now.Sub(quiet) >= s.opts.DrainIdle {
+			return
+		}
+		if now.Sub(start) >= s.opts.DrainTimeout {
+			s.log.Warn("syslog connections still sending at the shutdown timeout; closing them",
+				"connections", s.open.Load())
+			return
+		}
+	}
+}
+
+// Discarded is what the shutdown discarded; complete once Run returned.
+func (s *TCP) Discarded() *Discarded { return &s.discarded }
+
 // accept hands every accepted connection to the event engine until ln is
-// closed; over MaxConnections a connection is closed at once.
+// closed; over MaxConnections, or while shutting down, a connection is
+// closed at once.
 func (s *TCP) accept(ctx context.Context, ln *retryListener) {
 	for {
 		c, err := ln.Accept()
 		if err != nil {
 			return // closed
+		}
+		if s.draining.Load() {
+			shutdownRefusedConns.Inc()
+			s.discarded.Conns.Add(1)
+			_ = c.Close()
+			continue
 		}
 		if tcpConnsOpen.Load() >= int64(s.opts.MaxConnections) {
 			tcpConnsRejected.Inc()
@@ -268,6 +343,13 @@ func (s *TCP) OnBoot(eng gnet.Engine) gnet.Action {
 
 // OnOpen implements gnet.EventHandler.
 func (s *TCP) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
+	s.open.Add(1)
+	if s.draining.Load() { // registered just before the shutdown began
+		tcpConnsOpen.Add(1) // OnClose follows
+		shutdownRefusedConns.Inc()
+		s.discarded.Conns.Add(1)
+		return nil, gnet.Close
+	}
 	if tcpConnsOpen.Add(1) > int64(s.opts.MaxConnections) {
 		tcpConnsRejected.Inc()
 		return nil, gnet.Close
@@ -283,10 +365,21 @@ func (s *TCP) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
 }
 
 // OnClose implements gnet.EventHandler. The bytes of an incomplete frame
-// still buffered are discarded, and counted.
+// still buffered are discarded, and counted; while shutting down, what the
+// connection still holds (in gnet and in the kernel) is counted as
+// discarded by the shutdown.
 func (s *TCP) OnClose(c gnet.Conn, _ error) gnet.Action {
 	tcpConnsOpen.Add(-1)
-	if n := c.InboundBuffered(); n > 0 {
+	s.open.Add(-1)
+	if s.draining.Load() {
+		held, _ := c.Peek(-1)
+		if bytes, frames := countUnread(held, c.Fd()); bytes > 0 {
+			shutdownDiscardedBytes.Add(bytes)
+			shutdownDiscardedFrames.Add(frames)
+			s.discarded.Bytes.Add(int64(bytes))
+			s.discarded.Frames.Add(int64(frames))
+		}
+	} else if n := c.InboundBuffered(); n > 0 {
 		tcpPartialBytes.Add(n)
 	}
 	if st, ok := c.Context().(*tcpConn); ok {
@@ -327,6 +420,41 @@ func (s *TCP) OnTraffic(c gnet.Conn) gnet.Action {
 		_, _ = c.Discard(consumed)
 	}
 	return gnet.None
+}
+
+// maxUnreadScan bounds the bytes of one closing connection scanned for
+// frames; more are counted as bytes only.
+const maxUnreadScan = 16 << 20
+
+// countUnread counts the bytes held (by gnet) plus those still in fd's
+// kernel receive buffer (read without blocking, then dropped), and the
+// complete frames among them. Shutdown only: it allocates.
+func countUnread(held []byte, fd int) (bytes, frames int) {
+	buf := append([]byte(nil), held...)
+	chunk := make([]byte, 64<<10)
+	for {
+		n, err := syscall.Read(fd, chunk)
+		if n <= 0 || err != nil {
+			break
+		}
+		if len(buf) < maxUnreadScan {
+			buf = append(buf, chunk[:n]...)
+		} else {
+			bytes += n
+		}
+	}
+	bytes += len(buf)
+	for off := 0; off < len(buf); {
+		_, n, k := frame.Next(buf[off:])
+		if k == frame.NeedMore {
+			break
+		}
+		if k == frame.Message {
+			frames++
+		}
+		off += n
+	}
+	return bytes, frames
 }
 
 // SplitInto routes every complete frame in buf by its APP-NAME token and

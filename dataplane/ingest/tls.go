@@ -27,6 +27,9 @@ type TLSOptions struct {
 	MaxConnections int
 	// IdleTimeout closes a connection that sends nothing for this long; default 10 min.
 	IdleTimeout time.Duration
+	// DrainIdle and DrainTimeout shape the shutdown as for TCPOptions
+	// (defaults 250 ms and 5 s).
+	DrainIdle, DrainTimeout time.Duration
 }
 
 var tlsConnsOpen atomic.Int64
@@ -43,7 +46,13 @@ type TLS struct {
 	cert   atomic.Pointer[tls.Certificate]
 	ln     net.Listener
 	wg     sync.WaitGroup
+
+	draining  atomic.Bool
+	discarded Discarded // what the shutdown discarded (read after Run)
 }
+
+// Discarded is what the shutdown discarded; complete once Run returned.
+func (s *TLS) Discarded() *Discarded { return &s.discarded }
 
 // NewTLS loads the certificate and binds the listener.
 func NewTLS(opts TLSOptions, router *route.Router, log *slog.Logger) (*TLS, error) {
@@ -52,6 +61,12 @@ func NewTLS(opts TLSOptions, router *route.Router, log *slog.Logger) (*TLS, erro
 	}
 	if opts.IdleTimeout <= 0 {
 		opts.IdleTimeout = 10 * time.Minute
+	}
+	if opts.DrainIdle <= 0 {
+		opts.DrainIdle = 250 * time.Millisecond
+	}
+	if opts.DrainTimeout <= 0 {
+		opts.DrainTimeout = 5 * time.Second
 	}
 	s := &TLS{opts: opts, router: router, log: log}
 	if err := s.Reload(); err != nil {
@@ -81,13 +96,28 @@ func (s *TLS) Reload() error {
 // Addr is the bound address.
 func (s *TLS) Addr() net.Addr { return s.ln.Addr() }
 
-// Run accepts until ctx ends, then closes the listener and every connection.
+// Run accepts until ctx ends, then closes the listener and drains as TCP
+// does: open connections are read until quiet for DrainIdle (their read
+// deadline), those still sending are closed at DrainTimeout, and a partial
+// frame left is counted as discarded (bytes only: what the kernel still
+// held is encrypted, and not counted).
 func (s *TLS) Run(ctx context.Context) error {
-	go func() { <-ctx.Done(); s.ln.Close() }()
 	var conns sync.Map
+	go func() {
+		<-ctx.Done()
+		s.draining.Store(true)
+		s.ln.Close()
+		conns.Range(func(k, _ any) bool { _ = k.(net.Conn).SetReadDeadline(time.Now().Add(s.opts.DrainIdle)); return true })
+	}()
 	defer func() {
-		conns.Range(func(k, _ any) bool { k.(net.Conn).Close(); return true })
-		s.wg.Wait()
+		done := make(chan struct{})
+		go func() { s.wg.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(s.opts.DrainTimeout):
+			conns.Range(func(k, _ any) bool { k.(net.Conn).Close(); return true })
+			<-done
+		}
 	}()
 	for {
 		c, err := s.ln.Accept()
@@ -124,7 +154,11 @@ func (s *TLS) serve(c net.Conn) {
 		if len(buf) == cap(buf) {
 			buf = append(buf[:cap(buf)], 0)[:len(buf)] // grow (bounded below)
 		}
-		_ = c.SetReadDeadline(time.Now().Add(s.opts.IdleTimeout))
+		idle := s.opts.IdleTimeout
+		if s.draining.Load() {
+			idle = s.opts.DrainIdle
+		}
+		_ = c.SetReadDeadline(time.Now().Add(idle))
 		n, err := c.Read(buf[len(buf):min(cap(buf), maxBuf)])
 		if n > 0 {
 			buf = buf[:len(buf)+n]
@@ -135,6 +169,10 @@ func (s *TLS) serve(c net.Conn) {
 			buf = buf[:copy(buf, buf[used:])]
 		}
 		if err != nil {
+			if s.draining.Load() && len(buf) > 0 {
+				shutdownDiscardedBytes.Add(len(buf))
+				s.discarded.Bytes.Add(int64(len(buf)))
+			}
 			return
 		}
 	}

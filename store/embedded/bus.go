@@ -35,6 +35,7 @@ func (b *Bus) Publish(channel string, msgs [][]byte) {
 	qs := b.subs[channel]
 	b.mu.RUnlock()
 	if len(qs) == 0 || len(msgs) == 0 {
+		store.CountUnheard(len(msgs)) // tailed (registered), but its session is gone
 		return
 	}
 	shared := store.ShareBatch(msgs)

@@ -1,6 +1,7 @@
 package redisstore
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -73,6 +74,9 @@ type Bus struct {
 
 	smu  sync.Mutex
 	subs map[string]*busChannel
+
+	queueLost map[string]loss // dropped by enqueue, under mu; merged by the publisher
+	lost      lossBook        // the publisher goroutine's
 }
 
 var _ store.Bus = (*Bus)(nil)
@@ -93,7 +97,7 @@ func NewBus(opts BusOptions) (*Bus, error) {
 		return nil, err
 	}
 	b := &Bus{opts: opts, conn: newConn(t), wake: make(chan struct{}, 1), stop: make(chan struct{}),
-		stopped: make(chan struct{}), subs: map[string]*busChannel{},
+		stopped: make(chan struct{}), subs: map[string]*busChannel{}, queueLost: map[string]loss{}, lost: lossBook{m: map[string]*loss{}},
 		log: slog.Default().With("component", "redisstore-bus", "redis", t.name)}
 	go b.publishLoop()
 	return b, nil
@@ -114,6 +118,14 @@ func (b *Bus) Publish(channel string, msgs [][]byte) {
 func (b *Bus) enqueue(p payload) {
 	b.mu.Lock()
 	if b.closed || b.queued+len(*p.buf) > b.opts.QueueBytes {
+		if !b.closed && len(b.queueLost) < maxLossChannels { // the rare path: remembered for the L11
+			l := b.queueLost[p.channel]
+			if l.n == 0 {
+				l.since = time.Now()
+			}
+			l.n += p.msgs
+			b.queueLost[p.channel] = l
+		}
 		b.mu.Unlock()
 		busDropped.Add(p.msgs)
 		putPayload(p.buf)
@@ -141,7 +153,12 @@ func (b *Bus) publishLoop() {
 		b.mu.Lock()
 		batch, b.pending = b.pending, batch[:0]
 		b.queued = 0
+		for ch, l := range b.queueLost {
+			b.lost.add(ch, l.n, l.since)
+		}
+		clear(b.queueLost)
 		b.mu.Unlock()
+		b.lost.sweep(time.Now())
 		b.send(batch)
 		for i := range batch {
 			putPayload(batch[i].buf)
@@ -158,29 +175,167 @@ func (b *Bus) send(batch []payload) {
 	if err != nil {
 		for _, p := range batch {
 			busDropped.Add(p.msgs)
+			b.lost.add(p.channel, p.msgs, time.Now())
 		}
 		return
 	}
 	cluster := cl.Mode() == rueidis.ClientModeCluster
-	cmds := make(rueidis.Commands, len(batch))
-	for i, p := range batch {
-		// zero-copy: the buffer is recycled only after DoMulti returns
-		key, msg := TailChannelPrefix+p.channel, rueidis.BinaryString(*p.buf)
+	cmds := make(rueidis.Commands, 0, len(batch))
+	var markers []marker // a channel's loss, reported before its first payload
+	publish := func(channel, msg string) rueidis.Completed {
 		if cluster {
-			cmds[i] = cl.B().Spublish().Channel(key).Message(msg).Build()
-		} else {
-			cmds[i] = cl.B().Publish().Channel(key).Message(msg).Build()
+			return cl.B().Spublish().Channel(channel).Message(msg).Build()
 		}
+		return cl.B().Publish().Channel(channel).Message(msg).Build()
+	}
+	for _, p := range batch {
+		key := TailChannelPrefix + p.channel
+		if l := b.lost.m[p.channel]; l != nil && !hasMarker(markers, p.channel) {
+			markers = append(markers, marker{channel: p.channel, cmd: len(cmds), n: l.n})
+			cmds = append(cmds, publish(key, encodeLoss(l.n, l.since)))
+		}
+		// zero-copy: the buffer is recycled only after DoMulti returns
+		cmds = append(cmds, publish(key, rueidis.BinaryString(*p.buf)))
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), b.opts.Timeout)
 	defer cancel()
-	for i, r := range cl.DoMulti(ctx, cmds...) {
-		if err := r.Error(); err != nil {
-			busDropped.Add(batch[i].msgs)
-			continue
+	res := cl.DoMulti(ctx, cmds...)
+	for _, m := range markers {
+		if n, err := res[m.cmd].AsInt64(); err == nil && n > 0 {
+			b.lost.reported(m.channel, m.n)
 		}
-		busPublished.Add(batch[i].msgs)
 	}
+	i := 0
+	for _, p := range batch {
+		if len(markers) > 0 && i == markers[0].cmd {
+			markers, i = markers[1:], i+1
+		}
+		n, err := res[i].AsInt64()
+		i++
+		switch {
+		case errors.Is(err, context.DeadlineExceeded):
+			// Redis may have published it: counted, not reported to sessions
+			// (an L11 for messages they got would be wrong)
+			busDropped.Add(p.msgs)
+		case err != nil:
+			busDropped.Add(p.msgs)
+			b.lost.add(p.channel, p.msgs, time.Now())
+		case n == 0: // nobody subscribed: a session resubscribing, or gone
+			store.CountUnheard(p.msgs)
+			b.lost.add(p.channel, p.msgs, time.Now())
+		default:
+			busPublished.Add(p.msgs)
+		}
+	}
+}
+
+// Loss reporting (L11 across the bus). What a data plane could not get to
+// any subscriber of a channel (PUBLISH failed, answered 0 subscribers, or
+// the queue was full) is remembered per channel, and published ahead of
+// that channel's next payload as a loss marker: one frame
+//
+//	!L11 <n> <unix-ms of the first loss>
+//
+// which a subscriber turns into TailQueue.AddLossSince, so the session
+// shows Logplex's L11 line with the count. The marker is forgotten once a
+// subscriber received it. A node of an older version decodes it as a
+// message that no session line can be made of, and skips it.
+
+// maxLossChannels bounds the channels whose loss is remembered; lossTTL
+// forgets a loss nobody heard about for that long (its channel is no longer
+// tailed: no payload will carry it).
+const (
+	maxLossChannels = 10000
+	lossTTL         = 2 * time.Minute
+)
+
+var lossPrefix = []byte("!L11 ")
+
+type loss struct {
+	n            int
+	since, added time.Time
+}
+
+type marker struct {
+	channel string
+	cmd     int // its index in the pipeline
+	n       int
+}
+
+func hasMarker(ms []marker, channel string) bool {
+	for _, m := range ms {
+		if m.channel == channel {
+			return true
+		}
+	}
+	return false
+}
+
+// lossBook is the publisher goroutine's record of unreported losses.
+type lossBook struct {
+	m         map[string]*loss
+	lastSweep time.Time
+}
+
+func (lb *lossBook) add(channel string, n int, at time.Time) {
+	l := lb.m[channel]
+	if l == nil {
+		if len(lb.m) >= maxLossChannels {
+			return
+		}
+		l = &loss{since: at}
+		lb.m[channel] = l
+	}
+	l.n += n
+	l.added = at
+}
+
+// reported takes n reported messages off channel's loss.
+func (lb *lossBook) reported(channel string, n int) {
+	if l := lb.m[channel]; l != nil {
+		if l.n -= n; l.n <= 0 {
+			delete(lb.m, channel)
+		}
+	}
+}
+
+func (lb *lossBook) sweep(now time.Time) {
+	if now.Sub(lb.lastSweep) < lossTTL/4 {
+		return
+	}
+	lb.lastSweep = now
+	for ch, l := range lb.m {
+		if now.Sub(l.added) > lossTTL {
+			delete(lb.m, ch)
+		}
+	}
+}
+
+// encodeLoss is the payload of a loss marker: one frame.
+func encodeLoss(n int, since time.Time) string {
+	msg := strconv.AppendInt(append([]byte(nil), lossPrefix...), int64(n), 10)
+	msg = append(msg, ' ')
+	msg = strconv.AppendInt(msg, since.UnixMilli(), 10)
+	frame := strconv.AppendInt(nil, int64(len(msg)), 10)
+	return string(append(append(frame, ' '), msg...))
+}
+
+// decodeLoss reads a loss marker's message.
+func decodeLoss(msg []byte) (int, time.Time, bool) {
+	rest, ok := bytes.CutPrefix(msg, lossPrefix)
+	if !ok {
+		return 0, time.Time{}, false
+	}
+	a, b, ok := bytes.Cut(rest, []byte{' '})
+	if !ok {
+		return 0, time.Time{}, false
+	}
+	n, err1 := strconv.Atoi(string(a))
+	ms, err2 := strconv.ParseInt(string(b), 10, 64)
+	if err1 != nil || err2 != nil || n <= 0 {
+		return 0, time.Time{}, false
+	}
+	return n, time.UnixMilli(ms), true
 }
 
 // Subscribe implements store.Bus. The node holds one SUBSCRIBE per channel
@@ -350,6 +505,14 @@ func (b *Bus) deliver(c *busChannel, p string) {
 	msgs, err := decodePayload([]byte(p)) // the copy the queues share, read-only
 	if err != nil {
 		busBadPayload.Inc()
+		return
+	}
+	if len(msgs) == 1 && bytes.HasPrefix(msgs[0], lossPrefix) {
+		if n, since, ok := decodeLoss(msgs[0]); ok {
+			for _, q := range *c.queues.Load() {
+				q.AddLossSince(n, since)
+			}
+		}
 		return
 	}
 	busReceived.Add(len(msgs))

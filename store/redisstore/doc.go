@@ -99,7 +99,20 @@
 // once Redis confirmed the SUBSCRIBE, so a session that subscribes before
 // reading history misses nothing), fans each payload out to the sessions'
 // queues, and UNSUBSCRIBEs when the last one leaves. A lost connection is
-// resubscribed with backoff; what was published meanwhile is not seen.
+// resubscribed with backoff; what was published meanwhile is not seen, but
+// it is not silent either: a publisher remembers, per channel, what it
+// could not get to any subscriber (PUBLISH failed, or answered 0
+// subscribers; logplex_tail_bus_dropped_total and
+// logplex_tail_bus_unheard_total) and publishes it ahead of the channel's
+// next payload as a loss marker, a payload of one frame
+//
+//	<len> SP "!L11 " <n> SP <unix ms of the first loss>
+//
+// which the subscriber adds to its sessions' queues (TailQueue.AddLossSince):
+// the sessions print Logplex's L11 line with the count. A marker received
+// by at least one subscriber is forgotten; one nobody hears for 2 minutes
+// (the channel is no longer tailed) is dropped. A PUBLISH that timed out
+// is counted (dropped) but not reported: Redis may have delivered it.
 //
 // On a Redis Cluster the bus uses sharded pub/sub (SPUBLISH/SSUBSCRIBE,
 // Redis >= 7): a channel's payloads all go through the master owning the
