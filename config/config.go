@@ -21,7 +21,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"sync/atomic"
 	"time"
 )
 
@@ -76,28 +75,15 @@ type Channel struct {
 	NoTail  bool
 	Tokens  []*Token // sorted by (Name, ID)
 	Drains  []*Drain // sorted by ID; includes reservations without URL
-	// Tailed: at least one live tail session is registered for the channel
-	// (Snapshot.Tailed), kept here so routing checks one field per message.
-	Tailed bool
-	// Seq is a number for hashing the channel in per-batch tables (route):
-	// set when the struct is created, kept by copies. Not unique across
-	// snapshots, only spread; users compare pointers.
-	Seq uint32
 
 	present bool // false: a placeholder holding tokens/drains of a missing channel hash
 }
-
-// channelSeq and tokenSeq number Channel and Token structs (Seq).
-var channelSeq, tokenSeq atomic.Uint32
 
 // Token lets its holder write to one channel under a name.
 type Token struct {
 	ID        string // "t.<uuid>"
 	ChannelID string
 	Name      string
-	// Seq is a number for hashing the token in per-batch tables (route),
-	// set when the struct is created. Users compare pointers.
-	Seq uint32
 }
 
 // Drain is a destination a channel's messages are delivered to.
@@ -150,7 +136,7 @@ func IsConfigKey(key string) bool {
 }
 
 func channelFromHash(id string, h Hash) *Channel {
-	c := &Channel{ID: id, Name: h["name"], Flags: h["flags"], Seq: channelSeq.Add(1)}
+	c := &Channel{ID: id, Name: h["name"], Flags: h["flags"]}
 	for _, f := range strings.Split(c.Flags, ":") {
 		switch f {
 		case FlagNoRedis:

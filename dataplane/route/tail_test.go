@@ -215,7 +215,7 @@ func BenchmarkRouteManyChannels(b *testing.B) {
 // twice here, re-entering every group) still gives every channel exactly
 // its own messages, in order, in one group.
 func TestRouteBatchManyGroups(t *testing.T) {
-	const n = 3*gtabMin + 100 // the table grows twice
+	const n = 3*groupTableMin + 100 // the table grows twice
 	hs := map[string]config.Hash{}
 	var msgs [][]byte
 	for i := range n {
