@@ -52,7 +52,9 @@ func CredKey(id string) string    { return "cred:" + id }
 
 // Counter keys (INCR), the control-rod bitmap (Logplex's: bit 0 = legacy
 // API read-only), and logplex's cluster-wide control rods (a hash: rod name
-// → setting, e.g. deny_logs_ingress → "on", api_status → "read_only").
+// → setting, e.g. deny_logs_ingress → "on", api_status → "read_only"),
+// written one rod at a time with Change.Merge, so that nodes changing
+// different rods at the same time do not undo one another.
 const (
 	ChannelIndexKey = "channel_index"
 	DrainIndexKey   = "drain_index"

@@ -20,8 +20,7 @@ import (
 type Firehose struct {
 	Channels []string
 	Names    map[string]bool
-	// Disabled is the disable_firehose control rod.
-	Disabled atomic.Bool
+	disabled atomic.Bool // the disable_firehose control rod
 
 	posts []*metrics.Counter // logplex_firehose_post_total{channel}, by index in Channels
 }
@@ -52,7 +51,7 @@ func (r *Router) SetFirehose(f *Firehose) { r.firehose = f }
 // SetFirehoseDisabled is the disable_firehose control rod.
 func (r *Router) SetFirehoseDisabled(on bool) {
 	if r.firehose != nil {
-		r.firehose.Disabled.Store(on)
+		r.firehose.disabled.Store(on)
 	}
 }
 

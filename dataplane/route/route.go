@@ -43,13 +43,9 @@ type Router struct {
 	firehose *Firehose           // nil: none
 	bus      store.Bus           // nil: no tails (tail.go)
 
-	// DenyRedisBuffers is the deny_redis_buffers control rod: no history writes.
-	DenyRedisBuffers atomic.Bool
-	// DenyDrainForwarding is the deny_drain_forwarding control rod.
-	DenyDrainForwarding atomic.Bool
-	// DenyTailSessions is the deny_tail_sessions control rod: no tail
-	// publishing.
-	DenyTailSessions atomic.Bool
+	// The control rods (package controlrods sets them through the Set
+	// methods), read once per batch.
+	denyRedisBuffers, denyDrainForwarding, denyTailSessions atomic.Bool
 
 	batches sync.Pool
 }
@@ -69,6 +65,18 @@ func New(snap func() *config.Snapshot, spool store.Spool, drains *drain.Manager)
 	}
 	return r
 }
+
+// SetDenyRedisBuffers is the deny_redis_buffers control rod: no history
+// writes from the next batch on.
+func (r *Router) SetDenyRedisBuffers(on bool) { r.denyRedisBuffers.Store(on) }
+
+// SetDenyDrainForwarding is the deny_drain_forwarding control rod: no
+// deliveries to drains from the next batch on.
+func (r *Router) SetDenyDrainForwarding(on bool) { r.denyDrainForwarding.Store(on) }
+
+// SetDenyTailSessions is the deny_tail_sessions control rod: no tail
+// publishing from the next batch on.
+func (r *Router) SetDenyTailSessions(on bool) { r.denyTailSessions.Store(on) }
 
 // Snapshot returns the snapshot the router routes with now (may be nil).
 func (r *Router) Snapshot() *config.Snapshot { return r.snap() }
@@ -136,8 +144,8 @@ func (b *Batch) start() {
 		tab = r.table()
 	}
 	b.cache.bind(b.snap, tab)
-	b.tails = r.bus != nil && !r.DenyTailSessions.Load()
-	b.history = r.spool != nil && !r.DenyRedisBuffers.Load()
+	b.tails = r.bus != nil && !r.denyTailSessions.Load()
+	b.history = r.spool != nil && !r.denyRedisBuffers.Load()
 }
 
 // Malformed counts one malformed frame (spec §2.1, §2.3).
@@ -211,7 +219,7 @@ func (b *Batch) add(msg []byte, rewrite bool, tok *config.Token, key uint64) {
 			addHTTP(b, g, msg, msg[b.head.Start:b.head.End])
 		}
 	}
-	if f := b.r.firehose; f != nil && f.Names[tok.Name] && !f.Disabled.Load() {
+	if f := b.r.firehose; f != nil && f.Names[tok.Name] && !f.disabled.Load() {
 		b.firehose(msg, ch)
 	}
 }
@@ -324,7 +332,7 @@ func (b *Batch) Flush() {
 // pushDrains hands each channel's messages to each of its drains: one lock
 // per drain per batch.
 func (b *Batch) pushDrains() {
-	if b.r.DenyDrainForwarding.Load() {
+	if b.r.denyDrainForwarding.Load() {
 		return
 	}
 	now := time.Now().UnixNano()
@@ -354,8 +362,8 @@ func (r *Router) Notice(channelID string, msg []byte) {
 	if ch == nil {
 		return
 	}
-	toHistory := r.spool != nil && !r.DenyRedisBuffers.Load() && !ch.NoRedis
-	toTail := r.bus != nil && snap.Tailed(channelID) && !r.DenyTailSessions.Load()
+	toHistory := r.spool != nil && !r.denyRedisBuffers.Load() && !ch.NoRedis
+	toTail := r.bus != nil && snap.Tailed(channelID) && !r.denyTailSessions.Load()
 	if !toHistory && !toTail {
 		return
 	}
