@@ -1,6 +1,8 @@
 package route
 
 import (
+	"encoding/binary"
+
 	"github.com/logplex/logplex/config"
 	"github.com/logplex/logplex/dataplane/drain"
 )
@@ -13,15 +15,16 @@ import (
 // and drain table the batch is bound to.
 //
 //	tokens   512 sets × 2 ways of tokEntry    app-name bytes → *config.Token
-//	chans    256 direct-mapped chanEntry      *config.Token → channel, drains, tailed, group hint
+//	chans    512 sets × 2 ways of chanEntry   *config.Token → channel, drains, tailed, group hint
 //	fire     one chanEntry per firehose channel
 //	groups   open addressing, ≥ 2× the groups  *config.Channel → index in Batch.groups + 1
 //
-// The tokens set and the chans slot both come from one product of the id's
+// The tokens set and the chans set both come from one product of the id's
 // key (idKey: the last eight bytes of the id, random hex in a "t.<uuid>"
-// token): the set is its top 9 bits, the slot the 8 bits below. Random ids
-// share a direct-mapped slot often enough (a third of 100 tokens in 256
-// slots) that the token cache has two ways; the newest is in way 0.
+// token): the tokens set is its top 9 bits, the chans set the 9 bits below.
+// Random ids share a direct-mapped slot often enough (a third of 100 tokens
+// in 256 slots) to thrash, so both caches have two ways; a fill puts the
+// newest in way 0 and moves the one it displaces to way 1.
 //
 // Invariants (TestCachesModel checks them against plain snapshot lookups):
 //
@@ -55,7 +58,7 @@ type caches struct {
 	// batch numbers the batch being filled; never 0.
 	batch  uint32
 	tokens [tokenSets][2]tokEntry
-	chans  [chanSlots]chanEntry
+	chans  [chanSets][2]chanEntry
 	fire   []chanEntry // by index in Firehose.Channels (firehose.go)
 	groups groupTable
 }
@@ -76,12 +79,13 @@ type chanEntry struct {
 	// batch and gi remember ch's group in the batch numbered batch:
 	// index in Batch.groups + 1, 0 for none.
 	batch, gi uint32
-	tailed    bool // snap.Tailed(ch.ID)
+	tailed    bool   // snap.Tailed(ch.ID)
+	key       uint64 // idKey of ch.ID, for the group table
 }
 
-// chanSlots is the size of the channel cache (a power of two; log2 is
-// chanBits).
-const chanSlots, chanBits = 256, 8
+// chanSets is the number of sets of the channel cache (a power of two;
+// log2 is chanBits).
+const chanSets, chanBits = 512, 9
 
 // tokenSets is the number of sets of the token cache (a power of two; log2
 // is tokenBits).
@@ -92,7 +96,10 @@ const tokenSets, tokenBits = 512, 9
 const groupTableMin, groupTableBits = 512, 9
 
 // init readies zeroed caches (gen and batch start at 1).
-func (c *caches) init() { c.gen, c.batch = 1, 1 }
+func (c *caches) init() {
+	c.gen, c.batch = 1, 1
+	c.groups.slots, c.groups.shift = make([]uint32, groupTableMin), 64-groupTableBits
+}
 
 // bind makes (snap, tab) the pair the caches answer for: a new gen unless
 // it is the pair they hold (invariant 2).
@@ -107,7 +114,7 @@ func (c *caches) bind(snap *config.Snapshot, tab *drain.Table) {
 func (c *caches) newGen() {
 	if c.gen++; c.gen == 0 { // wrapped: entries of gen 1 may be old
 		c.tokens = [tokenSets][2]tokEntry{}
-		c.chans = [chanSlots]chanEntry{}
+		c.chans = [chanSets][2]chanEntry{}
 		clear(c.fire)
 		c.gen = 1
 	}
@@ -126,17 +133,25 @@ func (c *caches) endBatch(groups []group) {
 }
 
 // idKey is the cache key of a token or channel id: its last eight bytes
-// (little-endian), or all of a shorter id, times a 64-bit odd constant
+// (little-endian; all of a shorter id), times a 64-bit odd constant
 // (Fibonacci hashing: the top bits are well mixed).
-func idKey[S string | []byte](id S) uint64 {
-	var k uint64
+func idKey(id []byte) uint64 {
 	if n := len(id); n >= 8 {
-		k = uint64(id[n-8]) | uint64(id[n-7])<<8 | uint64(id[n-6])<<16 | uint64(id[n-5])<<24 |
-			uint64(id[n-4])<<32 | uint64(id[n-3])<<40 | uint64(id[n-2])<<48 | uint64(id[n-1])<<56
-	} else {
-		for i := range n {
-			k = k<<8 | uint64(id[i])
-		}
+		return binary.LittleEndian.Uint64(id[n-8:]) * 0x9E3779B97F4A7C15
+	}
+	var k uint64
+	for i := len(id) - 1; i >= 0; i-- {
+		k = k<<8 | uint64(id[i])
+	}
+	return k * 0x9E3779B97F4A7C15
+}
+
+// idKeyString is idKey of a string id (two functions, not one generic:
+// both inline).
+func idKeyString(id string) uint64 {
+	var k uint64
+	for i := len(id) - 1; i >= max(len(id)-8, 0); i-- {
+		k = k<<8 | uint64(id[i])
 	}
 	return k * 0x9E3779B97F4A7C15
 }
@@ -161,10 +176,15 @@ func (c *caches) token(id []byte, key uint64) *config.Token {
 // channel returns the channel cache entry of tok (key is idKey(tok.ID)),
 // filling it on a miss. The entry is valid until the next call.
 func (c *caches) channel(tok *config.Token, key uint64) *chanEntry {
-	e := &c.chans[(key>>(64-tokenBits-chanBits))&(chanSlots-1)]
-	if e.gen == c.gen && e.tok == tok {
+	set := &c.chans[(key>>(64-tokenBits-chanBits))&(chanSets-1)]
+	if e := &set[0]; e.gen == c.gen && e.tok == tok {
 		return e
 	}
+	if e := &set[1]; e.gen == c.gen && e.tok == tok {
+		return e
+	}
+	set[1] = set[0]
+	e := &set[0]
 	c.fill(e, c.snap.Channel(tok.ChannelID))
 	e.tok = tok
 	return e
@@ -188,6 +208,7 @@ func (c *caches) fill(e *chanEntry, ch *config.Channel) {
 	if ch != nil {
 		e.drains = c.drainsOf(ch)
 		e.tailed = c.snap.Tailed(ch.ID)
+		e.key = idKeyString(ch.ID)
 	}
 }
 
@@ -200,22 +221,20 @@ func (c *caches) drainsOf(ch *config.Channel) []*drain.Drain {
 }
 
 // groupTable finds a channel's group in a batch in O(1): open addressing
-// (linear probing) on idKey(ch.ID); an entry is the group's index in
-// Batch.groups + 1 (0: empty). Its length is a power of two at least twice
-// the groups: it doubles as they grow, and the pooled batch keeps it.
+// (linear probing) on idKey of the channel id; an entry is the group's
+// index in Batch.groups + 1 (0: empty). Its length is a power of two at
+// least twice the groups: it doubles as they grow, and the pooled batch
+// keeps it.
 type groupTable struct {
 	slots []uint32
 	shift uint // 64 - log2(len(slots))
 }
 
-// find returns ch's slot: the entry holding its group in groups, or the
-// empty entry where it belongs.
-func (t *groupTable) find(ch *config.Channel, groups []group) int {
-	if t.slots == nil {
-		t.slots, t.shift = make([]uint32, groupTableMin), 64-groupTableBits
-	}
+// find returns the slot of ch (key: its idKey): the entry holding its group
+// in groups, or the empty entry where it belongs.
+func (t *groupTable) find(ch *config.Channel, key uint64, groups []group) int {
 	mask := len(t.slots) - 1
-	for i := int(idKey(ch.ID) >> t.shift); ; i = (i + 1) & mask {
+	for i := int(key >> t.shift); ; i = (i + 1) & mask {
 		if e := t.slots[i]; e == 0 || groups[e-1].ch == ch {
 			return i
 		}
@@ -223,16 +242,20 @@ func (t *groupTable) find(ch *config.Channel, groups []group) int {
 }
 
 // add enters the last of groups, whose slot find returned, and grows the
-// table when it is half full (entering every group again).
+// table when it is half full.
 func (t *groupTable) add(slot int, groups []group) {
 	t.slots[slot] = uint32(len(groups))
-	if 2*len(groups) <= len(t.slots) {
-		return
+	if 2*len(groups) > len(t.slots) {
+		t.grow(groups)
 	}
+}
+
+// grow doubles the table and enters every group again.
+func (t *groupTable) grow(groups []group) {
 	t.slots, t.shift = make([]uint32, 2*len(t.slots)), t.shift-1
 	for i := range groups {
 		g := &groups[i]
-		g.slot = t.find(g.ch, groups)
+		g.slot = t.find(g.ch, g.key, groups)
 		t.slots[g.slot] = uint32(i + 1)
 	}
 }

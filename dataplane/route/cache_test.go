@@ -281,10 +281,15 @@ func (x *expect) check(t *testing.T, step int, sp *recordingSpool, bus *recordin
 // Ids that end alike share the token cache's set, and ids shorter than
 // eight bytes are keyed whole.
 func TestIDKey(t *testing.T) {
-	if idKey("t.aaaa-12345678") != idKey([]byte("t.bbbb-12345678")) {
+	for _, id := range []string{"t.aaaa-12345678", "t.x", "", "t.feff49f1-4d55-4c9e-aee1-2d2b10e69b42"} {
+		if idKeyString(id) != idKey([]byte(id)) {
+			t.Errorf("%q: idKeyString %x, idKey %x", id, idKeyString(id), idKey([]byte(id)))
+		}
+	}
+	if idKeyString("t.aaaa-12345678") != idKeyString("t.bbbb-12345678") {
 		t.Error("ids with the same last eight bytes have different keys")
 	}
-	if idKey("t.x") == idKey("t.y") {
+	if idKeyString("t.x") == idKeyString("t.y") {
 		t.Error("short ids collide")
 	}
 }

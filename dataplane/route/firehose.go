@@ -85,7 +85,7 @@ func (b *Batch) firehose(msg []byte, from *config.Channel) {
 		return
 	}
 	if e.batch != b.cache.batch {
-		e.batch, e.gi = b.cache.batch, b.group(e.ch, e.drains, e.tailed)
+		e.batch, e.gi = b.cache.batch, b.group(e)
 	}
 	if e.gi == 0 {
 		return

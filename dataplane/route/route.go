@@ -116,6 +116,7 @@ type group struct {
 	http   bool         // hspans are needed
 	tail   bool         // ch is tailed: publish the spans
 	slot   int          // its entry in the group table (caches.groups)
+	key    uint64       // idKey of ch.ID (the group table's key)
 }
 
 // maxKeptFrameBytes is the largest frame buffer a pooled batch keeps per
@@ -179,7 +180,7 @@ func (b *Batch) AddByAppName(msg []byte) {
 func (b *Batch) AddForToken(msg []byte, tok *config.Token) {
 	h := &b.head
 	ok := h.Read(msg)
-	b.add(msg, ok && string(msg[h.Start:h.End]) == tok.ID, tok, idKey(tok.ID))
+	b.add(msg, ok && string(msg[h.Start:h.End]) == tok.ID, tok, idKeyString(tok.ID))
 }
 
 // add routes msg, whose head is b.head, to tok's channel (key is
@@ -196,22 +197,37 @@ func (b *Batch) add(msg []byte, rewrite bool, tok *config.Token, key uint64) {
 	}
 	b.c.processed++
 	if e.batch != b.cache.batch { // ch's group in this batch is not known yet
-		e.batch, e.gi = b.cache.batch, b.group(ch, e.drains, e.tailed)
+		e.batch, e.gi = b.cache.batch, b.group(e)
 	}
 	var g *group
 	if e.gi > 0 {
 		g = &b.groups[e.gi-1]
 	}
+	// Step 1: the cooked copy, for history and for the group's spans
+	// (tails, syslog drains).
 	toHistory := b.history && !ch.NoRedis
 	if toHistory || g != nil && g.cooked {
-		sp := b.cook(msg, rewrite, tok)
+		if b.hist == nil {
+			b.hist = store.GetHistoryBatch()
+		}
+		hb := b.hist
+		off := len(hb.Buf)
+		if rewrite {
+			hb.Buf = append(hb.Buf, msg[:b.head.Start]...)
+			hb.Buf = append(hb.Buf, tok.Name...)
+			hb.Buf = append(hb.Buf, msg[b.head.End:]...)
+		} else {
+			hb.Buf = append(hb.Buf, msg...)
+		}
+		sp := drain.Span{Off: uint32(off), End: uint32(len(hb.Buf))}
 		if toHistory {
-			b.hist.Msgs = append(b.hist.Msgs, store.HistoryMsg{Channel: ch.ID, Off: sp.Off, End: sp.End})
+			hb.Msgs = append(hb.Msgs, store.HistoryMsg{Channel: ch.ID, Off: sp.Off, End: sp.End})
 		}
 		if g != nil && g.cooked {
 			g.spans = append(g.spans, sp)
 		}
 	}
+	// Step 2: the HTTP drain frame, once for all of the group's HTTP drains.
 	if g != nil && g.http {
 		if rewrite {
 			addHTTP(b, g, msg, tok.Name)
@@ -219,27 +235,10 @@ func (b *Batch) add(msg []byte, rewrite bool, tok *config.Token, key uint64) {
 			addHTTP(b, g, msg, msg[b.head.Start:b.head.End])
 		}
 	}
+	// Step 3: the firehose (last: it may add a group, moving b.groups).
 	if f := b.r.firehose; f != nil && f.Names[tok.Name] && !f.disabled.Load() {
 		b.firehose(msg, ch)
 	}
-}
-
-// cook appends msg (head b.head), its APP-NAME replaced by tok's name when
-// rewrite, to the batch buffer and returns where it is.
-func (b *Batch) cook(msg []byte, rewrite bool, tok *config.Token) drain.Span {
-	if b.hist == nil {
-		b.hist = store.GetHistoryBatch()
-	}
-	hb := b.hist
-	off := len(hb.Buf)
-	if rewrite {
-		hb.Buf = append(hb.Buf, msg[:b.head.Start]...)
-		hb.Buf = append(hb.Buf, tok.Name...)
-		hb.Buf = append(hb.Buf, msg[b.head.End:]...)
-	} else {
-		hb.Buf = append(hb.Buf, msg...)
-	}
-	return drain.Span{Off: uint32(off), End: uint32(len(hb.Buf))}
 }
 
 // addHTTP appends the HTTP drain frame of msg (head b.head) with APP-NAME
@@ -255,20 +254,22 @@ func addHTTP[S string | []byte](b *Batch, g *group, msg []byte, name S) {
 	}
 }
 
-// group returns the batch's group for ch, whose running drains are ds and
-// which is tailed or not, as its index in b.groups + 1, or 0 when ch has
-// neither drains nor tails (an untailed channel costs one bool check). The
-// last group is checked first (runs of one channel), then the group table;
-// add and the firehose ask once per channel per batch (chanEntry.gi).
-func (b *Batch) group(ch *config.Channel, ds []*drain.Drain, tailed bool) uint32 {
-	tail := tailed && b.tails
+// group returns the batch's group for the channel of e (its cache entry:
+// running drains, tailed, key), as its index in b.groups + 1, or 0 when the
+// channel has neither drains nor tails (an untailed channel costs one bool
+// check). The last group is checked first (runs of one channel), then the
+// group table; add and the firehose ask once per channel per batch
+// (chanEntry.gi).
+func (b *Batch) group(e *chanEntry) uint32 {
+	ch, ds := e.ch, e.drains
+	tail := e.tailed && b.tails
 	if len(ds) == 0 && !tail {
 		return 0
 	}
 	if n := len(b.groups); n > 0 && b.groups[n-1].ch == ch { // runs of one channel
 		return uint32(n)
 	}
-	slot := b.cache.groups.find(ch, b.groups)
+	slot := b.cache.groups.find(ch, e.key, b.groups)
 	if e := b.cache.groups.slots[slot]; e != 0 {
 		return e
 	}
@@ -278,7 +279,7 @@ func (b *Batch) group(ch *config.Channel, ds []*drain.Drain, tailed bool) uint32
 		b.groups = append(b.groups, group{})
 	}
 	g := &b.groups[len(b.groups)-1]
-	g.ch, g.drains, g.spans, g.hspans, g.tail, g.slot = ch, ds, g.spans[:0], g.hspans[:0], tail, slot
+	g.ch, g.drains, g.spans, g.hspans, g.tail, g.slot, g.key = ch, ds, g.spans[:0], g.hspans[:0], tail, slot, e.key
 	g.hbuf = g.hbuf[:0]
 	g.cooked, g.http = tail, false
 	for _, d := range ds {

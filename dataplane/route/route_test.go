@@ -202,7 +202,7 @@ func TestRouteCachesFollowTheSnapshot(t *testing.T) {
 // ways) evict one another in turn; every message still goes to its own
 // token's channel.
 func TestRouteTokenCacheEviction(t *testing.T) {
-	set := func(id string) uint64 { return idKey(id) >> (64 - tokenBits) }
+	set := func(id string) uint64 { return idKeyString(id) >> (64 - tokenBits) }
 	var ids []string
 	want := set("t.00000000-0000-0000-0000-000000000000")
 	for i := 0; len(ids) < 3; i++ {
