@@ -66,7 +66,8 @@ var rules = []struct {
 		[]string{"github.com/valyala/fasthttp", "github.com/klauspost/compress", metricsMod}}},
 	{"dataplane", rule{[]string{"frame", "ringbuf", "config", "store", "dataplane"}, []string{metricsMod}}},
 	{"controlplane", rule{[]string{"frame", "ringbuf", "config", "store", "controlplane"}, []string{metricsMod}}},
-	{"cmd", rule{[]string{"frame", "ringbuf", "config", "store", "dataplane", "controlplane", "bench"}, []string{metricsMod}}},
+	{"controlrods", rule{[]string{"config", "store", "controlrods"}, []string{metricsMod}}},
+	{"cmd", rule{[]string{"frame", "ringbuf", "config", "store", "dataplane", "controlplane", "controlrods", "bench"}, []string{metricsMod}}},
 	{"bench", rule{[]string{"frame", "config", "bench"}, []string{metricsMod}}},
 	{"e2e", rule{[]string{"store/redisstore/redistest"}, nil}},
 }

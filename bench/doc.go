@@ -24,5 +24,6 @@
 // "name@sustained" searches the highest rate without loss.
 //
 // bench imports frame and the standard library (ARCHITECTURE.md §3 allows
-// frame and config); nothing imports bench but cmd/logplex.
+// frame and config); nothing imports bench but cmd/logplex, whose `logplex
+// bench` is Main (cli.go: the command's flags and wiring).
 package bench

@@ -21,7 +21,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"sync/atomic"
 	"time"
 )
 
@@ -53,7 +52,9 @@ func CredKey(id string) string    { return "cred:" + id }
 
 // Counter keys (INCR), the control-rod bitmap (Logplex's: bit 0 = legacy
 // API read-only), and logplex's cluster-wide control rods (a hash: rod name
-// → setting, e.g. deny_logs_ingress → "on", api_status → "read_only").
+// → setting, e.g. deny_logs_ingress → "on", api_status → "read_only"),
+// written one rod at a time with Change.Merge, so that nodes changing
+// different rods at the same time do not undo one another.
 const (
 	ChannelIndexKey = "channel_index"
 	DrainIndexKey   = "drain_index"
@@ -76,28 +77,15 @@ type Channel struct {
 	NoTail  bool
 	Tokens  []*Token // sorted by (Name, ID)
 	Drains  []*Drain // sorted by ID; includes reservations without URL
-	// Tailed: at least one live tail session is registered for the channel
-	// (Snapshot.Tailed), kept here so routing checks one field per message.
-	Tailed bool
-	// Seq is a number for hashing the channel in per-batch tables (route):
-	// set when the struct is created, kept by copies. Not unique across
-	// snapshots, only spread; users compare pointers.
-	Seq uint32
 
 	present bool // false: a placeholder holding tokens/drains of a missing channel hash
 }
-
-// channelSeq and tokenSeq number Channel and Token structs (Seq).
-var channelSeq, tokenSeq atomic.Uint32
 
 // Token lets its holder write to one channel under a name.
 type Token struct {
 	ID        string // "t.<uuid>"
 	ChannelID string
 	Name      string
-	// Seq is a number for hashing the token in per-batch tables (route),
-	// set when the struct is created. Users compare pointers.
-	Seq uint32
 }
 
 // Drain is a destination a channel's messages are delivered to.
@@ -150,7 +138,7 @@ func IsConfigKey(key string) bool {
 }
 
 func channelFromHash(id string, h Hash) *Channel {
-	c := &Channel{ID: id, Name: h["name"], Flags: h["flags"], Seq: channelSeq.Add(1)}
+	c := &Channel{ID: id, Name: h["name"], Flags: h["flags"]}
 	for _, f := range strings.Split(c.Flags, ":") {
 		switch f {
 		case FlagNoRedis:

@@ -171,7 +171,7 @@ func (b *builder) applyToken(id string, h Hash) {
 	if h == nil {
 		return
 	}
-	t := &Token{ID: id, ChannelID: h["ch"], Name: h["name"], Seq: tokenSeq.Add(1)}
+	t := &Token{ID: id, ChannelID: h["ch"], Name: h["name"]}
 	b.tokens.set(id, t)
 	b.dirty[t.ChannelID] = true
 	b.addTok[t.ChannelID] = append(b.addTok[t.ChannelID], t)
@@ -203,19 +203,18 @@ func (b *builder) applyDrain(idStr string, h Hash) {
 func (b *builder) rebuild(prev *Snapshot) {
 	for id := range b.dirty {
 		old := prev.channels.get(id)
-		c := &Channel{ID: id, Seq: channelSeq.Add(1)}
+		c := &Channel{ID: id}
 		if old != nil {
 			cp := *old
 			c = &cp
 		}
 		if meta, ok := b.chMeta[id]; ok {
 			if meta == nil {
-				*c = Channel{ID: id, Tokens: c.Tokens, Drains: c.Drains, Seq: c.Seq}
+				*c = Channel{ID: id, Tokens: c.Tokens, Drains: c.Drains}
 			} else {
 				c.Name, c.Flags, c.NoRedis, c.NoTail, c.present = meta.Name, meta.Flags, meta.NoRedis, meta.NoTail, true
 			}
 		}
-		c.Tailed = len(b.s.tails.get(id)) > 0
 		c.Tokens = b.keptTokens(c.Tokens, b.addTok[id])
 		c.Drains = b.keptDrains(c.Drains, b.addDrain[id])
 		if !c.present && len(c.Tokens) == 0 && len(c.Drains) == 0 {

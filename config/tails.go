@@ -11,7 +11,7 @@ import "strings"
 // written through the ConfigStore with a TTL (Change.TTL) that the session
 // keeps refreshing while it streams, and deleted when it ends. Data planes
 // learn it from the change feed like any other key, and publish the
-// messages of every channel the snapshot marks Tailed to the tail bus. A
+// messages of every channel the snapshot reports Tailed to the tail bus. A
 // session that dies without deleting its key stops counting when the key
 // expires; Redis does not put expiries on the feed, so data planes notice
 // at their next full reload (at worst they publish to nobody until then).
@@ -45,7 +45,8 @@ func ParseTailID(id string) (channelID, sessionID string, ok bool) {
 type tailSet map[string]struct{}
 
 // Tailed reports whether any tail session is registered for the channel
-// (the channel need not exist). Channel.Tailed holds the same answer.
+// (the channel need not exist). Routing asks once per channel per snapshot
+// (dataplane/route caches the answer), so it is not a field of Channel.
 func (s *Snapshot) Tailed(channelID string) bool { return len(s.tails.get(channelID)) > 0 }
 
 // NumTails is the number of registered tail sessions.
@@ -59,8 +60,8 @@ func (s *Snapshot) NumTails() (n int) {
 }
 
 // applyTail adds (h != nil) or removes one registration. Writing a key
-// again (a refresh) or deleting an unknown one changes nothing; the
-// channel is rebuilt only when it becomes tailed or stops being tailed.
+// again (a refresh) or deleting an unknown one changes nothing; channels
+// are not rebuilt (being tailed is not a field of Channel).
 func (b *builder) applyTail(id string, h Hash) {
 	ch, session, ok := ParseTailID(id)
 	if !ok {
@@ -83,8 +84,5 @@ func (b *builder) applyTail(id string, h Hash) {
 		b.tails.del(ch)
 	} else {
 		b.tails.set(ch, set)
-	}
-	if (len(old) > 0) != (len(set) > 0) {
-		b.dirty[ch] = true
 	}
 }

@@ -88,9 +88,9 @@ func start(ctx context.Context, role string, s *settings, stdout io.Writer, log 
 	}
 	rods := newRods(s, b.dp, b.cp, st.config, watcher)
 	if adm != nil {
-		rods.register(adm.mux)
+		rods.Register(adm.mux)
 	}
-	go rods.follow(ctx)
+	go rods.Follow(ctx)
 	if role == "all" && s.authKey == "" {
 		if b.credID, b.credPass, err = bootstrapCredential(ctx, st.config, s.dataDir); err != nil {
 			return err

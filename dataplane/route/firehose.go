@@ -20,8 +20,7 @@ import (
 type Firehose struct {
 	Channels []string
 	Names    map[string]bool
-	// Disabled is the disable_firehose control rod.
-	Disabled atomic.Bool
+	disabled atomic.Bool // the disable_firehose control rod
 
 	posts []*metrics.Counter // logplex_firehose_post_total{channel}, by index in Channels
 }
@@ -52,7 +51,7 @@ func (r *Router) SetFirehose(f *Firehose) { r.firehose = f }
 // SetFirehoseDisabled is the disable_firehose control rod.
 func (r *Router) SetFirehoseDisabled(on bool) {
 	if r.firehose != nil {
-		r.firehose.Disabled.Store(on)
+		r.firehose.disabled.Store(on)
 	}
 }
 
@@ -74,19 +73,24 @@ func (b *Batch) pick(n int) int {
 // message's own channel.
 func (b *Batch) firehose(msg []byte, from *config.Channel) {
 	f := b.r.firehose
+	if b.fire == nil {
+		b.fire = make([]int64, len(f.Channels))
+	}
 	i := b.pick(len(f.Channels))
 	if f.Channels[i] == from.ID {
 		return
 	}
-	fc := b.snap.Channel(f.Channels[i])
-	if fc == nil {
+	e := b.cache.fireChannel(i, len(f.Channels), f.Channels[i])
+	if e.ch == nil {
 		return
 	}
-	gi := b.group(fc, b.drainsOf(fc))
-	if gi == 0 {
+	if e.batch != b.cache.batch {
+		e.batch, e.gi = b.cache.batch, b.group(e)
+	}
+	if e.gi == 0 {
 		return
 	}
-	g := &b.groups[gi-1]
+	g := &b.groups[e.gi-1]
 	if g.cooked {
 		if b.hist == nil {
 			b.hist = store.GetHistoryBatch()

@@ -16,6 +16,11 @@
 // many there are, back to back so that a drain takes them in one copy; a
 // channel with only HTTP drains and no history costs one copy.
 //
+// The per-message lookups (app-name → token → channel, drains, tailed, the
+// channel's group in the batch) go through the batch's caches (cache.go),
+// whose doc states their invariants; TestCachesModel checks them against
+// plain snapshot lookups.
+//
 // route imports frame, config, store, dataplane/drain and the standard library.
 package route
 
@@ -34,17 +39,13 @@ import (
 type Router struct {
 	snap     func() *config.Snapshot
 	spool    store.Spool
-	drains   *drain.Manager // nil: no drains
-	firehose *Firehose      // nil: none
-	bus      store.Bus      // nil: no tails (tail.go)
+	table    func() *drain.Table // the drain manager's Table; nil: no drains
+	firehose *Firehose           // nil: none
+	bus      store.Bus           // nil: no tails (tail.go)
 
-	// DenyRedisBuffers is the deny_redis_buffers control rod: no history writes.
-	DenyRedisBuffers atomic.Bool
-	// DenyDrainForwarding is the deny_drain_forwarding control rod.
-	DenyDrainForwarding atomic.Bool
-	// DenyTailSessions is the deny_tail_sessions control rod: no tail
-	// publishing.
-	DenyTailSessions atomic.Bool
+	// The control rods (package controlrods sets them through the Set
+	// methods), read once per batch.
+	denyRedisBuffers, denyDrainForwarding, denyTailSessions atomic.Bool
 
 	batches sync.Pool
 }
@@ -53,10 +54,29 @@ type Router struct {
 // loaded, every message counts as an unknown token), writing history to
 // spool (nil: no history) and delivering to drains (nil: none).
 func New(snap func() *config.Snapshot, spool store.Spool, drains *drain.Manager) *Router {
-	r := &Router{snap: snap, spool: spool, drains: drains}
-	r.batches.New = func() any { return &Batch{r: r, gen: 1} }
+	r := &Router{snap: snap, spool: spool}
+	if drains != nil {
+		r.table = drains.Table
+	}
+	r.batches.New = func() any {
+		b := &Batch{r: r}
+		b.cache.init()
+		return b
+	}
 	return r
 }
+
+// SetDenyRedisBuffers is the deny_redis_buffers control rod: no history
+// writes from the next batch on.
+func (r *Router) SetDenyRedisBuffers(on bool) { r.denyRedisBuffers.Store(on) }
+
+// SetDenyDrainForwarding is the deny_drain_forwarding control rod: no
+// deliveries to drains from the next batch on.
+func (r *Router) SetDenyDrainForwarding(on bool) { r.denyDrainForwarding.Store(on) }
+
+// SetDenyTailSessions is the deny_tail_sessions control rod: no tail
+// publishing from the next batch on.
+func (r *Router) SetDenyTailSessions(on bool) { r.denyTailSessions.Store(on) }
 
 // Snapshot returns the snapshot the router routes with now (may be nil).
 func (r *Router) Snapshot() *config.Snapshot { return r.snap() }
@@ -71,36 +91,17 @@ type Batch struct {
 	// takes the batch.
 	hist   *store.HistoryBatch
 	groups []group // messages per channel that has drains or tails, in arrival order
-	// gtab finds a channel's group in O(1): open addressing on Channel.Seq,
-	// entries are group index + 1 (0: empty); its length is a power of two
-	// at least twice the groups (it doubles as they grow, and the pooled
-	// batch keeps it). Flush clears the entries through the groups
-	// (group.slot).
-	gtab []uint32
 	// scratch is AppendHTTPDrainHead's, for token names that are not one
 	// field; head is the message being added.
 	scratch []byte
 	head    frame.Head
-	// ctab caches tok → channel and its drains, direct-mapped on Token.Seq;
-	// an entry counts only when its gen is the batch's. The caches outlive
-	// the batch: a pooled batch bound again to the same snapshot and drain
-	// table keeps them (cacheSnap, cacheTab); any other pair starts a new gen.
-	ctab [ctabSize]chanEntry
-	// ttab caches app-name bytes → token, keyed by the last eight bytes of
-	// the id (random hex in a "t.<uuid>" token), two ways per set: random
-	// ids share a direct-mapped slot often enough (a third of 100 tokens
-	// in 256 slots) to thrash.
-	ttab      [ttabSets][2]tokEntry
-	gen       uint32
-	batchNo   uint32 // counts Flushes: the chanEntry group hints of earlier batches are stale
-	history   bool   // a spool, and the rod off: fixed for the batch
-	cacheSnap *config.Snapshot
-	cacheTab  *drain.Table
-	tails     bool // publish tailed channels (a bus, and the rod off)
-	msgs      [][]byte
-	c         counts
-	rng       uint64  // firehose choice
-	fire      []int64 // firehose posts per firehose channel, published at Flush
+	cache   caches // cache.go: token, channel and group lookups
+	history bool   // a spool, and the rod off: fixed for the batch
+	tails   bool   // publish tailed channels (a bus, and the rod off)
+	msgs    [][]byte
+	c       counts
+	rng     uint64  // firehose choice
+	fire    []int64 // firehose posts per firehose channel, published at Flush
 }
 
 // group is the messages of one channel in a batch, for its drains and
@@ -114,39 +115,13 @@ type group struct {
 	cooked bool         // spans are needed
 	http   bool         // hspans are needed
 	tail   bool         // ch is tailed: publish the spans
-	slot   int          // its gtab entry
+	slot   int          // its entry in the group table (caches.groups)
+	key    uint64       // idKey of ch.ID (the group table's key)
 }
-
-// chanEntry is one ctab entry.
-type chanEntry struct {
-	tok    *config.Token
-	ch     *config.Channel
-	drains []*drain.Drain // ch's running drains in cacheTab
-	gen    uint32
-	// batch and gi remember ch's group in the batch numbered batch:
-	// index + 1, 0 for none.
-	batch, gi uint32
-}
-
-// tokEntry is one ttab entry.
-type tokEntry struct {
-	tok *config.Token
-	gen uint32
-}
-
-// ctabSize is the size of a batch's token → channel cache (a power of two).
-const ctabSize = 256
-
-// ttabSets is the number of sets of the app-name → token cache (a power of
-// two; log2 is ttabBits).
-const ttabSets, ttabBits = 512, 9
 
 // maxKeptFrameBytes is the largest frame buffer a pooled batch keeps per
 // group.
 const maxKeptFrameBytes = 64 << 10
-
-// gtabMin is the initial size of a batch's group table (a power of two).
-const gtabMin = 512
 
 // counts are added to the shared counters once per batch.
 type counts struct {
@@ -156,27 +131,22 @@ type counts struct {
 // Batch returns an empty batch bound to the current snapshot.
 func (r *Router) Batch() *Batch {
 	b := r.batches.Get().(*Batch)
-	b.snap = r.snap()
-	var tab *drain.Table
-	if r.drains != nil {
-		tab = r.drains.Table()
-	}
-	if b.snap != b.cacheSnap || tab != b.cacheTab {
-		b.cacheSnap, b.cacheTab = b.snap, tab
-		b.newGen()
-	}
-	b.tails = r.bus != nil && !r.DenyTailSessions.Load()
-	b.history = r.spool != nil && !r.DenyRedisBuffers.Load()
+	b.start()
 	return b
 }
 
-// newGen invalidates the caches.
-func (b *Batch) newGen() {
-	if b.gen++; b.gen == 0 { // wrapped: entries of gen 0 may be old
-		b.ctab = [ctabSize]chanEntry{}
-		b.ttab = [ttabSets][2]tokEntry{}
-		b.gen = 1
+// start binds the batch to the router's current snapshot, drain table and
+// control rods.
+func (b *Batch) start() {
+	r := b.r
+	b.snap = r.snap()
+	var tab *drain.Table
+	if r.table != nil {
+		tab = r.table()
 	}
+	b.cache.bind(b.snap, tab)
+	b.tails = r.bus != nil && !r.denyTailSessions.Load()
+	b.history = r.spool != nil && !r.denyRedisBuffers.Load()
 }
 
 // Malformed counts one malformed frame (spec §2.1, §2.3).
@@ -194,12 +164,14 @@ func (b *Batch) AddByAppName(msg []byte) {
 		b.c.unknownToken++
 		return
 	}
-	tok := b.token(msg[h.Start:h.End])
+	id := msg[h.Start:h.End]
+	key := idKey(id)
+	tok := b.cache.token(id, key)
 	if tok == nil {
 		b.c.unknownToken++
 		return
 	}
-	b.add(msg, true, tok)
+	b.add(msg, true, tok, key)
 }
 
 // AddForToken routes a message to tok's channel regardless of its APP-NAME
@@ -208,64 +180,64 @@ func (b *Batch) AddByAppName(msg []byte) {
 func (b *Batch) AddForToken(msg []byte, tok *config.Token) {
 	h := &b.head
 	ok := h.Read(msg)
-	b.add(msg, ok && string(msg[h.Start:h.End]) == tok.ID, tok)
+	b.add(msg, ok && string(msg[h.Start:h.End]) == tok.ID, tok, idKeyString(tok.ID))
 }
 
-// add routes msg, whose head is b.head, to tok's channel; rewrite: its
-// APP-NAME becomes the token's name.
-func (b *Batch) add(msg []byte, rewrite bool, tok *config.Token) {
+// add routes msg, whose head is b.head, to tok's channel (key is
+// idKey(tok.ID)); rewrite: its APP-NAME becomes the token's name. It goes
+// in steps: the cooked copy (history, and the spans of tails and syslog
+// drains), the HTTP drain frame, the firehose.
+func (b *Batch) add(msg []byte, rewrite bool, tok *config.Token, key uint64) {
 	b.c.received++
-	e := b.channel(tok)
+	e := b.cache.channel(tok, key)
 	ch := e.ch
 	if ch == nil {
 		b.c.unknownChannel++
 		return
 	}
 	b.c.processed++
-	if f := b.r.firehose; f != nil && f.Names[tok.Name] && !f.Disabled.Load() {
-		if b.fire == nil {
-			b.fire = make([]int64, len(f.Channels))
-		}
-		b.firehose(msg, ch)
-	}
-	if e.batch != b.batchNo { // ch's group in this batch is not known yet
-		e.batch, e.gi = b.batchNo, b.group(ch, e.drains)
+	if e.batch != b.cache.batch { // ch's group in this batch is not known yet
+		e.batch, e.gi = b.cache.batch, b.group(e)
 	}
 	var g *group
 	if e.gi > 0 {
 		g = &b.groups[e.gi-1]
 	}
-	toHistory := !ch.NoRedis && b.history
-	if g == nil && !toHistory {
-		return
-	}
-	h := &b.head
-	if toHistory || g.cooked {
+	// Step 1: the cooked copy, for history and for the group's spans
+	// (tails, syslog drains).
+	toHistory := b.history && !ch.NoRedis
+	if toHistory || g != nil && g.cooked {
 		if b.hist == nil {
 			b.hist = store.GetHistoryBatch()
 		}
 		hb := b.hist
 		off := len(hb.Buf)
 		if rewrite {
-			hb.Buf = append(hb.Buf, msg[:h.Start]...)
+			hb.Buf = append(hb.Buf, msg[:b.head.Start]...)
 			hb.Buf = append(hb.Buf, tok.Name...)
-			hb.Buf = append(hb.Buf, msg[h.End:]...)
+			hb.Buf = append(hb.Buf, msg[b.head.End:]...)
 		} else {
 			hb.Buf = append(hb.Buf, msg...)
 		}
+		sp := drain.Span{Off: uint32(off), End: uint32(len(hb.Buf))}
 		if toHistory {
-			hb.Msgs = append(hb.Msgs, store.HistoryMsg{Channel: ch.ID, Off: uint32(off), End: uint32(len(hb.Buf))})
+			hb.Msgs = append(hb.Msgs, store.HistoryMsg{Channel: ch.ID, Off: sp.Off, End: sp.End})
 		}
 		if g != nil && g.cooked {
-			g.spans = append(g.spans, drain.Span{Off: uint32(off), End: uint32(len(hb.Buf))})
+			g.spans = append(g.spans, sp)
 		}
 	}
+	// Step 2: the HTTP drain frame, once for all of the group's HTTP drains.
 	if g != nil && g.http {
 		if rewrite {
 			addHTTP(b, g, msg, tok.Name)
 		} else {
-			addHTTP(b, g, msg, msg[h.Start:h.End])
+			addHTTP(b, g, msg, msg[b.head.Start:b.head.End])
 		}
+	}
+	// Step 3: the firehose (last: it may add a group, moving b.groups).
+	if f := b.r.firehose; f != nil && f.Names[tok.Name] && !f.disabled.Load() {
+		b.firehose(msg, ch)
 	}
 }
 
@@ -282,78 +254,23 @@ func addHTTP[S string | []byte](b *Batch, g *group, msg []byte, name S) {
 	}
 }
 
-// token returns the token with this id in the batch's snapshot, through
-// the batch's cache (a hit costs one load and one compare of the id instead
-// of a hash and a map probe). Unknown ids are not cached.
-func (b *Batch) token(id []byte) *config.Token {
-	var k uint64
-	if n := len(id); n >= 8 {
-		t := id[n-8:]
-		k = uint64(t[0]) | uint64(t[1])<<8 | uint64(t[2])<<16 | uint64(t[3])<<24 |
-			uint64(t[4])<<32 | uint64(t[5])<<40 | uint64(t[6])<<48 | uint64(t[7])<<56
-	} else {
-		for _, c := range id {
-			k = k<<8 | uint64(c)
-		}
-	}
-	set := &b.ttab[(k*0x9E3779B97F4A7C15)>>(64-ttabBits)]
-	if e := &set[0]; e.gen == b.gen && e.tok.ID == string(id) {
-		return e.tok
-	}
-	if e := &set[1]; e.gen == b.gen && e.tok.ID == string(id) {
-		return e.tok
-	}
-	tok := b.snap.TokenBytes(id)
-	if tok != nil { // the newest in way 0, the one it displaces in way 1
-		set[1], set[0] = set[0], tokEntry{tok: tok, gen: b.gen}
-	}
-	return tok
-}
-
-// channel returns the cache entry of tok: its channel in the batch's
-// snapshot (nil: none), the channel's running drains and its group hint.
-// A busy batch holds hundreds of messages of a few hundred tokens, and the
-// snapshot and drain table lookups hash the channel id.
-func (b *Batch) channel(tok *config.Token) *chanEntry {
-	e := &b.ctab[(tok.Seq*2654435761)>>(32-8)]
-	if e.gen == b.gen && e.tok == tok {
-		return e
-	}
-	ch := b.snap.Channel(tok.ChannelID)
-	var ds []*drain.Drain
-	if ch != nil {
-		ds = b.drainsOf(ch)
-	}
-	*e = chanEntry{tok: tok, ch: ch, drains: ds, gen: b.gen, batch: b.batchNo - 1}
-	return e
-}
-
-// drainsOf returns ch's running drains in the batch's drain table.
-func (b *Batch) drainsOf(ch *config.Channel) []*drain.Drain {
-	if len(ch.Drains) == 0 {
-		return nil
-	}
-	return b.cacheTab.For(ch.ID)
-}
-
-// group returns the batch's group for ch, whose running drains are ds, as
-// its index in b.groups + 1, or 0 when ch has neither drains nor tails (an
-// untailed channel costs one bool check). The last group is checked first
-// (runs of one channel), then the batch's group table; add asks once per
-// channel per batch (chanEntry.gi), the firehose per message.
-func (b *Batch) group(ch *config.Channel, ds []*drain.Drain) uint32 {
-	tail := ch.Tailed && b.tails
+// group returns the batch's group for the channel of e (its cache entry:
+// running drains, tailed, key), as its index in b.groups + 1, or 0 when the
+// channel has neither drains nor tails (an untailed channel costs one bool
+// check). The last group is checked first (runs of one channel), then the
+// group table; add and the firehose ask once per channel per batch
+// (chanEntry.gi).
+func (b *Batch) group(e *chanEntry) uint32 {
+	ch, ds := e.ch, e.drains
+	tail := e.tailed && b.tails
 	if len(ds) == 0 && !tail {
 		return 0
 	}
 	if n := len(b.groups); n > 0 && b.groups[n-1].ch == ch { // runs of one channel
 		return uint32(n)
 	}
-	if b.gtab == nil {
-		b.gtab = make([]uint32, gtabMin)
-	}
-	slot := b.gtabFind(ch)
-	if e := b.gtab[slot]; e != 0 {
+	slot := b.cache.groups.find(ch, e.key, b.groups)
+	if e := b.cache.groups.slots[slot]; e != 0 {
 		return e
 	}
 	if len(b.groups) < cap(b.groups) {
@@ -362,7 +279,7 @@ func (b *Batch) group(ch *config.Channel, ds []*drain.Drain) uint32 {
 		b.groups = append(b.groups, group{})
 	}
 	g := &b.groups[len(b.groups)-1]
-	g.ch, g.drains, g.spans, g.hspans, g.tail, g.slot = ch, ds, g.spans[:0], g.hspans[:0], tail, slot
+	g.ch, g.drains, g.spans, g.hspans, g.tail, g.slot, g.key = ch, ds, g.spans[:0], g.hspans[:0], tail, slot, e.key
 	g.hbuf = g.hbuf[:0]
 	g.cooked, g.http = tail, false
 	for _, d := range ds {
@@ -372,33 +289,8 @@ func (b *Batch) group(ch *config.Channel, ds []*drain.Drain) uint32 {
 			g.cooked = true
 		}
 	}
-	gi := uint32(len(b.groups))
-	b.gtab[slot] = gi
-	if 2*len(b.groups) > len(b.gtab) {
-		b.gtabGrow()
-	}
-	return gi
-}
-
-// gtabFind returns ch's slot in gtab: the entry holding its group, or the
-// empty entry where it belongs.
-func (b *Batch) gtabFind(ch *config.Channel) int {
-	mask := len(b.gtab) - 1
-	for i := int(ch.Seq*2654435761) & mask; ; i = (i + 1) & mask {
-		if e := b.gtab[i]; e == 0 || b.groups[e-1].ch == ch {
-			return i
-		}
-	}
-}
-
-// gtabGrow doubles the group table and enters every group again.
-func (b *Batch) gtabGrow() {
-	b.gtab = make([]uint32, 2*len(b.gtab))
-	for i := range b.groups {
-		g := &b.groups[i]
-		g.slot = b.gtabFind(g.ch)
-		b.gtab[g.slot] = uint32(i + 1)
-	}
+	b.cache.groups.add(slot, b.groups)
+	return uint32(len(b.groups))
 }
 
 // Flush hands the batch's messages on (one call per destination), adds its
@@ -425,9 +317,9 @@ func (b *Batch) Flush() {
 			b.fire[i] = 0
 		}
 	}
+	b.cache.endBatch(b.groups)
 	for i := range b.groups {
 		g := &b.groups[i]
-		b.gtab[g.slot] = 0
 		g.ch, g.drains, g.tail = nil, nil, false
 		if cap(g.hbuf) > maxKeptFrameBytes { // left by a huge request
 			g.hbuf = nil
@@ -435,16 +327,13 @@ func (b *Batch) Flush() {
 	}
 	b.groups = b.groups[:0]
 	b.snap = nil
-	if b.batchNo++; b.batchNo == 0 { // wrapped: an entry's batch may match again
-		b.newGen()
-	}
 	b.r.batches.Put(b)
 }
 
 // pushDrains hands each channel's messages to each of its drains: one lock
 // per drain per batch.
 func (b *Batch) pushDrains() {
-	if b.r.DenyDrainForwarding.Load() {
+	if b.r.denyDrainForwarding.Load() {
 		return
 	}
 	now := time.Now().UnixNano()
@@ -474,8 +363,8 @@ func (r *Router) Notice(channelID string, msg []byte) {
 	if ch == nil {
 		return
 	}
-	toHistory := r.spool != nil && !r.DenyRedisBuffers.Load() && !ch.NoRedis
-	toTail := ch.Tailed && r.bus != nil && !r.DenyTailSessions.Load()
+	toHistory := r.spool != nil && !r.denyRedisBuffers.Load() && !ch.NoRedis
+	toTail := r.bus != nil && snap.Tailed(channelID) && !r.denyTailSessions.Load()
 	if !toHistory && !toTail {
 		return
 	}

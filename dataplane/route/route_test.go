@@ -202,14 +202,7 @@ func TestRouteCachesFollowTheSnapshot(t *testing.T) {
 // ways) evict one another in turn; every message still goes to its own
 // token's channel.
 func TestRouteTokenCacheEviction(t *testing.T) {
-	set := func(id string) uint64 {
-		var k uint64
-		tail := id[len(id)-8:]
-		for i := 7; i >= 0; i-- {
-			k = k<<8 | uint64(tail[i])
-		}
-		return (k * 0x9E3779B97F4A7C15) >> (64 - ttabBits)
-	}
+	set := func(id string) uint64 { return idKeyString(id) >> (64 - tokenBits) }
 	var ids []string
 	want := set("t.00000000-0000-0000-0000-000000000000")
 	for i := 0; len(ids) < 3; i++ {

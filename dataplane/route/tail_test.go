@@ -62,7 +62,7 @@ func TestRoutePublishesTailedChannels(t *testing.T) {
 		t.Fatalf("published %q, want %q", bus.msgs["2"], want)
 	}
 
-	r.DenyTailSessions.Store(true)
+	r.SetDenyTailSessions(true)
 	b = r.Batch()
 	b.AddByAppName([]byte("<1>1 T h t.2 web.1 - - denied"))
 	b.Flush()
@@ -70,7 +70,7 @@ func TestRoutePublishesTailedChannels(t *testing.T) {
 	if len(bus.calls) != 1 {
 		t.Fatalf("deny_tail_sessions: still published (%v)", bus.calls)
 	}
-	r.DenyTailSessions.Store(false)
+	r.SetDenyTailSessions(false)
 	r.Notice("2", []byte("<188>1 T d.x t.2 logplex - - Error L14"))
 	if len(bus.calls) != 2 || bus.msgs["2"][2] != "<188>1 T d.x quiet logplex - - Error L14" {
 		t.Fatalf("L14 notice not published cooked to the tail: %q", bus.msgs["2"])
@@ -215,7 +215,7 @@ func BenchmarkRouteManyChannels(b *testing.B) {
 // twice here, re-entering every group) still gives every channel exactly
 // its own messages, in order, in one group.
 func TestRouteBatchManyGroups(t *testing.T) {
-	const n = 3*gtabMin + 100 // the table grows twice
+	const n = 3*groupTableMin + 100 // the table grows twice
 	hs := map[string]config.Hash{}
 	var msgs [][]byte
 	for i := range n {
