@@ -296,13 +296,15 @@ func TestHTTPDrainBodyBytes(t *testing.T) {
 }
 
 // Spec §10 case 77: after two deliveries 40 ms apart, the drain closes its
-// idle connection within about 100 ms (with the case's 100 ms max TTL, and
-// with the idle timeout alone).
+// idle connection soon after the idle timeout (with the case's 100 ms max
+// TTL, and with the idle timeout alone). The case's 50 ms idle timeout is
+// 300 ms here: on a loaded machine the 40 ms gap alone could exceed 50 ms,
+// and the second message then found the connection closed.
 func TestHTTPDrainIdleClose(t *testing.T) {
 	for _, ttl := range []time.Duration{100 * time.Millisecond, time.Hour} {
 		t.Run("ttl="+ttl.String(), func(t *testing.T) {
 			srv := newCapServer(t, nil)
-			d := startHTTP(t, Options{HTTPIdleTimeout: 50 * time.Millisecond, HTTPIdleFuzz: time.Millisecond,
+			d := startHTTP(t, Options{HTTPIdleTimeout: 300 * time.Millisecond, HTTPIdleFuzz: time.Millisecond,
 				HTTPMaxTTL: ttl}, httpURL(srv, "http", "/"), "")
 			push(d, testMsg(1))
 			srv.waitReqs(1, wait)
@@ -316,10 +318,10 @@ func TestHTTPDrainIdleClose(t *testing.T) {
 			if reqs[0].Conn != 1 || reqs[1].Conn != 1 {
 				t.Errorf("requests on connections %d and %d, want both on 1", reqs[0].Conn, reqs[1].Conn)
 			}
-			// ~100 ms on a quiet machine (50 ms idle timeout, checked on a timer);
+			// ~300 ms on a quiet machine (the idle timeout, checked on a timer);
 			// without the idle close it would stay open.
-			if idle < 0 || idle > time.Second {
-				t.Errorf("connection closed %v after the last delivery, want within ~100 ms", idle)
+			if idle < 0 || idle > 2*time.Second {
+				t.Errorf("connection closed %v after the last delivery, want about 300 ms", idle)
 			}
 			waitFor(t, wait, "status disconnected", func() bool { return !d.Status().Connected })
 			push(d, testMsg(3)) // reconnects lazily
