@@ -134,6 +134,55 @@
 // more (its LTRIM and LRANGE bounds are inclusive); logplex's choice is
 // documented by the lead.
 //
+// # Changing history shards
+//
+// A channel's history list ch:<id>:spool lives on the shard Logplex's md5
+// ring gives it (Shards, above). Changing the shard list (LOGPLEX_SHARD_URLS)
+// moves some channels to another server, where their list is empty or,
+// once nodes with the new list took traffic, holds only what those nodes
+// wrote. PlanShards counts the channels that move; MigrateShards merges
+// each moved channel's old list into its new one.
+//
+// Merge (mergeHistory): both lists are newest first. Entries carry no id,
+// so the merge is a multiset union that keeps, of each byte-identical
+// entry, the larger of its two counts: the source's occurrences already
+// present in the destination are skipped (matched newest first). Hence
+// running the migration again never duplicates an entry. The remaining
+// source entries are interleaved with the destination's, both lists
+// keeping their own order (a two-way merge): at each step the source's
+// next entry goes first when its RFC 5424 timestamp is later than the
+// destination's next entry's; otherwise the destination's goes first. An
+// entry whose timestamp does not parse ("-", garbage) takes the timestamp
+// of the nearest older entry of its own list that has one; when one of the
+// two still has none, the destination's entry goes first (its order is the
+// order a router stored it in). Then the result is trimmed to the history
+// length, as the router's LTRIM does. When each list is in timestamp order
+// (or has no timestamps) a second run leaves the list as it is; with
+// timestamps out of order inside a list, a second run may exchange which
+// entries sit at the trim edge, never duplicate one.
+//
+// Concurrent writers: routers keep writing LPUSH + LTRIM + EXPIRE to both
+// shards while the migration runs (nodes with the old list to the source,
+// nodes with the new list to the destination). The merge is computed from a
+// snapshot of the destination and applied by one Lua script on the
+// destination (atomic there): the script reads the list again, finds how
+// many entries were pushed since the snapshot (the current list is those
+// entries followed by a prefix of the snapshot, as LPUSH adds at the head
+// and LTRIM cuts at the tail), and stores those new entries followed by the
+// merge, trimmed. So no entry pushed to the destination during the
+// migration is lost, and there is nothing to retry. Entries pushed to the
+// source after its snapshot are not copied: the rolling procedure
+// (docs/operations.md) runs the migration again once no node writes the
+// old shard. If the pushed entries happen to equal the snapshot's head
+// byte for byte, the script takes them for the snapshot: the list's content
+// is the same. Two migrations must not run on the same channel at once (the
+// second would take the first one's merge for pushed entries).
+//
+// The source keys are left in place unless DeleteSource is set; a source
+// list is deleted only if it is unchanged since it was read (a Lua check of
+// its length and head), so a node still writing the old list keeps its
+// entries.
+//
 // # Failures
 //
 // Every call honours its context and a per-call timeout (Timeout, default
