@@ -262,6 +262,9 @@ func migrateChannel(ctx context.Context, src, dst rueidis.Client, channel string
 		args = append(args, strconv.Itoa(opts.History), strconv.FormatInt(ttl, 10), fixed, strconv.Itoa(len(dstList)))
 		args = append(args, dstList...)
 		args = append(args, merged...)
+		if testHookBeforeMerge != nil {
+			testHookBeforeMerge(channel)
+		}
 		cctx, cancel := context.WithTimeout(ctx, opts.Timeout)
 		pushed, err := mergeScript.Exec(cctx, dst, []string{key}, args).AsInt64()
 		cancel()
@@ -293,6 +296,10 @@ func migrateChannel(ctx context.Context, src, dst rueidis.Client, channel string
 	}
 	return nil
 }
+
+// testHookBeforeMerge, set by tests, runs between the destination's
+// snapshot and the merge script.
+var testHookBeforeMerge func(channel string)
 
 // mergeScript applies a merge computed from a snapshot of the destination.
 // KEYS[1] the list; ARGV: history, ttl ms, fixed (1: set ttl; 0: keep the

@@ -297,3 +297,49 @@ func TestMigrateConcurrentPush(t *testing.T) {
 	}
 	t.Logf("%d of %d channels had writes in flight at the end", inFlight, len(moved))
 }
+
+// Entries pushed to the destination between its snapshot and the merge
+// script stay at the head, also when their LTRIM cut the snapshot's tail.
+func TestMigratePushBetweenSnapshotAndMerge(t *testing.T) {
+	e := newMigrateEnv(t)
+	ch := movedChannels(1)[0]
+	key := spoolKey(ch)
+	pushAll(t, e.a, key, newestFirst(1, 10, "s"))
+	pushAll(t, e.b, key, newestFirst(21, 30, "d"))
+	cl := client(t, e.b)
+	const hist = 15
+	testHookBeforeMerge = func(string) {
+		for i := 31; i <= 37; i++ {
+			cl.DoMulti(context.Background(), cl.B().Lpush().Key(key).Element(entry(i, "d"+strconv.Itoa(i))).Build(),
+				cl.B().Ltrim().Key(key).Start(0).Stop(hist-1).Build())
+		}
+	}
+	defer func() { testHookBeforeMerge = nil }()
+	c, err := MigrateShards(context.Background(), MigrateOptions{From: e.from, To: e.to, History: hist, Timeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := lrange(t, e.b, key)
+	if want := newestFirst(21, 37, "d")[:hist]; !slices.Equal(got, want) {
+		t.Errorf("list %q\nwant %q", got, want)
+	}
+	if c.Copied != 0 || c.Trimmed != 10 {
+		t.Errorf("counts %+v", c)
+	}
+	// with room, the source's entries follow
+	testHookBeforeMerge = func(string) {
+		cl.DoMulti(context.Background(), cl.B().Lpush().Key(key).Element(entry(38, "d38")).Build())
+	}
+	c, err = MigrateShards(context.Background(), MigrateOptions{From: e.from, To: e.to, History: 40, Timeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got = lrange(t, e.b, key)
+	want := append(newestFirst(38, 38, "d"), newestFirst(23, 37, "d")...)
+	if want = append(want, newestFirst(1, 10, "s")...); !slices.Equal(got, want) {
+		t.Errorf("list %q\nwant %q", got, want)
+	}
+	if c.Copied != 10 {
+		t.Errorf("counts %+v", c)
+	}
+}
