@@ -216,6 +216,7 @@ Usage:
   logplex controlplane [flags] HTTP API node (needs Redis)
   logplex cred create --name N --grant full_api,any_channel | cred list | cred revoke ID
   logplex tail --api URL --channel ID [--ps PS --source SRC --num N]   stream a channel (heroku logs --tail)
+  logplex shards plan|migrate --from URLS --to URLS   move history to a changed shard list
   logplex version
 
 Flags (each also read from the environment variable shown; a flag given wins):

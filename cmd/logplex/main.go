@@ -37,6 +37,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return runCred(args, stdout, stderr)
 	case "tail":
 		return runTail(args, stdout, stderr)
+	case "shards":
+		return runShards(args, stdout, stderr)
 	case "bench":
 		return runBench(args, stdout, stderr)
 	case "version":
