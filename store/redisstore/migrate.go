@@ -96,15 +96,6 @@ func (s *shardSet) close() {
 	}
 }
 
-func (s *shardSet) index(name string) int {
-	for i, n := range s.names {
-		if n == name {
-			return i
-		}
-	}
-	return -1
-}
-
 // scanChannels lists the channels with a history list on shard i.
 func (s *shardSet) scanChannels(ctx context.Context, i int, timeout time.Duration) ([]string, error) {
 	cl, err := s.conns[i].get()
