@@ -183,8 +183,11 @@ func (c *Config) enableNotifications(cl rueidis.Client, cluster bool) (map[strin
 		ctx, cancel := c.call(c.bg)
 		cur, err := node.Do(ctx, node.B().ConfigGet().Parameter("notify-keyspace-events").Build()).AsStrMap()
 		if err == nil {
-			if want := notifyFlags(cur["notify-keyspace-events"]); want != cur["notify-keyspace-events"] {
+			if was, want := cur["notify-keyspace-events"], notifyFlags(cur["notify-keyspace-events"]); want != was {
 				err = node.Do(ctx, node.B().ConfigSet().ParameterValue().ParameterValue("notify-keyspace-events", want).Build()).Error()
+				if err == nil {
+					c.log.Info("enabled keyspace notifications of config keys", "notify_keyspace_events_was", was, "now", want)
+				}
 			}
 		}
 		cancel()
