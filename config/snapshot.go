@@ -171,7 +171,7 @@ func (b *builder) applyToken(id string, h Hash) {
 	if h == nil {
 		return
 	}
-	t := &Token{ID: id, ChannelID: h["ch"], Name: h["name"]}
+	t := &Token{ID: id, ChannelID: h["ch"], Name: SafeTokenName(h["name"])}
 	b.tokens.set(id, t)
 	b.dirty[t.ChannelID] = true
 	b.addTok[t.ChannelID] = append(b.addTok[t.ChannelID], t)
