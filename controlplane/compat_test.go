@@ -230,8 +230,10 @@ func TestCompatV3ChannelIDs(t *testing.T) {
 
 func TestCompatV3ErrorBodiesAndMethods(t *testing.T) {
 	p := newPlane(t, nil)
-	r := p.do("POST", p.v3+"/v3/channels/x/tokens", `{`, nil)
-	want(t, r, 400) // malformed before auth, with a reason
+	// auth before the body is read (cowboy checked malformed first; docs/compat.md)
+	want(t, p.do("POST", p.v3+"/v3/channels/x/tokens", `{`, nil), 401)
+	r := p.do("POST", p.v3+"/v3/channels/x/tokens", `{`, jsonH)
+	want(t, r, 400) // malformed, with a reason
 	if !strings.HasPrefix(r.body, `{"error":`) {
 		t.Fatalf("body %q", r.body)
 	}

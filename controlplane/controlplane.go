@@ -96,6 +96,38 @@ type Options struct {
 	// MaxBodyBytes caps request bodies (413 above). Default 1 MiB.
 	MaxBodyBytes int64
 
+	// Bounds against hostile tenants and clients (docs/security.md).
+
+	// MaxTokensPerChannel caps one channel's tokens (422 above). Default 100.
+	MaxTokensPerChannel int
+	// MaxDrainReservationsPerChannel caps one channel's drains without a URL
+	// (POST /channels/<id>/drains/tokens; 422 above). Default 20.
+	MaxDrainReservationsPerChannel int
+	// MaxSessionBodyBytes caps a session body (413 above). Default 4096.
+	MaxSessionBodyBytes int64
+	// MaxSessionsPerChannel caps the sessions one channel can create on this
+	// node within SessionExpiry (429 above). Default 1000.
+	MaxSessionsPerChannel int
+	// MaxFetchesPerSession caps concurrent GET /sessions/<id> of one session
+	// on this node (429 above). Default 4.
+	MaxFetchesPerSession int
+	// MaxSessionFetches caps the histories (session fetches and v3 logs)
+	// this node writes at once (429 above); each holds up to num messages in memory (1500 of 10 KB:
+	// 15 MB). Default 8.
+	MaxSessionFetches int
+	// SessionFetchWriteTimeout bounds the writing of a session's (or v3
+	// logs') history, and of each tail batch after it; a client that does not read in time
+	// is disconnected. Default 30 s.
+	SessionFetchWriteTimeout time.Duration
+	// APIReadTimeout bounds the reading of a request's header, and of its
+	// body from the time the header was read. Default 10 s.
+	APIReadTimeout time.Duration
+	// APIIdleTimeout closes keep-alive connections idle this long. Default 2 min.
+	APIIdleTimeout time.Duration
+	// MaxAPIConnections caps the open connections of each API listener;
+	// beyond it new connections are closed at once. Default 1024.
+	MaxAPIConnections int
+
 	// LegacyAPIStatus is "normal", "read_only" or "disabled"
 	// (LEGACY_API_STATUS; anything else is normal). Default "normal".
 	LegacyAPIStatus string
@@ -135,6 +167,16 @@ func (o Options) withDefaults() (Options, error) {
 	setDefault(&o.WriteWait, 2*time.Second)
 	setDefault(&o.MaxDrainsPerChannel, 6)
 	setDefault(&o.MaxBodyBytes, 1<<20)
+	setDefault(&o.MaxTokensPerChannel, 100)
+	setDefault(&o.MaxDrainReservationsPerChannel, 20)
+	setDefault(&o.MaxSessionBodyBytes, 4096)
+	setDefault(&o.MaxSessionsPerChannel, 1000)
+	setDefault(&o.MaxFetchesPerSession, 4)
+	setDefault(&o.MaxSessionFetches, 8)
+	setDefault(&o.SessionFetchWriteTimeout, 30*time.Second)
+	setDefault(&o.APIReadTimeout, 10*time.Second)
+	setDefault(&o.APIIdleTimeout, 2*time.Minute)
+	setDefault(&o.MaxAPIConnections, 1024)
 	setDefault(&o.ShutdownTimeout, 10*time.Second)
 	if o.Logger == nil {
 		o.Logger = slog.Default()
@@ -208,8 +250,10 @@ func New(opts Options) (*ControlPlane, error) {
 	}
 	srv := api.New(c.apiConfig())
 	c.api = srv
-	c.legacySrv = newHTTPServer(srv.Legacy(), c.log)
-	c.v3Srv = newHTTPServer(srv.V3(), c.log)
+	c.legacySrv = c.newHTTPServer(srv.Legacy())
+	c.v3Srv = c.newHTTPServer(srv.V3())
+	c.legacyLn = newCappedListener(c.legacyLn, "legacy", opts.MaxAPIConnections)
+	c.v3Ln = newCappedListener(c.v3Ln, "v3", opts.MaxAPIConnections)
 	return c, nil
 }
 
@@ -221,13 +265,23 @@ func (c *ControlPlane) apiConfig() api.Config {
 		StoreTimeout: o.StoreTimeout, WriteWait: o.WriteWait,
 		MaxDrainsPerChannel: o.MaxDrainsPerChannel, AllowPrivateDrains: o.AllowPrivateDrains,
 		DrainDefaultCompression: o.DrainDefaultCompression, MaxBodyBytes: o.MaxBodyBytes,
+		Limits: api.Limits{MaxTokensPerChannel: o.MaxTokensPerChannel,
+			MaxDrainReservationsPerChannel: o.MaxDrainReservationsPerChannel,
+			MaxSessionBodyBytes:            o.MaxSessionBodyBytes, MaxSessionsPerChannel: o.MaxSessionsPerChannel,
+			MaxFetchesPerSession: o.MaxFetchesPerSession, MaxSessionFetches: o.MaxSessionFetches,
+			FetchWriteTimeout: o.SessionFetchWriteTimeout, BodyReadTimeout: o.APIReadTimeout},
 		LegacyStatus: api.ParseStatus(o.LegacyAPIStatus), V3Status: api.ParseStatus(o.APIStatus),
 		DenyTailSessions: o.DenyTailSessions, Logger: c.log, Stopping: c.tailsCtx}
 }
 
-func newHTTPServer(h http.Handler, log *slog.Logger) *http.Server {
-	return &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
-		MaxHeaderBytes: 64 << 10, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+// newHTTPServer bounds the header read and idle connections here; the body
+// read is bounded per request (api, APIReadTimeout), and writes per session
+// fetch (SessionFetchWriteTimeout): a server-wide WriteTimeout would cut
+// live tails. Accept errors (EMFILE) never stop the server: net/http
+// retries them with a backoff of 5 ms to 1 s, and cappedListener counts them.
+func (c *ControlPlane) newHTTPServer(h http.Handler) *http.Server {
+	return &http.Server{Handler: h, ReadHeaderTimeout: c.opts.APIReadTimeout, IdleTimeout: c.opts.APIIdleTimeout,
+		MaxHeaderBytes: 64 << 10, ErrorLog: slog.NewLogLogger(c.log.Handler(), slog.LevelWarn)}
 }
 
 // APIAddr is the bound legacy API address.

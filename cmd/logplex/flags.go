@@ -73,6 +73,13 @@ type settings struct {
 	statsLog                                 bool
 	maxTailSessions, maxTailsPerChannel      int
 	logsReadTimeout                          time.Duration
+	// API bounds against hostile tenants and clients (docs/security.md)
+	maxTokensPerChannel, maxDrainReservationsPerChannel int
+	maxSessionBodyBytes                                 int64
+	maxSessionsPerChannel, maxFetchesPerSession         int
+	maxSessionFetches, maxAPIConnections                int
+	sessionFetchWriteTimeout                            time.Duration
+	apiReadTimeout, apiIdleTimeout                      time.Duration
 }
 
 // envAliases are Logplex's own environment names for flags whose
@@ -175,6 +182,16 @@ func newFlagSet(name string, s *settings) *flag.FlagSet {
 	fs.IntVar(&s.maxTailSessions, "max-tail-sessions", 10000, "live tail sessions per control plane (more: 429)")
 	fs.IntVar(&s.maxTailsPerChannel, "max-tails-per-channel", 100, "live tail sessions of one channel per control plane (more: 429)")
 	fs.DurationVar(&s.logsReadTimeout, "logs-read-timeout", 15*time.Second, "POST /logs: time to read a request's headers and body (slow clients are cut off)")
+	fs.IntVar(&s.maxTokensPerChannel, "max-tokens-per-channel", 100, "tokens of one channel (more: 422)")
+	fs.IntVar(&s.maxDrainReservationsPerChannel, "max-drain-reservations-per-channel", 20, "drains without a URL (reserved with POST /channels/<id>/drains/tokens) of one channel (more: 422)")
+	fs.Int64Var(&s.maxSessionBodyBytes, "max-session-body-bytes", 4096, "largest session body (POST /sessions, /v2/sessions, /v3/sessions; larger: 413)")
+	fs.IntVar(&s.maxSessionsPerChannel, "max-sessions-per-channel", 1000, "sessions one channel may create per --session-expiry-s on one control plane (more: 429)")
+	fs.IntVar(&s.maxFetchesPerSession, "max-fetches-per-session", 4, "concurrent GET /sessions/<id> of one session on one control plane (more: 429)")
+	fs.IntVar(&s.maxSessionFetches, "max-session-fetches", 8, "histories (session fetches and v3 logs) one control plane writes at once, each holding up to num messages in memory (more: 429)")
+	fs.DurationVar(&s.sessionFetchWriteTimeout, "session-fetch-write-timeout", 30*time.Second, "time to write a session's or v3 logs history, and each tail write after it; a client that does not read is disconnected")
+	fs.DurationVar(&s.apiReadTimeout, "api-read-timeout", 10*time.Second, "API listeners: time to read a request's header, and then its body")
+	fs.DurationVar(&s.apiIdleTimeout, "api-idle-timeout", 2*time.Minute, "API listeners: keep-alive connections idle this long are closed")
+	fs.IntVar(&s.maxAPIConnections, "max-api-connections", 1024, "open connections per API listener (legacy and v3 each); more are closed at once")
 	fs.BoolVar(&s.statsLog, "stats-log", true, "write Logplex's per-minute m=logplex_stats lines to stderr")
 	fs.StringVar(&s.logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	fs.StringVar(&s.logFormat, "log-format", "text", "log format: text or json")

@@ -217,6 +217,11 @@ func newControlPlane(s *settings, w *store.Watcher, st *stores, log *slog.Logger
 		MaxDrainsPerChannel:  s.maxDrainsPerChannel, AllowPrivateDrains: s.allowPrivateDrains,
 		LegacyAPIStatus: s.legacyAPIStatus, APIStatus: s.apiStatus, DenyTailSessions: s.denyTailSessions,
 		MaxTailSessions: s.maxTailSessions, MaxTailsPerChannel: s.maxTailsPerChannel,
+		MaxTokensPerChannel: s.maxTokensPerChannel, MaxDrainReservationsPerChannel: s.maxDrainReservationsPerChannel,
+		MaxSessionBodyBytes: s.maxSessionBodyBytes, MaxSessionsPerChannel: s.maxSessionsPerChannel,
+		MaxFetchesPerSession: s.maxFetchesPerSession, MaxSessionFetches: s.maxSessionFetches,
+		SessionFetchWriteTimeout: s.sessionFetchWriteTimeout, APIReadTimeout: s.apiReadTimeout,
+		APIIdleTimeout: s.apiIdleTimeout, MaxAPIConnections: s.maxAPIConnections,
 		DrainDefaultCompression: s.httpDrainCompression, ShutdownTimeout: s.shutdownTimeout, Logger: log,
 	})
 }

@@ -75,6 +75,7 @@ type Config struct {
 	AllowPrivateDrains      bool
 	DrainDefaultCompression string // "", "gzip" or "zstd"
 	MaxBodyBytes            int64
+	Limits                  Limits
 
 	LegacyStatus     Status
 	V3Status         Status
@@ -94,11 +95,15 @@ type Server struct {
 	// runtime switches (control rods), initialised from cfg
 	legacy, v3 atomic.Int32 // Status
 	denyTail   atomic.Bool
+
+	fetches  fetchGate    // concurrent session fetches
+	sessions *windowCount // sessions created per channel
 }
 
 // New returns a server for cfg.
 func New(cfg Config) *Server {
-	s := &Server{cfg: cfg, auth: auth.Checker{AuthKey: cfg.AuthKey}, log: cfg.Logger}
+	s := &Server{cfg: cfg, auth: auth.Checker{AuthKey: cfg.AuthKey}, log: cfg.Logger,
+		sessions: newWindowCount(cfg.SessionExpiry, time.Now)}
 	s.SetLegacyStatus(cfg.LegacyStatus)
 	s.SetV3Status(cfg.V3Status)
 	s.SetDenyTailSessions(cfg.DenyTailSessions)
@@ -119,6 +124,7 @@ func (s *Server) SetDenyTailSessions(on bool) { s.denyTail.Store(on) }
 func (s *Server) Legacy() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		rec := &statusRecorder{ResponseWriter: w}
+		s.boundBodyRead(w, r)
 		ep := s.serveLegacy(rec, r)
 		countRequest("legacy", ep, rec.code)
 	})
@@ -128,6 +134,7 @@ func (s *Server) Legacy() http.Handler {
 func (s *Server) V3() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		rec := &statusRecorder{ResponseWriter: w}
+		s.boundBodyRead(w, r)
 		ep := s.serveV3(rec, r)
 		countRequest("v3", ep, rec.code)
 	})

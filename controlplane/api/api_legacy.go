@@ -60,31 +60,42 @@ func deprecated(text string) func(*Server, http.ResponseWriter, *http.Request, [
 }
 
 // serveLegacy routes one legacy request and returns its metric endpoint.
+// Authentication comes before the body is read: every answer given before
+// the handler's leaves the body unread and closes the connection (dropBody).
 func (s *Server) serveLegacy(w http.ResponseWriter, r *http.Request) string {
-	if Status(s.legacy.Load()) == StatusDisabled {
-		replyText(w, http.StatusServiceUnavailable, msgDisabled)
-		return "unknown"
-	}
 	route, args := matchLegacy(r.Method, r.URL.Path)
-	if route == nil {
-		replyText(w, http.StatusNotFound, msgNotFound)
-		return "unknown"
+	endpoint := "unknown"
+	if route != nil && Status(s.legacy.Load()) != StatusDisabled {
+		endpoint = route.endpoint
 	}
-	snap := s.snapshot()
-	if snap == nil {
-		replyText(w, http.StatusServiceUnavailable, msgBooting)
-		return route.endpoint
-	}
-	if route.ro && (Status(s.legacy.Load()) == StatusReadOnly || snap.ReadOnly) {
-		replyText(w, http.StatusServiceUnavailable, msgReadOnly)
-		return route.endpoint
-	}
-	if route.auth && !s.auth.API(r.Header.Get("Authorization"), snap) {
-		replyText(w, http.StatusUnauthorized, msgNotAuthorized)
-		return route.endpoint
+	if code, text := s.legacyPrecheck(r, route); code != 0 {
+		dropBody(w, r)
+		replyText(w, code, text)
+		return endpoint
 	}
 	route.handle(s, w, r, args)
-	return route.endpoint
+	return endpoint
+}
+
+// legacyPrecheck returns the status and text of an answer the request gets
+// before its handler runs, or 0.
+func (s *Server) legacyPrecheck(r *http.Request, route *legacyRoute) (int, string) {
+	if Status(s.legacy.Load()) == StatusDisabled {
+		return http.StatusServiceUnavailable, msgDisabled
+	}
+	if route == nil {
+		return http.StatusNotFound, msgNotFound
+	}
+	snap := s.snapshot()
+	switch {
+	case snap == nil:
+		return http.StatusServiceUnavailable, msgBooting
+	case route.ro && (Status(s.legacy.Load()) == StatusReadOnly || snap.ReadOnly):
+		return http.StatusServiceUnavailable, msgReadOnly
+	case route.auth && !s.auth.API(r.Header.Get("Authorization"), snap):
+		return http.StatusUnauthorized, msgNotAuthorized
+	}
+	return 0, ""
 }
 
 func matchLegacy(method, path string) (*legacyRoute, []string) {

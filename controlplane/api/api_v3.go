@@ -71,6 +71,7 @@ func (s *Server) serveV3(w http.ResponseWriter, r *http.Request) string {
 	}
 	res, q := matchV3(segs, ok)
 	if res == nil {
+		dropBody(w, r)
 		w.WriteHeader(http.StatusNotFound)
 		return "unknown"
 	}
@@ -86,29 +87,41 @@ func (s *Server) serveV3(w http.ResponseWriter, r *http.Request) string {
 }
 
 // v3Precheck runs the checks every resource shares, answering itself and
-// returning false when one fails.
+// returning false when one fails. Authentication comes before the body is
+// read (cowboy checks malformed_request first; see docs/compat.md): answers
+// given before it leave the body unread and close the connection.
 func (s *Server) v3Precheck(res *v3Resource, q *v3Request) bool {
 	w, r := q.w, q.r
 	if msg := s.v3Unavailable(res, r.Method); msg != "" {
+		dropBody(w, r)
 		reply(w, http.StatusServiceUnavailable, ctJSON, jsonError(msg))
 		return false
 	}
 	if !knownMethods[r.Method] {
+		dropBody(w, r)
 		w.WriteHeader(http.StatusNotImplemented)
 		return false
 	}
 	if !contains(res.methods, r.Method) {
+		dropBody(w, r)
 		w.Header().Set("Allow", strings.Join(res.methods, ", "))
 		w.WriteHeader(http.StatusMethodNotAllowed)
 		return false
 	}
-	if err := s.v3Malformed(res, q); err != nil {
-		reply(w, bodyErrorCode(err), ctJSON, jsonError(err.Error()))
+	if q.channel != "" && !storableID(q.channel) {
+		dropBody(w, r)
+		reply(w, http.StatusBadRequest, ctJSON, jsonError(errChannelID.Error()))
 		return false
 	}
+	q.snap = s.snapshot()
 	if !s.v3Authorized(res, r, q.snap) {
+		dropBody(w, r)
 		w.Header().Set("Www-Authenticate", "Basic realm=Logplex")
 		w.WriteHeader(http.StatusUnauthorized)
+		return false
+	}
+	if err := s.v3Malformed(res, q); err != nil {
+		reply(w, bodyErrorCode(err), ctJSON, jsonError(err.Error()))
 		return false
 	}
 	if !acceptable(r.Header.Values("Accept"), res.produces) {
@@ -133,17 +146,15 @@ func (s *Server) v3Unavailable(res *v3Resource, method string) string {
 	return ""
 }
 
-// v3Malformed reads the body and runs the resource's malformed_request
-// check; it also rejects channel ids that cannot be stored.
+var errChannelID = errors.New("invalid channel id: at most 200 bytes, no ':' and no control characters")
+
+// v3Malformed reads the body and runs the resource's malformed_request check.
 func (s *Server) v3Malformed(res *v3Resource, q *v3Request) error {
 	body, err := s.readBody(q.w, q.r)
 	if err != nil {
 		return err
 	}
-	q.body, q.snap = body, s.snapshot()
-	if q.channel != "" && !storableID(q.channel) {
-		return errors.New("invalid channel id: at most 200 bytes, no ':' and no control characters")
-	}
+	q.body = body
 	if res.malformed == nil {
 		return nil
 	}
@@ -302,10 +313,17 @@ func v3JSONBody(q *v3Request) bool {
 // v3Fail answers an error from a v3 handler: 422 for refused drains, 503
 // for the store, 400 otherwise.
 func (s *Server) v3Fail(q *v3Request, err error) {
+	countDrainLimit(err)
 	var de *drainError
+	var le *limitError
 	switch {
 	case errors.As(err, &de):
 		reply(q.w, http.StatusUnprocessableEntity, "", jsonError(de.Msg))
+	case errors.As(err, &le):
+		if le.code() == http.StatusTooManyRequests {
+			q.w.Header().Set("Retry-After", "5")
+		}
+		reply(q.w, le.code(), "", jsonError(le.Msg))
 	case isStoreError(err):
 		s.log.Warn("v3 API: store failure", "err", err)
 		reply(q.w, http.StatusServiceUnavailable, "", jsonError(err.Error()))

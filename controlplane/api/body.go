@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"time"
 )
 
 // Body errors; each text is what the client is told.
@@ -16,9 +17,14 @@ var (
 	errTooLarge    = errors.New("request body too large")
 )
 
-// readBody reads the whole request body, at most MaxBodyBytes.
+// readBody reads the whole request body, at most MaxBodyBytes, within the
+// deadline boundBodyRead set; once it is read the deadline is lifted (it
+// would otherwise cancel the request's context while the handler runs).
 func (s *Server) readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
 	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes))
+	if err == nil && r.ContentLength != 0 {
+		_ = http.NewResponseController(w).SetReadDeadline(time.Time{})
+	}
 	var tooLarge *http.MaxBytesError
 	if errors.As(err, &tooLarge) {
 		return nil, errTooLarge
@@ -79,17 +85,16 @@ func (o object) strs(key string) ([]string, error) {
 	if !o.has(key) {
 		return nil, nil
 	}
-	var raw []json.RawMessage
+	var raw []*string // one decode; a null element stays nil
 	if json.Unmarshal(o[key], &raw) != nil {
 		return nil, errors.New("'" + key + "' must be a list of strings")
 	}
-	out := make([]string, 0, len(raw))
-	for _, v := range raw {
-		var s string
-		if v[0] != '"' || json.Unmarshal(v, &s) != nil {
+	out := make([]string, len(raw))
+	for i, v := range raw {
+		if v == nil {
 			return nil, errors.New("'" + key + "' must be a list of strings")
 		}
-		out = append(out, s)
+		out[i] = *v
 	}
 	return out, nil
 }
@@ -103,4 +108,27 @@ func (o object) integer(key string) (val int64, ok bool, err error) {
 		return 0, false, errors.New("'" + key + "' must be an integer")
 	}
 	return val, true, nil
+}
+
+// boundBodyRead gives a request with a body BodyReadTimeout to deliver it:
+// a handler that reads it (readBody) and net/http, which reads what a
+// handler left to reuse the connection, both stop there. Requests without a
+// body (session fetches, which stream for long) keep no read deadline.
+func (s *Server) boundBodyRead(w http.ResponseWriter, r *http.Request) {
+	if r.ContentLength != 0 {
+		_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(s.cfg.Limits.BodyReadTimeout))
+	}
+}
+
+// dropBody is called before an answer given without reading the request's
+// body (401, 404, 503 …): the connection closes after the answer instead of
+// net/http waiting for the unread body, so a client that declares a body
+// and never sends it is answered at once and holds nothing.
+func dropBody(w http.ResponseWriter, r *http.Request) {
+	if r.ContentLength == 0 {
+		return
+	}
+	countRefused(refusedUnreadBody)
+	w.Header().Set("Connection", "close")
+	_ = http.NewResponseController(w).SetReadDeadline(time.Now())
 }

@@ -35,6 +35,10 @@ func (s *Server) legacyCreateChannel(w http.ResponseWriter, r *http.Request, _ [
 		legacyBadRequest(w, err)
 		return
 	}
+	if err := s.checkNewTokens(names, 0); err != nil {
+		replyLimit(w, err)
+		return
+	}
 	id, err := s.incr(r, config.ChannelIndexKey)
 	if err != nil {
 		s.legacyStoreFailed(w, err)
@@ -181,8 +185,13 @@ func (s *Server) legacyCreateToken(w http.ResponseWriter, r *http.Request, args 
 		replyText(w, http.StatusBadRequest, "'name' post param missing")
 		return
 	}
-	if s.snapshot().Channel(args[0]) == nil {
+	ch := s.snapshot().Channel(args[0])
+	if ch == nil {
 		replyText(w, http.StatusNotFound, msgNotFound)
+		return
+	}
+	if err := s.checkNewTokens([]string{name}, len(ch.Tokens)); err != nil {
+		replyLimit(w, err)
 		return
 	}
 	toks, err := s.createTokens(r, args[0], []string{name})
@@ -208,8 +217,13 @@ func (s *Server) v2CreateToken(w http.ResponseWriter, r *http.Request, args []st
 		reply(w, http.StatusUnprocessableEntity, ctHTML, jsonError("NAME is a required field"))
 		return
 	}
-	if s.snapshot().Channel(args[0]) == nil {
+	ch := s.snapshot().Channel(args[0])
+	if ch == nil {
 		reply(w, http.StatusNotFound, ctJSON, jsonError("No such channel"))
+		return
+	}
+	if err := s.checkNewTokens([]string{name}, len(ch.Tokens)); err != nil {
+		s.v2Fail(w, err)
 		return
 	}
 	toks, err := s.createTokens(r, args[0], []string{name})

@@ -13,8 +13,12 @@ var errMissingHost = &drainError{Invalid: true, Msg: "missing_host_param"}
 // v2Fail answers a drain request error: 422 for refused destinations, 503
 // for the store, 400 for malformed input.
 func (s *Server) v2Fail(w http.ResponseWriter, err error) {
+	countDrainLimit(err)
 	var de *drainError
+	var le *limitError
 	switch {
+	case errors.As(err, &le):
+		reply(w, le.code(), ctJSON, jsonError(le.Msg))
 	case errors.As(err, &de) && de.Invalid:
 		reply(w, http.StatusUnprocessableEntity, ctJSON, jsonError("Invalid drain destination: "+de.Msg))
 	case errors.As(err, &de):
@@ -61,8 +65,13 @@ func (s *Server) v2Drain(o object) (*config.DrainURL, string, error) {
 
 // legacyReserveDrain: POST /channels/<id>/drains/tokens → 201 (text/html JSON).
 func (s *Server) legacyReserveDrain(w http.ResponseWriter, r *http.Request, args []string) {
-	if s.snapshot().Channel(args[0]) == nil {
+	ch := s.snapshot().Channel(args[0])
+	if ch == nil {
 		replyText(w, http.StatusNotFound, msgNotFound)
+		return
+	}
+	if err := s.checkReservations(ch); err != nil {
+		replyLimit(w, err)
 		return
 	}
 	d, err := s.newDrain(r, args[0])
@@ -103,6 +112,10 @@ func (s *Server) v2FinishDrain(w http.ResponseWriter, r *http.Request, args []st
 	}
 	if duplicateDrain(snap.Channel(args[0]), u, id) {
 		reply(w, http.StatusConflict, ctJSON, jsonError("Already exists"))
+		return
+	}
+	if d.URL == "" && urlDrains(snap.Channel(args[0])) >= s.cfg.MaxDrainsPerChannel {
+		s.v2Fail(w, errMaxDrainsV2) // a reservation cannot step past the drain limit
 		return
 	}
 	nd := &config.Drain{ID: id, ChannelID: d.ChannelID, Token: d.Token, URL: u.Normalized, Compression: comp}

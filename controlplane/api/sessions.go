@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"os"
+	"strconv"
 	"time"
 
 	"github.com/logplex/logplex/config"
@@ -13,6 +15,36 @@ import (
 )
 
 const noRedisWarning = "Warning: log history discarded due to excessive volume."
+
+// admitSession applies the session bounds: the body size, and the sessions
+// of one channel created on this node within SessionExpiry (channels not
+// in the config share one count).
+func (s *Server) admitSession(body []byte, ch string) error {
+	lim := s.cfg.Limits
+	if int64(len(body)) > lim.MaxSessionBodyBytes {
+		return refuse(refusedSessionBody, http.StatusRequestEntityTooLarge,
+			"session body too large: at most "+strconv.FormatInt(lim.MaxSessionBodyBytes, 10)+" bytes")
+	}
+	if s.snapshot().Channel(ch) == nil {
+		ch = ""
+	}
+	if !s.sessions.take(ch, lim.MaxSessionsPerChannel) {
+		return refuse(refusedSessionsPerChan, http.StatusTooManyRequests,
+			"too many sessions for this channel: at most "+strconv.Itoa(lim.MaxSessionsPerChannel)+
+				" per "+s.cfg.SessionExpiry.String()+"; retry later")
+	}
+	return nil
+}
+
+// replyLimit answers a limitError as text (legacy routes), with
+// Retry-After on 429.
+func replyLimit(w http.ResponseWriter, err error) {
+	le := err.(*limitError)
+	if le.code() == http.StatusTooManyRequests {
+		w.Header().Set("Retry-After", "5")
+	}
+	replyText(w, le.code(), le.Msg)
+}
 
 // storeSession stores a session body (verbatim, as Logplex does) and
 // returns its id.
@@ -29,11 +61,17 @@ func (s *Server) storeSession(r *http.Request, body []byte) (string, error) {
 // legacySession reads and stores a session body; "" when it answered itself.
 func (s *Server) legacySession(w http.ResponseWriter, r *http.Request) string {
 	body, err := s.readBody(w, r)
+	var o object
 	if err == nil {
-		_, err = parseObject(body)
+		o, err = parseObject(body)
 	}
 	if err != nil {
 		legacyBadRequest(w, err)
+		return ""
+	}
+	ch, _, _ := o.str("channel_id")
+	if err := s.admitSession(body, ch); err != nil {
+		replyLimit(w, err)
 		return ""
 	}
 	id, err := s.storeSession(r, body)
@@ -80,6 +118,11 @@ func (s *Server) v2CanaryFetch(w http.ResponseWriter, r *http.Request, args []st
 }
 
 func (s *Server) fetchSession(w http.ResponseWriter, r *http.Request, id string, canary bool) {
+	if !s.fetches.enter(id, s.cfg.Limits.MaxFetchesPerSession) {
+		tooManyFetches(w, refusedFetchesPerSession, "Too many fetches of this session; retry later")
+		return
+	}
+	defer s.fetches.leave(id)
 	sp, ok := s.loadSession(w, r, id)
 	if !ok {
 		return
@@ -98,8 +141,13 @@ func (s *Server) fetchSession(w http.ResponseWriter, r *http.Request, id string,
 	if tail != nil {
 		defer tail.Close()
 	}
+	if !s.fetches.enterHistory(s.cfg.Limits.MaxSessionFetches) {
+		tooManyFetches(w, refusedSessionFetches, "Too many session fetches; retry later")
+		return
+	}
 	hist, err := s.history(r, sp.ChannelID, sp.FetchCount())
 	if err != nil {
+		s.fetches.leaveHistory()
 		s.legacyStoreFailed(w, err)
 		return
 	}
@@ -110,16 +158,38 @@ func (s *Server) fetchSession(w http.ResponseWriter, r *http.Request, id string,
 	}
 	h.Set("Connection", "close")
 	w.WriteHeader(http.StatusOK)
+	rc := http.NewResponseController(w)
+	_ = rc.SetWriteDeadline(time.Now().Add(s.cfg.Limits.FetchWriteTimeout))
 	flush(w) // chunked from here on, as Logplex streams it
-	buf, _ := session.AppendHistory(nil, hist, sp)
-	if !canary && sp.Tail && ch != nil && ch.NoTail {
-		buf = frame.AppendL20(buf, time.Now())
+	err = session.WriteHistory(w, hist, sp)
+	s.fetches.leaveHistory()
+	if err == nil && !canary && sp.Tail && ch != nil && ch.NoTail {
+		_, err = w.Write(frame.AppendL20(nil, time.Now()))
 	}
-	if _, err := w.Write(buf); err != nil || tail == nil {
+	if err == nil {
+		err = rc.Flush()
+	}
+	if err != nil {
+		countFetchError(err)
 		return
 	}
-	flush(w)
-	s.follow(w, r, tail, sp)
+	if tail != nil {
+		s.follow(w, r, tail, sp)
+	}
+}
+
+// tooManyFetches answers 429 for a fetch a bound refused.
+func tooManyFetches(w http.ResponseWriter, reason, text string) {
+	countRefused(reason)
+	w.Header().Set("Retry-After", "5")
+	replyText(w, http.StatusTooManyRequests, text)
+}
+
+// countFetchError counts a fetch cut because the client did not read.
+func countFetchError(err error) {
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		countRefused(refusedFetchWriteTimeout)
+	}
 }
 
 // loadSession looks a session up and parses it, answering 404/400/503
@@ -186,9 +256,25 @@ func (s *Server) follow(w http.ResponseWriter, r *http.Request, t session.Tail, 
 	defer cancel()
 	stop := context.AfterFunc(s.cfg.Stopping, cancel)
 	defer stop()
-	if err := session.Follow(ctx, t, sp, w, func() { flush(w) }); err != nil {
+	rc := http.NewResponseController(w)
+	dw := &deadlineWriter{w: w, rc: rc, timeout: s.cfg.Limits.FetchWriteTimeout}
+	if err := session.Follow(ctx, t, sp, dw, func() { _ = rc.Flush() }); err != nil {
+		countFetchError(err)
 		s.log.Debug("tail ended", "channel", sp.ChannelID, "err", err)
 	}
 }
 
 func flush(w http.ResponseWriter) { _ = http.NewResponseController(w).Flush() }
+
+// deadlineWriter gives each write of a tail FetchWriteTimeout: a tail whose
+// client stops reading ends instead of holding its connection forever.
+type deadlineWriter struct {
+	w       http.ResponseWriter
+	rc      *http.ResponseController
+	timeout time.Duration
+}
+
+func (d *deadlineWriter) Write(p []byte) (int, error) {
+	_ = d.rc.SetWriteDeadline(time.Now().Add(d.timeout))
+	return d.w.Write(p)
+}

@@ -47,6 +47,15 @@ func (s *Server) v3PutChannel(q *v3Request) {
 		return
 	}
 	old := q.snap.Channel(q.channel)
+	if old == nil && isDigits(q.channel) {
+		s.v3Fail(q, refuse(refusedNumericChannel, 0, "numeric channel ids are reserved for channels created "+
+			"with POST /channels; name a new channel with at least one non-digit character"))
+		return
+	}
+	if err := s.checkNewTokens(dedupe(names), 0); err != nil {
+		s.v3Fail(q, err)
+		return
+	}
 	// A new channel is written whole; an existing one keeps every field but
 	// its name as stored (flags an operator set, fields logplex does not
 	// know), even ones this node's snapshot has not seen yet.
@@ -84,6 +93,19 @@ func channelTokenNames(body []byte) ([]string, error) {
 		return nil, errInvalidPayload
 	}
 	return names, nil
+}
+
+// dedupe returns names without repeats, in first-seen order.
+func dedupe(names []string) []string {
+	seen := make(map[string]bool, len(names))
+	out := names[:0:0]
+	for _, n := range names {
+		if !seen[n] {
+			seen[n] = true
+			out = append(out, n)
+		}
+	}
+	return out
 }
 
 // reconcileTokens returns the token set for names (existing tokens kept by

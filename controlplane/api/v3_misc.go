@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net/http"
 	"strconv"
+	"time"
 
 	"github.com/logplex/logplex/frame"
 )
@@ -32,7 +33,8 @@ func requireString(q *v3Request, key string) error {
 
 // v3CreateToken: POST /v3/channels/:id/tokens → 200 {"token":…,"name":…}.
 func (s *Server) v3CreateToken(q *v3Request) {
-	if q.snap.Channel(q.channel) == nil {
+	ch := q.snap.Channel(q.channel)
+	if ch == nil {
 		q.w.WriteHeader(http.StatusNotFound)
 		return
 	}
@@ -40,6 +42,10 @@ func (s *Server) v3CreateToken(q *v3Request) {
 		return
 	}
 	name, _, _ := q.obj.str("name")
+	if err := s.checkNewTokens([]string{name}, len(ch.Tokens)); err != nil {
+		s.v3Fail(q, err)
+		return
+	}
 	toks, err := s.createTokens(q.r, q.channel, []string{name})
 	if err != nil {
 		s.v3Fail(q, err)
@@ -61,6 +67,13 @@ func (s *Server) v3ChannelLogs(q *v3Request) {
 	if n, err := strconv.Atoi(q.r.URL.Query().Get("num")); err == nil && n >= 0 {
 		num = n
 	}
+	if !s.fetches.enterHistory(s.cfg.Limits.MaxSessionFetches) {
+		countRefused(refusedSessionFetches)
+		q.w.Header().Set("Retry-After", "5")
+		reply(q.w, http.StatusTooManyRequests, "", jsonError("too many history fetches; retry later"))
+		return
+	}
+	defer s.fetches.leaveHistory()
 	hist, err := s.history(q.r, q.channel, num)
 	if err != nil {
 		s.v3Fail(q, err)
@@ -70,14 +83,32 @@ func (s *Server) v3ChannelLogs(q *v3Request) {
 	h.Set("Logplex-Msg-Count", strconv.Itoa(len(hist)))
 	h.Set("Connection", "close")
 	q.w.WriteHeader(http.StatusOK)
+	_ = http.NewResponseController(q.w).SetWriteDeadline(time.Now().Add(s.cfg.Limits.FetchWriteTimeout))
 	flush(q.w)
-	var buf []byte
+	if err := writeV3Logs(q.w, hist); err != nil {
+		countFetchError(err)
+	}
+}
+
+// writeV3Logs writes history (newest first) oldest first in the v3 log
+// format, in writes of about 32 KiB, releasing each entry once written, as
+// session.WriteHistory does.
+func writeV3Logs(w http.ResponseWriter, hist [][]byte) error {
+	buf := make([]byte, 0, 32<<10+frame.MaxFrameLen)
 	for i := len(hist) - 1; i >= 0; i-- {
 		if f, ok := frame.ParseDrain(hist[i]); ok {
 			buf = frame.AppendV3Log(buf, f)
 		}
+		hist[i] = nil
+		if len(buf) >= 32<<10 {
+			if _, err := w.Write(buf); err != nil {
+				return err
+			}
+			buf = buf[:0]
+		}
 	}
-	_, _ = q.w.Write(buf)
+	_, err := w.Write(buf)
+	return err
 }
 
 // v3CreateSession: POST /v3/sessions → 201, Location and {"url":…}.
@@ -88,6 +119,10 @@ func (s *Server) v3CreateSession(q *v3Request) {
 	ch, _, _ := q.obj.str("channel_id")
 	if q.snap.Channel(ch) == nil {
 		reply(q.w, http.StatusUnprocessableEntity, "", jsonError("channel not found"))
+		return
+	}
+	if err := s.admitSession(q.body, ch); err != nil {
+		s.v3Fail(q, err)
 		return
 	}
 	id, err := s.storeSession(q.r, q.body)
