@@ -264,6 +264,27 @@ func TestAbuseAPISlowBodyFlood(t *testing.T) {
 		t.Fatalf("flood answers %v, want 400 × 401", statuses)
 	}
 	legit(t, p, "after")
+
+	// 400 idle connections to the v3 port take the process past its 300
+	// file descriptors: accepts fail with EMFILE, are counted and retried,
+	// and once the connections close both APIs serve again
+	accept0 := Metric(t, p.Adm, `logplex_api_accept_errors_total{api="v3"}`)
+	idle := make([]net.Conn, 0, 400)
+	for range 400 {
+		c, err := net.Dial("tcp", p.V3) // the kernel's backlog accepts them
+		if err != nil {
+			break
+		}
+		idle = append(idle, c)
+	}
+	for _, c := range idle {
+		c.Close()
+	}
+	Eventually(t, 30*time.Second, "accept errors counted", func() bool {
+		return Metric(t, p.Adm, `logplex_api_accept_errors_total{api="v3"}`) > accept0
+	})
+	t.Logf("%d idle connections; v3 accept errors: %v", len(idle), Metric(t, p.Adm, `logplex_api_accept_errors_total{api="v3"}`)-accept0)
+	legit(t, p, "after fd exhaustion")
 	select {
 	case <-p.done:
 		t.Fatalf("the process exited:\n%s", p.Output())
@@ -277,7 +298,7 @@ func legit(t *testing.T, p *Proc, when string) {
 	if r := Do(t, "POST", "http://"+p.API+"/channels", p.User, p.Pass, nil, []byte(`{"tokens":["app"]}`)); r.Status != 201 {
 		t.Fatalf("POST /channels %s the flood: %d %s", when, r.Status, r.Body)
 	}
-	name := "legit-" + when
+	name := "legit-" + strings.ReplaceAll(when, " ", "-")
 	r := Do(t, "PUT", "http://"+p.V3+"/v3/channels/"+name, p.User, p.Pass, map[string]string{"Content-Type": "application/json"}, []byte(`{"tokens":["app"]}`))
 	if r.Status != 201 {
 		t.Fatalf("PUT /v3/channels %s the flood: %d %s", when, r.Status, r.Body)
