@@ -277,6 +277,11 @@ func TestAbuseAPISlowBodyFlood(t *testing.T) {
 		}
 		idle = append(idle, c)
 	}
+	fds := func() int {
+		ents, _ := os.ReadDir(fmt.Sprintf("/proc/%d/fd", p.cmd.Process.Pid))
+		return len(ents)
+	}
+	Eventually(t, 30*time.Second, "the process at its open-file limit", func() bool { return fds() >= 295 })
 	for _, c := range idle {
 		c.Close()
 	}
