@@ -176,24 +176,84 @@ func (e *otlpEncoder) appendRecord(b, msg []byte, f *frame.Fields) []byte {
 		b = protowire.AppendTag(b, pbRecTime, protowire.Fixed64Type)
 		b = protowire.AppendFixed64(b, uint64(t))
 	}
-	sev := otlpSeverity[f.Pri&7]
-	b = protowire.AppendTag(b, pbRecSevNum, protowire.VarintType)
-	b = protowire.AppendVarint(b, sev.num)
-	b = appendStringField(b, pbRecSevText, sev.text)
-	b = protowire.AppendTag(b, pbRecBody, protowire.BytesType)
-	b = protowire.AppendVarint(b, uint64(sizeStringField(len(f.Content))))
-	b = appendStringField(b, pbAnyString, f.Content)
-	b = appendStrAttr(b, pbRecAttrs, "hostname", host)
-	b = appendStrAttr(b, pbRecAttrs, "appname", f.Source)
-	b = appendStrAttr(b, pbRecAttrs, "proc_id", f.PS)
-	b = appendStrAttr(b, pbRecAttrs, "msg_id", msgID)
-	b = appendIntAttr(b, pbRecAttrs, "facility", uint64(f.Pri>>3))
-	b = appendIntAttr(b, pbRecAttrs, "priority", uint64(f.Pri))
+	b = append(b, otlpSevFields[f.Pri&7]...)
+	b = append(b, pbBodyTag)
+	b = appendVarint(b, uint64(sizeStringField(len(f.Content))))
+	b = append(b, pbAnyStringTag)
+	b = appendVarint(b, uint64(len(f.Content)))
+	b = append(b, f.Content...)
+	b = appendAttr(b, otlpKeyHostname, host)
+	b = appendAttr(b, otlpKeyAppname, f.Source)
+	b = appendAttr(b, otlpKeyProcID, f.PS)
+	b = appendAttr(b, otlpKeyMsgID, msgID)
+	b = append(b, otlpPriAttrs[f.Pri&255]...)
 	if !isNil(sd) {
 		b = e.appendSDAttr(b, sd)
 	}
 	b = protowire.AppendTag(b, pbRecObserved, protowire.Fixed64Type)
 	return protowire.AppendFixed64(b, e.observed)
+}
+
+// The per-record constants, encoded once: the severity fields by syslog
+// severity, the facility and priority attributes by PRI (ParseDrain wraps
+// it to 8 bits), and the attribute keys (KeyValue.key fields).
+var (
+	otlpSevFields = func() (t [8][]byte) {
+		for i, s := range otlpSeverity {
+			b := protowire.AppendTag(nil, pbRecSevNum, protowire.VarintType)
+			b = protowire.AppendVarint(b, s.num)
+			t[i] = appendStringField(b, pbRecSevText, s.text)
+		}
+		return t
+	}()
+	otlpPriAttrs = func() (t [256][]byte) {
+		for pri := range t {
+			b := appendIntAttr(nil, pbRecAttrs, "facility", uint64(pri>>3))
+			t[pri] = appendIntAttr(b, pbRecAttrs, "priority", uint64(pri))
+		}
+		return t
+	}()
+	otlpKeyHostname = appendStringField(nil, pbKVKey, "hostname")
+	otlpKeyAppname  = appendStringField(nil, pbKVKey, "appname")
+	otlpKeyProcID   = appendStringField(nil, pbKVKey, "proc_id")
+	otlpKeyMsgID    = appendStringField(nil, pbKVKey, "msg_id")
+)
+
+// One-byte tags (field number << 3 | wire type 2).
+const (
+	pbBodyTag      = pbRecBody<<3 | 2
+	pbAttrTag      = pbRecAttrs<<3 | 2
+	pbKVValueTag   = pbKVValue<<3 | 2
+	pbAnyStringTag = pbAnyString<<3 | 2
+)
+
+// appendAttr appends an attributes field KeyValue{key, AnyValue{string_value:
+// val}}, key being an encoded KeyValue.key field; nothing when val is "-".
+func appendAttr(b, key, val []byte) []byte {
+	if isNil(val) {
+		return b
+	}
+	anyv := sizeStringField(len(val))
+	b = append(b, pbAttrTag)
+	b = appendVarint(b, uint64(len(key)+sizeBytesField(anyv)))
+	b = append(b, key...)
+	b = append(b, pbKVValueTag)
+	b = appendVarint(b, uint64(anyv))
+	b = append(b, pbAnyStringTag)
+	b = appendVarint(b, uint64(len(val)))
+	return append(b, val...)
+}
+
+// appendVarint is protowire.AppendVarint with the one- and two-byte cases
+// (every length in a record but the longest bodies) inlined.
+func appendVarint(b []byte, v uint64) []byte {
+	if v < 1<<7 {
+		return append(b, byte(v))
+	}
+	if v < 1<<14 {
+		return append(b, byte(v)|0x80, byte(v>>7))
+	}
+	return protowire.AppendVarint(b, v)
 }
 
 // isNil reports whether a syslog field is the nil value "-".
