@@ -509,9 +509,16 @@ func TestOTLPEncoderAllocs(t *testing.T) {
 // encode and gzip (level 1), frames of HTTPTargetBytes (100 KB) of cooked
 // messages.
 func BenchmarkOTLPEncode(b *testing.B) {
-	for _, coding := range []string{"none", codingGzip} {
-		b.Run(coding, func(b *testing.B) {
+	for _, c := range []struct{ name, coding string }{{"none", "none"}, {"gzip", codingGzip}, {"gzip-120B", codingGzip}} {
+		coding := c.coding
+		b.Run(c.name, func(b *testing.B) {
 			msgs := logLines(4096, 1)
+			if c.name == "gzip-120B" { // the size logplex bench sends
+				for i := range msgs {
+					m := fmt.Appendf(nil, "<134>1 2024-05-01T12:00:00.%06d+00:00 host app web.%d - - seq=%d ", i, 1+i%4, i)
+					msgs[i] = append(m, strings.Repeat("x", 120-len(m))...)
+				}
+			}
 			e := newOTLPEncoder("ch1", httpTestToken)
 			var raw, z []byte
 			budget, size, cooked := 102400, 0, 0
