@@ -315,9 +315,9 @@ func (e *otlpEncoder) appendResourceLogs(dst, name, first, recs []byte) []byte {
 	dst = protowire.AppendVarint(dst, uint64(rl))
 	dst = protowire.AppendTag(dst, pbResourceLogsRes, protowire.BytesType)
 	dst = protowire.AppendVarint(dst, uint64(res))
-	dst = appendStrAttr(dst, pbResourceAttrs, "service.name", name)
-	dst = appendStrAttr(dst, pbResourceAttrs, "logplex.channel_id", e.channelID)
-	dst = appendStrAttr(dst, pbResourceAttrs, "logplex.drain_token", e.drainToken)
+	dst = appendStrKV(dst, pbResourceAttrs, "service.name", name)
+	dst = appendStrKV(dst, pbResourceAttrs, "logplex.channel_id", e.channelID)
+	dst = appendStrKV(dst, pbResourceAttrs, "logplex.drain_token", e.drainToken)
 	dst = protowire.AppendTag(dst, pbResourceLogsScope, protowire.BytesType)
 	dst = protowire.AppendVarint(dst, uint64(scope))
 	dst = append(dst, first...)
@@ -349,6 +349,12 @@ func appendStrAttr[S string | []byte](b []byte, num protowire.Number, key string
 	if len(val) == 1 && val[0] == '-' {
 		return b
 	}
+	return appendStrKV(b, num, key, val)
+}
+
+// appendStrKV is appendStrAttr for any value, "-" included (a resource
+// attribute: its size is counted beforehand).
+func appendStrKV[S string | []byte](b []byte, num protowire.Number, key string, val S) []byte {
 	anyv := sizeStringField(len(val))
 	b = protowire.AppendTag(b, num, protowire.BytesType)
 	b = protowire.AppendVarint(b, uint64(sizeStringField(len(key))+sizeBytesField(anyv)))
