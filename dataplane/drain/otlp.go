@@ -9,14 +9,15 @@ package drain
 // own, e.g. an API key) and the outcome of an answer, per the OTLP/HTTP
 // specification:
 //
-//	2xx                    delivered; a partial success's rejected_log_records
-//	                       are counted as dropped and reported in the next L10
-//	429, 502, 503, 504,    retried (the frame keeps 1+HTTPFrameRetries tries)
-//	no answer              after a backoff: HTTPReconnectTime × 2^n, n the
-//	                       consecutive retryable answers (≤ HTTPMaxRetries),
-//	                       jittered, or the answer's Retry-After if longer
-//	                       (at most otlpMaxRetryAfter)
-//	anything else          the frame is dropped (reported in the next L10)
+//	2xx                 delivered; a partial success's rejected_log_records
+//	                    are counted as dropped and reported in the next L10
+//	429, 502, 503, 504  retried (the frame keeps 1+HTTPFrameRetries tries) on
+//	                    the same connection after a backoff: HTTPReconnectTime
+//	                    × 2^n, n the consecutive retryable answers (≤
+//	                    HTTPMaxRetries), jittered, or the answer's Retry-After
+//	                    if longer (at most otlpMaxRetryAfter)
+//	no answer           retried on a new connection, as by HTTP drains (fail)
+//	anything else       the frame is dropped (reported in the next L10)
 
 import (
 	"fmt"
