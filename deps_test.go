@@ -63,7 +63,7 @@ var rules = []struct {
 	{"dataplane/ingest", rule{[]string{"frame", "ringbuf", "config", "store", "dataplane"},
 		[]string{"github.com/panjf2000/gnet", "github.com/valyala/fasthttp", "github.com/klauspost/compress", metricsMod}}},
 	{"dataplane/drain", rule{[]string{"frame", "ringbuf", "config", "store", "dataplane"},
-		[]string{"github.com/valyala/fasthttp", "github.com/klauspost/compress", metricsMod}}},
+		[]string{"github.com/valyala/fasthttp", "github.com/klauspost/compress", "google.golang.org/protobuf/encoding/protowire", metricsMod}}},
 	{"dataplane", rule{[]string{"frame", "ringbuf", "config", "store", "dataplane"}, []string{metricsMod}}},
 	{"controlplane", rule{[]string{"frame", "ringbuf", "config", "store", "controlplane"}, []string{metricsMod}}},
 	{"controlrods", rule{[]string{"config", "store", "controlrods"}, []string{metricsMod}}},

@@ -357,7 +357,7 @@ func (r *scenarioRun) startSinks() error {
 		r.tcpSink = ts
 		r.onTeardown(ts.Close)
 	default:
-		hs, err := StartHTTPSink(listen, r.rec)
+		hs, err := startHTTPSink(listen, r.rec, r.s.Drain == "otlp")
 		if err != nil {
 			return err
 		}
@@ -378,6 +378,8 @@ func (r *scenarioRun) setupDrains(ctx context.Context) error {
 		var u string
 		if r.tcpSink != nil {
 			u = "syslog://" + r.tcpSink.Addr()
+		} else if s.Drain == "otlp" {
+			u = r.httpSink.otlpURL(r.o.SinkHost, e)
 		} else {
 			u = r.httpSink.URL(r.o.SinkHost, e)
 		}

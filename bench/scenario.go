@@ -17,7 +17,7 @@ type Scenario struct {
 	Desc string
 
 	Input            string  // "tcp" (default) or "http"
-	Drain            string  // "http" (default) or "syslog"
+	Drain            string  // "http" (default), "syslog" or "otlp"
 	Channels         int     // default 100
 	TokensPerChannel int     // default 1
 	DrainsPerChannel int     // default 1
@@ -67,6 +67,8 @@ var Scenarios = map[string]Scenario{
 	"with-tails": {Desc: "TCP in, 100 channels x 1 HTTP drain, plus 10 live tail sessions (GET /sessions/<id>, tail) on 10 channels",
 		Tails: 10},
 	"compressed-drain": {Desc: "TCP in, 100 channels x 1 HTTP drain with Content-Encoding: gzip", Compression: "gzip"},
+	"otlp-drain": {Desc: "TCP in, 100 channels x 1 OTLP/HTTP drain (protobuf ExportLogsServiceRequest, gzip), history off",
+		Drain: "otlp"},
 }
 
 // DefaultScenarios is what `logplex bench` runs without --scenarios.

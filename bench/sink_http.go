@@ -23,6 +23,8 @@ type HTTPSink struct {
 	connServer
 	rec *Recorder
 
+	otlp bool // bodies are OTLP ExportLogsServiceRequests (sink_otlp.go)
+
 	mu   sync.Mutex
 	errs int64 // malformed requests
 	reqs int64
@@ -33,11 +35,15 @@ const maxSinkBody = 64 << 20
 
 // StartHTTPSink listens on addr (host:0 for a free port).
 func StartHTTPSink(addr string, rec *Recorder) (*HTTPSink, error) {
+	return startHTTPSink(addr, rec, false)
+}
+
+func startHTTPSink(addr string, rec *Recorder, otlp bool) (*HTTPSink, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("http sink: %w", err)
 	}
-	s := &HTTPSink{rec: rec}
+	s := &HTTPSink{rec: rec, otlp: otlp}
 	s.start(ln, s.serve)
 	return s, nil
 }
@@ -67,7 +73,7 @@ type httpReq struct {
 func (s *HTTPSink) serve(c net.Conn) {
 	br := bufio.NewReaderSize(c, 64<<10)
 	bw := bufio.NewWriterSize(c, 256)
-	sc := &sinkScratch{b: s.rec.NewBatch()}
+	sc := &sinkScratch{b: s.rec.NewBatch(), otlp: s.otlp}
 	for {
 		h, err := readHead(br)
 		if err != nil {
@@ -113,6 +119,8 @@ type sinkScratch struct {
 	body  []byte
 	plain []byte
 	zr    *gzip.Reader
+	otlp  bool
+	line  []byte // OTLP: a record as an HTTP drain line
 }
 
 func grow(b []byte, n int) []byte {
@@ -144,6 +152,11 @@ func (sc *sinkScratch) handle(h httpReq) error {
 	}
 	if !sc.b.Start(h.end, FormatHTTPDrain, nowNs()) {
 		return errors.New("unknown drain")
+	}
+	if sc.otlp {
+		_, err := sc.recordOTLP(body)
+		sc.b.Done()
+		return err
 	}
 	n := recordFrames(sc.b, body)
 	if h.msgCount >= 0 && n != h.msgCount {

@@ -95,7 +95,10 @@ type Drain struct {
 	Token       string // "d.<uuid>"
 	URL         string // empty for a reservation
 	State       string
-	Compression string // "", "gzip" or "zstd" (extension)
+	Compression string // "", "gzip" or "zstd"; OTLP drains also "none" (extension)
+	// Headers are an OTLP drain's extra request headers in stored form
+	// (EncodeDrainHeaders; extension). Secret: never logged.
+	Headers string
 }
 
 // Cred is an API credential (spec §4.1.2).
@@ -166,12 +169,15 @@ func DrainHash(d *Drain) Hash {
 	if d.Compression != "" {
 		h["compression"] = d.Compression
 	}
+	if d.Headers != "" {
+		h["headers"] = d.Headers
+	}
 	return h
 }
 
 func drainFromHash(id int64, h Hash) *Drain {
 	d := &Drain{ID: id, ChannelID: h["ch"], Token: h["token"], URL: h["url"],
-		State: h["state"], Compression: h["compression"]}
+		State: h["state"], Compression: h["compression"], Headers: h["headers"]}
 	if d.URL == "" && h["host"] != "" {
 		port := h["port"]
 		if port == "" {

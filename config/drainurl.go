@@ -5,6 +5,7 @@ package config
 //	syslog://host[:port][/path]          TCP syslog, default port 601
 //	syslog+tls://host[:port][#insecure]  TLS syslog, default port 6514
 //	http(s)://[user[:pass]@]host[:port][/path][?query]
+//	otlp+http(s)://[user[:pass]@]host[:port][/path][?query]   OTLP/HTTP logs (extension)
 //
 // A URL is first parsed as an RFC 3986 URI (scheme ":" hier-part, authority
 // with userinfo, host and port; every character checked), then validated per
@@ -27,6 +28,7 @@ const (
 	DrainHTTP      DrainKind = iota + 1 // http:// and https://
 	DrainSyslogTCP                      // syslog://
 	DrainSyslogTLS                      // syslog+tls://
+	DrainOTLP                           // otlp+http:// and otlp+https:// (extension)
 )
 
 // Default ports (spec §5.1).
@@ -37,8 +39,11 @@ const (
 
 // DrainURL is a parsed and validated drain destination.
 type DrainURL struct {
-	Kind   DrainKind
-	Scheme string // "http", "https", "syslog" or "syslog+tls"
+	Kind DrainKind
+	// Scheme is "http", "https", "syslog" or "syslog+tls"; for an OTLP
+	// drain it is the transport, "http" or "https" (the URL says
+	// "otlp+http" or "otlp+https").
+	Scheme string
 	// Host without brackets (an IPv6 literal is "::1", not "[::1]").
 	Host string
 	// Port is the port to connect to: the URL's, else the scheme default
@@ -120,6 +125,8 @@ func ParseDrainURL(raw string) (*DrainURL, error) {
 		return r.syslog(raw, DrainSyslogTLS, DefaultSyslogTLSPort, ErrInvalidTLSSyslog)
 	case "http", "https":
 		return r.http(raw)
+	case "otlp+http", "otlp+https":
+		return r.otlp(raw)
 	case "udpsyslog":
 		return nil, ErrUDPUnsupported
 	case "syslog+udp":
@@ -171,6 +178,28 @@ func (r *uriParts) http(raw string) (*DrainURL, error) {
 		return nil, err
 	}
 	u.Normalized = raw
+	return u, nil
+}
+
+// ErrInvalidOTLPURI rejects an otlp+http(s) URL without a host.
+var ErrInvalidOTLPURI = &DrainURLError{Reason: "invalid_otlp_uri"}
+
+// otlp parses an OTLP/HTTP drain: like an HTTP drain, with the transport
+// scheme ("http" or "https") in Scheme. The path is the endpoint's as
+// written (OTLP's default is /v1/logs; logplex does not add it).
+func (r *uriParts) otlp(raw string) (*DrainURL, error) {
+	if !r.hasAuthority || r.host == "" {
+		return nil, ErrInvalidOTLPURI
+	}
+	scheme, def := "http", 80
+	if r.scheme == "otlp+https" {
+		scheme, def = "https", 443
+	}
+	u, err := r.drainURL(DrainOTLP, def, ErrInvalidOTLPURI)
+	if err != nil {
+		return nil, err
+	}
+	u.Scheme, u.Normalized = scheme, raw
 	return u, nil
 }
 

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"encoding/json"
 	"errors"
 	"net/http"
 
@@ -20,7 +21,10 @@ var (
 	errMaxDrainsV2 = &drainError{Msg: "You have already added the maximum number of drains allowed"}
 	errMaxDrainsV3 = &drainError{Msg: "maximum number of drains reached"}
 	errCompression = &drainError{Msg: `compression must be "gzip" or "zstd"`}
-	errCompHTTP    = &drainError{Msg: "compression applies to HTTP(S) drains only"}
+	errCompHTTP    = &drainError{Msg: "compression applies to HTTP(S) and OTLP drains only"}
+	errCompOTLP    = &drainError{Msg: `compression of an OTLP drain must be "gzip", "zstd" or "none"`}
+	errHeadersOTLP = &drainError{Msg: "headers apply to OTLP drains (otlp+https://) only"}
+	errHeadersObj  = &drainError{Msg: `headers must be an object of strings, e.g. {"x-api-key": "…"}`}
 )
 
 // checkDestination validates a drain URL for storing: scheme (§5.1), then
@@ -42,7 +46,8 @@ func (s *Server) checkDestination(raw string) (*config.DrainURL, error) {
 }
 
 // compression reads the optional "compression" field for a drain of kind
-// (0: no URL yet). Absent or null: the default, for HTTP drains only.
+// (0: no URL yet). Absent or null: the default, for HTTP drains only (an
+// OTLP drain without one sends gzip). OTLP drains also take "none".
 func (s *Server) compression(o object, u *config.DrainURL) (string, error) {
 	if !o.has("compression") {
 		if u != nil && u.Kind == config.DrainHTTP {
@@ -51,6 +56,12 @@ func (s *Server) compression(o object, u *config.DrainURL) (string, error) {
 		return "", nil
 	}
 	c, _, err := o.str("compression")
+	if u != nil && u.Kind == config.DrainOTLP {
+		if err != nil || (c != "gzip" && c != "zstd" && c != "none") {
+			return "", errCompOTLP
+		}
+		return c, nil
+	}
 	if err != nil || (c != "gzip" && c != "zstd") {
 		return "", errCompression
 	}
@@ -58,6 +69,35 @@ func (s *Server) compression(o object, u *config.DrainURL) (string, error) {
 		return "", errCompHTTP
 	}
 	return c, nil
+}
+
+// headers reads the optional "headers" extension of an OTLP drain, an
+// object of name → value, and returns its stored form. Absent or null:
+// none. The values are secrets: errors never echo them.
+func headers(o object, u *config.DrainURL) (string, error) {
+	if !o.has("headers") {
+		return "", nil
+	}
+	if u == nil || u.Kind != config.DrainOTLP {
+		return "", errHeadersOTLP
+	}
+	var m map[string]any
+	if json.Unmarshal(o["headers"], &m) != nil || m == nil {
+		return "", errHeadersObj
+	}
+	hs := make([]config.Header, 0, len(m))
+	for k, v := range m {
+		str, ok := v.(string)
+		if !ok {
+			return "", errHeadersObj
+		}
+		hs = append(hs, config.Header{Name: k, Value: str})
+	}
+	stored, err := config.EncodeDrainHeaders(hs)
+	if err != nil {
+		return "", &drainError{Msg: err.Error()}
+	}
+	return stored, nil
 }
 
 // urlDrains counts the channel's drains that have a URL (reservations do
@@ -106,7 +146,8 @@ func drainChange(d *config.Drain) config.Change {
 	return config.Change{Key: config.DrainKey(d.ID), Fields: config.DrainHash(d)}
 }
 
-// appendDrainJSON writes {"id":…,"token":…[,"url":…][,"compression":…]}.
+// appendDrainJSON writes {"id":…,"token":…[,"url":…][,"compression":…]
+// [,"headers":{"name":"***",…}]}: header values are never shown.
 func appendDrainJSON(dst []byte, d *config.Drain, url string) []byte {
 	dst = append(dst, `{"id":`...)
 	dst = appendInt(dst, d.ID)
@@ -119,6 +160,17 @@ func appendDrainJSON(dst []byte, d *config.Drain, url string) []byte {
 	if d.Compression != "" {
 		dst = append(dst, `,"compression":`...)
 		dst = appendJSONString(dst, d.Compression)
+	}
+	if d.Headers != "" {
+		dst = append(dst, `,"headers":{`...)
+		for i, h := range config.DrainHeaders(d.Headers) {
+			if i > 0 {
+				dst = append(dst, ',')
+			}
+			dst = appendJSONString(dst, h.Name)
+			dst = append(dst, `:"***"`...)
+		}
+		dst = append(dst, '}')
 	}
 	return append(dst, '}')
 }

@@ -32,23 +32,24 @@ func (s *Server) v2Fail(w http.ResponseWriter, err error) {
 }
 
 // v2Drain reads a v2 drain body: {"url":…} or {"host":…,"port":…} (port
-// 514 by default), plus the optional "compression" extension.
-func (s *Server) v2Drain(o object) (*config.DrainURL, string, error) {
+// 514 by default), plus the optional "compression" and "headers"
+// extensions (the compression, then the stored headers, are returned).
+func (s *Server) v2Drain(o object) (*config.DrainURL, string, string, error) {
 	raw, ok, err := o.str("url")
 	if err != nil {
-		return nil, "", err
+		return nil, "", "", err
 	}
 	if !ok {
 		host, hok, err := o.str("host")
 		if err != nil {
-			return nil, "", err
+			return nil, "", "", err
 		}
 		if !hok {
-			return nil, "", errMissingHost
+			return nil, "", "", errMissingHost
 		}
 		port, pok, err := o.integer("port")
 		if err != nil {
-			return nil, "", err
+			return nil, "", "", err
 		}
 		if !pok {
 			port = 514
@@ -57,10 +58,14 @@ func (s *Server) v2Drain(o object) (*config.DrainURL, string, error) {
 	}
 	u, err := s.checkDestination(raw)
 	if err != nil {
-		return nil, "", err
+		return nil, "", "", err
 	}
 	comp, err := s.compression(o, u)
-	return u, comp, err
+	if err != nil {
+		return nil, "", "", err
+	}
+	hdrs, err := headers(o, u)
+	return u, comp, hdrs, err
 }
 
 // legacyReserveDrain: POST /channels/<id>/drains/tokens → 201 (text/html JSON).
@@ -101,7 +106,7 @@ func (s *Server) v2FinishDrain(w http.ResponseWriter, r *http.Request, args []st
 		reply(w, http.StatusNotFound, ctJSON, jsonError("Unknown drain."))
 		return
 	}
-	u, comp, err := s.v2Drain(o)
+	u, comp, hdrs, err := s.v2Drain(o)
 	var de *drainError
 	if errors.As(err, &de) && de.Invalid && d.URL == "" {
 		err = errors.Join(err, s.write(r, config.Change{Key: config.DrainKey(id)})) // Logplex drops the reservation
@@ -118,7 +123,7 @@ func (s *Server) v2FinishDrain(w http.ResponseWriter, r *http.Request, args []st
 		s.v2Fail(w, errMaxDrainsV2) // a reservation cannot step past the drain limit
 		return
 	}
-	nd := &config.Drain{ID: id, ChannelID: d.ChannelID, Token: d.Token, URL: u.Normalized, Compression: comp}
+	nd := &config.Drain{ID: id, ChannelID: d.ChannelID, Token: d.Token, URL: u.Normalized, Compression: comp, Headers: hdrs}
 	if err := s.write(r, drainChange(nd)); err != nil {
 		s.v2Fail(w, err)
 		return
@@ -132,7 +137,7 @@ func (s *Server) v2CreateDrain(w http.ResponseWriter, r *http.Request, args []st
 	if err != nil {
 		return
 	}
-	u, comp, err := s.v2Drain(o)
+	u, comp, hdrs, err := s.v2Drain(o)
 	if err != nil {
 		s.v2Fail(w, err)
 		return
@@ -146,14 +151,14 @@ func (s *Server) v2CreateDrain(w http.ResponseWriter, r *http.Request, args []st
 	case duplicateDrain(ch, u, 0):
 		reply(w, http.StatusConflict, ctJSON, jsonError("Already exists"))
 	default:
-		s.v2StoreDrain(w, r, ch.ID, u.Normalized, comp)
+		s.v2StoreDrain(w, r, ch.ID, u.Normalized, comp, hdrs)
 	}
 }
 
-func (s *Server) v2StoreDrain(w http.ResponseWriter, r *http.Request, ch, url, comp string) {
+func (s *Server) v2StoreDrain(w http.ResponseWriter, r *http.Request, ch, url, comp, hdrs string) {
 	d, err := s.newDrain(r, ch)
 	if err == nil {
-		d.URL, d.Compression = url, comp
+		d.URL, d.Compression, d.Headers = url, comp, hdrs
 		err = s.write(r, drainChange(d))
 	}
 	if err != nil {

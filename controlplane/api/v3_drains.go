@@ -48,7 +48,7 @@ func (s *Server) v3CreateDrain(q *v3Request) {
 		return
 	}
 	raw, hasURL, _ := q.obj.str("url")
-	u, comp, err := s.v3Destination(q.obj, raw, hasURL)
+	u, comp, hdrs, err := s.v3Destination(q.obj, raw, hasURL)
 	if err != nil {
 		s.v3Fail(q, err)
 		return
@@ -59,7 +59,7 @@ func (s *Server) v3CreateDrain(q *v3Request) {
 	}
 	d, err := s.newDrain(q.r, ch.ID)
 	if err == nil {
-		d.URL, d.Compression = raw, comp
+		d.URL, d.Compression, d.Headers = raw, comp, hdrs
 		err = s.write(q.r, drainChange(d))
 	}
 	if err != nil {
@@ -70,17 +70,22 @@ func (s *Server) v3CreateDrain(q *v3Request) {
 	reply(q.w, http.StatusCreated, "", appendDrainJSON(nil, d, d.URL))
 }
 
-// v3Destination validates the URL (when given) and the compression.
-func (s *Server) v3Destination(o object, raw string, hasURL bool) (*config.DrainURL, string, error) {
+// v3Destination validates the URL (when given), the compression and the
+// headers (returned in stored form).
+func (s *Server) v3Destination(o object, raw string, hasURL bool) (*config.DrainURL, string, string, error) {
 	var u *config.DrainURL
 	if hasURL {
 		var err error
 		if u, err = s.checkDestination(raw); err != nil {
-			return nil, "", err
+			return nil, "", "", err
 		}
 	}
 	comp, err := s.compression(o, u)
-	return u, comp, err
+	if err != nil {
+		return nil, "", "", err
+	}
+	hdrs, err := headers(o, u)
+	return u, comp, hdrs, err
 }
 
 // v3Drain serves /v3/channels/:id/drains/:drain_id (PUT, DELETE).
@@ -124,6 +129,10 @@ func (s *Server) v3UpdateDrain(q *v3Request, ch *config.Channel, d *config.Drain
 		s.v3Fail(q, err)
 		return
 	}
+	if nd.Headers, err = updatedHeaders(q.obj, d.Headers, eff); err != nil {
+		s.v3Fail(q, err)
+		return
+	}
 	if err := s.write(q.r, drainChange(&nd)); err != nil {
 		s.v3Fail(q, err)
 		return
@@ -155,11 +164,23 @@ func (s *Server) updatedURL(q *v3Request, ch *config.Channel, d *config.Drain, r
 // updatedCompression: an explicit value is validated; otherwise an HTTP
 // drain keeps its compression (or gets the default) and others have none.
 func (s *Server) updatedCompression(o object, old string, u *config.DrainURL) (string, error) {
-	if !o.has("compression") && u != nil && u.Kind == config.DrainHTTP && old != "" {
+	if !o.has("compression") && u != nil && (u.Kind == config.DrainHTTP || u.Kind == config.DrainOTLP) && old != "" {
 		return old, nil
 	}
 	if !o.has("compression") && u == nil {
 		return old, nil
 	}
 	return s.compression(o, u)
+}
+
+// updatedHeaders: explicit headers are validated; otherwise an OTLP drain
+// keeps its headers and others have none.
+func updatedHeaders(o object, old string, u *config.DrainURL) (string, error) {
+	if !o.has("headers") {
+		if u == nil || u.Kind == config.DrainOTLP {
+			return old, nil
+		}
+		return "", nil
+	}
+	return headers(o, u)
 }

@@ -1,7 +1,8 @@
 // Package drain delivers a channel's messages to its drains: one Drain per
 // configured drain URL on this node, each with a bounded drop-oldest buffer
 // (spec §5.3) and one sender goroutine — HTTP(S) batches (http.go) or
-// octet-counted syslog over TCP/TLS (syslog.go). The Manager starts, restarts
+// octet-counted syslog over TCP/TLS (syslog.go) or OTLP/HTTP log exports
+// (otlp.go, an extension). The Manager starts, restarts
 // and stops Drains to match each config snapshot, and gives the router a
 // lock-free channel → drains table.
 //
@@ -11,9 +12,12 @@
 // as HTTP drain frames, formatted once by the router while it reads them
 // (frame.AppendHTTPDrainHead), so its sender only copies them into a POST
 // body; a syslog drain holds cooked syslog (token already rewritten) and its
-// sender formats each with the drain's own token (AppendSyslogDrain).
+// sender formats each with the drain's own token (AppendSyslogDrain); an
+// OTLP drain holds cooked syslog too and encodes each as a log record.
 //
-// drain imports frame, ringbuf, config, fasthttp and klauspost/compress.
+// drain imports frame, ringbuf, config, fasthttp, klauspost/compress and
+// protowire (google.golang.org/protobuf/encoding/protowire: the OTLP
+// payload is appended with it; nothing else of that module is linked).
 package drain
 
 import (

@@ -17,6 +17,11 @@ package drain
 // earlier (dropped, since dropSince). Success clears dropped; a dropped
 // frame adds its messages and its loss to dropped. So every lost message is
 // reported exactly once, in the first successful request after the loss.
+//
+// OTLP drains (otlp.go) are this sender with an otlpEncoder: their buffer
+// holds cooked messages, the body is an ExportLogsServiceRequest built on
+// each try (the L10 notice is a record of it), and the OTLP/HTTP rules
+// decide what is retried and how long to wait.
 
 import (
 	"context"
@@ -29,6 +34,7 @@ import (
 
 	"github.com/valyala/fasthttp"
 
+	"github.com/logplex/logplex/config"
 	"github.com/logplex/logplex/frame"
 	"github.com/logplex/logplex/ringbuf"
 )
@@ -72,6 +78,10 @@ type httpSender struct {
 	full   bool         // an oversized message ended the frame being filled
 	popFn  func([]byte) bool
 
+	otlp      *otlpEncoder // OTLP drains only
+	throttled int          // OTLP: consecutive retryable answers, for the backoff
+	skipped   int          // OTLP: messages of the frame that do not parse (go to no drain)
+
 	carry     int       // buffer losses taken while no message could carry their notice
 	dropped   int       // messages of dropped frames (and their losses) not reported yet
 	dropSince time.Time // when the first of them was dropped
@@ -95,8 +105,12 @@ type httpSender struct {
 
 // newHTTPSender sets up d's buffer, counters and HTTP client.
 func newHTTPSender(o *Options, d *Drain) (sender, error) {
+	otlp := d.URL.Kind == config.DrainOTLP
 	coding := d.Config.Compression
-	if coding == "" {
+	switch {
+	case otlp && coding == "":
+		coding = codingGzip // OTLP drains compress unless told not to
+	case coding == "":
 		coding = o.DefaultCompression
 	}
 	log := o.Logger.With("drain_id", d.Config.ID, "channel_id", d.Config.ChannelID)
@@ -109,6 +123,10 @@ func newHTTPSender(o *Options, d *Drain) (sender, error) {
 		coding = ""
 	}
 	s := &httpSender{o: o, d: d, log: log, coding: coding}
+	form := FormHTTP
+	if otlp {
+		s.otlp, form = newOTLPEncoder(d.Config.ChannelID, d.Config.Token), FormCooked
+	}
 	tmpl, err := newHTTPRequestTemplate(o, d, coding)
 	if err != nil {
 		return nil, fmt.Errorf("http drain: %w", err)
@@ -122,11 +140,18 @@ func newHTTPSender(o *Options, d *Drain) (sender, error) {
 		}
 	}
 	s.popFn = s.popOne
+	if otlp {
+		s.popFn = s.popOTLP
+	}
 	s.closeTimer = httpStoppedTimer()
 	s.reconnectTimer = httpStoppedTimer()
 	s.ageTimer = httpStoppedTimer()
-	d.Buf = NewBuffer(o.HTTPBufferSize, FormHTTP)
-	d.Stats = newStats(d.Config.ID, "http", d.Buf)
+	kind := "http"
+	if otlp {
+		kind = "otlp"
+	}
+	d.Buf = NewBuffer(o.HTTPBufferSize, form)
+	d.Stats = newStats(d.Config.ID, kind, d.Buf)
 	return s, nil
 }
 
@@ -229,15 +254,24 @@ func (s *httpSender) buffered() int {
 // anyway, and the buffer's pending loss. It reports whether the frame
 // holds any message.
 func (s *httpSender) nextFrame() bool {
-	if s.raw == nil {
-		s.raw = make([]byte, httpL10Room, httpL10Room+4096) // grows to the frames sent
+	if s.otlp != nil {
+		s.otlp.reset(time.Now())
+	} else {
+		if s.raw == nil {
+			s.raw = make([]byte, httpL10Room, httpL10Room+4096) // grows to the frames sent
+		}
+		s.raw = s.raw[:httpL10Room]
 	}
-	s.raw, s.budget, s.full = s.raw[:httpL10Room], s.o.HTTPTargetBytes, false
+	s.budget, s.full = s.o.HTTPTargetBytes, false
 	var loss int
 	s.d.Buf.With(func(r *ringbuf.Ring) {
 		loss, _ = r.TakeLoss() // Logplex reports buffer loss "since now" (Appendix A.12)
 		r.PopWhile(s.popFn)
 	})
+	if s.skipped > 0 {
+		s.d.Stats.AddDropped(s.skipped) // not reported: Logplex's drains never deliver them
+		s.skipped = 0
+	}
 	if loss > 0 {
 		s.d.Stats.AddDropped(loss)
 		s.carry += loss
@@ -277,6 +311,9 @@ func (s *httpSender) popOne(msg []byte) bool {
 // L10 frame, if a loss is pending, then the messages; compressed if the
 // drain is.
 func (s *httpSender) body(now time.Time) ([]byte, int) {
+	if s.otlp != nil {
+		return s.otlpBody(now)
+	}
 	start, count := httpL10Room, s.fr.msgs
 	if n := s.dropped + s.fr.loss; n > 0 {
 		since := now
@@ -319,6 +356,10 @@ func (s *httpSender) send() {
 	if err == nil || errors.Is(err, fasthttp.ErrBodyTooLarge) {
 		status = s.resp.StatusCode()
 	}
+	if s.otlp != nil {
+		s.otlpOutcome(status, err, end)
+		return
+	}
 	s.resp.ResetBody()
 	switch {
 	case status >= 200 && status < 300:
@@ -341,7 +382,7 @@ func (s *httpSender) delivered(now time.Time) {
 	s.fr.msgs = 0
 	s.inHand.Store(0)
 	s.dropped, s.dropSince = 0, time.Time{} // reported in this frame's L10
-	s.lastGood = now
+	s.lastGood, s.throttled = now, 0
 	if s.degraded.Load() {
 		s.resize(s.o.HTTPBufferSize, now)
 		s.degraded.Store(false)
@@ -453,6 +494,9 @@ func (s *httpSender) onCloseTimer() {
 		s.closeConn()
 		if s.fr.msgs == 0 {
 			s.raw, s.zbody = nil, nil // an idle drain holds no body buffers
+			if s.otlp != nil {
+				s.otlp.release()
+			}
 		}
 		s.d.Buf.Trim()
 		return

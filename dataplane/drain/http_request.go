@@ -25,6 +25,11 @@ import (
 //	User-Agent: <Options.UserAgent>
 //	Content-Encoding: gzip|zstd                  (compressed drains; an extension)
 //	Content-Length: <body bytes as sent>
+//
+// An OTLP drain (an extension) sends Host, Authorization (URL with
+// userinfo), Content-Type: application/x-protobuf, User-Agent,
+// Content-Encoding (unless "none"), then the drain's own headers in their
+// stored order; no Logplex-* headers.
 
 var (
 	hdrHost        = []byte("Host")
@@ -36,6 +41,7 @@ var (
 	hdrUserAgent   = []byte("User-Agent")
 	hdrEncoding    = []byte("Content-Encoding")
 	valLogplex1    = []byte("application/logplex-1")
+	valProtobuf    = []byte("application/x-protobuf")
 	methodPost     = []byte(fasthttp.MethodPost)
 )
 
@@ -47,6 +53,8 @@ type httpRequestTemplate struct {
 	token  []byte
 	ua     []byte
 	coding []byte // Content-Encoding, or nil
+	otlp   bool
+	extra  [][2][]byte // an OTLP drain's own headers (secret: never logged)
 }
 
 func newHTTPRequestTemplate(o *Options, d *Drain, coding string) (*httpRequestTemplate, error) {
@@ -61,6 +69,12 @@ func newHTTPRequestTemplate(o *Options, d *Drain, coding string) (*httpRequestTe
 	}
 	if coding != "" {
 		t.coding = []byte(coding)
+	}
+	if u.Kind == config.DrainOTLP {
+		t.otlp = true
+		for _, h := range config.DrainHeaders(d.Config.Headers) {
+			t.extra = append(t.extra, [2][]byte{[]byte(h.Name), []byte(h.Value)})
+		}
 	}
 	// The scheme must match the HostClient (IsTLS false: TLS is done when
 	// dialing); the host part is not sent (the Host header above is).
@@ -119,14 +133,21 @@ func (t *httpRequestTemplate) fill(req *fasthttp.Request, body []byte, count int
 	if t.auth != nil {
 		h.SetBytesKV(hdrAuth, t.auth)
 	}
-	h.SetBytesKV(hdrContentType, valLogplex1)
-	num = strconv.AppendInt(num[:0], int64(count), 10)
-	h.SetBytesKV(hdrMsgCount, num)
-	h.SetBytesKV(hdrFrameID, id)
-	h.SetBytesKV(hdrDrainToken, t.token)
+	if t.otlp {
+		h.SetBytesKV(hdrContentType, valProtobuf)
+	} else {
+		h.SetBytesKV(hdrContentType, valLogplex1)
+		num = strconv.AppendInt(num[:0], int64(count), 10)
+		h.SetBytesKV(hdrMsgCount, num)
+		h.SetBytesKV(hdrFrameID, id)
+		h.SetBytesKV(hdrDrainToken, t.token)
+	}
 	h.SetBytesKV(hdrUserAgent, t.ua)
 	if t.coding != nil {
 		h.SetBytesKV(hdrEncoding, t.coding)
+	}
+	for _, kv := range t.extra {
+		h.AddBytesKV(kv[0], kv[1])
 	}
 	req.SetBodyRaw(body)
 	return num

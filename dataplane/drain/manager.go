@@ -74,7 +74,7 @@ func (m *Manager) Each(fn func(*Drain)) {
 	}
 }
 
-// Update starts drains new in snap, restarts drains whose URL or compression
+// Update starts drains new in snap, restarts drains whose URL, compression or headers
 // changed, and stops (flushing, bounded by the stop grace) drains that are
 // gone. Drains whose URL does not parse or whose kind is not built are
 // skipped and logged.
@@ -94,7 +94,7 @@ func (m *Manager) Update(snap *config.Snapshot) {
 	var stopping []*Drain
 	for id, r := range m.running {
 		w := want[id]
-		if w == nil || w.URL != r.Config.URL || w.Compression != r.Config.Compression || w.ChannelID != r.Config.ChannelID {
+		if w == nil || w.URL != r.Config.URL || w.Compression != r.Config.Compression || w.Headers != r.Config.Headers || w.ChannelID != r.Config.ChannelID {
 			stopping = append(stopping, r)
 			delete(m.running, id)
 		}
@@ -133,7 +133,7 @@ func (m *Manager) stopAll(ds []*Drain, grace time.Duration) {
 
 func (m *Manager) newSender(d *Drain) (sender, error) {
 	switch d.URL.Kind {
-	case config.DrainHTTP:
+	case config.DrainHTTP, config.DrainOTLP:
 		return newHTTPSender(&m.opts, d)
 	case config.DrainSyslogTCP, config.DrainSyslogTLS:
 		return newSyslogSender(&m.opts, d)
