@@ -2,9 +2,13 @@ package store
 
 import (
 	"context"
+	crand "crypto/rand"
+	"encoding/hex"
 	"errors"
+	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -18,15 +22,27 @@ import (
 // config, follows the change feed, reloads fully on a gap, on a feed error
 // (after a backoff) and every resync interval. Readers call Current, which
 // never locks.
+//
+// Every full load after the first passes the guard (Guard) before it is
+// adopted: a config that lost its epoch, changed epoch, or shrank by more
+// than Guard.Shrink at once is refused, the last good snapshot stays, and
+// Refused says why until the store holds a config the guard accepts or an
+// operator accepts the new one (EpochStore.Accept).
 type Watcher struct {
 	st     ConfigStore
 	resync time.Duration
 	onSwap func(*config.Snapshot)
+	guard  Guard
 
 	cur     atomic.Pointer[config.Snapshot]
+	refused atomic.Pointer[Refusal]
 	mu      sync.Mutex
 	changed chan struct{} // closed and replaced on every swap
 	log     *slog.Logger
+
+	// the guard's memory, on Run's goroutine only: the epoch of the
+	// adopted config and the acceptance seen when it was adopted
+	epoch, acceptSeen string
 }
 
 // NewWatcher returns a watcher over st. resync is the full-reload interval
@@ -39,6 +55,13 @@ func NewWatcher(st ConfigStore, resync time.Duration, onSwap func(*config.Snapsh
 	return &Watcher{st: st, resync: resync, onSwap: onSwap, changed: make(chan struct{}),
 		log: slog.Default().With("component", "config-watch")}
 }
+
+// SetGuard sets the guard's settings; call it before Run.
+func (w *Watcher) SetGuard(g Guard) { w.guard = g }
+
+// Refused returns why the newest full load was refused, or nil when the
+// current snapshot is the store's.
+func (w *Watcher) Refused() *Refusal { return w.refused.Load() }
 
 // Current returns the newest snapshot, or nil before the first load.
 func (w *Watcher) Current() *config.Snapshot { return w.cur.Load() }
@@ -93,6 +116,11 @@ func (w *Watcher) WaitVersion(ctx context.Context, v string) error {
 // Run loads and follows until ctx ends. It never returns early on store
 // errors: it keeps the last good snapshot and retries with backoff.
 func (w *Watcher) Run(ctx context.Context) {
+	defer func() {
+		if w.refused.Swap(nil) != nil {
+			refusingNow.Add(-1)
+		}
+	}()
 	backoff := 100 * time.Millisecond
 	for ctx.Err() == nil {
 		snap, err := w.st.Load(ctx)
@@ -103,9 +131,22 @@ func (w *Watcher) Run(ctx context.Context) {
 			backoff = min(backoff*2, 5*time.Second)
 			continue
 		}
+		ep, err := w.loadEpoch(ctx)
+		if err != nil {
+			loadErrors.Inc()
+			w.log.Warn("config epoch not read; keeping the last snapshot", "err", err, "retry_in", backoff)
+			sleepCtx(ctx, backoff)
+			backoff = min(backoff*2, 5*time.Second)
+			continue
+		}
 		backoff = 100 * time.Millisecond
 		configFullLoads.Inc()
-		w.publish(snap)
+		if r := w.check(snap, ep); r != nil {
+			w.refuse(r)
+			w.waitRefused(ctx, ep)
+			continue
+		}
+		w.adopt(ctx, snap, ep)
 		err = w.follow(ctx, snap)
 		if err != nil && !errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
 			if !errors.Is(err, ErrGap) {
@@ -125,6 +166,7 @@ func (w *Watcher) follow(ctx context.Context, snap *config.Snapshot) error {
 	cur := snap
 	return w.st.Follow(fctx, snap.Version, func(changes []config.Change, version string) {
 		cur = cur.With(changes, version)
+		w.learnEpoch(ctx)
 		w.publish(cur)
 	})
 }
@@ -153,7 +195,200 @@ var (
 	_               = metrics.NewGauge(`logplex_config_last_snapshot_timestamp_seconds`, func() float64 {
 		return float64(configPublished.Load()) / 1e9
 	})
+	// the guard: full loads refused, and 1 while this process keeps a
+	// snapshot the store no longer holds (any watcher of the process)
+	configRefused = metrics.NewCounter(`logplex_config_refused_total`)
+	refusingNow   atomic.Int64
+	_             = metrics.NewGauge(`logplex_config_refused`, func() float64 { return float64(min(refusingNow.Load(), 1)) })
 )
+
+// FullLoads returns the number of full config loads so far (adopted or refused).
+func FullLoads() int64 { return int64(configFullLoads.Get()) }
+
+// RefusedLoads returns the number of full loads the guard refused so far.
+func RefusedLoads() int64 { return int64(configRefused.Get()) }
 
 // LoadErrors returns the number of failed config loads and feed errors so far.
 func LoadErrors() int64 { return int64(loadErrors.Get()) }
+
+// The guard against adopting a config that lost everything.
+//
+// A config store that implements EpochStore holds an epoch: a random id
+// written with the config's first write (or, for a config written by
+// Logplex, which has none, by the first watcher that loads it non-empty).
+// A Redis restarted empty, or pointed at the wrong volume, has no epoch or
+// another one, and its snapshot is refused. A snapshot that shrank by more
+// than Guard.Shrink at once is refused too (a partial restore, a script
+// deleting keys behind the API's back). Changes that arrive on the feed are
+// API writes and are never refused; only full loads are checked, and never
+// the first one (a booting process has nothing to compare with).
+
+// EpochStore is a ConfigStore that keeps an epoch and operators'
+// acceptances (redisstore).
+type EpochStore interface {
+	// Epoch returns the store's epoch and its latest acceptance; an
+	// absent key reads as "".
+	Epoch(ctx context.Context) (Epoch, error)
+	// EnsureEpoch writes id as the epoch unless the store has one, and
+	// returns the epoch in force.
+	EnsureEpoch(ctx context.Context, id string) (string, error)
+	// Accept records an operator's acceptance of the store's config as it
+	// is now (creating an epoch if it has none) and returns it.
+	Accept(ctx context.Context) (Epoch, error)
+}
+
+// Epoch is a config store's identity and latest acceptance.
+type Epoch struct {
+	// ID is the epoch, "" when the store has none.
+	ID string
+	// Accepted is the latest acceptance, "<epoch> <time>", or "".
+	Accepted string
+}
+
+// NewEpochID returns a fresh random epoch id (32 hex digits).
+func NewEpochID() string {
+	var b [16]byte
+	_, _ = crand.Read(b[:]) // never fails (crypto/rand)
+	return hex.EncodeToString(b[:])
+}
+
+// Acceptance is the value Accept stores for epoch id at time t.
+func Acceptance(id string, t time.Time) string { return id + " " + t.UTC().Format(time.RFC3339Nano) }
+
+// Guard configures the watcher's refusal of configs that lost everything.
+// The zero value is the default: on, 50 %.
+type Guard struct {
+	// Off adopts every snapshot (no epoch or shrink check).
+	Off bool
+	// Shrink is the fraction (0..1) of entities (channels, tokens, drains,
+	// credentials) a full load may lose at once; more is refused. 0 means
+	// the default 0.5; negative or 1 and more turn the shrink check off.
+	Shrink float64
+}
+
+func (g Guard) shrink() float64 {
+	if g.Shrink == 0 {
+		return 0.5
+	}
+	return g.Shrink
+}
+
+// Refusal says why a loaded config was refused.
+type Refusal struct {
+	Reason string
+	Since  time.Time
+	// Have and Got count entities in the kept snapshot and the refused one.
+	Have, Got int
+}
+
+// refusedHint is what the operator can do about a refusal.
+const refusedHint = "run `logplex config accept` to adopt it, or restore the config store"
+
+// loadEpoch reads the store's epoch; stores without one have none.
+func (w *Watcher) loadEpoch(ctx context.Context) (Epoch, error) {
+	es, ok := w.st.(EpochStore)
+	if !ok || w.guard.Off {
+		return Epoch{}, nil
+	}
+	return es.Epoch(ctx)
+}
+
+// check returns why snap (with the epoch ep read after it) must be refused,
+// or nil to adopt it.
+func (w *Watcher) check(snap *config.Snapshot, ep Epoch) *Refusal {
+	cur := w.cur.Load()
+	if cur == nil || w.guard.Off {
+		return nil
+	}
+	if ep.Accepted != "" && ep.Accepted != w.acceptSeen {
+		if id, _, _ := strings.Cut(ep.Accepted, " "); id == ep.ID {
+			w.log.Warn("config accepted by an operator", "epoch", ep.ID, "acceptance", ep.Accepted)
+			return nil
+		}
+	}
+	have, got := Entities(cur), Entities(snap)
+	r := &Refusal{Since: time.Now(), Have: have, Got: got}
+	switch {
+	case w.epoch != "" && ep.ID == "":
+		r.Reason = fmt.Sprintf("the config store lost its epoch %s (emptied or replaced?): %d entities, we have %d", w.epoch, got, have)
+	case w.epoch != "" && ep.ID != w.epoch:
+		r.Reason = fmt.Sprintf("the config store's epoch changed from %s to %s (recreated or another cluster's?): %d entities, we have %d", w.epoch, ep.ID, got, have)
+	case shrank(have, got, w.guard.shrink()):
+		r.Reason = fmt.Sprintf("the config shrank from %d to %d entities at once (more than %.0f%%)", have, got, 100*w.guard.shrink())
+	default:
+		return nil
+	}
+	return r
+}
+
+func shrank(have, got int, limit float64) bool {
+	return limit > 0 && limit < 1 && have > got && float64(have-got) > limit*float64(have)
+}
+
+// Entities counts a snapshot's channels, tokens, drains and credentials.
+func Entities(s *config.Snapshot) int {
+	n := s.NumChannels() + s.NumTokens() + s.NumDrains()
+	s.EachCred(func(*config.Cred) bool { n++; return true })
+	return n
+}
+
+// refuse records a refusal (logging it once per reason).
+func (w *Watcher) refuse(r *Refusal) {
+	configRefused.Inc()
+	prev := w.refused.Load()
+	if prev == nil {
+		refusingNow.Add(1)
+	}
+	if prev != nil && prev.Reason == r.Reason {
+		r.Since = prev.Since
+	} else {
+		w.log.Error("config refused; keeping the last good snapshot: "+refusedHint,
+			"reason", r.Reason, "have", r.Have, "got", r.Got)
+	}
+	w.refused.Store(r)
+}
+
+// waitRefused returns when the store's epoch or acceptance differs from ep
+// (checked every second), after the resync interval, or when ctx ends.
+func (w *Watcher) waitRefused(ctx context.Context, ep Epoch) {
+	deadline := time.Now().Add(w.resync)
+	for ctx.Err() == nil && time.Now().Before(deadline) {
+		sleepCtx(ctx, refusedPoll)
+		now, err := w.loadEpoch(ctx)
+		if err == nil && now != ep {
+			return
+		}
+	}
+}
+
+// learnEpoch reads the epoch the first config write gave an empty store
+// the watcher adopted without one (one GET per feed batch until it has it).
+func (w *Watcher) learnEpoch(ctx context.Context) {
+	if w.epoch != "" || w.guard.Off {
+		return
+	}
+	if ep, err := w.loadEpoch(ctx); err == nil {
+		w.epoch = ep.ID
+	}
+}
+
+// refusedPoll is how often a refusing watcher looks for an acceptance.
+const refusedPoll = time.Second
+
+// adopt publishes snap and remembers its epoch, creating one for a
+// non-empty config that has none (a config written by Logplex).
+func (w *Watcher) adopt(ctx context.Context, snap *config.Snapshot, ep Epoch) {
+	if es, ok := w.st.(EpochStore); ok && !w.guard.Off && ep.ID == "" && Entities(snap) > 0 {
+		id, err := es.EnsureEpoch(ctx, NewEpochID())
+		if err != nil {
+			w.log.Warn("config epoch not written; will retry on the next load", "err", err)
+		}
+		ep.ID = id
+	}
+	w.epoch, w.acceptSeen = ep.ID, ep.Accepted
+	if w.refused.Swap(nil) != nil {
+		refusingNow.Add(-1)
+		w.log.Warn("config adopted; the refusal is over", "epoch", ep.ID, "entities", Entities(snap))
+	}
+	w.publish(snap)
+}

@@ -188,7 +188,7 @@ func (c *Config) Write(ctx context.Context, changes ...config.Change) (string, e
 	for _, ch := range changes {
 		cmds = appendStore(cl, cmds, ch)
 	}
-	cmds = append(cmds, c.xadd(cl, changes), cl.B().Exec().Build())
+	cmds = append(cmds, setEpoch(cl), c.xadd(cl, changes), cl.B().Exec().Build())
 	cctx, cancel := c.call(ctx)
 	defer cancel()
 	res := cl.DoMulti(cctx, cmds...)
@@ -278,7 +278,8 @@ func (c *Config) xadd(cl rueidis.Client, changes []config.Change) rueidis.Comple
 }
 
 // writeEach is Write on a cluster: each key in its own MULTI (one slot),
-// then the feed entry once every key write is acknowledged.
+// then the epoch (SETNX) and the feed entry once every key write is
+// acknowledged.
 func (c *Config) writeEach(ctx context.Context, cl rueidis.Client, changes []config.Change) (string, error) {
 	for _, ch := range changes {
 		cmds := appendStore(cl, rueidis.Commands{cl.B().Multi().Build()}, ch)
@@ -292,6 +293,9 @@ func (c *Config) writeEach(ctx context.Context, cl rueidis.Client, changes []con
 	}
 	cctx, cancel := c.call(ctx)
 	defer cancel()
+	if err := cl.Do(cctx, setEpoch(cl)).Error(); err != nil {
+		return "", failure(ctx, "SETNX epoch", err)
+	}
 	id, err := cl.Do(cctx, c.xadd(cl, changes)).ToString()
 	if err != nil {
 		return "", failure(ctx, "XADD", err)
