@@ -228,6 +228,10 @@ func (c *ControlPlane) KillTailSessions() int {
 	return 0
 }
 
+// StoreWritable reports whether the config store can serve writes (a
+// cached probe, shared with /v3/healthcheck): nil, or why not.
+func (c *ControlPlane) StoreWritable(ctx context.Context) error { return c.api.StoreWritable(ctx) }
+
 // New binds both listeners (so ":0" ports can be read back with APIAddr and
 // V3Addr) and prepares the servers; Run serves.
 func New(opts Options) (*ControlPlane, error) {

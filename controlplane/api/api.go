@@ -98,6 +98,8 @@ type Server struct {
 
 	fetches  fetchGate    // concurrent session fetches
 	sessions *windowCount // sessions created per channel
+
+	probe storeProbe // StoreWritable (health.go)
 }
 
 // New returns a server for cfg.

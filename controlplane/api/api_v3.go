@@ -66,7 +66,7 @@ var knownMethods = map[string]bool{"GET": true, "HEAD": true, "POST": true, "PUT
 func (s *Server) serveV3(w http.ResponseWriter, r *http.Request) string {
 	segs, ok := pathSegments(r.URL)
 	if ok && len(segs) == 2 && segs[0] == "v3" && segs[1] == "healthcheck" {
-		s.v3Healthcheck(w)
+		s.v3Healthcheck(w, r)
 		return "healthcheck"
 	}
 	res, q := matchV3(segs, ok)
@@ -333,10 +333,20 @@ func (s *Server) v3Fail(q *v3Request, err error) {
 }
 
 // v3Healthcheck: any method, no auth, ignores the API status (spec §4.3.6).
-func (s *Server) v3Healthcheck(w http.ResponseWriter) {
+// Unlike Logplex, it also answers 503 while the config store cannot serve
+// writes (docs/compat.md), so a load balancer stops sending this node
+// requests it can only refuse.
+func (s *Server) v3Healthcheck(w http.ResponseWriter, r *http.Request) {
 	if s.snapshot() == nil {
 		reply(w, http.StatusServiceUnavailable, "text/plain", []byte(msgBooting))
 		return
 	}
+	if err := s.StoreWritable(r.Context()); err != nil {
+		reply(w, http.StatusServiceUnavailable, "text/plain", []byte(msgStoreDown))
+		return
+	}
 	reply(w, http.StatusOK, "text/plain", []byte("OK"))
 }
+
+// msgStoreDown is /v3/healthcheck's body while the store cannot serve writes.
+const msgStoreDown = "CONFIG STORE UNAVAILABLE"
