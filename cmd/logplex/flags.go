@@ -59,6 +59,7 @@ type settings struct {
 	// process
 	resyncInterval time.Duration
 	statusInterval time.Duration
+	configGuard    guardFlag // --config-shrink-guard (configcmd.go)
 	// syslog over TLS ingest (extension)
 	syslogTLSAddr, syslogTLSCert, syslogTLSKey string
 	// firehose (spec §8.1)
@@ -168,6 +169,7 @@ func newFlagSet(name string, s *settings) *flag.FlagSet {
 	fs.BoolVar(&s.denyLogsIngress, "deny-logs-ingress", false, "control rod deny_logs_ingress at boot (POST /logs answers 503)")
 	fs.BoolVar(&s.denyRedisBuffers, "deny-redis-buffers", false, "control rod deny_redis_buffers at boot (no history writes)")
 	fs.DurationVar(&s.resyncInterval, "resync-interval", 60*time.Second, "full config reload interval")
+	fs.Var(&s.configGuard, "config-shrink-guard", "refuse a full config reload that lost more than this share of the config at once, or lost or changed its epoch, until `logplex config accept` (100%: epoch check only; off: no guard)")
 	fs.DurationVar(&s.frameIDTTL, "frame-id-ttl", 10*time.Minute, "how long a POST /logs Logplex-Frame-Id is remembered: a retry within it is acknowledged, not routed again (0s: off)")
 	fs.IntVar(&s.maxFrameIDsPerSender, "max-frame-ids-per-sender", 100000, "POST /logs Logplex-Frame-Ids one token or credential may have remembered per --frame-id-ttl; beyond, its requests are routed without de-duplication (0: no bound)")
 	fs.StringVar(&s.syslogTLSAddr, "syslog-tls-addr", "", "syslog over TLS listen address (RFC 5425, e.g. :6514); empty disables")
@@ -232,6 +234,7 @@ Usage:
   logplex dataplane [flags]    ingest and routing node (needs Redis)
   logplex controlplane [flags] HTTP API node (needs Redis)
   logplex cred create --name N --grant full_api,any_channel | cred list | cred revoke ID
+  logplex config accept | status     adopt a config the guard refused (--config-shrink-guard)
   logplex tail --api URL --channel ID [--ps PS --source SRC --num N]   stream a channel (heroku logs --tail)
   logplex shards plan|migrate --from URLS --to URLS   move history to a changed shard list
   logplex version

@@ -39,6 +39,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return runTail(args, stdout, stderr)
 	case "shards":
 		return runShards(args, stdout, stderr)
+	case "config":
+		return runConfig(args, stdout, stderr)
 	case "bench":
 		return runBench(args, stdout, stderr)
 	case "version":

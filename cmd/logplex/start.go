@@ -62,6 +62,7 @@ func start(ctx context.Context, role string, s *settings, stdout io.Writer, log 
 		return err
 	}
 	watcher := store.NewWatcher(st.config, s.resyncInterval, nil)
+	watcher.SetGuard(s.configGuard.guard())
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	go watcher.Run(ctx)
@@ -87,8 +88,10 @@ func start(ctx context.Context, role string, s *settings, stdout io.Writer, log 
 		b.cp = cp
 	}
 	rods := newRods(s, b.dp, b.cp, st.config, watcher)
+	hl := &health{watcher: watcher, cp: b.cp}
 	if adm != nil {
 		rods.Register(adm.mux)
+		hl.register(adm.mux)
 	}
 	go rods.Follow(ctx)
 	if role == "all" && s.authKey == "" {
@@ -105,6 +108,7 @@ func start(ctx context.Context, role string, s *settings, stdout io.Writer, log 
 		waitReady(ctx, watcher, 10*time.Second, log, func(snap *config.Snapshot) bool {
 			return b.credID == "" || snap.Cred(b.credID) != nil
 		})
+		hl.started.Store(true)
 		b.print(stdout)
 	}
 	return runAll(ctx, cancel, runners, ready, b.dp, s.shutdownTimeout, log)
