@@ -528,6 +528,9 @@ func TestHAProxyConfig(t *testing.T) {
 	reCheckPort := regexp.MustCompile(`\bport\s+(\d+)`)
 	reBind := regexp.MustCompile(`^\s*bind\s+\S*:(\d+)`)
 	reChk := regexp.MustCompile(`^\s*option\s+httpchk\s+GET\s+(\S+)`)
+	checks := map[string]bool{"/readyz": true, "/readyz?exclude=config-guard": true, "/healthcheck": true, "/v3/healthcheck": true}
+	chk := "" // the health check of the backend being read
+	admin := portOf(t, "admin-addr")
 	servers := 0
 	sc := bufio.NewScanner(bytes.NewReader(b))
 	for sc.Scan() {
@@ -535,12 +538,20 @@ func TestHAProxyConfig(t *testing.T) {
 		if m := reBind.FindStringSubmatch(l); m != nil {
 			binds[m[1]] = true
 		}
-		if m := reChk.FindStringSubmatch(l); m != nil && m[1] != "/healthcheck" && m[1] != "/v3/healthcheck" {
-			t.Errorf("haproxy.cfg: health check %s: logplex answers /healthcheck (:8601) and /v3/healthcheck (:8002)", m[1])
+		if m := reChk.FindStringSubmatch(l); m != nil {
+			chk = m[1]
+			if !checks[chk] {
+				t.Errorf("haproxy.cfg: health check %s: logplex answers /readyz (admin), /healthcheck (:8601) and /v3/healthcheck (:8002)", chk)
+			}
 		}
 		m := reServer.FindStringSubmatch(l)
 		if m == nil {
 			continue
+		}
+		// every data plane refuses a config that lost everything at once:
+		// a check that takes them out for it stops all ingest
+		if strings.HasPrefix(m[1], "dataplane") && chk == "/readyz" {
+			t.Errorf("haproxy.cfg: %s checked on /readyz: use /readyz?exclude=config-guard for data planes", m[1])
 		}
 		servers++
 		if !names[m[1]] {
@@ -553,6 +564,9 @@ func TestHAProxyConfig(t *testing.T) {
 		want := dp
 		if strings.HasPrefix(m[1], "controlplane") {
 			want = cp
+		}
+		if len(ports) == 2 && ports[1] == admin {
+			ports = ports[:1] // checked on the admin listener (/readyz)
 		}
 		for _, p := range ports {
 			if !want[p] {
