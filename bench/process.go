@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -40,8 +41,10 @@ func FreeAddr() (string, error) {
 var credLine = regexp.MustCompile(`credential \(full_api, any_channel\): ([0-9A-F]+):([0-9A-F]+)`)
 
 // StartRouter starts `bin all` on free loopback ports with extra flags and
-// environment, in dataDir, and waits for its banner. Its stderr goes to
-// dataDir/router.log.
+// environment, in dataDir, and waits until it is ready (GET /readyz on its
+// admin address answers 200). Its stderr goes to dataDir/router.log, its
+// stdout (the banner, with the bootstrap credential) to
+// dataDir/router.stdout.
 func StartRouter(bin, dataDir string, extra, env []string) (*Router, error) {
 	r := &Router{done: make(chan struct{})}
 	addrs := make([]string, 5)
@@ -65,20 +68,61 @@ func StartRouter(bin, dataDir string, extra, env []string) (*Router, error) {
 	}
 	r.logf = logf
 	r.cmd.Stderr = logf
-	stdout, err := r.cmd.StdoutPipe()
+	// a file, not a pipe: what the process printed before /readyz said ok
+	// is in it when it is read
+	stdout, err := os.Create(filepath.Join(dataDir, "router.stdout"))
 	if err != nil {
 		return nil, err
 	}
+	defer stdout.Close()
+	r.cmd.Stdout = stdout
 	if err := r.cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start %s: %w", bin, err)
 	}
 	r.PID = r.cmd.Process.Pid
 	go func() { _ = r.cmd.Wait(); close(r.done) }()
-	if err := r.readBanner(stdout); err != nil {
+	if err := waitReady(r.Admin, r.done, 30*time.Second); err != nil {
 		r.Stop()
 		return nil, fmt.Errorf("logplex did not start: %w (see %s)", err, logf.Name())
 	}
+	if m := credLine.FindSubmatch(readFile(stdout.Name())); m != nil {
+		r.User, r.Pass = string(m[1]), string(m[2])
+	}
 	return r, nil
+}
+
+func readFile(name string) []byte {
+	b, _ := os.ReadFile(name)
+	return b
+}
+
+// waitReady polls GET http://adminAddr/readyz until it answers 200, the
+// process ends (done closes) or timeout passes.
+func waitReady(adminAddr string, done <-chan struct{}, timeout time.Duration) error {
+	c := &http.Client{Timeout: 2 * time.Second}
+	deadline := time.Now().Add(timeout)
+	last := "no answer"
+	for {
+		select {
+		case <-done:
+			return fmt.Errorf("exited before it was ready (/readyz: %s)", last)
+		default:
+		}
+		if res, err := c.Get("http://" + adminAddr + "/readyz"); err != nil {
+			last = err.Error()
+		} else {
+			b, _ := io.ReadAll(io.LimitReader(res.Body, 4096))
+			res.Body.Close()
+			if res.StatusCode == http.StatusOK {
+				return nil
+			}
+			last = fmt.Sprintf("%d %s", res.StatusCode, b)
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("not ready within %s (/readyz: %s)", timeout, last)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
 
 // cleanEnv is the environment without LOGPLEX_* and Go runtime knobs, so
@@ -94,38 +138,6 @@ func cleanEnv() []string {
 		out = append(out, kv)
 	}
 	return out
-}
-
-func (r *Router) readBanner(stdout io.Reader) error {
-	lines := make(chan string, 64)
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			lines <- sc.Text()
-		}
-		close(lines)
-	}()
-	deadline := time.After(30 * time.Second)
-	for {
-		select {
-		case l, ok := <-lines:
-			if !ok {
-				return fmt.Errorf("exited before its banner")
-			}
-			if m := credLine.FindStringSubmatch(l); m != nil {
-				r.User, r.Pass = m[1], m[2]
-			}
-			if strings.HasPrefix(l, "Press Ctrl-C to stop.") {
-				go func() {
-					for range lines {
-					}
-				}()
-				return nil
-			}
-		case <-deadline:
-			return fmt.Errorf("no banner within 30 s")
-		}
-	}
 }
 
 // Alive reports whether the process is still running.

@@ -6,7 +6,6 @@
 package e2e
 
 import (
-	"bufio"
 	"bytes"
 	jsonpkg "encoding/json"
 	"fmt"
@@ -63,6 +62,7 @@ type Proc struct {
 	API, V3, Logs, Syslog, Adm string // host:port of each listener
 	User, Pass                 string // the bootstrap credential from the banner
 	out                        *syncBuf
+	stdouts                    []string // a file per launch: what the process printed
 	done                       chan struct{}
 	bin, role, dataDir         string
 	env, extra                 []string
@@ -88,14 +88,17 @@ func (s *syncBuf) String() string {
 var credLine = regexp.MustCompile(`credential \(full_api, any_channel\): ([0-9A-F]+):([0-9A-F]+)`)
 
 // StartAll starts `logplex all` with dataDir and extra flags on free ports
-// and waits until it prints its banner. It is stopped at test cleanup.
+// and waits until it is ready (GET /readyz on its admin address answers
+// 200). It is stopped at test cleanup.
 func StartAll(t testing.TB, bin, dataDir string, extra ...string) *Proc {
 	t.Helper()
 	return Start(t, bin, "all", dataDir, nil, extra...)
 }
 
 // Start starts `logplex <role>` on free ports with extra environment
-// variables and flags, waits for its banner, and stops it at test cleanup.
+// variables and flags, waits until it is ready (/readyz), and stops it at
+// test cleanup. A bootstrap credential the process printed (the banner's
+// line) is in User and Pass.
 func Start(t testing.TB, bin, role, dataDir string, env []string, extra ...string) *Proc {
 	t.Helper()
 	p := &Proc{t: t, out: &syncBuf{}, done: make(chan struct{}), bin: bin, role: role, dataDir: dataDir, env: env}
@@ -119,7 +122,15 @@ func (p *Proc) launch() {
 	p.cmd = exec.Command(p.bin, args...)
 	p.cmd.Env = append(os.Environ(), "LOGPLEX_AUTH_KEY=", "LOGPLEX_CONFIG_REDIS_URL=")
 	p.cmd.Env = append(p.cmd.Env, p.env...)
-	stdout, _ := p.cmd.StdoutPipe()
+	// stdout goes to a file, not a pipe: whatever the process printed
+	// before /readyz said ok is in the file when the harness reads it
+	stdout, err := os.CreateTemp(t.TempDir(), "stdout-*")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stdout.Close()
+	p.stdouts = append(p.stdouts, stdout.Name())
+	p.cmd.Stdout = stdout
 	p.cmd.Stderr = p.out
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -127,46 +138,47 @@ func (p *Proc) launch() {
 	cmd, done := p.cmd, p.done
 	go func() { _ = cmd.Wait(); close(done) }()
 	t.Cleanup(p.Stop)
-	if err := p.readBanner(stdout); err != nil {
-		t.Fatalf("logplex %s did not start: %v\noutput:\n%s", p.role, err, p.out.String())
+	if err := WaitReady(p.Adm, done, 20*time.Second); err != nil {
+		t.Fatalf("logplex %s did not start: %v\noutput:\n%s", p.role, err, p.Output())
+	}
+	b, _ := os.ReadFile(stdout.Name())
+	if m := credLine.FindSubmatch(b); m != nil {
+		p.User, p.Pass = string(m[1]), string(m[2])
+	}
+}
+
+// WaitReady polls GET http://adminAddr/readyz until it answers 200, the
+// process ends (done closes), or timeout passes; the error carries the
+// last answer.
+func WaitReady(adminAddr string, done <-chan struct{}, timeout time.Duration) error {
+	c := &http.Client{Timeout: 2 * time.Second}
+	deadline := time.Now().Add(timeout)
+	last := "no answer"
+	for {
+		select {
+		case <-done:
+			return fmt.Errorf("exited before it was ready (/readyz: %s)", last)
+		default:
+		}
+		if res, err := c.Get("http://" + adminAddr + "/readyz"); err != nil {
+			last = err.Error()
+		} else {
+			b, _ := io.ReadAll(res.Body)
+			res.Body.Close()
+			if res.StatusCode == http.StatusOK {
+				return nil
+			}
+			last = fmt.Sprintf("%d %s", res.StatusCode, b)
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("not ready within %s (/readyz: %s)", timeout, last)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
 
 // Restart starts a stopped process again with the same ports and settings.
 func (p *Proc) Restart() { p.launch() }
-
-func (p *Proc) readBanner(stdout io.Reader) error {
-	lines := make(chan string, 64)
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			lines <- sc.Text()
-			p.out.Write([]byte("stdout: " + sc.Text() + "\n"))
-		}
-		close(lines)
-	}()
-	deadline := time.After(20 * time.Second)
-	for {
-		select {
-		case l, ok := <-lines:
-			if !ok {
-				return fmt.Errorf("exited before printing its banner")
-			}
-			if m := credLine.FindStringSubmatch(l); m != nil {
-				p.User, p.Pass = m[1], m[2]
-			}
-			if strings.HasPrefix(l, "Press Ctrl-C to stop.") {
-				go func() { // keep draining
-					for range lines {
-					}
-				}()
-				return nil
-			}
-		case <-deadline:
-			return fmt.Errorf("no banner within 20s")
-		}
-	}
-}
 
 // Stop sends SIGTERM and waits (killing after 10 s).
 func (p *Proc) Stop() {
@@ -189,7 +201,19 @@ func (p *Proc) Stop() {
 }
 
 // Output is what the process wrote so far (stderr, and stdout lines).
-func (p *Proc) Output() string { return p.out.String() }
+func (p *Proc) Output() string {
+	var b strings.Builder
+	b.WriteString(p.out.String())
+	for _, f := range p.stdouts {
+		out, _ := os.ReadFile(f)
+		for _, l := range strings.SplitAfter(string(out), "\n") {
+			if l != "" {
+				b.WriteString("stdout: " + l)
+			}
+		}
+	}
+	return b.String()
+}
 
 // Resp is an HTTP answer.
 type Resp struct {
