@@ -6,7 +6,9 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -141,6 +143,30 @@ func TestReadyzStoreDown(t *testing.T) {
 	hc := func() Resp { return Do(t, "GET", "http://"+c.cp.V3+"/v3/healthcheck", "", "", nil, nil) }
 	if r := hc(); r.Status != 200 || r.Body != "OK" {
 		t.Fatalf("/v3/healthcheck with Redis up: %d %q", r.Status, r.Body)
+	}
+	// a flood of (unauthenticated) health checks costs the store about
+	// one write (INCR healthcheck) per 500 ms, not one per check
+	before, _ := rs.MustDo(t, "GET", "healthcheck").(string)
+	t0 := time.Now()
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range 50 {
+				if r, err := (httpGetter{}).get("http://" + c.cp.V3 + "/v3/healthcheck"); err != nil || r.Status != 200 {
+					t.Errorf("/v3/healthcheck: %v %d", err, r.Status)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	after, _ := rs.MustDo(t, "GET", "healthcheck").(string)
+	b, _ := strconv.Atoi(before)
+	a, _ := strconv.Atoi(after)
+	if limit := 2 + int(time.Since(t0)/(500*time.Millisecond)); a-b > limit {
+		t.Fatalf("400 health checks in %s made %d store writes, want at most %d", time.Since(t0), a-b, limit)
 	}
 	rs.Stop()
 	Eventually(t, 10*time.Second, "/v3/healthcheck 503 with Redis down", func() bool { return hc().Status == 503 })

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -12,19 +13,24 @@ import (
 // whose store is down out of rotation instead of sending it requests that
 // answer 503. One probe is an INCR of Logplex's "healthcheck" counter (what
 // Logplex's legacy /healthcheck writes), so a read-only replica or a Redis
-// refusing writes fails it too. A result is reused for probeTTL, so a flood
-// of unauthenticated health checks costs the store at most one write per
-// probeTTL.
+// refusing writes fails it too. A result is reused for probeTTL, and while a
+// probe is under way other callers get the previous result at once, so a
+// flood of unauthenticated health checks costs the store at most one write
+// per probeTTL and never queues behind a slow store.
 
 const (
 	probeTTL     = 500 * time.Millisecond
 	probeTimeout = time.Second
 )
 
-type storeProbe struct {
-	mu  sync.Mutex
+type probeResult struct {
 	at  time.Time
 	err error
+}
+
+type storeProbe struct {
+	running sync.Mutex // held by the one probe under way
+	last    atomic.Pointer[probeResult]
 }
 
 // StoreWritable returns nil when the config store answered a write within
@@ -32,21 +38,32 @@ type storeProbe struct {
 // why it did not.
 func (s *Server) StoreWritable(ctx context.Context) error {
 	p := &s.probe
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if !p.at.IsZero() && time.Since(p.at) < probeTTL {
-		return p.err
+	last := p.last.Load()
+	if last != nil && time.Since(last.at) < probeTTL {
+		return last.err
 	}
+	switch {
+	case last == nil: // no answer yet: wait for the probe under way, if any
+		p.running.Lock()
+		if last = p.last.Load(); last != nil {
+			p.running.Unlock()
+			return last.err
+		}
+	case !p.running.TryLock():
+		return last.err // a probe is under way: its predecessor's answer
+	}
+	defer p.running.Unlock()
 	timeout := probeTimeout
 	if s.cfg.StoreTimeout > 0 {
 		timeout = min(timeout, s.cfg.StoreTimeout)
 	}
-	cctx, cancel := context.WithTimeout(ctx, timeout)
+	// a caller that goes away must not leave a failure for the others
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), timeout)
 	defer cancel()
 	_, err := s.cfg.Store.Incr(cctx, "healthcheck")
 	if err != nil {
 		err = fmt.Errorf("config store cannot serve writes: %w", err)
 	}
-	p.at, p.err = time.Now(), err
+	p.last.Store(&probeResult{at: time.Now(), err: err})
 	return err
 }
