@@ -108,8 +108,10 @@ func start(ctx context.Context, role string, s *settings, stdout io.Writer, log 
 		waitReady(ctx, watcher, 10*time.Second, log, func(snap *config.Snapshot) bool {
 			return b.credID == "" || snap.Cred(b.credID) != nil
 		})
-		hl.started.Store(true)
 		b.print(stdout)
+		// ready only now: tools (e2e, bench) read the banner's credential
+		// once /readyz says ok
+		hl.started.Store(true)
 	}
 	return runAll(ctx, cancel, runners, ready, b.dp, s.shutdownTimeout, log)
 }
