@@ -218,10 +218,12 @@ func LoadErrors() int64 { return int64(loadErrors.Get()) }
 // Logplex, which has none, by the first watcher that loads it non-empty).
 // A Redis restarted empty, or pointed at the wrong volume, has no epoch or
 // another one, and its snapshot is refused. A snapshot that shrank by more
-// than Guard.Shrink at once is refused too (a partial restore, a script
-// deleting keys behind the API's back). Changes that arrive on the feed are
-// API writes and are never refused; only full loads are checked, and never
-// the first one (a booting process has nothing to compare with).
+// than Guard.Shrink at once is refused too (a partial restore, FLUSHALL and
+// a partial reload: writes no change reported). Changes that arrive on the
+// feed (API writes, and other writers' HMSET/DEL the store reports, e.g.
+// by keyspace notifications) are never refused; only full loads are
+// checked, and never the first one (a booting process has nothing to
+// compare with).
 
 // EpochStore is a ConfigStore that keeps an epoch and operators'
 // acceptances (redisstore).
