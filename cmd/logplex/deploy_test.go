@@ -527,7 +527,7 @@ func TestHAProxyConfig(t *testing.T) {
 	reServer := regexp.MustCompile(`^\s*server\s+\S+\s+([a-z0-9-]+):(\d+)(.*)$`)
 	reCheckPort := regexp.MustCompile(`\bport\s+(\d+)`)
 	reBind := regexp.MustCompile(`^\s*bind\s+\S*:(\d+)`)
-	reChk := regexp.MustCompile(`^\s*option\s+httpchk\s+GET\s+(\S+)`)
+	reChk := regexp.MustCompile(`^\s*(?:option\s+httpchk\s+GET|http-check\s+send\s+meth\s+GET\s+uri)\s+(\S+)(.*)$`)
 	checks := map[string]bool{"/readyz": true, "/readyz?exclude=config-guard": true, "/healthcheck": true, "/v3/healthcheck": true}
 	chk := "" // the health check of the backend being read
 	admin := portOf(t, "admin-addr")
@@ -542,6 +542,11 @@ func TestHAProxyConfig(t *testing.T) {
 			chk = m[1]
 			if !checks[chk] {
 				t.Errorf("haproxy.cfg: health check %s: logplex answers /readyz (admin), /healthcheck (:8601) and /v3/healthcheck (:8002)", chk)
+			}
+			// the admin listener refuses a request without an IP or
+			// localhost Host (admin.go, guard)
+			if strings.HasPrefix(chk, "/readyz") && !regexp.MustCompile(`\bhdr\s+Host\s+(localhost|[0-9.]+)\b`).MatchString(m[2]) {
+				t.Errorf("haproxy.cfg: health check %s sends no Host the admin listener accepts (hdr Host localhost)", chk)
 			}
 		}
 		m := reServer.FindStringSubmatch(l)
