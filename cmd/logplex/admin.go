@@ -34,7 +34,7 @@ type admin struct {
 }
 
 // Expose # TYPE lines (each metric family lives in exactly one Set, so no
-// family gets two; DEPENDENCIES.md, metrics gotcha 1).
+// family gets two, which Prometheus rejects for the whole page).
 func init() { metrics.ExposeMetadata(true) }
 
 // adminOptions are the admin listener's protections (see admin).

@@ -31,8 +31,9 @@ import (
 // one is open (fasthttp closes idle ones on its own) and can cut an
 // in-flight request short when the final flush runs out of time.
 
-// httpMaxResponseBody bounds the response body a drain reads (DEPENDENCIES.md
-// §2, gotcha 4): endpoints answer with small bodies.
+// httpMaxResponseBody bounds the response body a drain reads (fasthttp
+// buffers a response body without limit unless MaxResponseBodySize is set):
+// endpoints answer with small bodies.
 const httpMaxResponseBody = 64 << 10
 
 // httpMaxKeepAlive caps how long an idle connection is kept: below the idle
