@@ -110,6 +110,8 @@ func newSyslogSender(o *Options, d *Drain) (sender, error) {
 	return s, nil
 }
 
+// stoppedTimer returns a timer that will not fire until Reset; the HTTP and
+// syslog senders arm theirs as they need them.
 func stoppedTimer() *time.Timer {
 	t := time.NewTimer(time.Hour)
 	t.Stop()

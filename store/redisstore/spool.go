@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"log/slog"
 	"strings"
 	"sync/atomic"
@@ -14,7 +15,7 @@ import (
 
 // SpoolOptions configure NewSpool. Zero values mean the defaults.
 type SpoolOptions struct {
-	// URLs are the history shards (LOGPLEX_SHARD_URLS; see SplitURLs), in
+	// URLs are the history shards (LOGPLEX_SHARD_URLS; see config.SplitList), in
 	// any order: they are sorted as Logplex sorts them (SortShardURLs).
 	// With Cluster, or one cluster URL (see ConfigOptions.URL), they are
 	// seeds of one Redis Cluster.
@@ -155,18 +156,14 @@ func (s *Spool) writerOf(channel string) int {
 	}
 	i := s.ring.shard(channel) * s.opts.Writers
 	if s.opts.Writers > 1 {
-		i += int(fnv32a(channel) % uint32(s.opts.Writers))
+		i += int(maphash.String(writerSeed, channel) % uint64(s.opts.Writers))
 	}
 	return i
 }
 
-func fnv32a(s string) uint32 {
-	h := uint32(2166136261)
-	for i := 0; i < len(s); i++ {
-		h = (h ^ uint32(s[i])) * 16777619
-	}
-	return h
-}
+// writerSeed spreads channels over a shard's writers; a channel keeps its
+// writer (and so its order) for the life of the process.
+var writerSeed = maphash.MakeSeed()
 
 // Write implements store.Spool: it never blocks. It takes ownership of b;
 // b's bytes are written zero-copy and b is recycled after the pipeline
