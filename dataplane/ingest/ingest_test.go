@@ -90,6 +90,18 @@ func waitLen(t *testing.T, r *rig, ch string, n int) []string {
 	}
 }
 
+// waitCond waits until cond holds, polling, or fails after 5 s.
+func waitCond(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
 func octet(msg string) string { return fmt.Sprintf("%d %s", len(msg), msg) }
 
 func msg(i int) string {
@@ -106,8 +118,11 @@ func TestTCPSplitAndOversized(t *testing.T) {
 	}
 	defer c.Close()
 	f := octet(msg(1))
+	read0 := tcpBytesRead.Get()
 	fmt.Fprint(c, f[:2])
-	time.Sleep(50 * time.Millisecond) // make the two writes separate reads
+	// the server has read (and kept) the first two bytes before the rest is
+	// sent: the frame spans two reads
+	waitCond(t, "the server to read the first 2 bytes", func() bool { return tcpBytesRead.Get() >= read0+2 })
 	fmt.Fprint(c, f[2:])
 	before := route.ReadCounters().Malformed
 	fmt.Fprint(c, "10241 "+strings.Repeat("x", 20)+"\n"+octet(msg(2)))
