@@ -213,4 +213,3 @@ func httpTLSConfig(o *Options, u *config.DrainURL) (*tls.Config, error) {
 	}
 	return cfg, nil
 }
-
