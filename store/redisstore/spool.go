@@ -1,6 +1,7 @@
 package redisstore
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -48,27 +49,18 @@ type SpoolOptions struct {
 	CloseTimeout time.Duration
 }
 
+// setDefaults fills zero (and negative) fields with their defaults.
 func (o *SpoolOptions) setDefaults() {
-	def := func(v *int, d int) {
-		if *v <= 0 {
-			*v = d
-		}
-	}
-	def(&o.History, 1500)
-	def(&o.QueueLen, 2000)
-	def(&o.QueueBytes, 64<<20)
-	def(&o.Writers, 1)
-	def(&o.FlushBytes, 64<<10)
-	def(&o.FlushMsgs, 1000)
-	defDur := func(v *time.Duration, d time.Duration) {
-		if *v <= 0 {
-			*v = d
-		}
-	}
-	defDur(&o.Expiry, 604800*time.Second)
-	defDur(&o.FlushAge, 5*time.Millisecond)
-	defDur(&o.Timeout, defaultTimeout)
-	defDur(&o.CloseTimeout, 5*time.Second)
+	o.History = cmp.Or(max(o.History, 0), 1500)
+	o.QueueLen = cmp.Or(max(o.QueueLen, 0), 2000)
+	o.QueueBytes = cmp.Or(max(o.QueueBytes, 0), 64<<20)
+	o.Writers = cmp.Or(max(o.Writers, 0), 1)
+	o.FlushBytes = cmp.Or(max(o.FlushBytes, 0), 64<<10)
+	o.FlushMsgs = cmp.Or(max(o.FlushMsgs, 0), 1000)
+	o.Expiry = cmp.Or(max(o.Expiry, 0), 604800*time.Second)
+	o.FlushAge = cmp.Or(max(o.FlushAge, 0), 5*time.Millisecond)
+	o.Timeout = cmp.Or(max(o.Timeout, 0), defaultTimeout)
+	o.CloseTimeout = cmp.Or(max(o.CloseTimeout, 0), 5*time.Second)
 }
 
 // Spool is the Redis store.Spool: per shard, Writers bounded queues, each
