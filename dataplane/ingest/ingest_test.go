@@ -90,18 +90,6 @@ func waitLen(t *testing.T, r *rig, ch string, n int) []string {
 	}
 }
 
-// waitCond waits until cond holds, polling, or fails after 5 s.
-func waitCond(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(time.Millisecond)
-	}
-}
-
 func octet(msg string) string { return fmt.Sprintf("%d %s", len(msg), msg) }
 
 func msg(i int) string {
@@ -122,7 +110,7 @@ func TestTCPSplitAndOversized(t *testing.T) {
 	fmt.Fprint(c, f[:2])
 	// the server has read (and kept) the first two bytes before the rest is
 	// sent: the frame spans two reads
-	waitCond(t, "the server to read the first 2 bytes", func() bool { return tcpBytesRead.Get() >= read0+2 })
+	waitFor(t, "the server to read the first 2 bytes", func() bool { return tcpBytesRead.Get() >= read0+2 })
 	fmt.Fprint(c, f[2:])
 	before := route.ReadCounters().Malformed
 	fmt.Fprint(c, "10241 "+strings.Repeat("x", 20)+"\n"+octet(msg(2)))
@@ -131,7 +119,7 @@ func TestTCPSplitAndOversized(t *testing.T) {
 		t.Fatalf("history %q", h)
 	}
 	// message 2 can be in history before the malformed count is read back
-	waitCond(t, "the malformed count", func() bool { return route.ReadCounters().Malformed-before >= 1 })
+	waitFor(t, "the malformed count", func() bool { return route.ReadCounters().Malformed-before >= 1 })
 	if got := route.ReadCounters().Malformed - before; got != 1 {
 		t.Fatalf("malformed +%d, want +1", got)
 	}
