@@ -23,7 +23,7 @@
 // /proc, and tears everything down. "name@rate" runs at a fixed rate;
 // "name@sustained" searches the highest rate without loss.
 //
-// bench imports frame and the standard library (ARCHITECTURE.md §3 allows
-// frame and config); nothing imports bench but cmd/logplex, whose `logplex
-// bench` is Main (cli.go: the command's flags and wiring).
+// bench imports frame and the standard library (docs/architecture.md's
+// import rules allow frame and config); only cmd/logplex imports bench,
+// whose `logplex bench` is Main (cli.go: the command's flags and wiring).
 package bench

@@ -94,34 +94,81 @@ func TestScenarios(t *testing.T) {
 	}
 }
 
-func TestSVGIsWellFormed(t *testing.T) {
-	rep := &Report{Sweep: "http-drain-target-bytes=16384,65536", Results: []Result{
-		{Scenario: "a<b", Sweep: "http-drain-target-bytes=16384", Sent: 1, OutMsgsPerSec: 1e6},
-		{Scenario: "a<b", Sweep: "http-drain-target-bytes=65536", Sent: 1, OutMsgsPerSec: 1.5e6},
+// svgText renders f and checks that it is well-formed XML; it returns the
+// text of the document (element contents, markup stripped).
+func svgText(t *testing.T, f *Figure) string {
+	t.Helper()
+	var b bytes.Buffer
+	if err := f.WriteSVG(&b); err != nil {
+		t.Fatal(err)
+	}
+	var txt strings.Builder
+	dec := xml.NewDecoder(&b)
+	for {
+		tok, err := dec.Token()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatalf("not well-formed: %v", err)
+		}
+		if cd, ok := tok.(xml.CharData); ok {
+			txt.Write(cd)
+			txt.WriteByte('\n')
+		}
+	}
+	return txt.String()
+}
+
+// TestSVGShowsEveryScenarioAndMetric: a plain run has a row per scenario
+// with the five metrics, and a failed or skipped scenario keeps its row
+// with the reason; a sweep has a panel per metric and every scenario in the
+// legend, a failed point included.
+func TestSVGShowsEveryScenarioAndMetric(t *testing.T) {
+	plain := &Report{Results: []Result{
+		{Scenario: "x & y", Sent: 1, InMsgsPerSec: 5000, OutMsgsPerSec: 4000, CPUPerMillion: 0.42, P99Ms: 1.62, RSSPeakMiB: 88, Lost: 7},
+		{Scenario: "broken", Error: "router exited: signal: killed"},
+		{Scenario: "nohist", Skipped: "redis-server not found"},
+		{Scenario: "idle", Idle: true},
 	}}
-	bars := &Report{Results: []Result{{Scenario: "x & y", Sent: 1, InMsgsPerSec: 5, OutMsgsPerSec: 4}, {Scenario: "idle", Idle: true}}}
-	for _, c := range []*Chart{rep.Plot(), bars.Plot(), (&Report{}).Plot()} {
-		var b bytes.Buffer
-		if err := c.WriteSVG(&b); err != nil {
-			t.Fatal(err)
-		}
-		dec := xml.NewDecoder(&b)
-		for {
-			_, err := dec.Token()
-			if err == io.EOF {
-				break
-			}
-			if err != nil {
-				t.Fatalf("%s: %v", c.Title, err)
-			}
+	txt := svgText(t, plain.Plot())
+	for _, want := range []string{"x & y", "4k (in 5k)", "0.42", "1.62", "88", "7",
+		"broken", "FAILED: router exited: signal: killed", "skipped: redis-server not found",
+		"delivered", "router CPU", "latency p99", "RSS peak", "lost"} {
+		if !strings.Contains(txt, want) {
+			t.Errorf("plain plot lacks %q", want)
 		}
 	}
-	if c := rep.Plot(); len(c.Series) != 1 || len(c.Series[0].Points) != 2 || c.Series[0].Points[1].X != 65536 {
-		t.Errorf("sweep plot %+v", c.Series)
+	if strings.Contains(txt, "idle") {
+		t.Error("the idle measurement is not a scenario row")
 	}
-	if c := bars.Plot(); len(c.Labels) != 1 {
-		t.Errorf("bar labels %v", c.Labels)
+	sweep := &Report{Results: []Result{ // two scenarios with equal figures: both must be drawn
+		{Scenario: "a<b", Sweep: "http-drain-target-bytes=16384", Sent: 1, OutMsgsPerSec: 1e6, P99Ms: 2},
+		{Scenario: "a<b", Sweep: "http-drain-target-bytes=65536", Sent: 1, OutMsgsPerSec: 1.5e6, P99Ms: 3},
+		{Scenario: "same", Sweep: "http-drain-target-bytes=16384", Sent: 1, OutMsgsPerSec: 1e6, P99Ms: 2},
+		{Scenario: "same", Sweep: "http-drain-target-bytes=65536", Error: "timeout"},
+	}}
+	var b bytes.Buffer
+	if err := sweep.Plot().WriteSVG(&b); err != nil {
+		t.Fatal(err)
 	}
+	svg := b.String()
+	if n := strings.Count(svg, "<polyline"); n != 2*len(plotMetrics) {
+		t.Errorf("%d lines, want one per scenario per metric (%d)", n, 2*len(plotMetrics))
+	}
+	if !strings.Contains(svg, `stroke-width="4"`) || !strings.Contains(svg, `stroke-width="2"`) {
+		t.Error("series of equal value are not drawn with different widths")
+	}
+	if !strings.Contains(svg, `stroke="#c00"`) {
+		t.Error("the failed sweep point is not marked")
+	}
+	txt = svgText(t, sweep.Plot())
+	for _, want := range []string{"a<b", "same", "sweep of http-drain-target-bytes", "16384", "65536"} {
+		if !strings.Contains(txt, want) {
+			t.Errorf("sweep plot lacks %q", want)
+		}
+	}
+	svgText(t, (&Report{}).Plot())
 	if niceStep(0.3) != 0.5 || niceStep(7) != 10 || niceStep(120000) != 200000 || humanNum(1500000) != "1.5M" {
 		t.Errorf("niceStep / humanNum")
 	}

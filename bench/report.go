@@ -50,7 +50,7 @@ func (rep *Report) WriteTable(w io.Writer) error {
 			r.P50Ms, r.P99Ms, r.P999Ms, r.RSSPeakMiB, max(r.Lost, 0), r.RouterDropped, resultNotes(r))
 	}
 	if len(rep.Checks) > 0 {
-		ew.printf("\n| target (issue #8) | scenario | measured | |\n|---|---|---|---|\n")
+		ew.printf("\n| target | scenario | measured | |\n|---|---|---|---|\n")
 		for _, c := range rep.Checks {
 			verdict := "MISSED"
 			if c.Met {

@@ -79,7 +79,8 @@ func (r *Result) Loss() int64 {
 	return max(r.Lost, 0) + r.HistoryDropped + r.SinkCounts.Corrupt + r.SinkCounts.Misrouted
 }
 
-// Check is one target of issue #8 evaluated on a run.
+// Check is one of the suite's performance targets (listed in Checks)
+// evaluated on a run.
 type Check struct {
 	Target   string `json:"target"`
 	Scenario string `json:"scenario"`

@@ -14,6 +14,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/logplex/logplex/config"
 )
 
 // scenarioRun is one scenario from setup to teardown.
@@ -147,7 +149,7 @@ func (r *scenarioRun) settings(defaults map[string]string) error {
 		return nil
 	}
 	if o.Target.API != "" {
-		k["router"] = "target " + redactURL(o.Target.API)
+		k["router"] = "target " + config.RedactURL(o.Target.API)
 		if _, ok := k["history"]; ok {
 			k["history"], k["config_store"] = "as configured on the target", "as configured on the target"
 		}
@@ -232,14 +234,6 @@ func (r *scenarioRun) useTarget() error {
 		})
 	})
 	return nil
-}
-
-func redactURL(s string) string {
-	u, err := url.Parse(s)
-	if err != nil {
-		return s
-	}
-	return u.Redacted()
 }
 
 // measureIdle starts the router and reads its RSS after it settles.

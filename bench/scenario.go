@@ -46,8 +46,8 @@ var Scenarios = map[string]Scenario{
 		Relay: true},
 	// At 40 000 msgs/s per drain Logplex's 1 024-message drain buffer is
 	// 25 ms of messages, less than one scheduling hiccup on a shared
-	// machine: the throughput scenario sizes it for its load (issue #8: "a
-	// scenario may set knobs"); the report lists it, --knob overrides it.
+	// machine: the throughput scenario sizes it for its load (a scenario may
+	// set knobs); the report lists it, --knob overrides it.
 	"tcp-to-http-drain": {Desc: "TCP octet-counted in, 100 channels x 1 HTTP drain (buffers of 8 192 messages), history off",
 		RouterArgs: []string{"--http-drain-buffer-size=8192"}},
 	"tcp-to-syslog-drain": {Desc: "TCP octet-counted in, 100 channels x 1 syslog (TCP) drain, history off",

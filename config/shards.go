@@ -9,18 +9,12 @@ const nShards = 64
 // shards is a string-keyed map split by a cheap hash of the key's last bytes.
 type shards[V any] [nShards]map[string]V
 
-func shardOf(s string) int {
+// shardOf is FNV-1a over the key's last 8 bytes (token ids differ there),
+// the same for a string and its bytes.
+func shardOf[K string | []byte](k K) int {
 	h := uint32(2166136261)
-	for i := max(0, len(s)-8); i < len(s); i++ {
-		h = (h ^ uint32(s[i])) * 16777619
-	}
-	return int(h % nShards)
-}
-
-func shardOfBytes(b []byte) int {
-	h := uint32(2166136261)
-	for i := max(0, len(b)-8); i < len(b); i++ {
-		h = (h ^ uint32(b[i])) * 16777619
+	for i := max(0, len(k)-8); i < len(k); i++ {
+		h = (h ^ uint32(k[i])) * 16777619
 	}
 	return int(h % nShards)
 }
@@ -34,7 +28,7 @@ func newShards[V any]() shards[V] {
 }
 
 func (s *shards[V]) get(k string) V      { return s[shardOf(k)][k] }
-func (s *shards[V]) getBytes(k []byte) V { return s[shardOfBytes(k)][string(k)] }
+func (s *shards[V]) getBytes(k []byte) V { return s[shardOf(k)][string(k)] }
 func (s *shards[V]) len() (n int) {
 	for _, m := range s {
 		n += len(m)

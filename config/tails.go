@@ -2,7 +2,7 @@ package config
 
 import "strings"
 
-// Tail registrations (ARCHITECTURE.md §4, "Tails across nodes").
+// Tail registrations (docs/architecture.md, "Tails across nodes").
 //
 // A live tail session registers itself as one config key,
 //

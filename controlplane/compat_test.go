@@ -1,9 +1,13 @@
 package controlplane_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/base64"
+	"fmt"
+	"log/slog"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -141,9 +145,13 @@ type failingStore struct {
 	down atomic.Bool
 }
 
+// redisAddr is the address a failing store's errors name, as rueidis's do;
+// it must reach the log and never a response body.
+const redisAddr = "10.9.8.7:6379"
+
 func (f *failingStore) fail() error {
 	if f.down.Load() {
-		return store.ErrUnavailable
+		return fmt.Errorf("dial tcp %s: connect: connection refused: %w", redisAddr, store.ErrUnavailable)
 	}
 	return nil
 }
@@ -179,7 +187,11 @@ func (f *failingStore) Session(ctx context.Context, id string) ([]byte, error) {
 func TestCompatStoreDownIs503(t *testing.T) {
 	emb, _ := embedded.OpenConfig("")
 	fs := &failingStore{Config: emb}
-	p := newPlaneOn(t, emb, func(o *controlplane.Options) { o.Store = fs })
+	var logs lockedBuffer
+	p := newPlaneOn(t, emb, func(o *controlplane.Options) {
+		o.Store = fs
+		o.Logger = slog.New(slog.NewTextHandler(&logs, nil))
+	})
 	id := createLegacyChannel(t, p, "down", "app")
 	p.channel("app-down", "web")
 	fs.down.Store(true)
@@ -202,9 +214,34 @@ func TestCompatStoreDownIs503(t *testing.T) {
 		if r.code != 503 || !strings.Contains(r.body, "unavailable") {
 			t.Errorf("%s %s: %d %q, want 503 saying the store is unavailable", c.method, c.url, r.code, r.body)
 		}
+		if strings.Contains(r.body, "10.9.8.7") || strings.Contains(r.body, "refused") {
+			t.Errorf("%s %s: body %q shows the store's error; want a generic message (the detail goes to the log)", c.method, c.url, r.body)
+		}
+	}
+	if n := strings.Count(logs.String(), redisAddr); n < len(cases) {
+		t.Errorf("the log names %s %d times for %d failed requests; want the detail of each in the log", redisAddr, n, len(cases))
 	}
 	fs.down.Store(false)
 	want(t, p.do("GET", p.api+"/healthcheck", "", authH), 200)
+}
+
+// lockedBuffer is a bytes.Buffer the server's goroutines may write to
+// while the test reads it.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
 
 func TestCompatOrphansRefused(t *testing.T) {

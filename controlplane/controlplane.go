@@ -17,6 +17,7 @@
 package controlplane
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -157,40 +158,33 @@ func (o Options) withDefaults() (Options, error) {
 	default:
 		return o, fmt.Errorf("controlplane: drain default compression %q: want none, gzip or zstd", o.DrainDefaultCompression)
 	}
-	setDefault(&o.APIAddr, ":8001")
-	setDefault(&o.V3Addr, ":8002")
-	setDefault(&o.APIEndpointURL, "http://localhost:8001")
-	setDefault(&o.HTTPV3URL, "http://localhost:8002")
-	setDefault(&o.SessionExpiry, 360*time.Second)
-	setDefault(&o.SessionLookupTimeout, 5*time.Second)
-	setDefault(&o.StoreTimeout, 3*time.Second)
-	setDefault(&o.WriteWait, 2*time.Second)
-	setDefault(&o.MaxDrainsPerChannel, 6)
-	setDefault(&o.MaxBodyBytes, 1<<20)
-	setDefault(&o.MaxTokensPerChannel, 100)
-	setDefault(&o.MaxDrainReservationsPerChannel, 20)
-	setDefault(&o.MaxSessionBodyBytes, 4096)
-	setDefault(&o.MaxSessionsPerChannel, 1000)
-	setDefault(&o.MaxFetchesPerSession, 4)
-	setDefault(&o.MaxSessionFetches, 8)
-	setDefault(&o.SessionFetchWriteTimeout, 30*time.Second)
-	setDefault(&o.APIReadTimeout, 10*time.Second)
-	setDefault(&o.APIIdleTimeout, 2*time.Minute)
-	setDefault(&o.MaxAPIConnections, 1024)
-	setDefault(&o.ShutdownTimeout, 10*time.Second)
+	o.APIAddr = cmp.Or(o.APIAddr, ":8001")
+	o.V3Addr = cmp.Or(o.V3Addr, ":8002")
+	o.APIEndpointURL = cmp.Or(o.APIEndpointURL, "http://localhost:8001")
+	o.HTTPV3URL = cmp.Or(o.HTTPV3URL, "http://localhost:8002")
+	o.SessionExpiry = cmp.Or(o.SessionExpiry, 360*time.Second)
+	o.SessionLookupTimeout = cmp.Or(o.SessionLookupTimeout, 5*time.Second)
+	o.StoreTimeout = cmp.Or(o.StoreTimeout, 3*time.Second)
+	o.WriteWait = cmp.Or(o.WriteWait, 2*time.Second)
+	o.MaxDrainsPerChannel = cmp.Or(o.MaxDrainsPerChannel, 6)
+	o.MaxBodyBytes = cmp.Or(o.MaxBodyBytes, 1<<20)
+	o.MaxTokensPerChannel = cmp.Or(o.MaxTokensPerChannel, 100)
+	o.MaxDrainReservationsPerChannel = cmp.Or(o.MaxDrainReservationsPerChannel, 20)
+	o.MaxSessionBodyBytes = cmp.Or(o.MaxSessionBodyBytes, 4096)
+	o.MaxSessionsPerChannel = cmp.Or(o.MaxSessionsPerChannel, 1000)
+	o.MaxFetchesPerSession = cmp.Or(o.MaxFetchesPerSession, 4)
+	o.MaxSessionFetches = cmp.Or(o.MaxSessionFetches, 8)
+	o.SessionFetchWriteTimeout = cmp.Or(o.SessionFetchWriteTimeout, 30*time.Second)
+	o.APIReadTimeout = cmp.Or(o.APIReadTimeout, 10*time.Second)
+	o.APIIdleTimeout = cmp.Or(o.APIIdleTimeout, 2*time.Minute)
+	o.MaxAPIConnections = cmp.Or(o.MaxAPIConnections, 1024)
+	o.ShutdownTimeout = cmp.Or(o.ShutdownTimeout, 10*time.Second)
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
 	o.APIEndpointURL = strings.TrimSuffix(o.APIEndpointURL, "/")
 	o.HTTPV3URL = strings.TrimSuffix(o.HTTPV3URL, "/")
 	return o, nil
-}
-
-func setDefault[T comparable](v *T, def T) {
-	var zero T
-	if *v == zero {
-		*v = def
-	}
 }
 
 // ControlPlane serves the APIs on two bound listeners.

@@ -1,6 +1,7 @@
 package controlplane
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -89,12 +90,12 @@ func NewTails(o TailsOptions) *Tails {
 		host, _ := os.Hostname()
 		o.Node = host + ":" + strconv.Itoa(os.Getpid())
 	}
-	setDefault(&o.TTL, 30*time.Second)
-	setDefault(&o.RefreshEvery, o.TTL/3)
-	setDefault(&o.RegisterWait, time.Second)
-	setDefault(&o.Buffer, store.DefaultTailQueue)
-	setDefault(&o.MaxSessions, 10000)
-	setDefault(&o.MaxPerChannel, 100)
+	o.TTL = cmp.Or(o.TTL, 30*time.Second)
+	o.RefreshEvery = cmp.Or(o.RefreshEvery, o.TTL/3)
+	o.RegisterWait = cmp.Or(o.RegisterWait, time.Second)
+	o.Buffer = cmp.Or(o.Buffer, store.DefaultTailQueue)
+	o.MaxSessions = cmp.Or(o.MaxSessions, 10000)
+	o.MaxPerChannel = cmp.Or(o.MaxPerChannel, 100)
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}

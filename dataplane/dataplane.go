@@ -4,9 +4,13 @@
 // tail bus (store.Bus). It follows config through a store.Watcher the
 // caller runs, and never depends on the control plane.
 //
-//	TCP :6001 ─┐
-//	           ├─► route.Batch ─► Spool.Write (history)
-//	HTTP :8601 ┘
+//	TCP :6001 (ingest/tcp.go, gnet) ─┐                     ┌─► store.Spool.Write   history, one call per batch
+//	TLS :6514 (ingest/tls.go, opt.) ─┼─► route.Batch ─Flush─┼─► drain.Buffer.PushRun per drain (drain.Manager's senders)
+//	HTTP :8601 (ingest/http.go) ─────┘   (route/route.go)   ├─► store.Bus.Publish   tailed channels (route/tail.go)
+//	                                                        └─► firehose channels' drains (route/firehose.go)
+//
+// The snapshot comes from the Watcher (store/watch.go); drain senders are
+// started and stopped by drain.Manager as the snapshot's drain table changes.
 //
 // dataplane imports frame, ringbuf, config, store and its own subpackages;
 // never controlplane.

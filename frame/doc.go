@@ -2,7 +2,7 @@
 // cut into frames, where the token sits in a message header, how a message is
 // rewritten and parsed, and every line logplex writes out (syslog drains, HTTP
 // drains, v3 channel logs, session and tail lines, and the L10, L11, L14 and L20
-// notices). Section numbers (§) refer to ../shared/logplex-spec.md.
+// notices). Section numbers (§) refer to docs/logplex.md.
 //
 // Input framing (§2.1), decided at the first byte of each frame:
 //

@@ -3,8 +3,9 @@
 # and redis-sentinel (the integration and end-to-end tests start their own on
 # loopback ports) and
 # rsyslog (the syslog-drain interoperability test runs rsyslogd in the foreground
-# on a loopback port; the system's rsyslog service is not used). Under CI=true
-# also haproxy and docker-compose, which the deploy/ tests use when present.
+# on a loopback port; the system's rsyslog service is not used). With CI set
+# (any value) also haproxy and docker-compose: the deploy/ tests fail without them
+# when CI is set (internal/testenv).
 set -euo pipefail
 # staticcheck, pinned: `make test` runs it and fails on any finding.
 STATICCHECK_VERSION=v0.8.2
@@ -20,16 +21,16 @@ apt_install() {
   if [ -z "$apt_updated" ]; then $SUDO apt-get update -qq; apt_updated=1; fi
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "$@" >/dev/null
 }
-# Optional checkers of deploy/ (docker-compose config, haproxy -c): installed
-# under CI=true so those tests run there instead of falling back; a failure
-# to install them is not fatal (the fallback tests still check the files).
-if [ "${CI:-}" = "true" ] && command -v apt-get >/dev/null 2>&1; then
+# Checkers of deploy/ (docker-compose config, haproxy -c, systemd-analyze verify): installed when CI is
+# set, where the tests that run them fail without them; elsewhere they skip.
+if [ -n "${CI+set}" ] && command -v apt-get >/dev/null 2>&1; then
   missing=""
   command -v haproxy >/dev/null 2>&1 || missing="$missing haproxy"
+  command -v systemd-analyze >/dev/null 2>&1 || missing="$missing systemd"
   { docker compose version >/dev/null 2>&1 || command -v docker-compose >/dev/null 2>&1; } || missing="$missing docker-compose"
   if [ -n "$missing" ]; then
     echo "installing$missing for the deploy/ checks (apt-get)…"
-    apt_install $missing || echo "could not install$missing; the deploy tests fall back to static checks" >&2
+    apt_install $missing || echo "could not install$missing; the deploy tests that run them will fail" >&2
   fi
 fi
 if command -v redis-server >/dev/null 2>&1 && command -v redis-cli >/dev/null 2>&1 &&

@@ -15,6 +15,7 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"strconv"
@@ -107,9 +108,9 @@ func CompareVersions(a, b string) int {
 	bm, bs := splitVersion(b)
 	switch {
 	case am != bm:
-		return cmp64(am, bm)
+		return cmp.Compare(am, bm)
 	default:
-		return cmp64(as, bs)
+		return cmp.Compare(as, bs)
 	}
 }
 
@@ -118,14 +119,4 @@ func splitVersion(v string) (uint64, uint64) {
 	a, _ := strconv.ParseUint(ms, 10, 64)
 	b, _ := strconv.ParseUint(seq, 10, 64)
 	return a, b
-}
-
-func cmp64(a, b uint64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }

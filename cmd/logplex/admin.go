@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"github.com/VictoriaMetrics/metrics"
+
+	"github.com/logplex/logplex/config"
 )
 
 // admin serves /metrics (Prometheus text), /debug/pprof and the control
@@ -34,7 +36,7 @@ type admin struct {
 }
 
 // Expose # TYPE lines (each metric family lives in exactly one Set, so no
-// family gets two; DEPENDENCIES.md, metrics gotcha 1).
+// family gets two, which Prometheus rejects for the whole page).
 func init() { metrics.ExposeMetadata(true) }
 
 // adminOptions are the admin listener's protections (see admin).
@@ -155,14 +157,14 @@ func (o adminOptions) localHost(hostport string) bool {
 var secretFlags = map[string]func(string) string{
 	"auth-key":         func(string) string { return "***" },
 	"admin-token":      func(string) string { return "***" },
-	"config-redis-url": redactURL,
+	"config-redis-url": config.RedactURL,
 	"shard-urls":       redactURLs,
 }
 
 func redactURLs(list string) string {
 	parts := strings.Split(list, ",")
 	for i, p := range parts {
-		parts[i] = redactURL(strings.TrimSpace(p))
+		parts[i] = config.RedactURL(strings.TrimSpace(p))
 	}
 	return strings.Join(parts, ",")
 }

@@ -11,6 +11,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/logplex/logplex/config"
 	"github.com/logplex/logplex/controlplane/auth"
 	"github.com/logplex/logplex/store"
 	"github.com/logplex/logplex/store/embedded"
@@ -53,7 +54,7 @@ func runCred(args []string, stdout, stderr io.Writer) int {
 	cmd := credCmd{stdout: stdout, dataDir: *dataDir}
 	switch args[0] {
 	case "create":
-		err = cmd.create(*name, splitList(*grants))
+		err = cmd.create(*name, config.SplitList(*grants))
 	case "list":
 		err = cmd.list()
 	case "revoke":

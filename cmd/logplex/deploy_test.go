@@ -4,7 +4,8 @@ package main
 // flag and LOGPLEX_* variable the systemd units, the compose file and the
 // Dockerfile use exists (and its value parses), the ports they wire up are
 // the flags' defaults, and the Grafana dashboard only queries metrics that
-// the code exports. External validators run when they are installed:
+// the code exports. External validators run when they are installed, and
+// their absence fails the test when CI is set (internal/testenv):
 // systemd-analyze verify, docker compose config (or docker-compose), haproxy -c.
 
 import (
@@ -12,6 +13,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"flag"
+	"fmt"
 	"io"
 	"net"
 	"os"
@@ -25,6 +27,8 @@ import (
 	"time"
 
 	"github.com/VictoriaMetrics/metrics"
+
+	"github.com/logplex/logplex/internal/testenv"
 )
 
 var (
@@ -285,10 +289,7 @@ func TestSystemdEnvExample(t *testing.T) {
 // ExecStart pointed at an existing executable (verify checks only that the
 // command exists and is executable; the test binary serves).
 func TestSystemdAnalyzeVerify(t *testing.T) {
-	sa, err := exec.LookPath("systemd-analyze")
-	if err != nil {
-		t.Skip("systemd-analyze not installed; TestSystemdUnitsUseRealFlags checks the ExecStart flags")
-	}
+	sa := testenv.Tool(t, "install systemd (apt-get install -y systemd); TestSystemdUnitsUseRealFlags checks the ExecStart flags without it", "systemd-analyze")
 	self, err := os.Executable()
 	if err != nil {
 		t.Fatal(err)
@@ -484,19 +485,35 @@ func checkDepends(t *testing.T, where string, lines []string, names map[string]b
 // it is installed; neither needs a running Docker daemon.
 func TestComposeConfig(t *testing.T) {
 	file := filepath.Join(deployDir, "docker-compose.yml")
-	var cmd []string
-	if exec.Command("docker", "compose", "version").Run() == nil {
-		cmd = []string{"docker", "compose"}
-	} else if exec.Command("docker-compose", "version").Run() == nil {
-		cmd = []string{"docker-compose"}
-	} else {
-		t.Skip("neither `docker compose` nor docker-compose is installed")
-	}
+	cmd := composeCommand(t)
 	c := exec.Command(cmd[0], append(cmd[1:], "-f", file, "config", "-q")...)
 	out, err := c.CombinedOutput()
 	if err != nil {
 		t.Fatalf("%s config: %v\n%s", strings.Join(cmd, " "), err, out)
 	}
+}
+
+// composeCommand returns `docker compose` when the docker CLI has the compose
+// plugin, else docker-compose; neither fails the test when CI is set. The
+// probes' output goes into the message: a tool that is installed but does
+// not start says why instead of vanishing into a skip.
+func composeCommand(t *testing.T) []string {
+	t.Helper()
+	var why []string
+	for _, c := range [][]string{{"docker", "compose"}, {"docker-compose"}} {
+		if _, err := exec.LookPath(c[0]); err != nil {
+			why = append(why, c[0]+": not on PATH")
+			continue
+		}
+		out, err := exec.Command(c[0], append(c[1:], "version")...).CombinedOutput()
+		if err == nil {
+			return c
+		}
+		why = append(why, fmt.Sprintf("%s version: %v: %s", strings.Join(c, " "), err, bytes.TrimSpace(out)))
+	}
+	testenv.Missing(t, "neither `docker compose` nor docker-compose works (%s): apt-get install -y docker-compose, or make deps with CI set",
+		strings.Join(why, "; "))
+	return nil
 }
 
 // portOf returns the port of a flag's default listen address.
@@ -592,11 +609,7 @@ func TestHAProxyConfig(t *testing.T) {
 			t.Errorf("haproxy.cfg: nothing binds control plane port %s", p)
 		}
 	}
-	hp, err := exec.LookPath("haproxy")
-	if err != nil {
-		t.Log("haproxy not installed; `haproxy -c` skipped")
-		return
-	}
+	hp := testenv.Tool(t, "apt-get install -y haproxy (make deps installs it when CI is set); the checks above ran without it", "haproxy")
 	// -c resolves nothing at run time: the servers are compose names
 	// (init-addr ... none), so this checks syntax and semantics only
 	if out, err := exec.Command(hp, "-c", "-f", path).CombinedOutput(); err != nil {

@@ -99,7 +99,7 @@ func newLogger(level, format string, w io.Writer) (*slog.Logger, error) {
 }
 
 // adminDefault gives a control plane its own admin port (127.0.0.1:5566,
-// ARCHITECTURE.md §1) unless one was chosen, so a data plane and a control
+// docs/architecture.md "Processes and ports") unless one was chosen, so a data plane and a control
 // plane can share a host.
 func adminDefault(role string, fs *flag.FlagSet, s *settings) {
 	if role != "controlplane" {

@@ -3,9 +3,9 @@ package main
 import (
 	"context"
 	"fmt"
-	"strings"
 	"time"
 
+	"github.com/logplex/logplex/config"
 	"github.com/logplex/logplex/store/redisstore"
 )
 
@@ -17,7 +17,7 @@ func openRedisStores(ctx context.Context, s *settings) (*stores, error) {
 	if err != nil {
 		return nil, fmt.Errorf("config redis: %w", err)
 	}
-	shards := redisstore.SplitURLs(s.shardURLs)
+	shards := config.SplitList(s.shardURLs)
 	if len(shards) == 0 {
 		shards = []string{s.configRedisURL}
 	}
@@ -35,15 +35,6 @@ func openRedisStores(ctx context.Context, s *settings) (*stores, error) {
 		sp.Close()
 		return nil, fmt.Errorf("tail bus redis: %w", err)
 	}
-	desc := fmt.Sprintf("Redis store (config %s, %d history shard(s))", redactURL(s.configRedisURL), len(shards))
+	desc := fmt.Sprintf("Redis store (config %s, %d history shard(s))", config.RedactURL(s.configRedisURL), len(shards))
 	return &stores{config: cfg, spool: sp, bus: bus, desc: desc}, nil
-}
-
-// redactURL hides a password in a redis URL for logs and banners.
-func redactURL(u string) string {
-	scheme, rest, ok := strings.Cut(u, "://")
-	if at := strings.LastIndexByte(rest, '@'); ok && at >= 0 {
-		return scheme + "://***@" + rest[at+1:]
-	}
-	return u
 }

@@ -12,6 +12,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/logplex/logplex/config"
 	"github.com/logplex/logplex/store/redisstore"
 )
 
@@ -48,7 +49,7 @@ func runShards(args []string, stdout, stderr io.Writer) int {
 		}
 		return 2
 	}
-	fromURLs, toURLs := redisstore.SplitURLs(*from), redisstore.SplitURLs(*to)
+	fromURLs, toURLs := config.SplitList(*from), config.SplitList(*to)
 	if len(fromURLs) == 0 || len(toURLs) == 0 || fs.NArg() > 0 || *logHistory <= 0 || *expiry < 0 {
 		fs.Usage()
 		return 2

@@ -57,7 +57,7 @@ func start(ctx context.Context, role string, s *settings, stdout io.Writer, log 
 	defer st.config.Close()
 	defer st.spool.Close()
 	defer st.bus.Close()
-	adm, err := newAdmin(s.adminAddr, adminOptions{token: s.adminToken, allowedHosts: splitList(s.adminAllowedHosts)}, log)
+	adm, err := newAdmin(s.adminAddr, adminOptions{token: s.adminToken, allowedHosts: config.SplitList(s.adminAllowedHosts)}, log)
 	if err != nil {
 		return err
 	}
@@ -203,7 +203,7 @@ func newDataPlane(s *settings, w *store.Watcher, st *stores, log *slog.Logger) (
 		Watcher: w, Spool: sp, Bus: st.bus, Logger: log, Drains: drainOptions(s), ShutdownTimeout: s.shutdownTimeout,
 		ShutdownIdle: s.shutdownIdle,
 		StatusBoard:  board, StatusInterval: s.statusInterval, Dedup: dedup, FrameIDTTL: s.frameIDTTL, MaxFrameIDs: zeroToNegative(s.maxFrameIDsPerSender),
-		FirehoseChannels: splitList(s.firehoseChannelIDs), FirehoseTokens: splitList(s.firehoseFilterTokens),
+		FirehoseChannels: config.SplitList(s.firehoseChannelIDs), FirehoseTokens: config.SplitList(s.firehoseFilterTokens),
 		StatsLog:  statsWriter(s),
 		SyslogTLS: ingest.TLSOptions{Addr: s.syslogTLSAddr, CertFile: s.syslogTLSCert, KeyFile: s.syslogTLSKey},
 	})
@@ -296,17 +296,6 @@ func waitReady(ctx context.Context, w *store.Watcher, max time.Duration, log *sl
 		case <-ctx.Done():
 		}
 	}
-}
-
-// splitList splits a comma-separated list, dropping blanks.
-func splitList(s string) []string {
-	var out []string
-	for _, f := range strings.Split(s, ",") {
-		if f = strings.TrimSpace(f); f != "" {
-			out = append(out, f)
-		}
-	}
-	return out
 }
 
 // reloadOnHUP re-reads the syslog TLS certificate on every SIGHUP.

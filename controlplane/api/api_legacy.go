@@ -123,7 +123,8 @@ func (s *Server) legacyStatusName() string {
 // legacyHealthcheck: GET /healthcheck (any path containing it).
 func (s *Server) legacyHealthcheck(w http.ResponseWriter, r *http.Request, _ []string) {
 	if _, err := s.incr(r, "healthcheck"); err != nil {
-		replyText(w, http.StatusServiceUnavailable, "Increment healthcheck counter failed: "+err.Error())
+		s.log.Warn("legacy API: healthcheck", "err", err)
+		replyText(w, http.StatusServiceUnavailable, "Increment healthcheck counter failed: "+clientMessage(err))
 		return
 	}
 	reply(w, http.StatusOK, ctJSON, []byte(`{"status":"`+s.legacyStatusName()+`"}`))

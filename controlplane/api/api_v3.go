@@ -326,7 +326,7 @@ func (s *Server) v3Fail(q *v3Request, err error) {
 		reply(q.w, le.code(), "", jsonError(le.Msg))
 	case isStoreError(err):
 		s.log.Warn("v3 API: store failure", "err", err)
-		reply(q.w, http.StatusServiceUnavailable, "", jsonError(err.Error()))
+		reply(q.w, http.StatusServiceUnavailable, "", jsonError(clientMessage(err)))
 	default:
 		reply(q.w, bodyErrorCode(err), "", jsonError(err.Error()))
 	}

@@ -16,7 +16,7 @@ func legacyBadRequest(w http.ResponseWriter, err error) {
 // legacyStoreFailed answers 503 for a store error, 500 never.
 func (s *Server) legacyStoreFailed(w http.ResponseWriter, err error) {
 	s.log.Warn("legacy API: store failure", "err", err)
-	replyText(w, http.StatusServiceUnavailable, err.Error())
+	replyText(w, http.StatusServiceUnavailable, clientMessage(err))
 }
 
 // legacyCreateChannel: POST /channels {"name":…,"tokens":[…]}.

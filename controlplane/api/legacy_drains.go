@@ -25,7 +25,7 @@ func (s *Server) v2Fail(w http.ResponseWriter, err error) {
 		reply(w, http.StatusUnprocessableEntity, ctJSON, jsonError(de.Msg))
 	case isStoreError(err):
 		s.log.Warn("v2 API: store failure", "err", err)
-		reply(w, http.StatusServiceUnavailable, ctJSON, jsonError(err.Error()))
+		reply(w, http.StatusServiceUnavailable, ctJSON, jsonError(clientMessage(err)))
 	default:
 		reply(w, bodyErrorCode(err), ctJSON, jsonError(err.Error()))
 	}

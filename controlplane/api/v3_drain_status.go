@@ -53,7 +53,7 @@ func (s *Server) v3DrainStatus(q *v3Request) {
 	docs, err := s.cfg.DrainStatus.DrainStatus(ctx, d.ID)
 	if err != nil {
 		s.log.Warn("v3 API: drain status", "err", err)
-		reply(q.w, http.StatusServiceUnavailable, "", jsonError("drain status unavailable: "+err.Error()))
+		reply(q.w, http.StatusServiceUnavailable, "", jsonError("drain status unavailable; retry later"))
 		return
 	}
 	out := drainStatus{ID: d.ID, Token: d.Token, URL: d.URL, Nodes: []nodeStatus{}}

@@ -11,14 +11,29 @@ import (
 )
 
 // storeError is a failure talking to the config store or the spool; the
-// client gets 503.
+// client gets 503 with public(), the log gets Error(): the cause names
+// hosts and ports of the operator's Redis, which are not the client's to see.
 type storeError struct {
 	op  string
 	err error
 }
 
 func (e *storeError) Error() string {
-	return "config store unavailable (" + e.op + "): " + e.err.Error() + "; retry later"
+	return "store unavailable (" + e.op + "): " + e.err.Error()
+}
+
+// public is the message a client gets: the operation, not the cause.
+func (e *storeError) public() string {
+	return "store unavailable (" + e.op + "); retry later"
+}
+
+// clientMessage is err's text for a response body: a store error's public
+// message, else the error itself (bad input the client sent).
+func clientMessage(err error) string {
+	if se, ok := errors.AsType[*storeError](err); ok {
+		return se.public()
+	}
+	return err.Error()
 }
 
 func (e *storeError) Unwrap() error { return e.err }

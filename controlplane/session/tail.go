@@ -9,13 +9,13 @@ import (
 	"github.com/logplex/logplex/frame"
 )
 
-// TailSource delivers a channel's live messages to sessions (spec §7). The
-// data plane's tail bus implements it (in-process for `logplex all`, Redis
-// pub/sub across nodes); the control plane only consumes it.
 // ErrTooManyTails: the node's tail session limits are reached; the client
 // should retry later.
 var ErrTooManyTails = errors.New("too many tail sessions")
 
+// TailSource delivers a channel's live messages to sessions (spec §7). The
+// data plane's tail bus implements it (in-process for `logplex all`, Redis
+// pub/sub across nodes); the control plane only consumes it.
 type TailSource interface {
 	// Subscribe registers a tail for channelID; ctx bounds the registration
 	// only (the Tail lives until Close). Every cooked message ingested for

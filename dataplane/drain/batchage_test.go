@@ -42,31 +42,5 @@ func TestHTTPBatchAge(t *testing.T) {
 	}
 }
 
-// TestSyslogBatchAge: the same for syslog drains: writes at least the age
-// apart unless the target bytes are buffered.
-func TestSyslogBatchAge(t *testing.T) {
-	const age = 2 * time.Second
-	e := newSLEndpoint(t, nil)
-	r := startSL(t, Options{TCPBatchAge: age, TCPTargetBytes: 1 << 20}, slURL("syslog", e), time.Second)
-	start := time.Now()
-	r.push(slMsg(0))
-	slWaitFor(t, wait, "the first write", func() bool { return len(e.Frames()) == 1 })
-	if took := time.Since(start); took >= age {
-		t.Fatalf("first write after %v, want at once", took)
-	}
-	r.push(slMsg(1), slMsg(2), slMsg(3))
-	slWaitFor(t, wait, "the second write", func() bool { return len(e.Frames()) == 4 })
-	if took := time.Since(start); took < age {
-		t.Fatalf("second write after %v, want >= %v", took, age)
-	}
-
-	one := len(slFrame(0))
-	e2 := newSLEndpoint(t, nil)
-	r2 := startSL(t, Options{TCPBatchAge: time.Hour, TCPTargetBytes: 2 * one}, slURL("syslog", e2), time.Second)
-	r2.push(slMsg(0))
-	slWaitFor(t, wait, "the first write", func() bool { return len(e2.Frames()) == 1 })
-	for i := 1; i <= 10; i++ { // 10 messages hold more than the target (frames are longer than messages)
-		r2.push(slMsg(i))
-	}
-	slWaitFor(t, wait, "a write once the target bytes are buffered", func() bool { return len(e2.Frames()) >= 3 })
-}
+// The syslog drains' batch age is tested under testing/synctest's clock
+// (batchage_synctest_test.go).

@@ -24,7 +24,7 @@ func (a *appendWriter) Write(p []byte) (int, error) {
 }
 
 // gzipEncoder is a pooled gzip writer (about 800 KB of state each: never
-// create one per batch, DEPENDENCIES.md §4) with the sink it writes to.
+// create one per batch) with the sink it writes to.
 type gzipEncoder struct {
 	w   *gzip.Writer
 	out appendWriter

@@ -143,9 +143,9 @@ func newHTTPSender(o *Options, d *Drain) (sender, error) {
 	if otlp {
 		s.popFn = s.popOTLP
 	}
-	s.closeTimer = httpStoppedTimer()
-	s.reconnectTimer = httpStoppedTimer()
-	s.ageTimer = httpStoppedTimer()
+	s.closeTimer = stoppedTimer()
+	s.reconnectTimer = stoppedTimer()
+	s.ageTimer = stoppedTimer()
 	kind := "http"
 	if otlp {
 		kind = "otlp"
@@ -153,12 +153,6 @@ func newHTTPSender(o *Options, d *Drain) (sender, error) {
 	d.Buf = NewBuffer(o.HTTPBufferSize, form)
 	d.Stats = newStats(d.Config.ID, kind, d.Buf)
 	return s, nil
-}
-
-func httpStoppedTimer() *time.Timer {
-	t := time.NewTimer(time.Hour)
-	t.Stop()
-	return t
 }
 
 // run delivers until ctx ends, then flushes until the buffer is empty or

@@ -3,12 +3,10 @@ package drain
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
 	"net"
-	"os"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -31,8 +29,9 @@ import (
 // one is open (fasthttp closes idle ones on its own) and can cut an
 // in-flight request short when the final flush runs out of time.
 
-// httpMaxResponseBody bounds the response body a drain reads (DEPENDENCIES.md
-// §2, gotcha 4): endpoints answer with small bodies.
+// httpMaxResponseBody bounds the response body a drain reads (fasthttp
+// buffers a response body without limit unless MaxResponseBodySize is set):
+// endpoints answer with small bodies.
 const httpMaxResponseBody = 64 << 10
 
 // httpMaxKeepAlive caps how long an idle connection is kept: below the idle
@@ -206,43 +205,11 @@ func httpTLSConfig(o *Options, u *config.DrainURL) (*tls.Config, error) {
 		ClientSessionCache: tls.NewLRUClientSessionCache(1),
 	}
 	if o.TLSCAFile != "" && !cfg.InsecureSkipVerify {
-		pool, err := httpCAPool(o.TLSCAFile)
+		trust, err := loadTLSTrust(o.TLSCAFile, "") // the syslog drains' loader and cache
 		if err != nil {
 			return nil, err
 		}
-		cfg.RootCAs = pool
+		cfg.RootCAs = trust.roots
 	}
 	return cfg, nil
-}
-
-// httpCAPools caches the root pool per CA file: building one copies the system
-// pool, too costly to repeat for each of thousands of drains.
-var httpCAPools struct {
-	sync.Mutex
-	m map[string]*x509.CertPool
-}
-
-// httpCAPool returns the system roots plus the certificates of the PEM file.
-func httpCAPool(file string) (*x509.CertPool, error) {
-	httpCAPools.Lock()
-	defer httpCAPools.Unlock()
-	if p := httpCAPools.m[file]; p != nil {
-		return p, nil
-	}
-	pem, err := os.ReadFile(file)
-	if err != nil {
-		return nil, fmt.Errorf("TLS CA file: %w", err)
-	}
-	pool, err := x509.SystemCertPool()
-	if err != nil || pool == nil {
-		pool = x509.NewCertPool()
-	}
-	if !pool.AppendCertsFromPEM(pem) {
-		return nil, fmt.Errorf("TLS CA file %s: no PEM certificates", file)
-	}
-	if httpCAPools.m == nil {
-		httpCAPools.m = map[string]*x509.CertPool{}
-	}
-	httpCAPools.m[file] = pool
-	return pool, nil
 }

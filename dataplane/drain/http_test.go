@@ -691,7 +691,7 @@ func TestHTTPDrainStaleKeepAlive(t *testing.T) {
 }
 
 // Unless allowed, a drain does not connect to a private address (checked
-// on the address dialed, ARCHITECTURE §5).
+// on the address dialed; docs/security.md).
 func TestHTTPDrainRefusesPrivateAddress(t *testing.T) {
 	srv := newCapServer(t, nil)
 	opts := testOptions(Options{HTTPReconnectTime: time.Millisecond})

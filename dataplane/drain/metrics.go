@@ -9,7 +9,8 @@ import (
 )
 
 // drainSet holds every per-drain series, so each family is written once per
-// scrape (one Set per family: DEPENDENCIES.md, metrics gotcha 1).
+// scrape (a family in two Sets gets two # TYPE lines, and Prometheus then
+// rejects the whole page).
 var drainSet = metrics.NewSet()
 
 // hiddenSet holds the counters of drains beyond the series cap: the status

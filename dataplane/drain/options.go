@@ -1,6 +1,7 @@
 package drain
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -104,55 +105,40 @@ type Options struct {
 	Logger *slog.Logger
 }
 
-func orDur(v *time.Duration, d time.Duration) {
-	if *v <= 0 {
-		*v = d
-	}
-}
-
-func orInt(v *int, d int) {
-	if *v <= 0 {
-		*v = d
-	}
-}
-
+// setDefaults fills zero (and negative) fields with Logplex's defaults.
 func (o *Options) setDefaults() {
-	orInt(&o.MaxDrainSeries, 1000)
-	orInt(&o.HTTPBufferSize, 1024)
-	orInt(&o.HTTPTargetBytes, 102400)
+	o.MaxDrainSeries = cmp.Or(max(o.MaxDrainSeries, 0), 1000)
+	o.HTTPBufferSize = cmp.Or(max(o.HTTPBufferSize, 0), 1024)
+	o.HTTPTargetBytes = cmp.Or(max(o.HTTPTargetBytes, 0), 102400)
 	if o.HTTPFrameRetries == 0 {
 		o.HTTPFrameRetries = 2
 	} else if o.HTTPFrameRetries < 0 {
 		o.HTTPFrameRetries = 0
 	}
-	orDur(&o.HTTPConnectTimeout, 3*time.Second)
-	orDur(&o.HTTPRequestTimeout, 5*time.Second)
-	orDur(&o.HTTPIdleTimeout, 144*time.Second)
-	orDur(&o.HTTPIdleFuzz, 15*time.Second)
-	orDur(&o.HTTPMaxTTL, 5*time.Hour)
-	orDur(&o.HTTPShrinkTimeout, 5*time.Minute)
-	orDur(&o.HTTPReconnectTime, 10*time.Millisecond)
-	orInt(&o.HTTPMaxRetries, 10)
-	orInt(&o.TCPBufferSize, 1024)
-	orInt(&o.TCPTargetBytes, 4096)
-	orDur(&o.TCPSendTimeout, 4*time.Second)
-	orDur(&o.TCPBackoffMax, 300*time.Second)
-	orDur(&o.TCPReconnectMin, 30*time.Second)
-	orDur(&o.TCPIdleTimeout, 240*time.Second)
-	orDur(&o.TCPIdleFuzz, 15*time.Second)
-	orDur(&o.TCPMaxTTL, 5*time.Hour)
-	orInt(&o.TCPShrinkAfter, 10)
-	orDur(&o.StopGrace, 5*time.Second)
-	orDur(&o.TCPBackoffBase, time.Second)
+	o.HTTPConnectTimeout = cmp.Or(max(o.HTTPConnectTimeout, 0), 3*time.Second)
+	o.HTTPRequestTimeout = cmp.Or(max(o.HTTPRequestTimeout, 0), 5*time.Second)
+	o.HTTPIdleTimeout = cmp.Or(max(o.HTTPIdleTimeout, 0), 144*time.Second)
+	o.HTTPIdleFuzz = cmp.Or(max(o.HTTPIdleFuzz, 0), 15*time.Second)
+	o.HTTPMaxTTL = cmp.Or(max(o.HTTPMaxTTL, 0), 5*time.Hour)
+	o.HTTPShrinkTimeout = cmp.Or(max(o.HTTPShrinkTimeout, 0), 5*time.Minute)
+	o.HTTPReconnectTime = cmp.Or(max(o.HTTPReconnectTime, 0), 10*time.Millisecond)
+	o.HTTPMaxRetries = cmp.Or(max(o.HTTPMaxRetries, 0), 10)
+	o.TCPBufferSize = cmp.Or(max(o.TCPBufferSize, 0), 1024)
+	o.TCPTargetBytes = cmp.Or(max(o.TCPTargetBytes, 0), 4096)
+	o.TCPSendTimeout = cmp.Or(max(o.TCPSendTimeout, 0), 4*time.Second)
+	o.TCPBackoffMax = cmp.Or(max(o.TCPBackoffMax, 0), 300*time.Second)
+	o.TCPReconnectMin = cmp.Or(max(o.TCPReconnectMin, 0), 30*time.Second)
+	o.TCPIdleTimeout = cmp.Or(max(o.TCPIdleTimeout, 0), 240*time.Second)
+	o.TCPIdleFuzz = cmp.Or(max(o.TCPIdleFuzz, 0), 15*time.Second)
+	o.TCPMaxTTL = cmp.Or(max(o.TCPMaxTTL, 0), 5*time.Hour)
+	o.TCPShrinkAfter = cmp.Or(max(o.TCPShrinkAfter, 0), 10)
+	o.StopGrace = cmp.Or(max(o.StopGrace, 0), 5*time.Second)
+	o.TCPBackoffBase = cmp.Or(max(o.TCPBackoffBase, 0), time.Second)
 	if o.TLSMaxDepth == 0 {
 		o.TLSMaxDepth = 9
 	} else if o.TLSMaxDepth < 0 {
 		o.TLSMaxDepth = 0
 	}
-	if o.UserAgent == "" {
-		o.UserAgent = "Logplex/dev"
-	}
-	if o.Logger == nil {
-		o.Logger = slog.Default()
-	}
+	o.UserAgent = cmp.Or(o.UserAgent, "Logplex/dev")
+	o.Logger = cmp.Or(o.Logger, slog.Default())
 }

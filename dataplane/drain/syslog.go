@@ -56,8 +56,11 @@ type syslogSender struct {
 	tlsCfg *tls.Config // nil for syslog://
 	verify *tlsVerifier
 	dialer net.Dialer
-	clock  func() time.Time // timestamps of L10 and L14 notices
-	base   time.Duration    // backoff unit
+	// dialContext is dialer.DialContext; tests put an in-memory connection
+	// here (net.Pipe) to run the sender under testing/synctest's clock.
+	dialContext func(ctx context.Context, network, addr string) (net.Conn, error)
+	clock       func() time.Time // timestamps of L10 and L14 notices
+	base        time.Duration    // backoff unit
 
 	conn        net.Conn      // nil while disconnected
 	raw         net.Conn      // the TCP connection under conn
@@ -101,6 +104,7 @@ func newSyslogSender(o *Options, d *Drain) (sender, error) {
 	}
 	s.log = o.Logger.With("drain_id", d.Config.ID, "channel_id", d.Config.ChannelID, "drain_type", kind)
 	s.dialer = o.newDialer(o.TCPSendTimeout)
+	s.dialContext = s.dialer.DialContext
 	s.closeTimer = stoppedTimer()
 	s.retryTimer = stoppedTimer()
 	s.ageTimer = stoppedTimer()
@@ -110,6 +114,8 @@ func newSyslogSender(o *Options, d *Drain) (sender, error) {
 	return s, nil
 }
 
+// stoppedTimer returns a timer that will not fire until Reset; the HTTP and
+// syslog senders arm theirs as they need them.
 func stoppedTimer() *time.Timer {
 	t := time.NewTimer(time.Hour)
 	t.Stop()
@@ -223,7 +229,7 @@ func (s *syslogSender) connect(ctx context.Context) {
 func (s *syslogSender) dial(ctx context.Context) (conn, raw net.Conn, err error) {
 	ctx, cancel := context.WithTimeout(ctx, s.o.TCPSendTimeout)
 	defer cancel()
-	raw, err = s.dialer.DialContext(ctx, "tcp", s.d.URL.HostPort())
+	raw, err = s.dialContext(ctx, "tcp", s.d.URL.HostPort())
 	if err != nil || s.tlsCfg == nil {
 		return raw, raw, err
 	}

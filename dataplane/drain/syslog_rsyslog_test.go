@@ -16,6 +16,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/logplex/logplex/internal/testenv"
 )
 
 const rsyslogMessages = 10000
@@ -110,19 +112,10 @@ func rsyslogLine(i int) string {
 
 func rsyslogPri(i int) int { return (i%24)*8 + i%8 }
 
-// rsyslogd finds the daemon, or skips (fails under CI=true) without it.
+// rsyslogd finds the daemon, or skips (fails when CI is set) without it.
 func rsyslogd(t *testing.T) string {
-	for _, p := range []string{"rsyslogd", "/usr/sbin/rsyslogd", "/sbin/rsyslogd"} {
-		if path, err := exec.LookPath(p); err == nil {
-			return path
-		}
-	}
-	msg := "rsyslogd not found: install it (apt-get install -y rsyslog; see e2e/rsyslog/README.md)"
-	if os.Getenv("CI") == "true" {
-		t.Fatal(msg)
-	}
-	t.Skip(msg)
-	return ""
+	return testenv.Tool(t, "install it (apt-get install -y rsyslog; see e2e/rsyslog/README.md)",
+		"rsyslogd", "/usr/sbin/rsyslogd", "/sbin/rsyslogd")
 }
 
 // slFreePort returns a loopback port that was free a moment ago.

@@ -36,7 +36,8 @@ var (
 )
 
 // loadTLSTrust reads the CA file and pinned certificates once per distinct
-// setting.
+// setting (building a pool copies the system pool, too costly to repeat for
+// each of thousands of drains); HTTP and syslog drains share it.
 func loadTLSTrust(caFile, pinnedPEM string) (*tlsTrust, error) {
 	tlsTrustMu.Lock()
 	defer tlsTrustMu.Unlock()

@@ -106,8 +106,11 @@ func TestTCPSplitAndOversized(t *testing.T) {
 	}
 	defer c.Close()
 	f := octet(msg(1))
+	read0 := tcpBytesRead.Get()
 	fmt.Fprint(c, f[:2])
-	time.Sleep(50 * time.Millisecond) // make the two writes separate reads
+	// the server has read (and kept) the first two bytes before the rest is
+	// sent: the frame spans two reads
+	waitFor(t, "the server to read the first 2 bytes", func() bool { return tcpBytesRead.Get() >= read0+2 })
 	fmt.Fprint(c, f[2:])
 	before := route.ReadCounters().Malformed
 	fmt.Fprint(c, "10241 "+strings.Repeat("x", 20)+"\n"+octet(msg(2)))
@@ -115,6 +118,8 @@ func TestTCPSplitAndOversized(t *testing.T) {
 	if !strings.HasSuffix(h[0], "message 1") || !strings.HasSuffix(h[1], "message 2") || strings.Contains(h[0], tok) {
 		t.Fatalf("history %q", h)
 	}
+	// message 2 can be in history before the malformed count is read back
+	waitFor(t, "the malformed count", func() bool { return route.ReadCounters().Malformed-before >= 1 })
 	if got := route.ReadCounters().Malformed - before; got != 1 {
 		t.Fatalf("malformed +%d, want +1", got)
 	}

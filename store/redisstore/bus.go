@@ -2,6 +2,7 @@ package redisstore
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -37,16 +38,11 @@ type BusOptions struct {
 	MaxPayload int
 }
 
+// setDefaults fills zero (and negative) fields with their defaults.
 func (o *BusOptions) setDefaults() {
-	if o.Timeout <= 0 {
-		o.Timeout = defaultTimeout
-	}
-	if o.QueueBytes <= 0 {
-		o.QueueBytes = 32 << 20
-	}
-	if o.MaxPayload <= 0 {
-		o.MaxPayload = 256 << 10
-	}
+	o.Timeout = cmp.Or(max(o.Timeout, 0), defaultTimeout)
+	o.QueueBytes = cmp.Or(max(o.QueueBytes, 0), 32<<20)
+	o.MaxPayload = cmp.Or(max(o.MaxPayload, 0), 256<<10)
 }
 
 var (

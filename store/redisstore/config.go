@@ -1,6 +1,7 @@
 package redisstore
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"log/slog"
@@ -38,19 +39,12 @@ type ConfigOptions struct {
 	ScanCount int
 }
 
+// setDefaults fills zero (and negative) fields with their defaults.
 func (o *ConfigOptions) setDefaults() {
-	if o.Timeout <= 0 {
-		o.Timeout = defaultTimeout
-	}
-	if o.FollowBlock <= 0 {
-		o.FollowBlock = 5 * time.Second
-	}
-	if o.FeedMaxLen <= 0 {
-		o.FeedMaxLen = 100000
-	}
-	if o.ScanCount <= 0 {
-		o.ScanCount = 1000
-	}
+	o.Timeout = cmp.Or(max(o.Timeout, 0), defaultTimeout)
+	o.FollowBlock = cmp.Or(max(o.FollowBlock, 0), 5*time.Second)
+	o.FeedMaxLen = cmp.Or(max(o.FeedMaxLen, 0), 100000)
+	o.ScanCount = cmp.Or(max(o.ScanCount, 0), 1000)
 }
 
 // Config is the Redis store.ConfigStore. It is safe for concurrent use.

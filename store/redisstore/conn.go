@@ -12,6 +12,7 @@ import (
 
 	"github.com/redis/rueidis"
 
+	"github.com/logplex/logplex/config"
 	"github.com/logplex/logplex/store"
 )
 
@@ -47,12 +48,12 @@ func parseTarget(raw string, seeds []string, cluster bool, timeout time.Duration
 	u = strings.TrimSuffix(u, "/")
 	opt, err := rueidis.ParseURL(u)
 	if err != nil {
-		return target{}, fmt.Errorf("redisstore: bad Redis URL %q: %w", redact(raw), err)
+		return target{}, fmt.Errorf("redisstore: bad Redis URL %q: %w", config.RedactURL(raw), err)
 	}
 	opt.InitAddress = append(opt.InitAddress, seeds...)
 	cluster = cluster || len(opt.InitAddress) > 1
 	if cluster && opt.SelectDB != 0 {
-		return target{}, fmt.Errorf("redisstore: %q: a Redis Cluster has only db 0", redact(raw))
+		return target{}, fmt.Errorf("redisstore: %q: a Redis Cluster has only db 0", config.RedactURL(raw))
 	}
 	if timeout <= 0 {
 		timeout = defaultTimeout
@@ -73,15 +74,6 @@ func boundedRetry(attempts int, _ rueidis.Completed, _ error) time.Duration {
 		return -1
 	}
 	return time.Duration(attempts+1) * 20 * time.Millisecond
-}
-
-// redact hides a password in a URL for messages.
-func redact(raw string) string {
-	scheme, rest, ok := strings.Cut(raw, "://")
-	if at := strings.LastIndexByte(rest, '@'); ok && at >= 0 {
-		return scheme + "://***@" + rest[at+1:]
-	}
-	return raw
 }
 
 // conn is a rueidis client created on first use: a single server's client

@@ -8,18 +8,6 @@ import (
 	"strings"
 )
 
-// SplitURLs splits a comma-separated URL list (LOGPLEX_SHARD_URLS), dropping
-// blanks.
-func SplitURLs(s string) []string {
-	var out []string
-	for _, u := range strings.Split(s, ",") {
-		if u = strings.TrimSpace(u); u != "" {
-			out = append(out, u)
-		}
-	}
-	return out
-}
-
 // SortShardURLs returns the URLs in Logplex's shard order: by the URL
 // fragment when there is one, else by the whole URL (spec §6.4).
 func SortShardURLs(urls []string) []string {

@@ -6,6 +6,8 @@ import (
 	"math/big"
 	"math/rand/v2"
 	"testing"
+
+	"github.com/logplex/logplex/config"
 )
 
 // The spec's examples (§6.4).
@@ -48,8 +50,8 @@ func TestSortShardURLs(t *testing.T) {
 	if fmt.Sprint(got) != "[redis://z:1/#a redis://a:2 redis://b:2]" {
 		t.Fatalf("fragment else URL: %v", got)
 	}
-	if fmt.Sprint(SplitURLs(" redis://a:1 ,, redis://b:2")) != "[redis://a:1 redis://b:2]" {
-		t.Fatal("SplitURLs")
+	if fmt.Sprint(config.SplitList(" redis://a:1 ,, redis://b:2")) != "[redis://a:1 redis://b:2]" {
+		t.Fatal("config.SplitList")
 	}
 }
 

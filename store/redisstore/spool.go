@@ -1,9 +1,11 @@
 package redisstore
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"log/slog"
 	"strings"
 	"sync/atomic"
@@ -14,7 +16,7 @@ import (
 
 // SpoolOptions configure NewSpool. Zero values mean the defaults.
 type SpoolOptions struct {
-	// URLs are the history shards (LOGPLEX_SHARD_URLS; see SplitURLs), in
+	// URLs are the history shards (LOGPLEX_SHARD_URLS; see config.SplitList), in
 	// any order: they are sorted as Logplex sorts them (SortShardURLs).
 	// With Cluster, or one cluster URL (see ConfigOptions.URL), they are
 	// seeds of one Redis Cluster.
@@ -47,27 +49,18 @@ type SpoolOptions struct {
 	CloseTimeout time.Duration
 }
 
+// setDefaults fills zero (and negative) fields with their defaults.
 func (o *SpoolOptions) setDefaults() {
-	def := func(v *int, d int) {
-		if *v <= 0 {
-			*v = d
-		}
-	}
-	def(&o.History, 1500)
-	def(&o.QueueLen, 2000)
-	def(&o.QueueBytes, 64<<20)
-	def(&o.Writers, 1)
-	def(&o.FlushBytes, 64<<10)
-	def(&o.FlushMsgs, 1000)
-	defDur := func(v *time.Duration, d time.Duration) {
-		if *v <= 0 {
-			*v = d
-		}
-	}
-	defDur(&o.Expiry, 604800*time.Second)
-	defDur(&o.FlushAge, 5*time.Millisecond)
-	defDur(&o.Timeout, defaultTimeout)
-	defDur(&o.CloseTimeout, 5*time.Second)
+	o.History = cmp.Or(max(o.History, 0), 1500)
+	o.QueueLen = cmp.Or(max(o.QueueLen, 0), 2000)
+	o.QueueBytes = cmp.Or(max(o.QueueBytes, 0), 64<<20)
+	o.Writers = cmp.Or(max(o.Writers, 0), 1)
+	o.FlushBytes = cmp.Or(max(o.FlushBytes, 0), 64<<10)
+	o.FlushMsgs = cmp.Or(max(o.FlushMsgs, 0), 1000)
+	o.Expiry = cmp.Or(max(o.Expiry, 0), 604800*time.Second)
+	o.FlushAge = cmp.Or(max(o.FlushAge, 0), 5*time.Millisecond)
+	o.Timeout = cmp.Or(max(o.Timeout, 0), defaultTimeout)
+	o.CloseTimeout = cmp.Or(max(o.CloseTimeout, 0), 5*time.Second)
 }
 
 // Spool is the Redis store.Spool: per shard, Writers bounded queues, each
@@ -155,18 +148,14 @@ func (s *Spool) writerOf(channel string) int {
 	}
 	i := s.ring.shard(channel) * s.opts.Writers
 	if s.opts.Writers > 1 {
-		i += int(fnv32a(channel) % uint32(s.opts.Writers))
+		i += int(maphash.String(writerSeed, channel) % uint64(s.opts.Writers))
 	}
 	return i
 }
 
-func fnv32a(s string) uint32 {
-	h := uint32(2166136261)
-	for i := 0; i < len(s); i++ {
-		h = (h ^ uint32(s[i])) * 16777619
-	}
-	return h
-}
+// writerSeed spreads channels over a shard's writers; a channel keeps its
+// writer (and so its order) for the life of the process.
+var writerSeed = maphash.MakeSeed()
 
 // Write implements store.Spool: it never blocks. It takes ownership of b;
 // b's bytes are written zero-copy and b is recycled after the pipeline

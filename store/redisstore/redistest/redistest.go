@@ -7,22 +7,23 @@
 // tests can write keys exactly as another tool (e.g. Logplex) would.
 //
 // Without redis-server on PATH the test is skipped, or fails when the
-// environment variable CI is "true".
+// environment variable CI is set (internal/testenv).
 //
-// redistest imports the standard library only.
+// redistest imports the standard library and internal/testenv only.
 package redistest
 
 import (
 	"errors"
 	"fmt"
 	"net"
-	"os"
 	"os/exec"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/logplex/logplex/internal/testenv"
 )
 
 // Server is one redis-server process on 127.0.0.1.
@@ -63,19 +64,10 @@ func startIn(t testing.TB, dir string, cluster bool, extra []string) *Server {
 	return nil
 }
 
-// lookBin finds a redis binary or skips (fails on CI) the test.
+// lookBin finds a redis binary or skips (fails when CI is set) the test.
 func lookBin(t testing.TB, name string) string {
 	t.Helper()
-	p, err := exec.LookPath(name)
-	if err == nil {
-		return p
-	}
-	msg := fmt.Sprintf("%s not found on PATH; install it (Debian/Ubuntu: apt-get install redis-server, or make deps)", name)
-	if os.Getenv("CI") == "true" {
-		t.Fatal(msg)
-	}
-	t.Skip(msg)
-	return ""
+	return testenv.Tool(t, "install it (Debian/Ubuntu: apt-get install redis-server redis-tools, or make deps)", name)
 }
 
 // freePort returns a loopback port that was free a moment ago; for cluster
