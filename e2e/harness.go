@@ -130,6 +130,11 @@ func (p *Proc) launch() {
 	if err := p.readBanner(stdout); err != nil {
 		t.Fatalf("logplex %s did not start: %v\noutput:\n%s", p.role, err, p.out.String())
 	}
+	if p.User == "" { // a later start names the credential's file instead of printing it
+		if data, err := os.ReadFile(filepath.Join(p.dataDir, "bootstrap-credential")); err == nil {
+			p.User, p.Pass, _ = strings.Cut(strings.TrimSpace(string(data)), ":")
+		}
+	}
 }
 
 // Restart starts a stopped process again with the same ports and settings.
