@@ -4,7 +4,8 @@
 # loopback ports) and
 # rsyslog (the syslog-drain interoperability test runs rsyslogd in the foreground
 # on a loopback port; the system's rsyslog service is not used). Under CI=true
-# also haproxy and docker-compose, which the deploy/ tests use when present.
+# also haproxy and docker-compose, which the deploy/ tests use when present,
+# and prometheus for promtool (the /metrics tests run `promtool check metrics`).
 set -euo pipefail
 # staticcheck, pinned: `make test` runs it and fails on any finding.
 STATICCHECK_VERSION=v0.8.2
@@ -20,11 +21,14 @@ apt_install() {
   if [ -z "$apt_updated" ]; then $SUDO apt-get update -qq; apt_updated=1; fi
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "$@" >/dev/null
 }
-# Optional checkers of deploy/ (docker-compose config, haproxy -c): installed
-# under CI=true so those tests run there instead of falling back; a failure
-# to install them is not fatal (the fallback tests still check the files).
+# Optional checkers of deploy/ (docker-compose config, haproxy -c) and of
+# /metrics (promtool, from the prometheus package): installed under CI=true
+# so those tests run there instead of falling back; a failure to install the
+# deploy checkers is not fatal (the fallback tests still check the files),
+# while the metrics tests fail under CI without promtool.
 if [ "${CI:-}" = "true" ] && command -v apt-get >/dev/null 2>&1; then
   missing=""
+  command -v promtool >/dev/null 2>&1 || missing="$missing prometheus"
   command -v haproxy >/dev/null 2>&1 || missing="$missing haproxy"
   { docker compose version >/dev/null 2>&1 || command -v docker-compose >/dev/null 2>&1; } || missing="$missing docker-compose"
   if [ -n "$missing" ]; then

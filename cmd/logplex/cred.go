@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -19,11 +20,16 @@ import (
 
 // openStoreForCred opens the config store `logplex cred` works on: the
 // config Redis when LOGPLEX_CONFIG_REDIS_URL is set (as for the servers),
-// else the embedded store under --data-dir. Tests replace it.
-var openStoreForCred = func(dataDir string) (store.ConfigStore, error) {
+// else the embedded store under --data-dir, which is created only when
+// create is true (a mistyped --data-dir given to list or revoke is
+// refused, not turned into an empty store). Tests replace it.
+var openStoreForCred = func(dataDir string, create bool) (store.ConfigStore, error) {
 	if url := os.Getenv("LOGPLEX_CONFIG_REDIS_URL"); url != "" {
 		return redisstore.OpenConfig(context.Background(), redisstore.ConfigOptions{URL: url,
 			Cluster: os.Getenv("LOGPLEX_REDIS_CLUSTER") == "true"})
+	}
+	if _, err := os.Stat(filepath.Join(dataDir, "config.json")); err != nil && !create {
+		return nil, fmt.Errorf("no embedded store in --data-dir %s (no config.json there): give the data directory of `logplex all`, or set LOGPLEX_CONFIG_REDIS_URL", dataDir)
 	}
 	return embedded.OpenConfig(dataDir)
 }
@@ -53,6 +59,10 @@ func runCred(args []string, stdout, stderr io.Writer) int {
 	cmd := credCmd{stdout: stdout, dataDir: *dataDir}
 	switch args[0] {
 	case "create":
+		if strings.TrimSpace(*name) == "" {
+			fmt.Fprint(stderr, "logplex cred create: --name is required (it says whose credential this is in cred list)\n"+credUsage)
+			return 2
+		}
 		err = cmd.create(*name, splitList(*grants))
 	case "list":
 		err = cmd.list()
@@ -97,7 +107,18 @@ type credCmd struct {
 
 // withStore opens the store, runs fn with a bounded context and closes it.
 func (c credCmd) withStore(fn func(ctx context.Context, st store.ConfigStore) error) error {
-	st, err := openStoreForCred(c.dataDir)
+	return c.open(true, fn)
+}
+
+// withExistingStore is withStore for commands that only read or remove:
+// on the embedded store it refuses a --data-dir that holds no store
+// (a mistyped directory) instead of creating an empty one there.
+func (c credCmd) withExistingStore(fn func(ctx context.Context, st store.ConfigStore) error) error {
+	return c.open(false, fn)
+}
+
+func (c credCmd) open(create bool, fn func(ctx context.Context, st store.ConfigStore) error) error {
+	st, err := openStoreForCred(c.dataDir, create)
 	if err != nil {
 		return fmt.Errorf("open config store: %w", err)
 	}
@@ -122,7 +143,7 @@ func (c credCmd) create(name string, grants []string) error {
 }
 
 func (c credCmd) list() error {
-	return c.withStore(func(ctx context.Context, st store.ConfigStore) error {
+	return c.withExistingStore(func(ctx context.Context, st store.ConfigStore) error {
 		snap, err := st.Load(ctx)
 		if err != nil {
 			return fmt.Errorf("load config: %w", err)
@@ -137,7 +158,7 @@ func (c credCmd) list() error {
 }
 
 func (c credCmd) revoke(id string) error {
-	return c.withStore(func(ctx context.Context, st store.ConfigStore) error {
+	return c.withExistingStore(func(ctx context.Context, st store.ConfigStore) error {
 		snap, err := st.Load(ctx)
 		if err != nil {
 			return fmt.Errorf("load config: %w", err)
