@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/VictoriaMetrics/metrics"
 )
 
 // TestJSONLogsAreAllJSON: with --log-format json the stats lines are JSON
@@ -87,5 +89,15 @@ func checkExposition(t *testing.T, page string) {
 	cmd.Stdin = strings.NewReader(page)
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Errorf("promtool check metrics: %v\n%s", err, out)
+	}
+}
+
+// writeLibraryMetrics writes the metrics library's Go and process
+// families as /metrics exposes them (writeMetrics renames a few).
+func writeLibraryMetrics(w *bytes.Buffer) {
+	var raw bytes.Buffer
+	metrics.WriteProcessMetrics(&raw)
+	for line := range bytes.Lines(raw.Bytes()) {
+		w.Write(appendExposed(nil, line))
 	}
 }
