@@ -167,7 +167,7 @@ var flagRules = map[string]rule{
 	"resync-interval": durMin(time.Second), "frame-id-ttl": durMin(0),
 	"syslog-tls-cert": anyValue, "syslog-tls-key": anyValue,
 	"firehose-channel-ids": channelIDList, "firehose-filter-tokens": anyValue,
-	"disable-firehose": boolean, "drain-status-interval": durMin(100 * time.Millisecond),
+	"disable-firehose": boolean, "drain-status-interval": durMin(time.Millisecond),
 	"shutdown-timeout": durMin(0), "max-tail-sessions": atLeast(0), "max-tails-per-channel": atLeast(1),
 	"logs-read-timeout": durMin(time.Millisecond), "stats-log": boolean,
 	"log-level": enum("debug", "info", "warn", "error"), "log-format": enum("text", "json"),
