@@ -137,8 +137,8 @@ func checkRedis(ctx context.Context, url string, cluster, load bool) error {
 }
 
 // dataDirUsable: the directory (or, when it does not exist yet, its
-// nearest existing parent) is a directory logplex can write, and an
-// existing config.json is readable.
+// nearest existing parent) is a directory logplex can write, and the
+// store's files there (config.json, config.log) are readable.
 func dataDirUsable(dir string) error {
 	d := dir
 	for {
@@ -165,10 +165,12 @@ func dataDirUsable(dir string) error {
 	f.Close()
 	os.Remove(f.Name())
 	if d == dir {
-		if data, err := os.Open(filepath.Join(dir, "config.json")); err == nil {
-			data.Close()
-		} else if !errors.Is(err, os.ErrNotExist) {
-			return fmt.Errorf("--data-dir %s: config.json: %w", dir, err)
+		for _, name := range []string{"config.json", "config.log"} {
+			if f, err := os.Open(filepath.Join(dir, name)); err == nil {
+				f.Close()
+			} else if !errors.Is(err, os.ErrNotExist) {
+				return fmt.Errorf("--data-dir %s: %s: %w", dir, name, err)
+			}
 		}
 	}
 	return nil

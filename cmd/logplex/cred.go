@@ -28,8 +28,8 @@ var openStoreForCred = func(dataDir string, create bool) (store.ConfigStore, err
 		return redisstore.OpenConfig(context.Background(), redisstore.ConfigOptions{URL: url,
 			Cluster: os.Getenv("LOGPLEX_REDIS_CLUSTER") == "true"})
 	}
-	if _, err := os.Stat(filepath.Join(dataDir, "config.json")); err != nil && !create {
-		return nil, fmt.Errorf("no embedded store in --data-dir %s (no config.json there): give the data directory of `logplex all`, or set LOGPLEX_CONFIG_REDIS_URL", dataDir)
+	if !create && !embeddedStoreIn(dataDir) {
+		return nil, fmt.Errorf("no embedded store in --data-dir %s (no config.json or config.log there): give the data directory of `logplex all`, or set LOGPLEX_CONFIG_REDIS_URL", dataDir)
 	}
 	return embedded.OpenConfig(dataDir)
 }
@@ -169,4 +169,15 @@ func (c credCmd) revoke(id string) error {
 		fmt.Fprintf(c.stdout, "revoked %s\n", id)
 		return nil
 	})
+}
+
+// embeddedStoreIn reports whether dir holds an embedded store (its
+// snapshot or its write log).
+func embeddedStoreIn(dir string) bool {
+	for _, f := range []string{"config.json", "config.log"} {
+		if _, err := os.Stat(filepath.Join(dir, f)); err == nil {
+			return true
+		}
+	}
+	return false
 }
