@@ -159,6 +159,14 @@ func TestOperatorPortInUse(t *testing.T) {
 		strings.Contains(out, "bad file descriptor") {
 		t.Fatalf("exit %d:\n%s", code, out)
 	}
+	// with --log-format json the reason is a JSON record too
+	code, out = runBin(t, nil, "all", "--data-dir", t.TempDir(), "--syslog-addr", busy.Addr().String(), "--log-format", "json",
+		"--http-input-addr", "127.0.0.1:0", "--api-addr", "127.0.0.1:0", "--api-v3-addr", "127.0.0.1:0", "--admin-addr", "")
+	last := out[strings.LastIndex(strings.TrimRight(out, "\n"), "\n")+1:]
+	var rec map[string]any
+	if code != 1 || jsonpkg.Unmarshal([]byte(last), &rec) != nil || !strings.Contains(fmt.Sprint(rec["err"]), "address already in use") {
+		t.Fatalf("json: exit %d, last line %q", code, last)
+	}
 }
 
 // TestOperatorRedisDownAtFirstStart: the first load failing says that no

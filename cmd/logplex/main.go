@@ -79,7 +79,11 @@ func serve(role string, args []string, stdout, stderr io.Writer) int {
 	defer stop()
 	go hup.run(ctx)
 	if err := start(ctx, role, &s, stdout, log, hup); err != nil {
-		fmt.Fprintln(stderr, "logplex:", err)
+		if s.logFormat == "json" { // the log stream stays JSON to its last line
+			log.Error("logplex stopped", "err", err)
+		} else {
+			fmt.Fprintln(stderr, "logplex:", err)
+		}
 		return 1
 	}
 	return 0
