@@ -147,7 +147,7 @@ var flagRules = map[string]rule{
 	"legacy-api-status": enum("normal", "read_only", "disabled"),
 	"api-status":        enum("normal", "read_only", "disabled"),
 	"event-loops":       intRange(0, 1024), "read-buffer-cap": intRange(512, 64<<20),
-	"max-tcp-connections": atLeast(1), "max-logs-body-bytes": atLeast(1),
+	"max-tcp-connections": atLeast(0), "max-logs-body-bytes": atLeast(1),
 	"max-inflight-logs-bytes": atLeast(1), "http-log-input-max-connections": atLeast(1),
 	"http-drain-buffer-size": atLeast(1), "http-drain-target-bytes": atLeast(1),
 	"http-drain-batch-age": durMin(0), "http-frame-retries": intRange(0, 100),
@@ -172,6 +172,10 @@ var flagRules = map[string]rule{
 	"logs-read-timeout": durMin(time.Millisecond), "stats-log": boolean,
 	"log-level": enum("debug", "info", "warn", "error"), "log-format": enum("text", "json"),
 	"log-level-file": anyValue,
+	"admin-token":    anyValue, "admin-allowed-hosts": anyValue,
+	"syslog-idle-timeout": durMin(0), "syslog-frame-timeout": durMin(0),
+	"max-drain-metric-series": atLeast(0), "max-frame-ids-per-sender": atLeast(0),
+	"shutdown-idle": durMin(0),
 }
 
 // validate checks every flag against flagRules, and the settings that go

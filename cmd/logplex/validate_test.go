@@ -30,7 +30,7 @@ var badGood = map[string][2]string{
 	"max-drains-per-channel": {"0", "6"}, "allow-private-drains": {"yes please", "false"},
 	"legacy-api-status": {"read-only", "read_only"}, "api-status": {"foo", "disabled"},
 	"event-loops": {"-3", "0"}, "read-buffer-cap": {"10", "65536"},
-	"max-tcp-connections": {"0", "100"}, "max-logs-body-bytes": {"0", "8000000"},
+	"max-tcp-connections": {"-1", "0"}, "max-logs-body-bytes": {"0", "8000000"},
 	"max-inflight-logs-bytes": {"-1", "1024"}, "http-log-input-max-connections": {"0", "1024"},
 	"http-drain-buffer-size": {"0", "1024"}, "http-drain-target-bytes": {"0", "102400"},
 	"http-drain-batch-age": {"-1s", "0s"}, "http-frame-retries": {"-1", "0"},
@@ -53,6 +53,10 @@ var badGood = map[string][2]string{
 	"shutdown-timeout": {"-1s", "10s"}, "max-tail-sessions": {"-1", "0"}, "max-tails-per-channel": {"0", "100"},
 	"logs-read-timeout": {"0s", "15s"}, "stats-log": {"maybe", "false"},
 	"log-level": {"verbose", "debug"}, "log-format": {"logfmt", "json"}, "log-level-file": {none, ""},
+	"admin-token": {none, "t"}, "admin-allowed-hosts": {none, "logplex.internal"},
+	"syslog-idle-timeout": {"-1s", "0s"}, "syslog-frame-timeout": {"-30s", "30s"},
+	"max-drain-metric-series": {"-1", "0"}, "max-frame-ids-per-sender": {"-1", "0"},
+	"shutdown-idle": {"-1ms", "250ms"},
 }
 
 // TestEveryFlagIsValidated: every flag has a rule and a row above; its
