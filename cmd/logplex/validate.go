@@ -175,7 +175,12 @@ var flagRules = map[string]rule{
 	"admin-token":    anyValue, "admin-allowed-hosts": anyValue,
 	"syslog-idle-timeout": durMin(0), "syslog-frame-timeout": durMin(0),
 	"max-drain-metric-series": atLeast(0), "max-frame-ids-per-sender": atLeast(0),
-	"shutdown-idle": durMin(0),
+	"shutdown-idle":          durMin(0),
+	"max-tokens-per-channel": atLeast(1), "max-drain-reservations-per-channel": atLeast(1),
+	"max-session-body-bytes": atLeast(1), "max-sessions-per-channel": atLeast(1),
+	"max-fetches-per-session": atLeast(1), "max-session-fetches": atLeast(1),
+	"session-fetch-write-timeout": durMin(time.Millisecond), "api-read-timeout": durMin(time.Millisecond),
+	"api-idle-timeout": durMin(time.Millisecond), "max-api-connections": atLeast(1),
 }
 
 // validate checks every flag against flagRules, and the settings that go

@@ -56,7 +56,12 @@ var badGood = map[string][2]string{
 	"admin-token": {none, "t"}, "admin-allowed-hosts": {none, "logplex.internal"},
 	"syslog-idle-timeout": {"-1s", "0s"}, "syslog-frame-timeout": {"-30s", "30s"},
 	"max-drain-metric-series": {"-1", "0"}, "max-frame-ids-per-sender": {"-1", "0"},
-	"shutdown-idle": {"-1ms", "250ms"},
+	"shutdown-idle":          {"-1ms", "250ms"},
+	"max-tokens-per-channel": {"0", "100"}, "max-drain-reservations-per-channel": {"0", "20"},
+	"max-session-body-bytes": {"0", "4096"}, "max-sessions-per-channel": {"0", "1000"},
+	"max-fetches-per-session": {"0", "4"}, "max-session-fetches": {"0", "8"},
+	"session-fetch-write-timeout": {"0s", "30s"}, "api-read-timeout": {"0s", "10s"},
+	"api-idle-timeout": {"0s", "2m"}, "max-api-connections": {"0", "1024"},
 }
 
 // TestEveryFlagIsValidated: every flag has a rule and a row above; its
