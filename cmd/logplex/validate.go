@@ -130,7 +130,9 @@ var channelIDList = rule{accepts: "a comma-separated list of channel ids (positi
 var nonEmpty = rule{accepts: "a non-empty value", ok: func(v string) bool { return v != "" }}
 
 // flagRules is what each flag of the serving subcommands accepts. Zero is
-// accepted only where the flag's help gives it a meaning.
+// accepted only where the flag's help gives it a meaning; where the planes'
+// Options would read 0 as "default" it is refused rather than silently
+// replaced.
 var flagRules = map[string]rule{
 	"syslog-addr": listenAddr(false), "http-input-addr": listenAddr(false),
 	"api-addr": listenAddr(false), "api-v3-addr": listenAddr(false),
@@ -142,7 +144,7 @@ var flagRules = map[string]rule{
 	"history-batch-bytes": atLeast(1), "history-batch-messages": atLeast(1),
 	"history-batch-age": durMin(time.Microsecond), "history-writers": intRange(1, 256),
 	"history-queue-bytes": atLeast(1),
-	"session-expiry-s":    atLeast(1), "session-lookup-timeout-s": atLeast(0),
+	"session-expiry-s":    atLeast(1), "session-lookup-timeout-s": atLeast(1),
 	"max-drains-per-channel": atLeast(1), "allow-private-drains": boolean,
 	"legacy-api-status": enum("normal", "read_only", "disabled"),
 	"api-status":        enum("normal", "read_only", "disabled"),
@@ -151,15 +153,15 @@ var flagRules = map[string]rule{
 	"max-inflight-logs-bytes": atLeast(1), "http-log-input-max-connections": atLeast(1),
 	"http-drain-buffer-size": atLeast(1), "http-drain-target-bytes": atLeast(1),
 	"http-drain-batch-age": durMin(0), "http-frame-retries": intRange(0, 100),
-	"http-drain-idle-timeout": atLeast(1), "http-drain-idle-fuzz": atLeast(0),
+	"http-drain-idle-timeout": atLeast(1), "http-drain-idle-fuzz": atLeast(1),
 	"http-drain-max-ttl": atLeast(1), "http-drain-shrink-timeout": atLeast(1),
 	"http-reconnect-time":    atLeast(1),
 	"http-drain-compression": enum("", "none", "gzip", "zstd"),
 	"tcp-drain-buffer-size":  atLeast(1), "tcp-drain-target-bytes": atLeast(1),
 	"tcp-drain-batch-age": durMin(0), "tcp-syslog-shrink-after": atLeast(1),
-	"tcp-syslog-backoff-max": atLeast(1), "tcp-syslog-reconnect-min": atLeast(0),
+	"tcp-syslog-backoff-max": atLeast(1), "tcp-syslog-reconnect-min": atLeast(1),
 	"tcp-syslog-send-timeout-secs": atLeast(1), "tcp-syslog-idle-timeout": atLeast(1),
-	"tcp-syslog-idle-fuzz": atLeast(0), "tcp-syslog-max-ttl": atLeast(1),
+	"tcp-syslog-idle-fuzz": atLeast(1), "tcp-syslog-max-ttl": atLeast(1),
 	"tcp-syslog-send-loss-msg": enum("send", "dont_send"),
 	"tls-cacertfile":           anyValue, "tls-pinned-certs": anyValue,
 	"tls-max-depth": intRange(0, 100), "tls-mode": enum("secure", "insecure"),
@@ -168,7 +170,7 @@ var flagRules = map[string]rule{
 	"syslog-tls-cert": anyValue, "syslog-tls-key": anyValue,
 	"firehose-channel-ids": channelIDList, "firehose-filter-tokens": anyValue,
 	"disable-firehose": boolean, "drain-status-interval": durMin(time.Millisecond),
-	"shutdown-timeout": durMin(0), "max-tail-sessions": atLeast(0), "max-tails-per-channel": atLeast(1),
+	"shutdown-timeout": durMin(time.Millisecond), "max-tail-sessions": atLeast(0), "max-tails-per-channel": atLeast(1),
 	"logs-read-timeout": durMin(time.Millisecond), "stats-log": boolean,
 	"log-level": enum("debug", "info", "warn", "error"), "log-format": enum("text", "json"),
 	"log-level-file": anyValue,
