@@ -124,7 +124,7 @@ var metricHelp = map[string]string{
 	"logplex_drain_series_capped_total":      "Drains started without their own metric series: over --max-drain-metric-series (they count in the totals).",
 	"logplex_drain_delivered_total":          "Messages delivered by all drains of this node.",
 	"logplex_drain_dropped_total":            "Messages lost by all drains of this node (buffer overflow, permanent failure, retries exhausted).",
-	"logplex_drain_messages_delivered_total": "Messages one drain delivered (drain_id, drain_type: http, tcpsyslog or tlssyslog).",
+	"logplex_drain_messages_delivered_total": "Messages one drain delivered (drain_id, drain_type: http, tcpsyslog, tlssyslog or otlp).",
 	"logplex_drain_messages_dropped_total":   "Messages one drain lost (drain_id, drain_type).",
 	"logplex_drain_retries_total":            "Batches one drain sent again (drain_id, drain_type).",
 	"logplex_drain_bytes_total":              "Bytes one drain wrote, after compression (drain_id, drain_type).",
