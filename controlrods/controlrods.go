@@ -99,27 +99,24 @@ var Verbs = map[string][2]string{
 var rodNames = []string{"deny_redis_buffers", "deny_tail_sessions", "deny_drain_forwarding", "deny_logs_ingress",
 	"api_status", "legacy_api_status", "disable_firehose"}
 
-// gauges are logplex_control_rod{rod}: boolean rods 1 when on; statuses 0
-// normal, 1 read_only, 2 disabled. A process has one Rods; its settings
-// are what the gauges show.
-var gauges = func() map[string]*metrics.Gauge {
-	g := map[string]*metrics.Gauge{}
+// gauges are logplex_control_rod{rod,state}, per rod and state: 1 for the
+// state the rod is in, 0 for its other states (on/off; an API status:
+// normal, read_only, disabled). A process has one Rods; its settings are
+// what the gauges show.
+var gauges = func() map[string]map[string]*metrics.Gauge {
+	g := map[string]map[string]*metrics.Gauge{}
 	for _, rod := range rodNames {
-		g[rod] = metrics.NewGauge(fmt.Sprintf(`logplex_control_rod{rod=%q}`, rod), nil)
+		states := []string{"on", "off"}
+		if rod == "api_status" || rod == "legacy_api_status" {
+			states = []string{"normal", "read_only", "disabled"}
+		}
+		g[rod] = map[string]*metrics.Gauge{}
+		for _, st := range states {
+			g[rod][st] = metrics.NewGauge(fmt.Sprintf(`logplex_control_rod{rod=%q,state=%q}`, rod, st), nil)
+		}
 	}
 	return g
 }()
-
-// gaugeValue is the gauge reading of a setting.
-func gaugeValue(v string) float64 {
-	switch v {
-	case "on", "read_only":
-		return 1
-	case "disabled":
-		return 2
-	}
-	return 0
-}
 
 // writeTimeout bounds a cluster-wide write.
 const writeTimeout = 3 * time.Second
@@ -163,8 +160,8 @@ func (r *Rods) Apply(rod, v string) {
 	r.mu.Lock()
 	r.state[rod] = v
 	r.mu.Unlock()
-	if g := gauges[rod]; g != nil {
-		g.Set(gaugeValue(v))
+	for st, g := range gauges[rod] {
+		g.Set(map[bool]float64{true: 1}[st == v])
 	}
 	on := v == "on"
 	rt, in, api := r.o.Router, r.o.Ingest, r.o.API

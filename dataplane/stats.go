@@ -47,11 +47,7 @@ func (d *DataPlane) statsTotals() statsTotals {
 	t := statsTotals{msgs: route.ReadCounters(), drains: map[int64]drainTotals{}}
 	d.Drains.Each(func(dr *drain.Drain) {
 		st := dr.Status()
-		kind := "http"
-		if dr.URL.Scheme != "http" && dr.URL.Scheme != "https" {
-			kind = "tcpsyslog"
-		}
-		t.drains[dr.Config.ID] = drainTotals{channel: dr.Config.ChannelID, kind: kind,
+		t.drains[dr.Config.ID] = drainTotals{channel: dr.Config.ChannelID, kind: drain.TypeName(dr.URL.Kind),
 			delivered: st.Delivered, dropped: st.Dropped, buffered: st.Buffered}
 	})
 	return t

@@ -175,6 +175,11 @@ func WaitReady(adminAddr string, done <-chan struct{}, timeout time.Duration) er
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+	if p.User == "" { // a later start names the credential's file instead of printing it
+		if data, err := os.ReadFile(filepath.Join(p.dataDir, "bootstrap-credential")); err == nil {
+			p.User, p.Pass, _ = strings.Cut(strings.TrimSpace(string(data)), ":")
+		}
+	}
 }
 
 // Restart starts a stopped process again with the same ports and settings.

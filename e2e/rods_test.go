@@ -31,7 +31,7 @@ func TestControlRods(t *testing.T) {
 	if st := postLogs(t, dp1, tok, msg); st != 204 {
 		t.Fatalf("node rod leaked to another node: %d", st)
 	}
-	if g := Metric(t, dp0.Adm, `logplex_control_rod{rod="deny_logs_ingress"}`); g != 1 {
+	if g := Metric(t, dp0.Adm, `logplex_control_rod{rod="deny_logs_ingress",state="on"}`); g != 1 {
 		t.Fatalf("gauge %v, want 1", g)
 	}
 	Do(t, "POST", "http://"+dp0.Adm+"/control-rods/allow_logs_ingress", "", "", nil, nil)

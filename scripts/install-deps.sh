@@ -4,7 +4,8 @@
 # loopback ports) and
 # rsyslog (the syslog-drain interoperability test runs rsyslogd in the foreground
 # on a loopback port; the system's rsyslog service is not used). With CI set
-# (any value) also haproxy and docker-compose: the deploy/ tests fail without them
+# (any value) also haproxy, docker-compose and systemd (the deploy/ checkers) and
+# prometheus (promtool, for the /metrics tests): those tests fail without them
 # when CI is set (internal/testenv).
 set -euo pipefail
 # staticcheck, pinned: `make test` runs it and fails on any finding.
@@ -21,10 +22,12 @@ apt_install() {
   if [ -z "$apt_updated" ]; then $SUDO apt-get update -qq; apt_updated=1; fi
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "$@" >/dev/null
 }
-# Checkers of deploy/ (docker-compose config, haproxy -c, systemd-analyze verify): installed when CI is
+# Checkers of deploy/ (docker-compose config, haproxy -c, systemd-analyze verify)
+# and of /metrics (promtool, from the prometheus package): installed when CI is
 # set, where the tests that run them fail without them; elsewhere they skip.
 if [ -n "${CI+set}" ] && command -v apt-get >/dev/null 2>&1; then
   missing=""
+  command -v promtool >/dev/null 2>&1 || missing="$missing prometheus"
   command -v haproxy >/dev/null 2>&1 || missing="$missing haproxy"
   command -v systemd-analyze >/dev/null 2>&1 || missing="$missing systemd"
   { docker compose version >/dev/null 2>&1 || command -v docker-compose >/dev/null 2>&1; } || missing="$missing docker-compose"

@@ -126,7 +126,11 @@ func (w *Watcher) Run(ctx context.Context) {
 		snap, err := w.st.Load(ctx)
 		if err != nil {
 			loadErrors.Inc()
-			w.log.Warn("config load failed; keeping the last snapshot", "err", err, "retry_in", backoff)
+			if w.Current() == nil {
+				w.log.Warn("config store unreachable and no config loaded yet: retrying; APIs answer 503 SYSTEM BOOTING until it loads", "err", err, "retry_in", backoff)
+			} else {
+				w.log.Warn("config load failed; keeping the last snapshot", "err", err, "retry_in", backoff)
+			}
 			sleepCtx(ctx, backoff)
 			backoff = min(backoff*2, 5*time.Second)
 			continue

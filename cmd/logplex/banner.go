@@ -17,30 +17,32 @@ import (
 )
 
 // bootstrapCredential makes sure `logplex all` without LOGPLEX_AUTH_KEY has
-// one credential (full_api, any_channel) whose password it can show: it is
+// one credential (full_api, any_channel) an operator can use: it is
 // created once and its id:password kept in <data-dir>/bootstrap-credential
-// (mode 0600), so every start prints the same one.
-func bootstrapCredential(ctx context.Context, st store.ConfigStore, dataDir string) (id, pass string, err error) {
+// (mode 0600). created says whether this start made it: only then does the
+// banner print the password (later starts name the file instead, so the
+// password does not land in every start's log, e.g. journald).
+func bootstrapCredential(ctx context.Context, st store.ConfigStore, dataDir string) (id, pass string, created bool, err error) {
 	path := filepath.Join(dataDir, "bootstrap-credential")
 	if data, err := os.ReadFile(path); err == nil {
 		id, pass, ok := strings.Cut(strings.TrimSpace(string(data)), ":")
 		if snap, err := st.Load(ctx); ok && err == nil && snap.Cred(id).Verify(pass) {
-			return id, pass, nil
+			return id, pass, false, nil
 		}
 	} else if !errors.Is(err, os.ErrNotExist) {
-		return "", "", err
+		return "", "", false, err
 	}
 	cred, pass := config.NewCredential("bootstrap", true, true)
 	if _, err := st.Write(ctx, config.Change{Key: config.CredKey(cred.ID), Fields: config.CredHash(cred)}); err != nil {
-		return "", "", fmt.Errorf("create bootstrap credential: %w", err)
+		return "", "", false, fmt.Errorf("create bootstrap credential: %w", err)
 	}
 	if err := os.MkdirAll(dataDir, 0o700); err != nil {
-		return "", "", err
+		return "", "", false, err
 	}
 	if err := os.WriteFile(path, []byte(cred.ID+":"+pass+"\n"), 0o600); err != nil {
-		return "", "", fmt.Errorf("save bootstrap credential: %w", err)
+		return "", "", false, fmt.Errorf("save bootstrap credential: %w", err)
 	}
-	return cred.ID, pass, nil
+	return cred.ID, pass, true, nil
 }
 
 // banner is what a process prints once it listens: where to reach it, how to
@@ -50,6 +52,8 @@ type banner struct {
 	dp                 *dataplane.DataPlane
 	cp                 *controlplane.ControlPlane
 	credID, credPass   string
+	credNew            bool   // the credential was created by this start: print its password
+	credFile           string // where it is kept
 	authKey            string
 }
 
@@ -80,8 +84,12 @@ func (b *banner) print(w io.Writer) {
 	case b.authKey != "":
 		fmt.Fprintf(w, "  auth: LOGPLEX_AUTH_KEY (send it raw: -H 'Authorization: Basic <key>')\n")
 		user = ""
-	case b.credID != "":
+	case b.credID != "" && b.credNew:
 		fmt.Fprintf(w, "  credential (full_api, any_channel): %s\n", user)
+		fmt.Fprintf(w, "  (created now and shown this once; kept in %s, mode 0600)\n", b.credFile)
+	case b.credID != "":
+		fmt.Fprintf(w, "  credential (full_api, any_channel): %s, id:password in %s (mode 0600)\n", b.credID, b.credFile)
+		user = "\"$(cat " + b.credFile + ")\""
 	}
 	defer fmt.Fprintln(w, "Press Ctrl-C to stop.")
 	if b.cp == nil || b.dp == nil {

@@ -86,7 +86,11 @@ Each flag is also read from the environment: first ` + "`LOGPLEX_<FLAG_NAME>`" +
 name in the table). A flag given on the command line wins over both. Values are parsed as the
 flag is: booleans accept ` + "`true`, `false`, `1`, `0`, `t`, `f`, `TRUE`, `True`, `FALSE`, `False`" + `,
 durations use Go's syntax (` + "`10s`, `1m30s`" + `). A variable that is set counts even when it is
-empty, and a value that does not parse stops the process with exit status 2.
+empty. Every value is checked before anything starts: a value that does not parse or is out of
+its range (enums, numeric ranges, URLs, lists, addresses) stops the process with exit status 2
+and one line per problem naming the flag, its variables and what it accepts. A ` + "`LOGPLEX_*`" + `
+variable that no flag reads is logged as a warning at start (with the closest known name). ` + "`logplex check [ROLE] [flags]`" + `
+checks the same settings plus Redis, ports and files without starting anything.
 
 Run-time knobs that are not flags: ` + "`GOMEMLIMIT`" + ` (the data plane sheds ` + "`POST /logs`" + ` load above
 80% of it, see ` + "`--max-inflight-logs-bytes`" + `), ` + "`GOMAXPROCS`" + `, ` + "`GOGC`" + `.

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -20,11 +21,16 @@ import (
 
 // openStoreForCred opens the config store `logplex cred` works on: the
 // config Redis when LOGPLEX_CONFIG_REDIS_URL is set (as for the servers),
-// else the embedded store under --data-dir. Tests replace it.
-var openStoreForCred = func(dataDir string) (store.ConfigStore, error) {
+// else the embedded store under --data-dir, which is created only when
+// create is true (a mistyped --data-dir given to list or revoke is
+// refused, not turned into an empty store). Tests replace it.
+var openStoreForCred = func(dataDir string, create bool) (store.ConfigStore, error) {
 	if url := os.Getenv("LOGPLEX_CONFIG_REDIS_URL"); url != "" {
 		return redisstore.OpenConfig(context.Background(), redisstore.ConfigOptions{URL: url,
 			Cluster: os.Getenv("LOGPLEX_REDIS_CLUSTER") == "true"})
+	}
+	if !create && !embeddedStoreIn(dataDir) {
+		return nil, fmt.Errorf("no embedded store in --data-dir %s (no config.json or config.log there): give the data directory of `logplex all`, or set LOGPLEX_CONFIG_REDIS_URL", dataDir)
 	}
 	return embedded.OpenConfig(dataDir)
 }
@@ -54,6 +60,10 @@ func runCred(args []string, stdout, stderr io.Writer) int {
 	cmd := credCmd{stdout: stdout, dataDir: *dataDir}
 	switch args[0] {
 	case "create":
+		if strings.TrimSpace(*name) == "" {
+			fmt.Fprint(stderr, "logplex cred create: --name is required (it says whose credential this is in cred list)\n"+credUsage)
+			return 2
+		}
 		err = cmd.create(*name, config.SplitList(*grants))
 	case "list":
 		err = cmd.list()
@@ -98,7 +108,18 @@ type credCmd struct {
 
 // withStore opens the store, runs fn with a bounded context and closes it.
 func (c credCmd) withStore(fn func(ctx context.Context, st store.ConfigStore) error) error {
-	st, err := openStoreForCred(c.dataDir)
+	return c.open(true, fn)
+}
+
+// withExistingStore is withStore for commands that only read or remove:
+// on the embedded store it refuses a --data-dir that holds no store
+// (a mistyped directory) instead of creating an empty one there.
+func (c credCmd) withExistingStore(fn func(ctx context.Context, st store.ConfigStore) error) error {
+	return c.open(false, fn)
+}
+
+func (c credCmd) open(create bool, fn func(ctx context.Context, st store.ConfigStore) error) error {
+	st, err := openStoreForCred(c.dataDir, create)
 	if err != nil {
 		return fmt.Errorf("open config store: %w", err)
 	}
@@ -123,7 +144,7 @@ func (c credCmd) create(name string, grants []string) error {
 }
 
 func (c credCmd) list() error {
-	return c.withStore(func(ctx context.Context, st store.ConfigStore) error {
+	return c.withExistingStore(func(ctx context.Context, st store.ConfigStore) error {
 		snap, err := st.Load(ctx)
 		if err != nil {
 			return fmt.Errorf("load config: %w", err)
@@ -138,7 +159,7 @@ func (c credCmd) list() error {
 }
 
 func (c credCmd) revoke(id string) error {
-	return c.withStore(func(ctx context.Context, st store.ConfigStore) error {
+	return c.withExistingStore(func(ctx context.Context, st store.ConfigStore) error {
 		snap, err := st.Load(ctx)
 		if err != nil {
 			return fmt.Errorf("load config: %w", err)
@@ -149,4 +170,15 @@ func (c credCmd) revoke(id string) error {
 		fmt.Fprintf(c.stdout, "revoked %s\n", id)
 		return nil
 	})
+}
+
+// embeddedStoreIn reports whether dir holds an embedded store (its
+// snapshot or its write log).
+func embeddedStoreIn(dir string) bool {
+	for _, f := range []string{"config.json", "config.log"} {
+		if _, err := os.Stat(filepath.Join(dir, f)); err == nil {
+			return true
+		}
+	}
+	return false
 }

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"os"
 	"regexp"
 	"strings"
 	"testing"
@@ -45,7 +46,8 @@ func TestCredCreateListRevokeOnDataDir(t *testing.T) {
 	if rc := runCred([]string{"revoke", "--data-dir", dir, m[1]}, &out, &errb); rc != 1 || !strings.Contains(errb.String(), "no such credential") {
 		t.Fatalf("second revoke: %d %q", rc, errb.String())
 	}
-	for _, args := range [][]string{nil, {"bogus"}, {"revoke"}, {"create", "--grant", "root", "--data-dir", dir}} {
+	for _, args := range [][]string{nil, {"bogus"}, {"revoke"}, {"create", "--grant", "root", "--data-dir", dir},
+		{"create", "--data-dir", dir}, {"create", "--name", " ", "--data-dir", dir}} {
 		if rc := runCred(args, io.Discard, io.Discard); rc == 0 {
 			t.Errorf("runCred(%q) = 0", args)
 		}
@@ -60,7 +62,7 @@ func TestCredWorksForAPI(t *testing.T) {
 		t.Fatal(err)
 	}
 	saved := openStoreForCred
-	openStoreForCred = func(string) (store.ConfigStore, error) { return st, nil }
+	openStoreForCred = func(string, bool) (store.ConfigStore, error) { return st, nil }
 	t.Cleanup(func() { openStoreForCred = saved })
 
 	ctx, cancel := context.WithCancel(context.Background())
@@ -106,5 +108,25 @@ func waitFor(t *testing.T, d time.Duration, cond func() bool) {
 			t.Fatalf("condition not met within %v", d)
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestCredListNeedsAStore: list and revoke on a directory without a store
+// fail and leave it without one; create without --name is a usage error
+// (no nameless credential is made).
+func TestCredListNeedsAStore(t *testing.T) {
+	dir := t.TempDir() + "/typo"
+	var errb bytes.Buffer
+	for _, args := range [][]string{{"list", "--data-dir", dir}, {"revoke", "--data-dir", dir, "ABC"}} {
+		errb.Reset()
+		if rc := runCred(args, io.Discard, &errb); rc != 1 || !strings.Contains(errb.String(), "no embedded store in --data-dir") {
+			t.Errorf("%q: exit %d, %q", args, rc, errb.String())
+		}
+	}
+	if rc := runCred([]string{"create", "--data-dir", dir}, io.Discard, io.Discard); rc != 2 {
+		t.Errorf("create without --name: exit %d, want 2", rc)
+	}
+	if _, err := os.Stat(dir); !os.IsNotExist(err) {
+		t.Errorf("a store directory was created: %v", err)
 	}
 }

@@ -69,7 +69,7 @@ type settings struct {
 	maxFrameIDsPerSender                     int
 	shutdownTimeout                          time.Duration
 	shutdownIdle                             time.Duration
-	logLevel                                 string
+	logLevel, logLevelFile                   string
 	logFormat                                string
 	statsLog                                 bool
 	maxTailSessions, maxTailsPerChannel      int
@@ -196,8 +196,9 @@ func newFlagSet(name string, s *settings) *flag.FlagSet {
 	fs.IntVar(&s.maxAPIConnections, "max-api-connections", 1024, "open connections per API listener (legacy and v3 each); more are closed at once")
 	fs.BoolVar(&s.statsLog, "stats-log", true, "write Logplex's per-minute m=logplex_stats lines to stderr")
 	fs.StringVar(&s.logLevel, "log-level", "info", "log level: debug, info, warn, error")
-	fs.StringVar(&s.logFormat, "log-format", "text", "log format: text or json")
-	fs.Usage = func() { usage(fs, fs.Output()) }
+	fs.StringVar(&s.logLevelFile, "log-level-file", "", "file holding the log level (debug, info, warn or error), read at start and on SIGHUP; it overrides --log-level (empty: none)")
+	fs.StringVar(&s.logFormat, "log-format", "text", "log format: text or json (json: every line, the per-minute stats lines too)")
+	fs.Usage = func() { roleUsage(name, fs, fs.Output()) }
 	return fs
 }
 
@@ -233,14 +234,45 @@ Usage:
   logplex [all] [flags]        both planes in one process (embedded store unless --config-redis-url)
   logplex dataplane [flags]    ingest and routing node (needs Redis)
   logplex controlplane [flags] HTTP API node (needs Redis)
+  logplex check [ROLE] [flags] check a role's settings, Redis, ports and files without starting it
   logplex cred create --name N --grant full_api,any_channel | cred list | cred revoke ID
   logplex config accept | status     adopt a config the guard refused (--config-shrink-guard)
   logplex tail --api URL --channel ID [--ps PS --source SRC --num N]   stream a channel (heroku logs --tail)
   logplex shards plan|migrate --from URLS --to URLS   move history to a changed shard list
+  logplex bench [flags]        end-to-end benchmark suite (logplex bench --help)
   logplex version
+  logplex help | ROLE --help   this text, or one role's
 
-Flags (each also read from the environment variable shown; a flag given wins):
 `, version)
+	printFlags(fs, w)
+}
+
+// roleHelp is the first line of `logplex ROLE --help`.
+var roleHelp = map[string]string{
+	"all":          "both planes in one process: the embedded store in --data-dir, or Redis with --config-redis-url",
+	"dataplane":    "ingest and routing node: TCP syslog and POST /logs in, drains, history and tails out (needs Redis)",
+	"controlplane": "HTTP API node: legacy, v2 and v3 API, credentials, sessions and tails (needs Redis; admin on 127.0.0.1:5566)",
+	"check":        "check a role's settings, reach its Redis, try its ports and read its files, without starting it; lists every problem and exits 1 on any",
+}
+
+// roleUsage is the usage of `logplex ROLE --help`: the role's own synopsis,
+// then the flags; `logplex help` (name "logplex") is the global usage.
+func roleUsage(name string, fs *flag.FlagSet, w io.Writer) {
+	role := strings.TrimPrefix(name, "logplex ")
+	h, ok := roleHelp[role]
+	if !ok {
+		usage(fs, w)
+		return
+	}
+	if role == "check" {
+		role = "check [all|dataplane|controlplane]"
+	}
+	fmt.Fprintf(w, "logplex %s: %s\n\nUsage:\n  logplex %s [flags]\n\n", version, h, role)
+	printFlags(fs, w)
+}
+
+func printFlags(fs *flag.FlagSet, w io.Writer) {
+	fmt.Fprintf(w, "Flags (each also read from the environment variable shown; a flag given wins):\n")
 	var names []string
 	fs.VisitAll(func(f *flag.Flag) { names = append(names, f.Name) })
 	sort.Strings(names)

@@ -41,6 +41,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return runShards(args, stdout, stderr)
 	case "config":
 		return runConfig(args, stdout, stderr)
+	case "check":
+		return runCheck(args, stdout, stderr)
 	case "bench":
 		return runBench(args, stdout, stderr)
 	case "version":
@@ -58,44 +60,62 @@ func run(args []string, stdout, stderr io.Writer) int {
 func serve(role string, args []string, stdout, stderr io.Writer) int {
 	var s settings
 	fs := newFlagSet("logplex "+role, &s)
-	fs.SetOutput(stderr)
-	if err := parseWithEnv(fs, args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		fmt.Fprintln(stderr, "logplex:", err)
-		return 2
+	if code, ok := parseServeFlags(fs, &s, role, args, stderr); !ok {
+		return code
 	}
-	adminDefault(role, fs, &s)
-	log, err := newLogger(s.logLevel, s.logFormat, stderr)
+	log, level, err := newLogger(s.logLevel, s.logFormat, stderr)
+	if err == nil && s.logLevelFile != "" {
+		err = readLevelFile(level, s.logLevelFile)
+	}
 	if err != nil {
 		fmt.Fprintln(stderr, "logplex:", err)
 		return 2
 	}
 	slog.SetDefault(log)
 	warnSecretFlags(fs, log)
+	for _, w := range unknownEnv(fs, os.Environ()) {
+		log.Warn(w)
+	}
+	hup := newReloader(log, level, s.logLevelFile) // before anything starts: SIGHUP never kills a role
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	if err := start(ctx, role, &s, stdout, log); err != nil {
-		fmt.Fprintln(stderr, "logplex:", err)
+	go hup.run(ctx)
+	if err := start(ctx, role, &s, stdout, log, hup); err != nil {
+		if s.logFormat == "json" { // the log stream stays JSON to its last line
+			log.Error("logplex stopped", "err", err)
+		} else {
+			fmt.Fprintln(stderr, "logplex:", err)
+		}
 		return 1
 	}
 	return 0
 }
 
-func newLogger(level, format string, w io.Writer) (*slog.Logger, error) {
-	var lv slog.Level
-	if err := lv.UnmarshalText([]byte(level)); err != nil {
-		return nil, fmt.Errorf("--log-level %q: want debug, info, warn or error", level)
+// parseServeFlags parses and validates a role's flags and environment; on
+// a problem it prints every one (naming the flag, its variable and what it
+// accepts) and returns the exit status with ok false.
+func parseServeFlags(fs *flag.FlagSet, s *settings, role string, args []string, stderr io.Writer) (int, bool) {
+	fs.SetOutput(stderr)
+	if err := parseWithEnv(fs, args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0, false
+		}
+		fmt.Fprintln(stderr, "logplex:", err)
+		return 2, false
 	}
-	o := &slog.HandlerOptions{Level: lv}
-	switch format {
-	case "text":
-		return slog.New(slog.NewTextHandler(w, o)), nil
-	case "json":
-		return slog.New(slog.NewJSONHandler(w, o)), nil
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "logplex %s: unexpected argument %q (flags start with --; try: logplex %s --help)\n", role, fs.Arg(0), role)
+		return 2, false
 	}
-	return nil, fmt.Errorf("--log-format %q: want text or json", format)
+	adminDefault(role, fs, s)
+	if errs := validate(fs, s); len(errs) > 0 {
+		for _, e := range errs {
+			fmt.Fprintln(stderr, "logplex:", e)
+		}
+		fmt.Fprintf(stderr, "logplex: %d invalid setting(s); nothing started\n", len(errs))
+		return 2, false
+	}
+	return 0, true
 }
 
 // adminDefault gives a control plane its own admin port (127.0.0.1:5566,

@@ -8,11 +8,10 @@ import (
 	"log/slog"
 	"net"
 	"os"
-	"os/signal"
+	"path/filepath"
 	"runtime"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/logplex/logplex/config"
@@ -49,7 +48,10 @@ func openStores(ctx context.Context, role string, s *settings) (*stores, error) 
 }
 
 // start runs the role until ctx ends.
-func start(ctx context.Context, role string, s *settings, stdout io.Writer, log *slog.Logger) error {
+func start(ctx context.Context, role string, s *settings, stdout io.Writer, log *slog.Logger, hup *reloader) error {
+	if err := portsFree(listenAddrs(role, s)); err != nil {
+		return err
+	}
 	st, err := openStores(ctx, role, s)
 	if err != nil {
 		return err
@@ -77,7 +79,7 @@ func start(ctx context.Context, role string, s *settings, stdout io.Writer, log 
 		}
 		runners = append(runners, dp.Run)
 		b.dp = dp
-		go reloadOnHUP(ctx, dp, log)
+		hup.dp.Store(dp)
 	}
 	if role == "all" || role == "controlplane" {
 		cp, err := newControlPlane(s, watcher, st, log)
@@ -95,9 +97,10 @@ func start(ctx context.Context, role string, s *settings, stdout io.Writer, log 
 	}
 	go rods.Follow(ctx)
 	if role == "all" && s.authKey == "" {
-		if b.credID, b.credPass, err = bootstrapCredential(ctx, st.config, s.dataDir); err != nil {
+		if b.credID, b.credPass, b.credNew, err = bootstrapCredential(ctx, st.config, s.dataDir); err != nil {
 			return err
 		}
+		b.credFile = filepath.Join(s.dataDir, "bootstrap-credential")
 	}
 	b.authKey = s.authKey
 	runners = append(runners, adm.run)
@@ -204,7 +207,7 @@ func newDataPlane(s *settings, w *store.Watcher, st *stores, log *slog.Logger) (
 		ShutdownIdle: s.shutdownIdle,
 		StatusBoard:  board, StatusInterval: s.statusInterval, Dedup: dedup, FrameIDTTL: s.frameIDTTL, MaxFrameIDs: zeroToNegative(s.maxFrameIDsPerSender),
 		FirehoseChannels: config.SplitList(s.firehoseChannelIDs), FirehoseTokens: config.SplitList(s.firehoseFilterTokens),
-		StatsLog:  statsWriter(s),
+		StatsLog:  statsWriter(s, log),
 		SyslogTLS: ingest.TLSOptions{Addr: s.syslogTLSAddr, CertFile: s.syslogTLSCert, KeyFile: s.syslogTLSKey},
 	})
 	if err != nil {
@@ -296,30 +299,4 @@ func waitReady(ctx context.Context, w *store.Watcher, max time.Duration, log *sl
 		case <-ctx.Done():
 		}
 	}
-}
-
-// reloadOnHUP re-reads the syslog TLS certificate on every SIGHUP.
-func reloadOnHUP(ctx context.Context, dp *dataplane.DataPlane, log *slog.Logger) {
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
-	for {
-		select {
-		case <-hup:
-			if err := dp.ReloadTLS(); err != nil {
-				log.Error("SIGHUP: TLS certificate not reloaded; keeping the old one", "err", err)
-			} else {
-				log.Info("SIGHUP: TLS certificate reloaded")
-			}
-		case <-ctx.Done():
-			return
-		}
-	}
-}
-
-func statsWriter(s *settings) io.Writer {
-	if !s.statsLog {
-		return nil
-	}
-	return os.Stderr
 }

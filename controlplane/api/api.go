@@ -127,8 +127,10 @@ func (s *Server) Legacy() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		rec := &statusRecorder{ResponseWriter: w}
 		s.boundBodyRead(w, r)
+		r, a := withAudit(r)
 		ep := s.serveLegacy(rec, r)
 		countRequest("legacy", ep, rec.code)
+		s.audit("legacy", r, a, rec.code)
 	})
 }
 
@@ -137,8 +139,10 @@ func (s *Server) V3() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		rec := &statusRecorder{ResponseWriter: w}
 		s.boundBodyRead(w, r)
+		r, a := withAudit(r)
 		ep := s.serveV3(rec, r)
 		countRequest("v3", ep, rec.code)
+		s.audit("v3", r, a, rec.code)
 	})
 }
 

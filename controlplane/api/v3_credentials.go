@@ -59,6 +59,7 @@ func (s *Server) v3Credentials(q *v3Request) {
 		s.v3Fail(q, &storeError{"store credential", err})
 		return
 	}
+	noteWrite(q.r, []config.Change{{Key: config.CredKey(c.ID)}})
 	s.awaitVersion(q.r, v)
 	q.w.Header().Set("Location", s.cfg.HTTPV3URL+"/v3/credentials/"+url.PathEscape(c.ID))
 	reply(q.w, http.StatusCreated, "", appendCredJSON(nil, c, pass))
@@ -86,6 +87,7 @@ func (s *Server) v3Credential(q *v3Request) {
 		s.v3Fail(q, &storeError{"revoke credential", err})
 		return
 	}
+	noteWrite(q.r, []config.Change{{Key: config.CredKey(c.ID)}})
 	s.awaitVersion(q.r, v)
 	q.w.WriteHeader(http.StatusNoContent)
 }

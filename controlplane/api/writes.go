@@ -57,6 +57,7 @@ func (s *Server) write(r *http.Request, changes ...config.Change) error {
 	if err != nil {
 		return &storeError{"write", err}
 	}
+	noteWrite(r, changes)
 	s.awaitVersion(r, v)
 	return nil
 }

@@ -146,12 +146,8 @@ func newHTTPSender(o *Options, d *Drain) (sender, error) {
 	s.closeTimer = stoppedTimer()
 	s.reconnectTimer = stoppedTimer()
 	s.ageTimer = stoppedTimer()
-	kind := "http"
-	if otlp {
-		kind = "otlp"
-	}
 	d.Buf = NewBuffer(o.HTTPBufferSize, form)
-	d.Stats = newStats(d.Config.ID, kind, d.Buf)
+	d.Stats = newStats(d.Config.ID, TypeName(d.URL.Kind), d.Buf)
 	return s, nil
 }
 

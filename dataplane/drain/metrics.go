@@ -6,6 +6,8 @@ import (
 	"sync/atomic"
 
 	"github.com/VictoriaMetrics/metrics"
+
+	"github.com/logplex/logplex/config"
 )
 
 // drainSet holds every per-drain series, so each family is written once per
@@ -52,6 +54,21 @@ type Stats struct {
 	Bytes     *metrics.Counter // bytes written (after compression)
 	Latency   *metrics.PrometheusHistogram
 	lastErr   atomic.Pointer[string]
+}
+
+// TypeName is a drain's type as its metrics (label drain_type) and the
+// per-minute stats lines (drain_type=) both name it, Logplex's names:
+// http, tcpsyslog or tlssyslog, and otlp for the OTLP/HTTP extension.
+func TypeName(k config.DrainKind) string {
+	switch k {
+	case config.DrainHTTP:
+		return "http"
+	case config.DrainOTLP:
+		return "otlp"
+	case config.DrainSyslogTLS:
+		return "tlssyslog"
+	}
+	return "tcpsyslog"
 }
 
 var statsMu sync.Mutex // NewCounter panics on duplicates: serialise create/remove

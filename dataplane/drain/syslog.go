@@ -93,10 +93,9 @@ type syslogSender struct {
 
 // newSyslogSender sets up d's buffer and stats and returns its sender.
 func newSyslogSender(o *Options, d *Drain) (sender, error) {
-	kind := "syslog"
+	kind := TypeName(d.URL.Kind)
 	s := &syslogSender{o: o, d: d, token: []byte(d.Config.Token), clock: time.Now, base: o.TCPBackoffBase}
 	if d.URL.Kind == config.DrainSyslogTLS {
-		kind = "tls"
 		var err error
 		if s.tlsCfg, s.verify, err = newSyslogTLSConfig(o, d.URL); err != nil {
 			return nil, err

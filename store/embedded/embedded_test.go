@@ -127,3 +127,18 @@ func TestFrameDeduperSuite(t *testing.T) {
 		return c
 	})
 }
+
+// TestEmbeddedHistoryCounted: the embedded store adds to
+// logplex_history_written_total as the Redis store does.
+func TestEmbeddedHistoryCounted(t *testing.T) {
+	before := store.HistoryWritten.Get()
+	sp := NewSpool(10, time.Hour)
+	defer sp.Close()
+	b := store.GetHistoryBatch()
+	b.Add("ch1", []byte("m1"))
+	b.Add("ch1", []byte("m2"))
+	sp.Write(b)
+	if got := store.HistoryWritten.Get() - before; got != 2 {
+		t.Errorf("logplex_history_written_total rose by %d, want 2", got)
+	}
+}

@@ -58,6 +58,7 @@ func (s *Spool) Write(b *store.HistoryBatch) {
 	}
 	s.mu.Unlock()
 	s.Written.Add(int64(len(b.Msgs)))
+	store.HistoryWritten.Add(len(b.Msgs))
 	store.PutHistoryBatch(b)
 }
 

@@ -4,12 +4,14 @@ import (
 	"sync/atomic"
 
 	"github.com/VictoriaMetrics/metrics"
+
+	"github.com/logplex/logplex/store"
 )
 
 // Package-level metrics, summed over every Spool and Config of the process.
 var (
-	historyWritten = metrics.NewCounter(`logplex_history_written_total`)
-	historyDropped = metrics.NewCounter(`logplex_history_dropped_total`)
+	historyWritten = store.HistoryWritten // shared with the embedded store
+	historyDropped = store.HistoryDropped
 	// redisErrors counts failed round trips to Redis (a failed spool
 	// pipeline counts once) and failed config calls.
 	redisErrors = metrics.NewCounter(`logplex_redis_errors_total`)
