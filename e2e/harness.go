@@ -145,6 +145,11 @@ func (p *Proc) launch() {
 	if m := credLine.FindSubmatch(b); m != nil {
 		p.User, p.Pass = string(m[1]), string(m[2])
 	}
+	if p.User == "" { // a later start names the credential's file instead of printing it
+		if data, err := os.ReadFile(filepath.Join(p.dataDir, "bootstrap-credential")); err == nil {
+			p.User, p.Pass, _ = strings.Cut(strings.TrimSpace(string(data)), ":")
+		}
+	}
 }
 
 // WaitReady polls GET http://adminAddr/readyz until it answers 200, the
@@ -174,11 +179,6 @@ func WaitReady(adminAddr string, done <-chan struct{}, timeout time.Duration) er
 			return fmt.Errorf("not ready within %s (/readyz: %s)", timeout, last)
 		}
 		time.Sleep(20 * time.Millisecond)
-	}
-	if p.User == "" { // a later start names the credential's file instead of printing it
-		if data, err := os.ReadFile(filepath.Join(p.dataDir, "bootstrap-credential")); err == nil {
-			p.User, p.Pass, _ = strings.Cut(strings.TrimSpace(string(data)), ":")
-		}
 	}
 }
 
