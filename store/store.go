@@ -50,6 +50,8 @@ type ConfigStore interface {
 	// Follow calls fn, in order, with each batch of changes after version
 	// from, until ctx ends (returns ctx.Err()) or the feed has a gap (ErrGap)
 	// or the store fails (any other error). fn runs on Follow's goroutine.
+	// A batch of changes written by another writer (not on the feed: a
+	// Logplex node, redis-cli) carries the version of the batch before it.
 	Follow(ctx context.Context, from string, fn func(changes []config.Change, version string)) error
 	// PutSession stores a session body under session:<id> with a TTL.
 	PutSession(ctx context.Context, id string, body []byte, ttl time.Duration) error

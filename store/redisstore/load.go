@@ -19,7 +19,8 @@ func (c *Config) Load(ctx context.Context) (*config.Snapshot, error) {
 	if err != nil {
 		return nil, err
 	}
-	c.startNotifier() // before the scan: what is written meanwhile is noted
+	c.startNotifier() // before the scan: what is written meanwhile is noted,
+	c.notes.reset()   // and what was noted before is in the scan
 	version, err := c.lastID(ctx, cl)
 	if err != nil {
 		return nil, err

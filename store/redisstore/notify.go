@@ -48,6 +48,10 @@ import (
 // follower reloads fully instead.
 const maxNotedKeys = 10_000
 
+// clusterEntryGrace is how long, on a cluster, a follower waits for stream
+// entries before re-reading noted keys (noted).
+const clusterEntryGrace = 50 * time.Millisecond
+
 // notifier collects the config keys that keyspace notifications name.
 type notifier struct {
 	mu      sync.Mutex
@@ -99,6 +103,14 @@ func (n *notifier) markLost() {
 	case n.wake <- struct{}{}:
 	default:
 	}
+}
+
+// reset forgets what was noted: a full load is about to read everything.
+func (n *notifier) reset() {
+	n.mu.Lock()
+	n.lost = false
+	clear(n.keys)
+	n.mu.Unlock()
 }
 
 // take returns the keys noted since the last take, or lost when events may
@@ -270,8 +282,17 @@ func (f *following) noted(ctx context.Context, cl rueidis.Client, cluster bool) 
 	if len(keys) == 0 {
 		return nil
 	}
+	// On a cluster a logplex write's stream entry follows its key writes
+	// (package doc): give it clusterEntryGrace to land, so that a
+	// notification of logplex's own write finds the value delivered by its
+	// entry instead of delivering it early, out of the stream's order.
+	block := time.Duration(0)
+	if cluster {
+		block = clusterEntryGrace
+	}
 	for {
-		entries, err := f.c.readFeedBlock(ctx, cl, f.from, 0)
+		entries, err := f.c.readFeedBlock(ctx, cl, f.from, block)
+		block = 0
 		if err != nil {
 			return err
 		}
