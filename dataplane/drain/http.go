@@ -262,7 +262,8 @@ func (s *httpSender) waitBatchAge() bool {
 // the timer that closes the window. The window opens when a message finds
 // the sender idle, or, for messages that gathered while a request was in
 // flight, when that request started; it closes early once the target bytes
-// or half the buffer are buffered.
+// or half the buffer are buffered. A drain whose last request started more
+// than sparseWindows windows ago opens none: its message goes at once.
 func (s *httpSender) waitWindow() bool {
 	w := s.o.HTTPBatchWindow
 	if w <= 0 {
@@ -272,6 +273,9 @@ func (s *httpSender) waitWindow() bool {
 	if s.winEnd.IsZero() {
 		from := s.lastReq
 		if s.idle || from.IsZero() {
+			if from.IsZero() || now.Sub(from) > sparseWindows*w {
+				return false // sparse traffic: a lone message goes at once
+			}
 			from = now
 		}
 		s.winEnd = from.Add(w)

@@ -55,8 +55,10 @@ type Options struct {
 	// opens a window of this length (messages left when a request returns
 	// gathered since it started, so their window opened then), and the
 	// frame starts when it closes or once HTTPTargetBytes (or half the
-	// buffer's messages) are buffered. 0 (the Options default; the flag's
-	// default is 10 ms): as soon as the previous request is answered.
+	// buffer's messages) are buffered. A drain whose last request started
+	// more than sparseWindows windows ago opens no window (sparse traffic
+	// keeps its latency). 0 (the Options default; the flag sets its own):
+	// as soon as the previous request is answered.
 	HTTPBatchWindow    time.Duration
 	HTTPFrameRetries   int           // extra attempts per frame; default 2 (3 in all). Negative: 0
 	HTTPConnectTimeout time.Duration // default 3 s
@@ -116,6 +118,12 @@ type Options struct {
 	Notify func(channelID string, msg []byte)
 	Logger *slog.Logger
 }
+
+// sparseWindows: a drain whose last request (write) started more than this
+// many batch windows ago has sparse traffic; a message that finds it idle
+// goes out at once, since a window would add its latency and, at such a
+// rate, catch no second message.
+const sparseWindows = 4
 
 // setDefaults fills zero (and negative) fields with Logplex's defaults.
 func (o *Options) setDefaults() {

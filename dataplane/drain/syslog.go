@@ -172,7 +172,8 @@ func (s *syslogSender) waitBatchAge(ctx context.Context) bool {
 // window to close or the target bytes (or half the buffer) to be buffered,
 // with the buffer hushed meanwhile. The window opens when a message finds
 // the sender idle, or, for messages that gathered during a write, when that
-// write started. It reports whether it waited (the caller then looks at the
+// write started; a drain whose last write started more than sparseWindows
+// windows ago opens none (its message goes at once). It reports whether it waited (the caller then looks at the
 // state again).
 func (s *syslogSender) waitWindow(ctx context.Context) bool {
 	w := s.o.TCPBatchWindow
@@ -183,6 +184,9 @@ func (s *syslogSender) waitWindow(ctx context.Context) bool {
 	if s.winEnd.IsZero() {
 		from := s.lastWrite
 		if s.idle || from.IsZero() {
+			if from.IsZero() || now.Sub(from) > sparseWindows*w {
+				return false // sparse traffic: a lone message goes at once
+			}
 			from = now
 		}
 		s.winEnd = from.Add(w)

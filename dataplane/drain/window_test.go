@@ -3,6 +3,8 @@ package drain
 import (
 	"testing"
 	"time"
+
+	"github.com/logplex/logplex/ringbuf"
 )
 
 // hushed reports whether b's sender holds a batch window open (Hush).
@@ -73,8 +75,9 @@ func TestBufferHush(t *testing.T) {
 	}
 }
 
-// TestHTTPBatchWindowTrickle: with a window, messages that reach an idle
-// drain one by one go out together in one POST, and the sender is not
+// TestHTTPBatchWindowTrickle: the first message of a drain that has sent
+// nothing goes at once (sparse traffic); after it, messages that reach the
+// idle drain one by one go out together in one POST, and the sender is not
 // woken per message meanwhile; the target bytes close the window early.
 // (The window is an hour, so only the target can close it: no clock in
 // the test.)
@@ -84,36 +87,43 @@ func TestHTTPBatchWindowTrickle(t *testing.T) {
 	target := n*len(testFrame(0)) + 1 // the 21st message closes the window; a frame holds 20
 	d := startHTTP(t, Options{HTTPBatchWindow: time.Hour, HTTPTargetBytes: target}, httpURL(srv, "http", "/logs"), "")
 	push(d, testMsg(0))
-	waitFor(t, wait, "the first message to open the window", func() bool { return hushed(d.Buf) })
-	for i := 1; i < n; i++ { // a trickle: the sender is not woken
+	if reqs := srv.waitReqs(1, wait); len(splitFrames(t, reqs[0].Body)) != 1 || hushed(d.Buf) {
+		t.Fatal("the first message of a drain that sent nothing yet did not go at once, alone")
+	}
+	push(d, testMsg(1))
+	waitFor(t, wait, "the next message to open the window", func() bool { return hushed(d.Buf) })
+	for i := 2; i <= n; i++ { // a trickle: the sender is not woken
 		push(d, testMsg(i))
 	}
-	if !hushed(d.Buf) || len(srv.Reqs()) != 0 {
+	if !hushed(d.Buf) || len(srv.Reqs()) != 1 {
 		t.Fatalf("the window closed before the target bytes: hushed %v, %d requests", hushed(d.Buf), len(srv.Reqs()))
 	}
-	push(d, testMsg(n))
-	reqs := srv.waitReqs(1, wait)
-	if got := len(splitFrames(t, reqs[0].Body)); got != n {
-		t.Fatalf("first POST holds %d messages, want %d", got, n)
+	push(d, testMsg(n+1))
+	reqs := srv.waitReqs(2, wait)
+	if got := len(splitFrames(t, reqs[1].Body)); got != n {
+		t.Fatalf("second POST holds %d messages, want %d", got, n)
 	}
-	if got := reqs[0].Header["Logplex-Msg-Count"]; got != "20" {
+	if got := reqs[1].Header["Logplex-Msg-Count"]; got != "20" {
 		t.Fatalf("Logplex-Msg-Count %q, want 20", got)
 	}
 	// The message left over gathered while the request was in flight: it
 	// waits in a window that opened when the request started.
 	waitFor(t, wait, "the leftover message's window", func() bool { return hushed(d.Buf) })
-	if got := len(srv.Reqs()); got != 1 {
-		t.Fatalf("%d requests, want 1", got)
+	if got := len(srv.Reqs()); got != 2 {
+		t.Fatalf("%d requests, want 2", got)
 	}
 }
 
-// TestHTTPBatchWindowLone: a lone message on an idle drain waits for the
-// window, then goes out by itself, with no other traffic to push it.
+// TestHTTPBatchWindowLone: a lone message on an idle drain that sent
+// something within the last sparseWindows windows waits for the window,
+// then goes out by itself, with no other traffic to push it.
 func TestHTTPBatchWindowLone(t *testing.T) {
-	const window = 200 * time.Millisecond
+	const window = time.Second
 	srv := newCapServer(t, nil)
 	d := startHTTP(t, Options{HTTPBatchWindow: window}, httpURL(srv, "http", "/logs"), "")
-	for round := range 2 { // the second: the drain went idle again after a request
+	push(d, testMsg(0)) // the drain's first message goes at once
+	srv.waitReqs(1, wait)
+	for round := 1; round <= 2; round++ { // the drain is idle again after each request
 		start := time.Now()
 		push(d, testMsg(round))
 		reqs := srv.waitReqs(round+1, wait)
@@ -155,19 +165,21 @@ func TestSyslogBatchWindowTrickle(t *testing.T) {
 	target := n * f                        // a write takes n frames
 	m := (target + c - 1) / c              // the m-th message buffers the target bytes
 	r := startSL(t, Options{TCPBatchWindow: time.Hour, TCPTargetBytes: target}, slURL("syslog", e), time.Second)
-	r.push(slMsg(0))
-	slWaitFor(t, wait, "the first message to open the window", func() bool { return hushed(r.d.Buf) })
-	for i := 1; i < m-1; i++ {
+	r.push(slMsg(0)) // the drain's first message goes at once
+	slWaitFor(t, wait, "the first write", func() bool { return len(e.Frames()) == 1 })
+	r.push(slMsg(1))
+	slWaitFor(t, wait, "the next message to open the window", func() bool { return hushed(r.d.Buf) })
+	for i := 2; i < m; i++ {
 		r.push(slMsg(i))
 	}
-	if !hushed(r.d.Buf) || len(e.Frames()) != 0 {
+	if !hushed(r.d.Buf) || len(e.Frames()) != 1 {
 		t.Fatalf("the window closed before the target bytes: hushed %v, %d frames", hushed(r.d.Buf), len(e.Frames()))
 	}
-	r.push(slMsg(m - 1))
-	slWaitFor(t, wait, "the batch", func() bool { return len(e.Frames()) >= n-1 })
+	r.push(slMsg(m))
+	slWaitFor(t, wait, "the batch", func() bool { return len(e.Frames()) >= n })
 	// The rest waits in a window that opened when the write started.
 	slWaitFor(t, wait, "the leftover messages' window", func() bool { return hushed(r.d.Buf) })
-	if got := len(e.Frames()); got >= m {
+	if got := len(e.Frames()); got > m {
 		t.Fatalf("%d frames written, want the target's worth (about %d) with the rest held", got, n)
 	}
 }
@@ -175,15 +187,43 @@ func TestSyslogBatchWindowTrickle(t *testing.T) {
 // TestSyslogBatchWindowLone: a lone message waits for the window, then is
 // written by itself.
 func TestSyslogBatchWindowLone(t *testing.T) {
-	const window = 200 * time.Millisecond
+	const window = time.Second
 	e := newSLEndpoint(t, nil)
 	r := startSL(t, Options{TCPBatchWindow: window}, slURL("syslog", e), time.Second)
-	for round := range 2 {
+	r.push(slMsg(0)) // the drain's first message goes at once
+	slWaitFor(t, wait, "the first write", func() bool { return len(e.Frames()) == 1 })
+	for round := 1; round <= 2; round++ {
 		start := time.Now()
 		r.push(slMsg(round))
 		slWaitFor(t, wait, "the message", func() bool { return len(e.Frames()) == round+1 })
 		if took := time.Since(start); took < window {
 			t.Fatalf("round %d: written after %v, before the window of %v closed", round, took, window)
 		}
+	}
+}
+
+// TestBatchWindowAllocs: opening, re-checking and closing a window, and
+// pushing into a hushed buffer, allocate nothing.
+func TestBatchWindowAllocs(t *testing.T) {
+	d, s := newHTTPDrain(t, Options{HTTPBatchWindow: time.Hour}, "http://127.0.0.1:9/", "")
+	batch := newBenchBatch(FormHTTP, logLines(1, 1))
+	cycle := func() {
+		s.idle, s.lastReq = true, time.Now()
+		d.Buf.PushBatch(batch.buf, batch.spans, 1)
+		if !s.waitWindow() {
+			t.Fatal("no window")
+		}
+		d.Buf.PushBatch(batch.buf, batch.spans, 1) // hushed
+		if !s.waitWindow() {
+			t.Fatal("window closed early")
+		}
+		s.closeWindow()
+		d.Buf.With(func(r *ringbuf.Ring) { r.PopWhile(func([]byte) bool { return true }) })
+	}
+	for range 100 {
+		cycle()
+	}
+	if allocs := testing.AllocsPerRun(100, cycle); allocs != 0 {
+		t.Errorf("%v allocations per window, want 0", allocs)
 	}
 }
