@@ -173,8 +173,8 @@ func (s *syslogSender) waitBatchAge(ctx context.Context) bool {
 // with the buffer hushed meanwhile. The window opens when a message finds
 // the sender idle, or, for messages that gathered during a write, when that
 // write started; a drain whose last write started more than sparseWindows
-// windows ago opens none (its message goes at once). It reports whether it waited (the caller then looks at the
-// state again).
+// windows ago opens none (its message goes at once). It reports whether it
+// waited (the caller then looks at the state again).
 func (s *syslogSender) waitWindow(ctx context.Context) bool {
 	w := s.o.TCPBatchWindow
 	if w <= 0 || s.held() == 0 {
