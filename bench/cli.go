@@ -42,6 +42,8 @@ var benchKnobs = []struct{ flag, knob, help string }{
 	{"redis-buffer-length", "redis-buffer-length", "router history queue per shard, in batches"},
 	{"http-drain-batch-age", "http-drain-batch-age", "router minimum spacing of an HTTP drain's requests (e.g. 2ms)"},
 	{"tcp-drain-batch-age", "tcp-drain-batch-age", "router minimum spacing of a syslog drain's writes"},
+	{"http-drain-batch-window", "http-drain-batch-window", "router batch window of an idle HTTP drain (0: send at once)"},
+	{"tcp-drain-batch-window", "tcp-drain-batch-window", "router batch window of an idle syslog drain (0: write at once)"},
 	{"history-batch-bytes", "history-batch-bytes", "router Redis history pipeline bytes"},
 	{"history-batch-age", "history-batch-age", "router Redis history batch age"},
 	{"history-writers", "history-writers", "router Redis history writers (pipelines in flight) per shard"},

@@ -147,6 +147,8 @@ var metricHelp = map[string]string{
 	"logplex_config_notified_keys_total":             "Config key changes announced by Redis keyspace notifications (writes by other tools).",
 	"logplex_config_other_writer_changes_total":      "Config changes made by another writer than logplex (e.g. redis-cli) and applied.",
 	"logplex_config_notifications_active":            "1 while Redis keyspace notifications for config keys are received, 0 otherwise.",
+	"logplex_config_refused":                         "1 while this node refuses the store's config (the config guard: lost epoch or shrink); logplex config accept adopts it.",
+	"logplex_config_refused_total":                   "Full config reloads the config guard refused.",
 	// API and tails
 	"logplex_tail_bus_unheard_total":        "Tail messages published to no subscriber (a control plane re-subscribing, a session just ended); sent ahead of the channel's next batch as L11.",
 	"logplex_api_requests_total":            "API requests by listener (api), endpoint and status class (code).",

@@ -185,6 +185,10 @@ var flagRules = map[string]rule{
 	"max-fetches-per-session": atLeast(1), "max-session-fetches": atLeast(1),
 	"session-fetch-write-timeout": durMin(time.Millisecond), "api-read-timeout": durMin(time.Millisecond),
 	"api-idle-timeout": durMin(time.Millisecond), "max-api-connections": atLeast(1),
+	"http-drain-batch-window": durMin(0), "tcp-drain-batch-window": durMin(0),
+	"config-shrink-guard": {accepts: "a percentage above 0 and up to 100 (e.g. 50%), or off", ok: func(v string) bool {
+		return new(guardFlag).Set(v) == nil
+	}},
 }
 
 // validate checks every flag against flagRules, and the settings that go

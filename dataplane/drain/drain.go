@@ -72,6 +72,10 @@ type Buffer struct {
 	// loss counter is reset when a notice reports it).
 	drops  uint64
 	pushed uint64
+	// hush, while positive, keeps pushes from waking the sender until the
+	// buffer holds this many message bytes or half its capacity in
+	// messages (a sender holding a batch window open, Hush).
+	hush int
 }
 
 // NewBuffer returns a buffer of size messages in form f.
@@ -93,8 +97,30 @@ func (b *Buffer) PushBatch(buf []byte, spans []Span, now int64) {
 		}
 	}
 	b.pushed += uint64(len(spans))
+	wake := b.hush <= 0 || b.filled()
 	b.mu.Unlock()
-	b.signal()
+	if wake {
+		b.signal()
+	}
+}
+
+// filled reports whether the buffer holds the hush bytes or half its
+// capacity in messages; under mu.
+func (b *Buffer) filled() bool {
+	return b.ring.Size() >= b.hush || 2*b.ring.Len() >= b.ring.Cap()
+}
+
+// Hush makes pushes wake the sender only once the buffer holds bytes
+// message bytes or half its capacity in messages; 0 ends it (every push
+// wakes). It reports whether the buffer already holds that much. A sender
+// holding a batch window open hushes the buffer so that a trickle of
+// messages does not wake it once per push.
+func (b *Buffer) Hush(bytes int) bool {
+	b.mu.Lock()
+	b.hush = bytes
+	full := bytes > 0 && b.filled()
+	b.mu.Unlock()
+	return full
 }
 
 // signal wakes the sender if it waits (capacity 1: never blocks).
@@ -111,8 +137,11 @@ func (b *Buffer) PushRun(run []byte, spans []Span, now int64) {
 	b.mu.Lock()
 	b.drops += uint64(b.ring.PushRun(run, spans, now))
 	b.pushed += uint64(len(spans))
+	wake := b.hush <= 0 || b.filled()
 	b.mu.Unlock()
-	b.signal()
+	if wake {
+		b.signal()
+	}
 }
 
 // Push copies one cooked message in, in the buffer's Form (used by tests;

@@ -101,6 +101,15 @@ type httpSender struct {
 	lastFrame  time.Time
 	ageTimer   *time.Timer
 	ageWaiting bool
+	// batch window (Options.HTTPBatchWindow): when the open window closes
+	// (zero: none open), whether the sender found its buffer empty since
+	// its last request (then a new message opens the window), when that
+	// request started, and the timer that closes the window
+	winEnd   time.Time
+	idle     bool
+	lastReq  time.Time
+	winTimer *time.Timer
+	winArmed bool
 }
 
 // newHTTPSender sets up d's buffer, counters and HTTP client.
@@ -146,6 +155,7 @@ func newHTTPSender(o *Options, d *Drain) (sender, error) {
 	s.closeTimer = stoppedTimer()
 	s.reconnectTimer = stoppedTimer()
 	s.ageTimer = stoppedTimer()
+	s.winTimer = stoppedTimer()
 	d.Buf = NewBuffer(o.HTTPBufferSize, form)
 	d.Stats = newStats(d.Config.ID, TypeName(d.URL.Kind), d.Buf)
 	return s, nil
@@ -185,6 +195,8 @@ func (s *httpSender) run(ctx, flushCtx context.Context) {
 			s.backingOff = false
 		case <-s.ageTimer.C:
 			s.ageWaiting = false
+		case <-s.winTimer.C:
+			s.winArmed = false
 		}
 	}
 }
@@ -192,11 +204,18 @@ func (s *httpSender) run(ctx, flushCtx context.Context) {
 // step makes progress if it can: connect, take a frame, send it. It
 // returns false when there is nothing to do before an event.
 func (s *httpSender) step(ctx context.Context, flushing bool) bool {
-	if s.backingOff || (s.fr.msgs == 0 && s.buffered() == 0) {
+	if s.backingOff {
 		return false
 	}
-	if s.fr.msgs == 0 && !flushing && s.waitBatchAge() {
+	if s.fr.msgs == 0 && s.buffered() == 0 {
+		s.idle = true
 		return false
+	}
+	if s.fr.msgs == 0 && !flushing && (s.waitWindow() || s.waitBatchAge()) {
+		return false
+	}
+	if flushing {
+		s.closeWindow() // a stopping drain sends what it holds at once
 	}
 	if !s.conns.connected() {
 		if err := s.conns.connect(ctx); err != nil {
@@ -232,6 +251,54 @@ func (s *httpSender) waitBatchAge() bool {
 		s.ageTimer.Reset(wait)
 	}
 	return true
+}
+
+// waitWindow reports whether the next frame waits for the batch window
+// (Options.HTTPBatchWindow) and, while it does, hushes the buffer and arms
+// the timer that closes the window. The window opens when a message finds
+// the sender idle, or, for messages that gathered while a request was in
+// flight, when that request started; it closes early once the target bytes
+// or half the buffer are buffered. A drain whose last request started more
+// than sparseWindows windows ago opens none: its message goes at once.
+func (s *httpSender) waitWindow() bool {
+	w := s.o.HTTPBatchWindow
+	if w <= 0 {
+		return false
+	}
+	now := time.Now()
+	if s.winEnd.IsZero() {
+		from := s.lastReq
+		if s.idle || from.IsZero() {
+			if from.IsZero() || now.Sub(from) > sparseWindows*w {
+				return false // sparse traffic: a lone message goes at once
+			}
+			from = now
+		}
+		s.winEnd = from.Add(w)
+	}
+	wait := s.winEnd.Sub(now)
+	if wait <= 0 || s.d.Buf.Hush(s.o.HTTPTargetBytes) {
+		s.closeWindow()
+		return false
+	}
+	if !s.winArmed {
+		s.winArmed = true
+		s.winTimer.Reset(wait)
+	}
+	return true
+}
+
+// closeWindow ends the batch window: pushes wake the sender again.
+func (s *httpSender) closeWindow() {
+	if s.winEnd.IsZero() {
+		return
+	}
+	s.winEnd, s.idle = time.Time{}, false
+	s.d.Buf.Hush(0)
+	if s.winArmed {
+		s.winTimer.Stop()
+		s.winArmed = false
+	}
 }
 
 func (s *httpSender) buffered() int {
@@ -326,6 +393,7 @@ func (s *httpSender) body(now time.Time) ([]byte, int) {
 // send makes one try of the frame in hand and acts on the outcome.
 func (s *httpSender) send() {
 	start := time.Now()
+	s.lastReq, s.idle = start, false
 	body, count := s.body(start)
 	s.num = s.tmpl.fill(&s.req, body, count, s.fr.id[:], s.num)
 	s.reused, s.fresh = !s.fresh, false
@@ -511,6 +579,7 @@ func (s *httpSender) finish() {
 	s.closeTimer.Stop()
 	s.reconnectTimer.Stop()
 	s.ageTimer.Stop()
+	s.closeWindow()
 	s.conns.closeAll(true)
 	s.hc.CloseIdleConnections()
 	lost := s.fr.msgs

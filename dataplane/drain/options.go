@@ -49,7 +49,17 @@ type Options struct {
 	// starts at least this long after the previous one did, unless
 	// HTTPTargetBytes are buffered. 0 (default, Logplex): as soon as the
 	// previous request is answered.
-	HTTPBatchAge       time.Duration
+	HTTPBatchAge time.Duration
+	// HTTPBatchWindow, when positive, lets an idle drain's messages gather
+	// before a frame starts: the first message that finds the drain idle
+	// opens a window of this length (messages left when a request returns
+	// gathered since it started, so their window opened then), and the
+	// frame starts when it closes or once HTTPTargetBytes (or half the
+	// buffer's messages) are buffered. A drain whose last request started
+	// more than sparseWindows windows ago opens no window (sparse traffic
+	// keeps its latency). 0 (the Options default; the flag sets its own):
+	// as soon as the previous request is answered.
+	HTTPBatchWindow    time.Duration
 	HTTPFrameRetries   int           // extra attempts per frame; default 2 (3 in all). Negative: 0
 	HTTPConnectTimeout time.Duration // default 3 s
 	HTTPRequestTimeout time.Duration // default 5 s
@@ -68,7 +78,11 @@ type Options struct {
 	// TCPBatchAge, when positive, spaces a syslog drain's writes the same
 	// way (unless TCPTargetBytes are buffered). 0 (default): write as soon
 	// as anything is buffered.
-	TCPBatchAge     time.Duration
+	TCPBatchAge time.Duration
+	// TCPBatchWindow is HTTPBatchWindow for a syslog drain's writes (up to
+	// TCPTargetBytes). 0 (the Options default): write as soon as anything
+	// is buffered.
+	TCPBatchWindow  time.Duration
 	TCPSendTimeout  time.Duration // connect and write timeout; default 4 s
 	TCPBackoffMax   time.Duration // reconnect backoff cap; default 300 s
 	TCPReconnectMin time.Duration // min gap after a clean close; default 30 s
@@ -104,6 +118,12 @@ type Options struct {
 	Notify func(channelID string, msg []byte)
 	Logger *slog.Logger
 }
+
+// sparseWindows: a drain whose last request (write) started more than this
+// many batch windows ago has sparse traffic; a message that finds it idle
+// goes out at once, since a window would add its latency and, at such a
+// rate, catch no second message.
+const sparseWindows = 4
 
 // setDefaults fills zero (and negative) fields with Logplex's defaults.
 func (o *Options) setDefaults() {

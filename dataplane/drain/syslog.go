@@ -74,6 +74,9 @@ type syslogSender struct {
 	retryTimer  *time.Timer
 	ageTimer    *time.Timer  // batch age (Options.TCPBatchAge)
 	lastWrite   time.Time    // when the last batch write started
+	winTimer    *time.Timer  // batch window (Options.TCPBatchWindow)
+	winEnd      time.Time    // when the open window closes; zero: none open
+	idle        bool         // the buffer was found empty since the last write
 	seenDrops   uint64       // overflow drops of Buf already added to Stats
 	failTotal   atomic.Int64 // failures so far (observable by tests)
 
@@ -107,6 +110,7 @@ func newSyslogSender(o *Options, d *Drain) (sender, error) {
 	s.closeTimer = stoppedTimer()
 	s.retryTimer = stoppedTimer()
 	s.ageTimer = stoppedTimer()
+	s.winTimer = stoppedTimer()
 	s.fillFn, s.takeFn = s.fill, s.take
 	d.Buf = NewBuffer(o.TCPBufferSize, FormCooked)
 	d.Stats = newStats(d.Config.ID, kind, d.Buf)
@@ -124,15 +128,18 @@ func stoppedTimer() *time.Timer {
 func (s *syslogSender) run(ctx, flushCtx context.Context) {
 	defer s.retryTimer.Stop()
 	defer s.ageTimer.Stop()
+	defer s.winTimer.Stop()
 	for ctx.Err() == nil {
 		if s.conn == nil {
 			s.waitAndConnect(ctx)
-		} else if s.waitBatchAge(ctx) {
+		} else if s.waitWindow(ctx) || s.waitBatchAge(ctx) {
 			continue
 		} else if !s.sendBatch() {
+			s.idle = true
 			s.waitConnected(ctx)
 		}
 	}
+	s.closeWindow()
 	s.shutdown(flushCtx)
 }
 
@@ -158,6 +165,56 @@ func (s *syslogSender) waitBatchAge(ctx context.Context) bool {
 	}
 	s.ageTimer.Stop()
 	return true
+}
+
+// waitWindow waits, when Options.TCPBatchWindow is set, for the batch
+// window to close or the target bytes (or half the buffer) to be buffered,
+// with the buffer hushed meanwhile. The window opens when a message finds
+// the sender idle, or, for messages that gathered during a write, when that
+// write started; a drain whose last write started more than sparseWindows
+// windows ago opens none (its message goes at once). It reports whether it
+// waited (the caller then looks at the state again).
+func (s *syslogSender) waitWindow(ctx context.Context) bool {
+	w := s.o.TCPBatchWindow
+	if w <= 0 || s.held() == 0 {
+		return false
+	}
+	now := time.Now()
+	if s.winEnd.IsZero() {
+		from := s.lastWrite
+		if s.idle || from.IsZero() {
+			if from.IsZero() || now.Sub(from) > sparseWindows*w {
+				return false // sparse traffic: a lone message goes at once
+			}
+			from = now
+		}
+		s.winEnd = from.Add(w)
+	}
+	wait := s.winEnd.Sub(now)
+	if wait <= 0 || s.d.Buf.Hush(s.o.TCPTargetBytes) {
+		s.closeWindow()
+		return false
+	}
+	s.winTimer.Reset(wait)
+	select {
+	case <-ctx.Done():
+	case <-s.winTimer.C:
+	case <-s.d.Buf.Wake(): // the target bytes or half the buffer are buffered
+	case <-s.peerGone:
+		s.dropConn(errPeerClosed)
+		s.closeWindow()
+	}
+	s.winTimer.Stop()
+	return true
+}
+
+// closeWindow ends the batch window: pushes wake the sender again.
+func (s *syslogSender) closeWindow() {
+	if s.winEnd.IsZero() {
+		return
+	}
+	s.winEnd, s.idle = time.Time{}, false
+	s.d.Buf.Hush(0)
 }
 
 // held is the number of buffered messages.

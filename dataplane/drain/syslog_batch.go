@@ -28,7 +28,7 @@ func (s *syslogSender) sendBatch() bool {
 		return true
 	}
 	start := time.Now()
-	s.lastWrite = start
+	s.lastWrite, s.idle = start, false
 	if err := s.write(); err != nil {
 		s.batchFailed(err)
 		return true
