@@ -29,6 +29,11 @@ func TestSIGTERMFlushesDrains(t *testing.T) {
 	if r.Status != 201 {
 		t.Fatalf("add drain: %d %s", r.Status, r.Body)
 	}
+	// The data plane starts the drain when its snapshot has it, just after
+	// the API answered: messages routed before that have no drain to go to.
+	Eventually(t, 10*time.Second, "the drain running", func() bool {
+		return Metric(t, p.Adm, "logplex_drain_series_drains") == 1
+	})
 	acked := 0
 	for batch := range 20 {
 		var body strings.Builder
