@@ -57,7 +57,7 @@ func logplexSections(t *testing.T) map[string]bool {
 }
 
 // TestSectionsCitedExist: every "§N.M" written anywhere in the repository
-// ("spec §5.4", "docs/logplex.md §5.4", a bare "§5.4" in frame's docs),
+// ("docs/logplex.md §5.4", "docs/logplex.md §5.4", a bare "§5.4" in frame's docs),
 // except an RFC's ("RFC 9110 §5.6.2"), is a heading of docs/logplex.md,
 // which describes the Logplex behaviour the code relies on. No file is
 // skipped.

@@ -12,7 +12,7 @@ import (
 type Format int
 
 const (
-	FormatHTTPDrain   Format = iota // "<PRI>1 TIME host NAME PS - CONTENT" (spec §3.3)
+	FormatHTTPDrain   Format = iota // "<PRI>1 TIME host NAME PS - CONTENT" (docs/logplex.md §3.3)
 	FormatSyslogDrain               // "<PRI>1 TIME d.tok NAME PS - - CONTENT\n"
 	FormatRaw                       // the message as sent (the relay baseline): APP-NAME is the token id
 	FormatTail                      // "TIME NAME[PS]: CONTENT\n"

@@ -12,7 +12,7 @@ import (
 // TCPSink is the syslog drain endpoint (and the relay baseline's far end):
 // it reads octet-counted frames from every connection and feeds them to the
 // recorder. A syslog drain is recognised by its drain token in the HOSTNAME
-// field (spec §3.3); in raw mode every connection is endpoint 0.
+// field (docs/logplex.md §3.3); in raw mode every connection is endpoint 0.
 type TCPSink struct {
 	connServer
 	rec *Recorder

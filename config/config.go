@@ -44,7 +44,7 @@ type Change struct {
 	Merge  bool
 }
 
-// Key helpers: the Redis key of each entity (spec §6.1).
+// Key helpers: the Redis key of each entity (docs/logplex.md §6.1).
 func ChannelKey(id string) string { return "ch:" + id + ":data" }
 func TokenKey(id string) string   { return "tok:" + id + ":data" }
 func DrainKey(id int64) string    { return "drain:" + strconv.FormatInt(id, 10) + ":data" }
@@ -62,7 +62,7 @@ const (
 	ControlRodsKey  = "logplex:control_rods"
 )
 
-// Channel flags (spec §6.1).
+// Channel flags (docs/logplex.md §6.1).
 const (
 	FlagNoRedis = "no_redis"
 	FlagNoTail  = "no_tail"
@@ -101,7 +101,7 @@ type Drain struct {
 	Headers string
 }
 
-// Cred is an API credential (spec §4.1.2).
+// Cred is an API credential (docs/logplex.md §4.1.2).
 type Cred struct {
 	ID         string
 	Name       string

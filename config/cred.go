@@ -51,7 +51,7 @@ func randomHex(n int) string {
 }
 
 // ParseBasic decodes the value of an Authorization header "Basic <b64>" into
-// user and password, split at the first ':' (spec §2.2.1, §4.1.1). raw is the
+// user and password, split at the first ':' (docs/logplex.md §2.2.1, §4.1.1). raw is the
 // undecoded text after "Basic " (compared raw against LOGPLEX_AUTH_KEY).
 // ok is false when the scheme is not "Basic ", the base64 is invalid or there
 // is no ':' — every one of them an authentication failure (401), never a 500.

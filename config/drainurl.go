@@ -1,6 +1,6 @@
 package config
 
-// Drain URL parsing and validation (spec §5.1).
+// Drain URL parsing and validation (docs/logplex.md §5.1).
 //
 //	syslog://host[:port][/path]          TCP syslog, default port 601
 //	syslog+tls://host[:port][#insecure]  TLS syslog, default port 6514
@@ -31,7 +31,7 @@ const (
 	DrainOTLP                           // otlp+http:// and otlp+https:// (extension)
 )
 
-// Default ports (spec §5.1).
+// Default ports (docs/logplex.md §5.1).
 const (
 	DefaultSyslogPort    = 601
 	DefaultSyslogTLSPort = 6514
@@ -50,7 +50,7 @@ type DrainURL struct {
 	// (601, 6514, 80, 443).
 	Port int
 	// ExplicitPort reports whether the URL named the port (an HTTP drain's
-	// Host header carries ":port" only then, spec §5.4).
+	// Host header carries ":port" only then, docs/logplex.md §5.4).
 	ExplicitPort bool
 	Path         string // as written (percent-encoding kept); may be ""
 	RawQuery     string // without '?'
@@ -102,7 +102,7 @@ type DrainURLError struct {
 
 func (e *DrainURLError) Error() string { return e.Reason }
 
-// Reason terms (spec §4.2 notes, §5.1).
+// Reason terms (docs/logplex.md §4.2 notes, §5.1).
 var (
 	ErrInvalidURI       = &DrainURLError{Reason: "invalid_uri"}
 	ErrInvalidHTTPURI   = &DrainURLError{Reason: "invalid_http_uri"}
@@ -112,7 +112,7 @@ var (
 	ErrUDPUnsupported   = &DrainURLError{Reason: `{unsupported_scheme,"udpsyslog"}`, Unsupported: true}
 )
 
-// ParseDrainURL parses and validates a drain URL (spec §5.1).
+// ParseDrainURL parses and validates a drain URL (docs/logplex.md §5.1).
 func ParseDrainURL(raw string) (*DrainURL, error) {
 	r, err := parseURI(raw)
 	if err != nil {

@@ -93,7 +93,7 @@ func TestCompatDrainPutIdempotentAndScoped(t *testing.T) {
 	// max drains is checked when a PUT gives a reservation its first URL
 	want(t, p.do("PUT", p.v3+"/v3/channels/app-a/drains/"+res, `{"url":"https://a.example.com/2"}`, jsonH), 200)
 	r = p.do("POST", p.v3+"/v3/channels/app-a/drains", `{}`, jsonH)
-	want(t, r, 422) // 2 drains with URL: even a reservation is refused (spec §4.3.2)
+	want(t, r, 422) // 2 drains with URL: even a reservation is refused (docs/logplex.md §4.3.2)
 	p2 := newPlane(t, func(o *controlplane.Options) { o.MaxDrainsPerChannel = 1 })
 	p2.channel("c")
 	r1 := reDrainReserved.FindStringSubmatch(p2.do("POST", p2.v3+"/v3/channels/c/drains", `{}`, jsonH).body)[1]

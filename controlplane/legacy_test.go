@@ -11,7 +11,7 @@ import (
 	"github.com/logplex/logplex/controlplane"
 )
 
-// Spec §10 group C (cases 25–33): the legacy API on :8001.
+// docs/logplex.md §10 group C (cases 25–33): the legacy API on :8001.
 
 func TestCase25CreateChannelWithAppName(t *testing.T) {
 	p := newPlane(t, nil)

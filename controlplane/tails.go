@@ -20,7 +20,7 @@ import (
 	"github.com/logplex/logplex/store"
 )
 
-// Tails is the control plane's TailSource (spec §7) over a store.Bus and
+// Tails is the control plane's TailSource (docs/logplex.md §7) over a store.Bus and
 // the config store. Subscribing one session:
 //
 //  1. subscribe a fresh TailQueue (the session's buffer: 1024 messages,
@@ -39,7 +39,7 @@ import (
 // remote data plane that has not yet applied the registration (it follows
 // the feed with a blocking read, normally within milliseconds) delivers
 // messages of that moment to history only; if the session's history read
-// came first, those are not shown. Logplex has the same window (spec §7).
+// came first, those are not shown. Logplex has the same window (docs/logplex.md §7).
 //
 // Kill ends every tail of this node (control rod kill_tail_sessions).
 type Tails struct {

@@ -11,7 +11,7 @@ import (
 	"github.com/logplex/logplex/controlplane"
 )
 
-// Spec §10 group D (cases 34–71): the v3 API on :8002.
+// docs/logplex.md §10 group D (cases 34–71): the v3 API on :8002.
 
 func newUUIDish(t *testing.T, n int) string { return fmt.Sprintf("%08x-aaaa-4bbb-8ccc-%012x", n, n) }
 

@@ -60,7 +60,7 @@ type Options struct {
 	StatsLog io.Writer
 	// SyslogTLS is the optional syslog-over-TLS listener (Addr "": off).
 	SyslogTLS ingest.TLSOptions
-	// FirehoseChannels and FirehoseTokens (token names): spec §8.1; either
+	// FirehoseChannels and FirehoseTokens (token names): docs/logplex.md §8.1; either
 	// empty: no firehose.
 	FirehoseChannels, FirehoseTokens []string
 

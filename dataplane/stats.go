@@ -22,7 +22,7 @@ type drainTotals struct {
 	buffered           int
 }
 
-// logStats writes Logplex's per-minute stats lines (spec §6.6) to w, at each
+// logStats writes Logplex's per-minute stats lines (docs/logplex.md §6.6) to w, at each
 // wall-clock minute, with the counts of that minute:
 //
 //	m=logplex_stats ts=<unix> message_received=<n> message_processed=<n> …

@@ -130,7 +130,7 @@ func TestSplitPlanesOnRedisCluster(t *testing.T) {
 	runSplitScenario(t, c)
 }
 
-// shardOf is Logplex's md5 ring (spec §6.4), computed here independently.
+// shardOf is Logplex's md5 ring (docs/logplex.md §6.4), computed here independently.
 func shardOf(channel string, sorted []string) int {
 	sum := md5.Sum([]byte(channel))
 	idx := new(big.Int).SetBytes(sum[:])

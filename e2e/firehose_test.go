@@ -7,7 +7,7 @@ import (
 	"time"
 )
 
-// TestFirehose is spec §10 case 88: with FIREHOSE_CHANNEL_IDS=F and
+// TestFirehose is docs/logplex.md §10 case 88: with FIREHOSE_CHANNEL_IDS=F and
 // FIREHOSE_FILTER_TOKENS=heroku, messages sent with a token named heroku
 // reach F's drain raw (the t. token still in APP-NAME); messages with
 // another token name do not; messages posted to F itself are not duplicated.

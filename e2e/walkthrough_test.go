@@ -103,7 +103,7 @@ func TestWalkthrough(t *testing.T) {
 	}
 }
 
-// TestByteExactSessionLine is acceptance 2: the spec §3.3 input, posted on
+// TestByteExactSessionLine is acceptance 2: the docs/logplex.md §3.3 input, posted on
 // /logs, comes back from a session as exactly one line.
 func TestByteExactSessionLine(t *testing.T) {
 	p := StartAll(t, binPath, t.TempDir())

@@ -6,7 +6,7 @@ import (
 )
 
 // AppendSyslogDrain appends the octet-counted frame a TCP/TLS syslog drain
-// writes for f (to_msg, spec §3.3):
+// writes for f (to_msg, docs/logplex.md §3.3):
 //
 //	<len> SP <PRI>1 SP TIME SP drainToken SP SOURCE SP PS SP - SP - SP CONTENT [LF]
 //
@@ -32,7 +32,7 @@ func AppendSyslogDrain(dst []byte, f Fields, drainToken []byte) []byte {
 }
 
 // AppendHTTPDrain appends the octet-counted frame an HTTP drain puts in a POST
-// body for f (rfc5424/8 with host "host", spec §3.3):
+// body for f (rfc5424/8 with host "host", docs/logplex.md §3.3):
 //
 //	<len> SP <PRI>1 SP TIME SP host SP SOURCE SP PS SP - SP CONTENT
 //
@@ -77,7 +77,7 @@ func appendHTTPFormat[S string | []byte](dst []byte, f Fields, source S, lf int)
 }
 
 // AppendSessionLine appends the line a session or tail prints for f
-// (logplex_utils:format, spec §3.3), not framed:
+// (logplex_utils:format, docs/logplex.md §3.3), not framed:
 //
 //	TIME SP SOURCE [ PS ]: SP CONTENT [LF]
 //

@@ -6,7 +6,7 @@ import (
 	"math/bits"
 )
 
-// AppName finds the field that carries the token (spec §2.3): Logplex splits
+// AppName finds the field that carries the token (docs/logplex.md §2.3): Logplex splits
 // the message on runs of spaces (" +") into at most 5 parts
 // [PRI+VERSION, TIMESTAMP, HOSTNAME, APP-NAME, REST] and needs all 5. start and
 // end are the byte offsets of APP-NAME in msg; ok is false when there are fewer
@@ -44,7 +44,7 @@ func HasTokenPrefix(field []byte) bool {
 }
 
 // AppendCooked appends msg with msg[start:end] replaced by name: the
-// token -> token-name rewrite of spec §3.1, applied literally to the APP-NAME
+// token -> token-name rewrite of docs/logplex.md §3.1, applied literally to the APP-NAME
 // field found by AppName. It lets the caller copy a message once, rewritten,
 // into a batch buffer.
 func AppendCooked(dst, msg []byte, start, end int, name []byte) []byte {
@@ -53,7 +53,7 @@ func AppendCooked(dst, msg []byte, start, end int, name []byte) []byte {
 	return append(dst, msg[end:]...)
 }
 
-// Fields are the parts of a message the output formats need (spec §3.2). The
+// Fields are the parts of a message the output formats need (docs/logplex.md §3.2). The
 // slices alias the parsed message and are valid as long as it is.
 type Fields struct {
 	// Pri is facility*8+severity. ParseDrain sets the low 8 bits of PRI (Logplex
@@ -66,7 +66,7 @@ type Fields struct {
 }
 
 // ParseDrain parses msg the way Logplex's drains and v3 channel logs do
-// (from_msg, spec §3.2), i.e. as the regular expression
+// (from_msg, docs/logplex.md §3.2), i.e. as the regular expression
 //
 //	(?s)^<(\d+)>1 (\S+) \S+ (\S+) (\S+) \S+ (?:-|(?:\[(?:[^\]]|\\])+\])+) (.*)
 //
@@ -84,7 +84,7 @@ func ParseDrain(msg []byte) (f Fields, ok bool) {
 }
 
 // ParseSession parses msg the way Logplex's sessions and tails do (parse_msg,
-// spec §3.2), i.e. as the regular expression
+// docs/logplex.md §3.2), i.e. as the regular expression
 //
 //	(?s)^<(\d+)>(\S+) (\S+) (\S+) (\S+) (\S+) (\S+) (-|(?:\[(?:[^\]]|\\])+\])+) (.*)
 //
@@ -223,7 +223,7 @@ func sdEnd(msg []byte, i int) (int, bool) {
 	return 0, false
 }
 
-// MatchPS is the session "ps" filter (spec §4.5): procid equals ps or starts
+// MatchPS is the session "ps" filter (docs/logplex.md §4.5): procid equals ps or starts
 // with ps + ".". An empty ps matches everything.
 func MatchPS(procid, ps []byte) bool {
 	if len(ps) == 0 || bytes.Equal(procid, ps) {
@@ -232,7 +232,7 @@ func MatchPS(procid, ps []byte) bool {
 	return len(procid) > len(ps) && procid[len(ps)] == '.' && bytes.HasPrefix(procid, ps)
 }
 
-// MatchSource is the session "source" filter (spec §4.5): appName equals
+// MatchSource is the session "source" filter (docs/logplex.md §4.5): appName equals
 // source. An empty source matches everything.
 func MatchSource(appName, source []byte) bool {
 	return len(source) == 0 || bytes.Equal(appName, source)

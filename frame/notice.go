@@ -2,7 +2,7 @@ package frame
 
 import "time"
 
-// The notices logplex itself writes (spec §3.4, §5.7). Each takes the time as
+// The notices logplex itself writes (docs/logplex.md §3.4, §5.7). Each takes the time as
 // an argument; dates are UTC as written by AppendDate.
 
 const (

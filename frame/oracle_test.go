@@ -6,7 +6,7 @@ import (
 	"regexp"
 )
 
-// The regular expressions Logplex runs (spec §3.2), used as oracles: Go's
+// The regular expressions Logplex runs (docs/logplex.md §3.2), used as oracles: Go's
 // regexp picks the same (leftmost-first) match as PCRE's backtracking, and its
 // \s is the same set (SP, \t, \n, \f, \r).
 var (

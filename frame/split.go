@@ -37,7 +37,7 @@ func (k Kind) String() string {
 	return "Kind(?)"
 }
 
-// Next reads the frame at the start of buf (spec §2.1) and returns it with the
+// Next reads the frame at the start of buf (docs/logplex.md §2.1) and returns it with the
 // number of bytes it occupies; the caller discards n bytes and calls Next again.
 //
 //   - Message: msg is the LEN message bytes exactly as received and

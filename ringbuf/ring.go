@@ -1,6 +1,6 @@
 // Package ringbuf owns the bounded buffers of logplex: Ring, a FIFO of
 // messages that drops its oldest entry when full and remembers how many it
-// dropped since when (spec §5.3: the loss an L10/L11 notice reports), and a
+// dropped since when (docs/logplex.md §5.3: the loss an L10/L11 notice reports), and a
 // typed pool of byte buffers.
 //
 //	Push ──► [ oldest │ … │ newest ] ──► Pop / PopWhile

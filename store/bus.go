@@ -9,7 +9,7 @@ import (
 	"github.com/VictoriaMetrics/metrics"
 )
 
-// Bus carries live tail traffic (spec §7) from the data planes that ingest
+// Bus carries live tail traffic (docs/logplex.md §7) from the data planes that ingest
 // a channel's messages to the control planes serving its tail sessions:
 //
 //	route.Batch.Flush ─► Bus.Publish(ch, msgs)      one call per tailed channel per batch

@@ -63,7 +63,7 @@ type settings struct {
 	configGuard    guardFlag // --config-shrink-guard (configcmd.go)
 	// syslog over TLS ingest (extension)
 	syslogTLSAddr, syslogTLSCert, syslogTLSKey string
-	// firehose (spec §8.1)
+	// firehose (docs/logplex.md §8.1)
 	firehoseChannelIDs, firehoseFilterTokens string
 	disableFirehose                          bool
 	frameIDTTL                               time.Duration
@@ -85,7 +85,7 @@ type settings struct {
 }
 
 // envAliases are Logplex's own environment names for flags whose
-// LOGPLEX_<NAME> form differs (spec §9).
+// LOGPLEX_<NAME> form differs (docs/logplex.md §9).
 var envAliases = map[string]string{
 	"legacy-api-status":              "LEGACY_API_STATUS",
 	"api-status":                     "API_STATUS",
@@ -178,7 +178,7 @@ func newFlagSet(name string, s *settings) *flag.FlagSet {
 	fs.StringVar(&s.syslogTLSAddr, "syslog-tls-addr", "", "syslog over TLS listen address (RFC 5425, e.g. :6514); empty disables")
 	fs.StringVar(&s.syslogTLSCert, "syslog-tls-cert", "", "PEM certificate chain of the syslog TLS listener (reloaded on SIGHUP)")
 	fs.StringVar(&s.syslogTLSKey, "syslog-tls-key", "", "PEM private key of the syslog TLS listener (reloaded on SIGHUP)")
-	fs.StringVar(&s.firehoseChannelIDs, "firehose-channel-ids", "", "comma-separated firehose channel ids (spec §8.1)")
+	fs.StringVar(&s.firehoseChannelIDs, "firehose-channel-ids", "", "comma-separated firehose channel ids (docs/logplex.md §8.1)")
 	fs.StringVar(&s.firehoseFilterTokens, "firehose-filter-tokens", "", "comma-separated token names whose messages go to a firehose channel, raw")
 	fs.BoolVar(&s.disableFirehose, "disable-firehose", false, "control rod disable_firehose at boot")
 	fs.DurationVar(&s.statusInterval, "drain-status-interval", 5*time.Second, "how often a data plane reports its drains' status (GET …/drains/<id>/status)")

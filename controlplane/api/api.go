@@ -1,6 +1,6 @@
-// Package api serves Logplex's HTTP APIs (spec §4): the legacy and /v2 API
+// Package api serves Logplex's HTTP APIs (docs/logplex.md §4): the legacy and /v2 API
 // with session fetches (Legacy, port 8001) and the /v3 API (V3, port 8002),
-// byte-compatible with Logplex where the spec is byte-exact, plus a
+// byte-compatible with Logplex where docs/logplex.md is byte-exact, plus a
 // credentials extension on /v3.
 //
 //	client ─► Legacy()/V3() ─► route ─► status/auth checks ─► handler
@@ -29,7 +29,7 @@ import (
 	"github.com/logplex/logplex/store"
 )
 
-// Status is an API status (spec §4.6).
+// Status is an API status (docs/logplex.md §4.6).
 type Status int
 
 // API statuses.

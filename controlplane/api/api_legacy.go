@@ -5,7 +5,7 @@ import (
 	"regexp"
 )
 
-// legacyRoute is one entry of Logplex's legacy handler list (spec §4.2):
+// legacyRoute is one entry of Logplex's legacy handler list (docs/logplex.md §4.2):
 // scanned in order, a route matches when its regex matches the path and the
 // method is equal; nothing matched is 404 "Not found" (so a wrong method is
 // 404, not 405).
@@ -44,7 +44,7 @@ var legacyRoutes = []legacyRoute{
 	{"DELETE", regexp.MustCompile(`^/v2/channels/(\d+)/drains/(\d+)$`), true, true, "drains", (*Server).v2DeleteDrain},
 }
 
-// Legacy texts (spec §4.2, §4.6).
+// Legacy texts (docs/logplex.md §4.2, §4.6).
 const (
 	msgDisabled      = "Service Temporarily Disabled"
 	msgReadOnly      = "Logplex API temporarily in read-only mode"

@@ -10,7 +10,7 @@ import (
 	"github.com/logplex/logplex/config"
 )
 
-// v3Resource is one REST resource of the v3 API (spec §4.3). Requests pass
+// v3Resource is one REST resource of the v3 API (docs/logplex.md §4.3). Requests pass
 // Logplex's (cowboy's) decision order: 503 → 501 → 405 → 400 → 401 → 406,
 // then the handler: 404 → 415 → method-specific answers.
 type v3Resource struct {
@@ -332,7 +332,7 @@ func (s *Server) v3Fail(q *v3Request, err error) {
 	}
 }
 
-// v3Healthcheck: any method, no auth, ignores the API status (spec §4.3.6).
+// v3Healthcheck: any method, no auth, ignores the API status (docs/logplex.md §4.3.6).
 // Unlike Logplex, it also answers 503 while the config store cannot serve
 // writes (docs/compat.md), so a load balancer stops sending this node
 // requests it can only refuse.

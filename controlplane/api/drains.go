@@ -101,7 +101,7 @@ func headers(o object, u *config.DrainURL) (string, error) {
 }
 
 // urlDrains counts the channel's drains that have a URL (reservations do
-// not count toward max_drains_per_channel, spec §5.1).
+// not count toward max_drains_per_channel, docs/logplex.md §5.1).
 func urlDrains(ch *config.Channel) int {
 	n := 0
 	for _, d := range ch.Drains {

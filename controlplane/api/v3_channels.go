@@ -139,7 +139,7 @@ func reconcileTokens(ch string, existing []*config.Token, names []string) ([]*co
 }
 
 // appendV3Channel writes {"channel":…[,"tokens":{…}][,"drains":[…]]}
-// (spec §4.3.1); drains come from ch (nil: none).
+// (docs/logplex.md §4.3.1); drains come from ch (nil: none).
 func appendV3Channel(dst []byte, id string, toks []*config.Token, ch *config.Channel) []byte {
 	dst = appendJSONString(append(dst, `{"channel":`...), id)
 	if len(toks) > 0 {

@@ -12,7 +12,7 @@ import (
 var errBadURL = errors.New("'url' must be a URI (RFC 3986), e.g. https://logs.example.com/in")
 
 // malformedDrain: a body, when present or needed, is a JSON object whose
-// "url", if any, is a string that parses as a URI (spec §4.3.2).
+// "url", if any, is a string that parses as a URI (docs/logplex.md §4.3.2).
 func malformedDrain(q *v3Request) error {
 	if q.r.Method == "DELETE" && len(q.body) == 0 {
 		return nil

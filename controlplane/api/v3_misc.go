@@ -9,12 +9,12 @@ import (
 	"github.com/logplex/logplex/frame"
 )
 
-// malformedToken: a JSON object with a string "name" (spec §4.3.3).
+// malformedToken: a JSON object with a string "name" (docs/logplex.md §4.3.3).
 func malformedToken(q *v3Request) error {
 	return requireString(q, "name")
 }
 
-// malformedSession: a JSON object with a string "channel_id" (spec §4.3.5).
+// malformedSession: a JSON object with a string "channel_id" (docs/logplex.md §4.3.5).
 func malformedSession(q *v3Request) error {
 	return requireString(q, "channel_id")
 }
@@ -57,7 +57,7 @@ func (s *Server) v3CreateToken(q *v3Request) {
 }
 
 // v3ChannelLogs: GET /v3/channels/:id/logs?num=N → the newest N entries,
-// oldest first, in the v3 log format, chunked (spec §4.3.4).
+// oldest first, in the v3 log format, chunked (docs/logplex.md §4.3.4).
 func (s *Server) v3ChannelLogs(q *v3Request) {
 	if q.snap.Channel(q.channel) == nil {
 		q.w.WriteHeader(http.StatusNotFound)

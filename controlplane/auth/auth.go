@@ -1,4 +1,4 @@
-// Package auth decides who may use the control-plane API (spec §4.1) and
+// Package auth decides who may use the control-plane API (docs/logplex.md §4.1) and
 // manages API credentials.
 //
 //	Authorization: Basic <LOGPLEX_AUTH_KEY>      the raw key, not base64 (Logplex)

@@ -10,7 +10,7 @@ import (
 	"github.com/logplex/logplex/store"
 )
 
-// Grants a credential may hold (spec §4.1.2).
+// Grants a credential may hold (docs/logplex.md §4.1.2).
 const (
 	GrantFullAPI    = "full_api"    // use the API
 	GrantAnyChannel = "any_channel" // POST /logs to any channel, routing by each message's token

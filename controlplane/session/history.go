@@ -38,7 +38,7 @@ func pick(history [][]byte, sp Spec) []picked {
 
 // AppendHistory appends the session lines for history, which holds cooked
 // messages newest first (as store.Spool.Range returns them), and returns dst
-// and the number of lines written. Lines come out oldest first (spec §4.5):
+// and the number of lines written. Lines come out oldest first (docs/logplex.md §4.5):
 // without filters one line per parseable entry of the newest num; with
 // filters the newest num entries that parse and match, found by scanning
 // newest to oldest. Entries that do not parse (frame.ParseSession) print

@@ -1,6 +1,6 @@
 // Package session owns what a log session prints: the session JSON a client
-// stores (spec §4.5), the history lines a session fetch writes, and the live
-// tail that may follow them (spec §7).
+// stores (docs/logplex.md §4.5), the history lines a session fetch writes, and the live
+// tail that may follow them (docs/logplex.md §7).
 //
 //	POST /v2/sessions {"channel_id":"123","num":"50","ps":"web","source":"app","tail":true}
 //	GET  /sessions/<uuid>  ─►  history, oldest first:  TIME SP SOURCE[PS]: SP CONTENT LF
@@ -44,7 +44,7 @@ var (
 )
 
 // ParseSpec reads a stored session body. Only channel_id, num, tail, ps and
-// source are read (spec §4.5); other keys are ignored.
+// source are read (docs/logplex.md §4.5); other keys are ignored.
 func ParseSpec(body []byte) (Spec, error) {
 	var obj map[string]json.RawMessage
 	if err := json.Unmarshal(body, &obj); err != nil || obj == nil {

@@ -13,7 +13,7 @@ import (
 // should retry later.
 var ErrTooManyTails = errors.New("too many tail sessions")
 
-// TailSource delivers a channel's live messages to sessions (spec §7). The
+// TailSource delivers a channel's live messages to sessions (docs/logplex.md §7). The
 // data plane's tail bus implements it (in-process for `logplex all`, Redis
 // pub/sub across nodes); the control plane only consumes it.
 type TailSource interface {
@@ -74,7 +74,7 @@ func Follow(ctx context.Context, t Tail, sp Spec, w io.Writer, flush func()) err
 }
 
 // AppendTail appends the lines for one tail batch: the L11 line when
-// messages were dropped (spec §3.4; it passes the filters like any line from
+// messages were dropped (docs/logplex.md §3.4; it passes the filters like any line from
 // source "logplex", ps "1"), then one line per parseable, matching message.
 func AppendTail(dst []byte, b TailBatch, sp Spec, now time.Time) []byte {
 	if b.Dropped > 0 && sp.Match(frame.Fields{Source: []byte("logplex"), PS: []byte("1")}) {

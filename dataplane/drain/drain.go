@@ -1,6 +1,6 @@
 // Package drain delivers a channel's messages to its drains: one Drain per
 // configured drain URL on this node, each with a bounded drop-oldest buffer
-// (spec §5.3) and one sender goroutine — HTTP(S) batches (http.go) or
+// (docs/logplex.md §5.3) and one sender goroutine — HTTP(S) batches (http.go) or
 // octet-counted syslog over TCP/TLS (syslog.go) or OTLP/HTTP log exports
 // (otlp.go, an extension). The Manager starts, restarts
 // and stops Drains to match each config snapshot, and gives the router a

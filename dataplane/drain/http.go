@@ -1,6 +1,6 @@
 package drain
 
-// HTTP(S) drains (spec §5.2–5.4): one sender goroutine per drain, one
+// HTTP(S) drains (docs/logplex.md §5.2–5.4): one sender goroutine per drain, one
 // request in flight, on one keep-alive connection.
 //
 //	Buffer ──nextFrame (to_pkts under the buffer lock)──► frame in hand ──send──► endpoint
@@ -12,7 +12,7 @@ package drain
 // the room just before the messages, so the body is one contiguous slice
 // and the notice carries the time of that try, as Logplex's does.
 //
-// Accounting (spec §3.4, Appendix A.12): a frame carries the buffer losses
+// Accounting (docs/logplex.md §3.4, Appendix A.12): a frame carries the buffer losses
 // taken with it (loss) and, in its L10 line, the messages of frames dropped
 // earlier (dropped, since dropSince). Success clears dropped; a dropped
 // frame adds its messages and its loss to dropped. So every lost message is
@@ -43,7 +43,7 @@ const (
 	// httpL10Room is reserved before a frame's messages for its L10 frame;
 	// the longest one (19-digit count, 4-digit years) is 164 bytes.
 	httpL10Room = 256
-	// httpShrunkSize is the buffer size of a degraded drain (spec §5.4).
+	// httpShrunkSize is the buffer size of a degraded drain (docs/logplex.md §5.4).
 	httpShrunkSize = 10
 )
 
@@ -306,7 +306,7 @@ func (s *httpSender) buffered() int {
 	return n
 }
 
-// nextFrame takes the next frame out of the buffer (to_pkts, spec §5.3):
+// nextFrame takes the next frame out of the buffer (to_pkts, docs/logplex.md §5.3):
 // messages while the target bytes are not reached, an oversized one
 // anyway, and the buffer's pending loss. It reports whether the frame
 // holds any message.
@@ -346,7 +346,7 @@ func (s *httpSender) nextFrame() bool {
 // popOne adds one message, an HTTP drain frame formatted by the router
 // (FormHTTP), to the frame being filled; it returns false, leaving it in
 // the buffer, when it belongs to the next frame. (Messages the drain parser
-// rejects never got here: spec §3.1 step 5.)
+// rejects never got here: docs/logplex.md §3.1 step 5.)
 func (s *httpSender) popOne(msg []byte) bool {
 	if s.full {
 		return false

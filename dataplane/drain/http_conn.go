@@ -20,7 +20,7 @@ import (
 // The connection of an HTTP drain. The sender dials it itself (TCP, then
 // TLS for https), before it takes a frame out of the buffer, so a connect
 // failure leaves the messages buffered and costs a frame none of its tries
-// (spec §5.4, Logplex's try_connect). The fasthttp.HostClient then gets
+// (docs/logplex.md §5.4, Logplex's try_connect). The fasthttp.HostClient then gets
 // that connection from its Dial hook and keeps it alive between requests.
 //
 //	run loop ── connect() ──► preDialed ──Dial hook──► HostClient pool ──► endpoint

@@ -11,7 +11,7 @@ import (
 	"github.com/logplex/logplex/config"
 )
 
-// The request an HTTP drain sends (spec §5.4), headers in this order and
+// The request an HTTP drain sends (docs/logplex.md §5.4), headers in this order and
 // nothing else (fasthttp's own headers are disabled; it appends only
 // Content-Length, last):
 //
@@ -85,7 +85,7 @@ func newHTTPRequestTemplate(o *Options, d *Drain, coding string) (*httpRequestTe
 }
 
 // httpHostHeader is the Host header of u: the host, with ":port" only when the
-// URL names the port (spec §5.4); IPv6 literals in brackets.
+// URL names the port (docs/logplex.md §5.4); IPv6 literals in brackets.
 func httpHostHeader(u *config.DrainURL) string {
 	h := u.Host
 	if strings.Contains(h, ":") {

@@ -22,7 +22,7 @@ func httpURL(s *capServer, scheme, path string) string {
 	return scheme + "://" + s.addr + path
 }
 
-// Spec §10 case 72: 404 until the endpoint has seen mymsg5, then 200.
+// docs/logplex.md §10 case 72: 404 until the endpoint has seen mymsg5, then 200.
 func TestHTTPDrainFullStack(t *testing.T) {
 	srv := newCapServer(t, nil)
 	seen5 := false
@@ -75,7 +75,7 @@ func TestHTTPDrainFullStack(t *testing.T) {
 	})
 }
 
-// Spec §10 case 73: a 4xx other than 429 is never retried.
+// docs/logplex.md §10 case 73: a 4xx other than 429 is never retried.
 func TestHTTPDrainNoRetryOn4xx(t *testing.T) {
 	for _, code := range []int{400, 404, 413, 499} {
 		t.Run(strconv.Itoa(code), func(t *testing.T) {
@@ -105,7 +105,7 @@ func TestHTTPDrainNoRetryOn4xx(t *testing.T) {
 	}
 }
 
-// Spec §10 case 74: 500 and 429 are retried, 3 tries in all with the same
+// docs/logplex.md §10 case 74: 500 and 429 are retried, 3 tries in all with the same
 // Frame-Id; then the frame is dropped and reported.
 func TestHTTPDrainRetriesTemporaryFailures(t *testing.T) {
 	for _, code := range []int{500, 429, 503, 302} {
@@ -153,7 +153,7 @@ func TestHTTPDrainRetriesTemporaryFailures(t *testing.T) {
 	}
 }
 
-// Spec §10 case 75: request line, headers and their order, on https with
+// docs/logplex.md §10 case 75: request line, headers and their order, on https with
 // userinfo, verified against a CA file.
 func TestHTTPDrainRequestFormat(t *testing.T) {
 	cert, caFile := testCert(t)
@@ -275,7 +275,7 @@ func TestHTTPDrainVerifiesCertificates(t *testing.T) {
 	d.stop(10 * time.Millisecond) // the final flush cannot succeed
 }
 
-// Spec §10 case 76: the body of one message, byte for byte; a message the
+// docs/logplex.md §10 case 76: the body of one message, byte for byte; a message the
 // drain parser rejects (no STRUCTURED-DATA) is not delivered.
 func TestHTTPDrainBodyBytes(t *testing.T) {
 	srv := newCapServer(t, nil)
@@ -295,7 +295,7 @@ func TestHTTPDrainBodyBytes(t *testing.T) {
 	}
 }
 
-// Spec §10 case 77: after two deliveries 40 ms apart, the drain closes its
+// docs/logplex.md §10 case 77: after two deliveries 40 ms apart, the drain closes its
 // idle connection soon after the idle timeout (with the case's 100 ms max
 // TTL, and with the idle timeout alone). The case's 50 ms idle timeout is
 // 300 ms here: on a loaded machine the 40 ms gap alone could exceed 50 ms,
@@ -355,7 +355,7 @@ func TestHTTPDrainMaxTTL(t *testing.T) {
 	}
 }
 
-// Spec §10 case 78: the endpoint goes down after one delivery; the buffer
+// docs/logplex.md §10 case 78: the endpoint goes down after one delivery; the buffer
 // shrinks to 10; every lost message is reported once; after recovery the
 // buffer is back to full size.
 func TestHTTPDrainShrink(t *testing.T) {
@@ -416,7 +416,7 @@ func TestHTTPDrainShrink(t *testing.T) {
 }
 
 // Messages accumulate while a request is in flight and go out as one
-// frame as soon as it is answered; frames follow to_pkts (spec §5.3).
+// frame as soon as it is answered; frames follow to_pkts (docs/logplex.md §5.3).
 func TestHTTPDrainBatching(t *testing.T) {
 	srv := newCapServer(t, nil)
 	srv.setRespond(func(r *capReq) (int, time.Duration) {

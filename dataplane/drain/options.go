@@ -40,9 +40,9 @@ func (o *Options) newDialer(timeout time.Duration) net.Dialer {
 }
 
 // Options configure every drain on this node. Zero values mean the defaults
-// given (Logplex's, spec §9), so tests set only what they change.
+// given (Logplex's, docs/logplex.md §9), so tests set only what they change.
 type Options struct {
-	// HTTP drains (spec §5.4)
+	// HTTP drains (docs/logplex.md §5.4)
 	HTTPBufferSize  int // messages buffered per drain; default 1024
 	HTTPTargetBytes int // POST body target size; default 102400
 	// HTTPBatchAge, when positive, spaces a drain's requests: a new frame
@@ -72,7 +72,7 @@ type Options struct {
 	// DefaultCompression applies to drains created without one: "", "gzip" or "zstd".
 	DefaultCompression string
 
-	// Syslog drains over TCP and TLS (spec §5.5–5.6)
+	// Syslog drains over TCP and TLS (docs/logplex.md §5.5–5.6)
 	TCPBufferSize  int // default 1024
 	TCPTargetBytes int // bytes per write; default 4096
 	// TCPBatchAge, when positive, spaces a syslog drain's writes the same

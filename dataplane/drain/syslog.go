@@ -1,6 +1,6 @@
 package drain
 
-// Syslog drains over TCP and TLS (spec §5.5–5.6). One goroutine per drain
+// Syslog drains over TCP and TLS (docs/logplex.md §5.5–5.6). One goroutine per drain
 // owns the connection and runs this state machine:
 //
 //	                     a message is buffered and retryAt has passed
@@ -41,7 +41,7 @@ import (
 )
 
 // syslogShrunkSize is the buffer size of a drain that keeps failing while its
-// buffer overflows (spec §5.5).
+// buffer overflows (docs/logplex.md §5.5).
 const syslogShrunkSize = 10
 
 // errPeerClosed is the failure of a connection the endpoint closed.
@@ -87,7 +87,7 @@ type syslogSender struct {
 	remaining int  // bytes left in the batch's target
 	had       bool // the buffer held messages or an unreported loss
 	msgs      int  // messages framed into wbuf
-	skipped   int  // messages that do not parse (never delivered, spec §3.1)
+	skipped   int  // messages that do not parse (never delivered, docs/logplex.md §3.1)
 	loss      int  // loss reported by this batch's L10 (taken from the ring)
 	lossSince int64
 	fillFn    func(*ringbuf.Ring)
@@ -297,7 +297,7 @@ func (s *syslogSender) dial(ctx context.Context) (conn, raw net.Conn, err error)
 	return tc, raw, nil
 }
 
-// discardReads reads and ignores what the endpoint sends (spec §5.5) and
+// discardReads reads and ignores what the endpoint sends (docs/logplex.md §5.5) and
 // closes gone when the connection ends.
 func discardReads(c net.Conn, gone chan<- struct{}) {
 	defer close(gone)

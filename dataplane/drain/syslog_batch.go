@@ -52,7 +52,7 @@ func (s *syslogSender) buildBatch() bool {
 }
 
 // fill frames the batch under the buffer's lock: the L10 notice of a pending
-// loss first, then messages while they fit the target (spec §5.3, Logplex's
+// loss first, then messages while they fit the target (docs/logplex.md §5.3, Logplex's
 // to_pkts: a message is taken while it leaves budget > 0; one that alone
 // reaches the target is taken anyway and ends the batch).
 func (s *syslogSender) fill(r *ringbuf.Ring) {

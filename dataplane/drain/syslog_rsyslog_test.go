@@ -103,7 +103,7 @@ func rsyslogMsg(i int) []byte {
 
 // rsyslogLine is the line the template of e2e/rsyslog/rsyslog.conf writes
 // for message i: PRI|TIMESTAMP|HOSTNAME|APP-NAME|PROCID|MSGID|SD|MSG, where
-// HOSTNAME is the drain token, MSGID and SD are "-" (spec §3.3) and the
+// HOSTNAME is the drain token, MSGID and SD are "-" (docs/logplex.md §3.3) and the
 // LF the drain adds is dropped by rsyslogd.
 func rsyslogLine(i int) string {
 	return fmt.Sprintf("%d|2024-05-06T07:08:09.%06dZ|%s|app|web.%d|-|-|message %05d: \"quoted\" [bracketed] ünïcode",

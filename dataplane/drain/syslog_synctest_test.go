@@ -171,7 +171,7 @@ func startSLEndpoint(t *testing.T, o Options, e *pipeEndpoint, base time.Duratio
 	return r
 }
 
-// Spec §10 case 83 on a 50 ms unit, on synctest's clock: the endpoint goes
+// docs/logplex.md §10 case 83 on a 50 ms unit, on synctest's clock: the endpoint goes
 // away after a delivered message and comes back after 1.5, 3.5 and 7.5
 // units; a message posted meanwhile arrives at exactly the 2-, 6- and
 // 14-unit reconnects (2^F units after each failure, F counting the refused
@@ -226,7 +226,7 @@ func (e *pipeEndpoint) frameList(t *testing.T) []string {
 	return out
 }
 
-// Spec §10 case 84, on synctest's clock: size 100, shrink after 1 failure,
+// docs/logplex.md §10 case 84, on synctest's clock: size 100, shrink after 1 failure,
 // 200 messages while the endpoint is down → on reconnect the endpoint gets
 // the L10 line, then exactly the 10 newest messages, and nothing more
 // (synctest.Wait: the sender is idle, not merely slow).

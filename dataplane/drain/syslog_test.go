@@ -10,10 +10,10 @@ import (
 	"github.com/logplex/logplex/config"
 )
 
-// specInput is the cooked message of spec §5.7.
+// specInput is the cooked message of docs/logplex.md §5.7.
 const specInput = "<134>1 2012-12-10T03:00:48.123456Z erlang app console.1 - - Logsplat test message 1"
 
-// Spec §5.7, byte for byte.
+// docs/logplex.md §5.7, byte for byte.
 const (
 	specSyslogFrame = "116 <134>1 2012-12-10T03:00:48.123456Z d.fc6b856b-3332-4546-93de-7d0ee272c3bd app console.1 - - Logsplat test message 1\n"
 	specL10Frame    = "179 <172>1 2013-01-01T00:00:10+00:00 d.fc6b856b-3332-4546-93de-7d0ee272c3bd heroku logplex - - Error L10 (output buffer overflow): 3 messages dropped since 2013-01-01T00:00:05+00:00.\n"
@@ -21,7 +21,7 @@ const (
 
 func framed(m string) string { return strconv.Itoa(len(m)) + " " + m }
 
-// Spec §10 case 79 (TCP), with the L10 example of §5.7: a buffer of one
+// docs/logplex.md §10 case 79 (TCP), with the L10 example of §5.7: a buffer of one
 // that lost 3 messages at :05 writes the L10 frame, then the message.
 func TestSyslogFramingGolden(t *testing.T) {
 	e := newSLEndpoint(t, nil)
@@ -57,7 +57,7 @@ func TestSyslogFramingCases(t *testing.T) {
 	)
 	want := []string{
 		framed("<13>1 2012-12-10T03:00:48Z " + slToken + " app web.2 - - line\n"),
-		framed("<245>1 2012-12-10T03:00:48Z " + slToken + " app web.3 - - \n"), // PRI wraps at 8 bits (spec §3.2)
+		framed("<245>1 2012-12-10T03:00:48Z " + slToken + " app web.3 - - \n"), // PRI wraps at 8 bits (docs/logplex.md §3.2)
 		specSyslogFrame,
 	}
 	slWaitFor(t, 5*time.Second, "3 frames", func() bool { return len(e.Frames()) >= 3 })
@@ -71,7 +71,7 @@ func TestSyslogFramingCases(t *testing.T) {
 }
 
 // Batches stop before the message that would use up the target; a message
-// that alone reaches the target goes out anyway (spec §5.3).
+// that alone reaches the target goes out anyway (docs/logplex.md §5.3).
 func TestSyslogBatchTarget(t *testing.T) {
 	one := len(slFrame(0))
 	r := newSLDrain(t, Options{TCPTargetBytes: 2*one + 1}, "syslog://127.0.0.1:9/", time.Second)
@@ -92,7 +92,7 @@ func TestSyslogBatchTarget(t *testing.T) {
 	}
 }
 
-// Spec §10 case 80: a drain deleted while its endpoint reads slowly still
+// docs/logplex.md §10 case 80: a drain deleted while its endpoint reads slowly still
 // delivers everything it holds (flushed to the socket, then closed).
 func TestSyslogFlushOnDelete(t *testing.T) {
 	e := newSLEndpoint(t, nil)
@@ -156,7 +156,7 @@ func TestSyslogShutdownUnreachable(t *testing.T) {
 	}
 }
 
-// Spec §10 case 81: after one message and TCPIdleTimeout of silence the
+// docs/logplex.md §10 case 81: after one message and TCPIdleTimeout of silence the
 // endpoint sees the connection closed.
 func TestSyslogIdleClose(t *testing.T) {
 	const idle = 200 * time.Millisecond
@@ -189,7 +189,7 @@ func TestSyslogReconnectAfterIdle(t *testing.T) {
 	}
 }
 
-// Spec §10 case 82: with a message every 100 ms and a max TTL of 500 ms the
+// docs/logplex.md §10 case 82: with a message every 100 ms and a max TTL of 500 ms the
 // connection is closed 0.5–0.75 s after it opened, and the drain reconnects
 // for the next message: TCPReconnectMin (30 s by default, set here) is not
 // waited after a TTL close.
@@ -235,9 +235,9 @@ func TestSyslogBackoffCapped(t *testing.T) {
 	}
 }
 
-// Spec §10 case 83 (backoff): TestSyslogBackoffClock, on synctest's clock.
+// docs/logplex.md §10 case 83 (backoff): TestSyslogBackoffClock, on synctest's clock.
 
-// Spec §10 case 84 (shrink): TestSyslogShrinkClock, on synctest's clock.
+// docs/logplex.md §10 case 84 (shrink): TestSyslogShrinkClock, on synctest's clock.
 
 // Every message pushed is either received by the endpoint or reported by an
 // L10, across an endpoint that goes away and comes back on the same port.

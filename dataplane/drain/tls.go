@@ -1,6 +1,6 @@
 package drain
 
-// TLS for syslog+tls:// drains (spec §5.6): TLS 1.2 or later, the chain and
+// TLS for syslog+tls:// drains (docs/logplex.md §5.6): TLS 1.2 or later, the chain and
 // the URL's host verified against the system roots plus Options.TLSCAFile,
 // at most Options.TLSMaxDepth intermediates; a certificate of the presented chain
 // whose public key is pinned (Options.TLSPinnedCerts) is trusted as a CA

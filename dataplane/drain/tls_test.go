@@ -100,7 +100,7 @@ func slServerTLS(leaf *slCert, chain ...*slCert) *tls.Config {
 	return &tls.Config{Certificates: []tls.Certificate{c}}
 }
 
-// Spec §10 case 79 over TLS: a trusted certificate; the frame is the same
+// docs/logplex.md §10 case 79 over TLS: a trusted certificate; the frame is the same
 // as over TCP, byte for byte.
 func TestTLSFramingGolden(t *testing.T) {
 	root := slCA(t, "root", nil)
@@ -127,7 +127,7 @@ func (n *slNotices) get() ([]string, []int64) {
 	return append([]string(nil), n.msgs...), append([]int64(nil), n.accepts...)
 }
 
-// Spec §10 cases 85–87 and pinning: a certificate the drain must reject
+// docs/logplex.md §10 cases 85–87 and pinning: a certificate the drain must reject
 // delivers nothing and raises L14 from the 2nd consecutive failure on; an
 // accepted one delivers.
 func TestTLSVerification(t *testing.T) {
@@ -216,7 +216,7 @@ func TestTLSVerification(t *testing.T) {
 }
 
 // slCheckL14 checks an L14 notice byte for byte (but the date) and the
-// session line a tail prints for it (spec §3.4, §10 case 85).
+// session line a tail prints for it (docs/logplex.md §3.4, §10 case 85).
 func slCheckL14(t *testing.T, msg, alert, url string) {
 	t.Helper()
 	re := regexp.MustCompile(`^<188>1 (\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+00:00) ` + regexp.QuoteMeta(slToken) +

@@ -133,7 +133,7 @@ func TestLogsDeclaredLengthNotReserved(t *testing.T) {
 	waitFor(t, "the reservation given back", func() bool { return h.adm.inflight.Load() == 0 })
 }
 
-// A body without a single frame is answered 204 (spec §2.2 step 8: a
+// A body without a single frame is answered 204 (docs/logplex.md §2.2 step 8: a
 // trailing incomplete frame is ignored) and counted, bytes and request.
 func TestLogsBodyWithoutFrameCounted(t *testing.T) {
 	h := startHTTP(t, HTTPOptions{})

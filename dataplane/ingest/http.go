@@ -65,7 +65,7 @@ func countStatus(code int) {
 	logsOther.Inc()
 }
 
-// HTTP serves `POST /logs` and `GET /healthcheck` (spec §2.2, §4.4).
+// HTTP serves `POST /logs` and `GET /healthcheck` (docs/logplex.md §2.2, §4.4).
 type HTTP struct {
 	opts   HTTPOptions
 	router *route.Router
@@ -202,7 +202,7 @@ func (h *HTTP) health(ctx *fasthttp.RequestCtx) {
 	ctx.SetBodyString("OK")
 }
 
-// logs implements spec §2.2's decision order. Everything up to the body is
+// logs implements docs/logplex.md §2.2's decision order. Everything up to the body is
 // decided from the headers, before a byte of the body is read; a request
 // refused there has its connection closed (its body is never read).
 func (h *HTTP) logs(ctx *fasthttp.RequestCtx) {
@@ -238,7 +238,7 @@ func (h *HTTP) logs(ctx *fasthttp.RequestCtx) {
 	h.route(ctx, body, tok)
 }
 
-// preflight makes the decisions of spec §2.2 that need only the headers;
+// preflight makes the decisions of docs/logplex.md §2.2 that need only the headers;
 // on failure it has answered.
 func (h *HTTP) preflight(ctx *fasthttp.RequestCtx) (*config.Token, bool) {
 	if h.DenyLogsIngress.Load() {
@@ -314,7 +314,7 @@ func (h *HTTP) bodyErr(ctx *fasthttp.RequestCtx, err error) bool {
 	return false
 }
 
-// authorize checks Basic auth (spec §2.2.1): token auth returns the token;
+// authorize checks Basic auth (docs/logplex.md §2.2.1): token auth returns the token;
 // credential auth with any_channel returns nil, true. On failure it has
 // written the response.
 func authorize(ctx *fasthttp.RequestCtx, snap *config.Snapshot) (*config.Token, bool) {
@@ -348,7 +348,7 @@ func authorize(ctx *fasthttp.RequestCtx, snap *config.Snapshot) (*config.Token, 
 // malformed or the count is wrong), then routes it as one batch.
 func (h *HTTP) route(ctx *fasthttp.RequestCtx, body []byte, tok *config.Token) {
 	good, malformed, trailing := countFrames(body)
-	if trailing > 0 { // ignored (spec §2.2 step 8: still 204), but counted
+	if trailing > 0 { // ignored (docs/logplex.md §2.2 step 8: still 204), but counted
 		logsTrailingBytes.Add(trailing)
 	}
 	if good == 0 && malformed == 0 && len(body) > 0 {
@@ -373,7 +373,7 @@ func (h *HTTP) route(ctx *fasthttp.RequestCtx, body []byte, tok *config.Token) {
 	for rest := body; len(rest) > 0; {
 		msg, n, k := frame.Next(rest)
 		if k != frame.Message {
-			break // a trailing incomplete frame is ignored (spec §2.2 step 8)
+			break // a trailing incomplete frame is ignored (docs/logplex.md §2.2 step 8)
 		}
 		if tok != nil {
 			b.AddForToken(msg, tok)
@@ -387,7 +387,7 @@ func (h *HTTP) route(ctx *fasthttp.RequestCtx, body []byte, tok *config.Token) {
 }
 
 var (
-	// A body's trailing incomplete frame is ignored (spec §2.2 step 8) and
+	// A body's trailing incomplete frame is ignored (docs/logplex.md §2.2 step 8) and
 	// counted; a body with no frame at all (`hello world`) is also counted.
 	logsTrailingBytes = metrics.NewCounter(`logplex_logs_trailing_bytes_discarded_total`)
 	logsNoFrame       = metrics.NewCounter(`logplex_logs_requests_without_frames_total`)

@@ -96,7 +96,7 @@ func msg(i int) string {
 	return fmt.Sprintf("<134>1 2012-12-10T04:05:25Z+00:00 erlang %s console.1 - - message %d", tok, i)
 }
 
-// Spec §10 case 4: a frame spanning writes; case 5: a 10241 length is malformed
+// docs/logplex.md §10 case 4: a frame spanning writes; case 5: a 10241 length is malformed
 // and the connection stays usable.
 func TestTCPSplitAndOversized(t *testing.T) {
 	r := newRig(t)
@@ -171,7 +171,7 @@ func basic(u, p string) string {
 
 var ct = map[string]string{"Content-Type": "application/logplex-1"}
 
-// Spec §10 cases 9–17 and §2.2's decision order.
+// docs/logplex.md §10 cases 9–17 and §2.2's decision order.
 func TestLogsDecisions(t *testing.T) {
 	r := newRig(t)
 	good := []byte(octet(msg(1)) + octet(msg(2)))

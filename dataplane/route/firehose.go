@@ -14,7 +14,7 @@ import (
 
 // Firehose copies every message whose token name is in Names, raw (token
 // not rewritten), to the drains on this node of one of Channels, chosen
-// uniformly at random per message (spec §8.1). The firehose channel's
+// uniformly at random per message (docs/logplex.md §8.1). The firehose channel's
 // history and tails do not get them, and a message from a firehose channel
 // is not posted to itself.
 type Firehose struct {

@@ -2,7 +2,7 @@ package route
 
 import "github.com/VictoriaMetrics/metrics"
 
-// Logplex's message counters (spec §6.6) as Prometheus counters, added to
+// Logplex's message counters (docs/logplex.md §6.6) as Prometheus counters, added to
 // once per batch.
 var (
 	messagesReceived  = metrics.NewCounter(`logplex_message_received_total`)
@@ -11,7 +11,7 @@ var (
 	unknownToken      = metrics.NewCounter(`logplex_unknown_token_total`)
 	unknownChannel    = metrics.NewCounter(`logplex_unknown_channel_total`)
 	// drainUnparsable counts messages for HTTP drains that the drain parser
-	// rejects (spec §3.1 step 5): history and tails have them, no drain does.
+	// rejects (docs/logplex.md §3.1 step 5): history and tails have them, no drain does.
 	drainUnparsable  = metrics.NewCounter(`logplex_drain_unparsable_total`)
 	batchesProcessed = metrics.NewCounter(`logplex_message_batch_processed_total`)
 	batchMessages    = metrics.NewPrometheusHistogramExt(`logplex_message_batch_messages`,

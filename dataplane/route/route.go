@@ -149,7 +149,7 @@ func (b *Batch) start() {
 	b.history = r.spool != nil && !r.denyRedisBuffers.Load()
 }
 
-// Malformed counts one malformed frame (spec §2.1, §2.3).
+// Malformed counts one malformed frame (docs/logplex.md §2.1, §2.3).
 func (b *Batch) Malformed() { b.c.malformed++ }
 
 // AddByAppName routes a message by the token in its APP-NAME field (TCP
@@ -175,7 +175,7 @@ func (b *Batch) AddByAppName(msg []byte) {
 }
 
 // AddForToken routes a message to tok's channel regardless of its APP-NAME
-// (token-authorised /logs, spec §2.2.1); the APP-NAME is rewritten only when
+// (token-authorised /logs, docs/logplex.md §2.2.1); the APP-NAME is rewritten only when
 // it is exactly tok's id. msg is only read during the call.
 func (b *Batch) AddForToken(msg []byte, tok *config.Token) {
 	h := &b.head
@@ -243,7 +243,7 @@ func (b *Batch) add(msg []byte, rewrite bool, tok *config.Token, key uint64) {
 
 // addHTTP appends the HTTP drain frame of msg (head b.head) with APP-NAME
 // name to g.hbuf for g's HTTP drains, unless the drain parser rejects it
-// (spec §3.1 step 5: no drain gets it; counted).
+// (docs/logplex.md §3.1 step 5: no drain gets it; counted).
 func addHTTP[S string | []byte](b *Batch, g *group, msg []byte, name S) {
 	off := len(g.hbuf)
 	var ok bool
@@ -352,7 +352,7 @@ func (b *Batch) pushDrains() {
 }
 
 // Notice routes a notice a drain raised (L14) into its channel's history
-// and tails, never to drains (spec §3.4). The message is a raw syslog
+// and tails, never to drains (docs/logplex.md §3.4). The message is a raw syslog
 // message whose APP-NAME is the channel's token id, or a name.
 func (r *Router) Notice(channelID string, msg []byte) {
 	snap := r.snap()

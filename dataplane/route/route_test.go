@@ -143,7 +143,7 @@ func BenchmarkRouteBatch(b *testing.B) {
 	}
 }
 
-// Spec §10 case 89: 400 000 qualifying messages split 50% ± 0.5% between
+// docs/logplex.md §10 case 89: 400 000 qualifying messages split 50% ± 0.5% between
 // two firehose channels (and evenly over three).
 func TestFirehoseSplitsEvenly(t *testing.T) {
 	for _, n := range []int{2, 3} {

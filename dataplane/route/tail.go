@@ -2,7 +2,7 @@ package route
 
 import "github.com/logplex/logplex/store"
 
-// Tails (spec §7, docs/architecture.md "Tails across nodes"): a channel is tailed while the config
+// Tails (docs/logplex.md §7, docs/architecture.md "Tails across nodes"): a channel is tailed while the config
 // snapshot holds a registration for it (config.Channel.Tailed, set by the
 // control plane serving the session). Its messages then get a group in the
 // batch, as for drains, and Flush publishes the group's messages to the

@@ -3,7 +3,7 @@
 // the history shards, Bus (store.Bus, live tails) on the config Redis's
 // pub/sub. Each works against one server, or against a Redis
 // Cluster. The spool also works against several plain servers sharded by
-// Logplex's md5 ring. The keys are Logplex's (spec §6), so Logplex's Redis
+// Logplex's md5 ring. The keys are Logplex's (docs/logplex.md §6), so Logplex's Redis
 // can be adopted in place.
 //
 // # Keys

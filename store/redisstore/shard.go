@@ -9,7 +9,7 @@ import (
 )
 
 // SortShardURLs returns the URLs in Logplex's shard order: by the URL
-// fragment when there is one, else by the whole URL (spec §6.4).
+// fragment when there is one, else by the whole URL (docs/logplex.md §6.4).
 func SortShardURLs(urls []string) []string {
 	out := append([]string(nil), urls...)
 	sort.SliceStable(out, func(i, j int) bool { return sortKey(out[i]) < sortKey(out[j]) })

@@ -10,7 +10,7 @@ import (
 	"github.com/logplex/logplex/config"
 )
 
-// The spec's examples (§6.4).
+// The examples of docs/logplex.md §6.4.
 func TestRingSpecExamples(t *testing.T) {
 	for _, c := range []struct {
 		channel string
@@ -24,7 +24,7 @@ func TestRingSpecExamples(t *testing.T) {
 	}
 }
 
-// The ring agrees with the spec's formula in big integers.
+// The ring agrees with the formula of docs/logplex.md §6.4 in big integers.
 func TestRingMatchesFormula(t *testing.T) {
 	space := new(big.Int).Lsh(big.NewInt(1), 128)
 	for n := 1; n <= 17; n++ {
