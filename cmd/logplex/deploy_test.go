@@ -20,6 +20,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -446,9 +447,15 @@ func TestComposeFileUsesRealFlagsAndServices(t *testing.T) {
 	if len(targets) == 0 {
 		t.Error("prometheus.yml: no targets")
 	}
+	// The admin listener refuses Host names it is not told about, and
+	// Prometheus sends the target's name.
+	allowed := regexp.MustCompile(`LOGPLEX_ADMIN_ALLOWED_HOSTS:\s*"?([^"\s]*)"?`).FindStringSubmatch(strings.Join(top["x-logplex"], "\n"))
 	for _, m := range targets {
 		if !names[m[1]] || m[2] != adminPort {
 			t.Errorf("prometheus.yml: target %s:%s, want a compose service on the admin port %s", m[1], m[2], adminPort)
+		}
+		if allowed == nil || !slices.Contains(strings.Split(allowed[1], ","), m[1]) {
+			t.Errorf("prometheus.yml: target %s is not in x-logplex LOGPLEX_ADMIN_ALLOWED_HOSTS: its scrapes would get 403", m[1])
 		}
 	}
 }
