@@ -162,6 +162,12 @@ func TestGuardShrink(t *testing.T) {
 			cfg, w := guardWatcher(t, srv, tc.guard)
 			writeChannels(t, cfg, 1, 10)
 			waitGuard(t, "10 channels", func() bool { return w.Current().NumChannels() == 10 })
+			// A full load after the writes: the keyspace notifications of
+			// those writes are then done with (a load forgets what was noted
+			// before it). Handled after the FLUSHALL, they would read the
+			// keys gone and delete them as ordinary changes.
+			loads0 := store.FullLoads()
+			waitGuard(t, "a full load after the writes", func() bool { return store.FullLoads() > loads0 })
 			epoch, _ := srv.MustDo(t, "GET", EpochKey).(string)
 			srv.MustDo(t, "FLUSHALL")
 			srv.MustDo(t, "SET", EpochKey, epoch)
