@@ -267,14 +267,11 @@ func (s *httpSender) waitWindow() bool {
 	}
 	now := time.Now()
 	if s.winEnd.IsZero() {
-		from := s.lastReq
-		if s.idle || from.IsZero() {
-			if from.IsZero() || now.Sub(from) > sparseWindows*w {
-				return false // sparse traffic: a lone message goes at once
-			}
-			from = now
+		end, ok := windowEnd(w, s.lastReq, s.idle, now)
+		if !ok {
+			return false // sparse traffic: a lone message goes at once
 		}
-		s.winEnd = from.Add(w)
+		s.winEnd = end
 	}
 	wait := s.winEnd.Sub(now)
 	if wait <= 0 || s.d.Buf.Hush(s.o.HTTPTargetBytes) {

@@ -125,6 +125,23 @@ type Options struct {
 // rate, catch no second message.
 const sparseWindows = 4
 
+// windowEnd is when a batch window of w opening now closes, for a sender
+// whose last request (write) started at last and that is idle or not: from
+// that start while a request is in flight, else from now. ok is false when
+// no window opens: no request yet, or sparse traffic (idle, and the last
+// request started more than sparseWindows windows ago).
+func windowEnd(w time.Duration, last time.Time, idle bool, now time.Time) (end time.Time, ok bool) {
+	switch {
+	case last.IsZero():
+		return time.Time{}, false
+	case !idle:
+		return last.Add(w), true
+	case now.Sub(last) > sparseWindows*w:
+		return time.Time{}, false
+	}
+	return now.Add(w), true
+}
+
 // setDefaults fills zero (and negative) fields with Logplex's defaults.
 func (o *Options) setDefaults() {
 	o.MaxDrainSeries = cmp.Or(max(o.MaxDrainSeries, 0), 1000)

@@ -181,14 +181,11 @@ func (s *syslogSender) waitWindow(ctx context.Context) bool {
 	}
 	now := time.Now()
 	if s.winEnd.IsZero() {
-		from := s.lastWrite
-		if s.idle || from.IsZero() {
-			if from.IsZero() || now.Sub(from) > sparseWindows*w {
-				return false // sparse traffic: a lone message goes at once
-			}
-			from = now
+		end, ok := windowEnd(w, s.lastWrite, s.idle, now)
+		if !ok {
+			return false // sparse traffic: a lone message goes at once
 		}
-		s.winEnd = from.Add(w)
+		s.winEnd = end
 	}
 	wait := s.winEnd.Sub(now)
 	if wait <= 0 || s.d.Buf.Hush(s.o.TCPTargetBytes) {
