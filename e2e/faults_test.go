@@ -32,6 +32,28 @@ func sendTCP(t *testing.T, addr, tok string, from, to int, between func(i int)) 
 	}
 }
 
+// channelWithDrain creates a channel with a token "app" and an HTTP drain
+// to url through the legacy API (authenticated by hdr), and returns the
+// channel id and the token once the data plane runs the drain.
+func channelWithDrain(t *testing.T, p *Proc, hdr map[string]string, url string) (id, tok string) {
+	t.Helper()
+	r := Do(t, "POST", "http://"+p.API+"/channels", "", "", hdr, []byte(`{"tokens":["app"]}`))
+	var ch struct {
+		ChannelID int               `json:"channel_id"`
+		Tokens    map[string]string `json:"tokens"`
+	}
+	JSON(t, r, &ch)
+	id, tok = fmt.Sprint(ch.ChannelID), ch.Tokens["app"]
+	r = Do(t, "POST", "http://"+p.API+"/v2/channels/"+id+"/drains", "", "", hdr, []byte(`{"url":"`+url+`"}`))
+	if r.Status != 201 {
+		t.Fatalf("add drain: %d %s", r.Status, r.Body)
+	}
+	var d struct{ ID int64 }
+	JSON(t, r, &d)
+	waitDrainRunning(t, p.V3, id, d.ID, hdr, "", "", 1)
+	return id, tok
+}
+
 // TestRedisKilledUnderLoad is issue 4's acceptance 3 (and fault scenario 1
 // of the fault suite): Redis is killed while 100 000 messages flow to a data
 // plane with an HTTP drain. The drain gets every message (routing never
@@ -43,19 +65,9 @@ func TestRedisKilledUnderLoad(t *testing.T) {
 	key := "fault-key"
 	p := Start(t, binPath, "all", t.TempDir(),
 		[]string{"LOGPLEX_CONFIG_REDIS_URL=" + rs.URL(), "LOGPLEX_AUTH_KEY=" + key},
-		"--allow-private-drains", "--http-drain-buffer-size", "200000")
+		"--allow-private-drains", "--http-drain-buffer-size", "200000", "--drain-status-interval", "100ms")
 	hdr := map[string]string{"Authorization": "Basic " + key}
-	r := Do(t, "POST", "http://"+p.API+"/channels", "", "", hdr, []byte(`{"tokens":["app"]}`))
-	var ch struct {
-		ChannelID int               `json:"channel_id"`
-		Tokens    map[string]string `json:"tokens"`
-	}
-	JSON(t, r, &ch)
-	id, tok := fmt.Sprint(ch.ChannelID), ch.Tokens["app"]
-	r = Do(t, "POST", "http://"+p.API+"/v2/channels/"+id+"/drains", "", "", hdr, []byte(`{"url":"`+sink.URL+`"}`))
-	if r.Status != 201 {
-		t.Fatalf("add drain: %d %s", r.Status, r.Body)
-	}
+	id, tok := channelWithDrain(t, p, hdr, sink.URL)
 	written0 := Metric(t, p.Adm, "logplex_history_written_total")
 	dropped0 := Metric(t, p.Adm, "logplex_history_dropped_total")
 	const n = 100_000

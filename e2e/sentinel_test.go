@@ -31,18 +31,9 @@ func TestSentinelFailoverUnderLoad(t *testing.T) {
 	key := "sentinel-key"
 	p := Start(t, binPath, "all", t.TempDir(),
 		[]string{"LOGPLEX_CONFIG_REDIS_URL=" + sen.URL(), "LOGPLEX_AUTH_KEY=" + key},
-		"--allow-private-drains", "--http-drain-buffer-size", "200000")
+		"--allow-private-drains", "--http-drain-buffer-size", "200000", "--drain-status-interval", "100ms")
 	hdr := map[string]string{"Authorization": "Basic " + key}
-	r := Do(t, "POST", "http://"+p.API+"/channels", "", "", hdr, []byte(`{"tokens":["app"]}`))
-	var ch struct {
-		ChannelID int               `json:"channel_id"`
-		Tokens    map[string]string `json:"tokens"`
-	}
-	JSON(t, r, &ch)
-	id, tok := fmt.Sprint(ch.ChannelID), ch.Tokens["app"]
-	if r = Do(t, "POST", "http://"+p.API+"/v2/channels/"+id+"/drains", "", "", hdr, []byte(`{"url":"`+sink.URL+`"}`)); r.Status != 201 {
-		t.Fatalf("add drain: %d %s", r.Status, r.Body)
-	}
+	_, tok := channelWithDrain(t, p, hdr, sink.URL)
 	written0 := Metric(t, p.Adm, "logplex_history_written_total")
 	dropped0 := Metric(t, p.Adm, "logplex_history_dropped_total")
 

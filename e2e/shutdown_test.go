@@ -22,7 +22,7 @@ import (
 func TestSIGTERMFlushesDrains(t *testing.T) {
 	sink := StartHTTPSink(t)
 	sink.SetStatus(func(int) int { time.Sleep(20 * time.Millisecond); return 200 }) // a slow endpoint
-	p := StartAll(t, binPath, t.TempDir(), "--allow-private-drains", "--shutdown-timeout", "20s",
+	p := StartAll(t, binPath, t.TempDir(), "--allow-private-drains", "--shutdown-timeout", "20s", "--drain-status-interval", "100ms",
 		"--http-drain-buffer-size", "100000", "--http-drain-target-bytes", "2048")
 	ch, tok := createChannel(t, p, "app")
 	r := Do(t, "POST", "http://"+p.API+"/v2/channels/"+ch+"/drains", p.User, p.Pass, nil, []byte(`{"url":"`+sink.URL+`"}`))
@@ -31,9 +31,9 @@ func TestSIGTERMFlushesDrains(t *testing.T) {
 	}
 	// The data plane starts the drain when its snapshot has it, just after
 	// the API answered: messages routed before that have no drain to go to.
-	Eventually(t, 10*time.Second, "the drain running", func() bool {
-		return Metric(t, p.Adm, "logplex_drain_series_drains") == 1
-	})
+	var drain struct{ ID int64 }
+	JSON(t, r, &drain)
+	waitDrainRunning(t, p.V3, ch, drain.ID, nil, p.User, p.Pass, 1)
 	acked := 0
 	for batch := range 20 {
 		var body strings.Builder
