@@ -355,23 +355,23 @@ func appendStrAttr[S string | []byte](b []byte, num protowire.Number, key string
 // appendStrKV is appendStrAttr for any value, "-" included (a resource
 // attribute: its size is counted beforehand).
 func appendStrKV[S string | []byte](b []byte, num protowire.Number, key string, val S) []byte {
-	anyv := sizeStringField(len(val))
+	b = appendKVHead(b, num, key, sizeStringField(len(val)))
+	return appendStringField(b, pbAnyString, val)
+}
+
+// appendKVHead appends field num: KeyValue{key, AnyValue{…}} up to the
+// AnyValue's content, which is anyv bytes long and follows.
+func appendKVHead[S string | []byte](b []byte, num protowire.Number, key S, anyv int) []byte {
 	b = protowire.AppendTag(b, num, protowire.BytesType)
 	b = protowire.AppendVarint(b, uint64(sizeStringField(len(key))+sizeBytesField(anyv)))
 	b = appendStringField(b, pbKVKey, key)
 	b = protowire.AppendTag(b, pbKVValue, protowire.BytesType)
-	b = protowire.AppendVarint(b, uint64(anyv))
-	return appendStringField(b, pbAnyString, val)
+	return protowire.AppendVarint(b, uint64(anyv))
 }
 
 // appendIntAttr appends field num: KeyValue{key, AnyValue{int_value: v}}.
 func appendIntAttr(b []byte, num protowire.Number, key string, v uint64) []byte {
-	anyv := 1 + protowire.SizeVarint(v)
-	b = protowire.AppendTag(b, num, protowire.BytesType)
-	b = protowire.AppendVarint(b, uint64(sizeStringField(len(key))+sizeBytesField(anyv)))
-	b = appendStringField(b, pbKVKey, key)
-	b = protowire.AppendTag(b, pbKVValue, protowire.BytesType)
-	b = protowire.AppendVarint(b, uint64(anyv))
+	b = appendKVHead(b, num, key, 1+protowire.SizeVarint(v))
 	b = protowire.AppendTag(b, pbAnyInt, protowire.VarintType)
 	return protowire.AppendVarint(b, v)
 }
@@ -379,12 +379,7 @@ func appendIntAttr(b []byte, num protowire.Number, key string, v uint64) []byte 
 // appendKVListAttr appends field num: KeyValue{key, AnyValue{kvlist_value:
 // KeyValueList{list}}}, list being KeyValueList.values fields.
 func appendKVListAttr[S string | []byte](b []byte, num protowire.Number, key S, list []byte) []byte {
-	anyv := sizeBytesField(len(list))
-	b = protowire.AppendTag(b, num, protowire.BytesType)
-	b = protowire.AppendVarint(b, uint64(sizeStringField(len(key))+sizeBytesField(anyv)))
-	b = appendStringField(b, pbKVKey, key)
-	b = protowire.AppendTag(b, pbKVValue, protowire.BytesType)
-	b = protowire.AppendVarint(b, uint64(anyv))
+	b = appendKVHead(b, num, key, sizeBytesField(len(list)))
 	b = protowire.AppendTag(b, pbAnyKVList, protowire.BytesType)
 	b = protowire.AppendVarint(b, uint64(len(list)))
 	return append(b, list...)
