@@ -13,7 +13,8 @@ import (
 // history spool on --shard-urls (default: the config Redis), as Logplex,
 // and the tail bus on the config Redis's pub/sub.
 func openRedisStores(ctx context.Context, s *settings) (*stores, error) {
-	cfg, err := redisstore.OpenConfig(ctx, redisstore.ConfigOptions{URL: s.configRedisURL, Cluster: s.redisCluster})
+	cfg, err := redisstore.OpenConfig(ctx, redisstore.ConfigOptions{URL: s.configRedisURL, Cluster: s.redisCluster,
+		FollowOtherWriters: true})
 	if err != nil {
 		return nil, fmt.Errorf("config redis: %w", err)
 	}

@@ -37,6 +37,12 @@ type ConfigOptions struct {
 	FeedMaxLen int64
 	// ScanCount is the SCAN COUNT hint and HGETALL batch of Load (default 1000).
 	ScanCount int
+	// FollowOtherWriters enables keyspace notifications on the server and
+	// subscribes to them at the first Load, so that Follow delivers what
+	// other writers (Logplex nodes, redis-cli) change (notify.go). For the
+	// serving roles; a one-off command (cred, check) leaves the server's
+	// settings alone.
+	FollowOtherWriters bool
 }
 
 // setDefaults fills zero (and negative) fields with their defaults.

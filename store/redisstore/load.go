@@ -19,8 +19,10 @@ func (c *Config) Load(ctx context.Context) (*config.Snapshot, error) {
 	if err != nil {
 		return nil, err
 	}
-	c.startNotifier() // before the scan: what is written meanwhile is noted,
-	c.notes.reset()   // and what was noted before is in the scan
+	if c.opts.FollowOtherWriters {
+		c.startNotifier() // before the scan: what is written meanwhile is noted,
+		c.notes.reset()   // and what was noted before is in the scan
+	}
 	version, err := c.lastID(ctx, cl)
 	if err != nil {
 		return nil, err

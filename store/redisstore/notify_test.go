@@ -55,7 +55,7 @@ func waitUntil(t *testing.T, what string, cond func() bool) {
 
 func TestFollowsOtherWritersSingle(t *testing.T) {
 	srv := redistest.Start(t)
-	c := openConfig(t, ConfigOptions{URL: srv.URL()})
+	c := openConfig(t, ConfigOptions{URL: srv.URL(), FollowOtherWriters: true})
 	followsOtherWriters(t, c, func(t *testing.T, args ...string) { srv.MustDo(t, args...) })
 	if v := srv.MustDo(t, "CONFIG", "GET", "notify-keyspace-events"); !strings.Contains(fmt.Sprint(v), "K") {
 		t.Errorf("notify-keyspace-events = %v", v)
@@ -64,7 +64,7 @@ func TestFollowsOtherWritersSingle(t *testing.T) {
 
 func TestFollowsOtherWritersCluster(t *testing.T) {
 	cl := redistest.StartCluster(t, 3)
-	c := openConfig(t, ConfigOptions{URL: cl.URL()})
+	c := openConfig(t, ConfigOptions{URL: cl.URL(), FollowOtherWriters: true})
 	raw, err := rueidis.NewClient(rueidis.ClientOption{InitAddress: cl.Addrs()})
 	if err != nil {
 		t.Fatal(err)
@@ -81,7 +81,7 @@ func TestFollowsOtherWritersCluster(t *testing.T) {
 // own writes through the stream.
 func TestNotificationsRefused(t *testing.T) {
 	srv := redistest.Start(t, "--rename-command", "CONFIG", "")
-	c := openConfig(t, ConfigOptions{URL: srv.URL()})
+	c := openConfig(t, ConfigOptions{URL: srv.URL(), FollowOtherWriters: true})
 	w := store.NewWatcher(c, time.Hour, nil)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -104,7 +104,7 @@ func TestNotificationsRefused(t *testing.T) {
 // When events may have been missed, Follow asks for a full reload.
 func TestLostNotificationsReload(t *testing.T) {
 	srv := redistest.Start(t)
-	c := openConfig(t, ConfigOptions{URL: srv.URL()})
+	c := openConfig(t, ConfigOptions{URL: srv.URL(), FollowOtherWriters: true})
 	snap, err := c.Load(context.Background())
 	if err != nil {
 		t.Fatal(err)
@@ -122,7 +122,7 @@ func TestLostNotificationsReload(t *testing.T) {
 // follows other writers as before.
 func TestFollowsOtherWritersAfterRestart(t *testing.T) {
 	srv := redistest.Start(t, "--appendonly", "yes", "--appendfsync", "always")
-	c := openConfig(t, ConfigOptions{URL: srv.URL()})
+	c := openConfig(t, ConfigOptions{URL: srv.URL(), FollowOtherWriters: true})
 	w := store.NewWatcher(c, time.Hour, nil)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -139,5 +139,18 @@ func TestFollowsOtherWritersAfterRestart(t *testing.T) {
 	waitUntil(t, "a channel written after the restart", func() bool { return w.Current().Channel("r2") != nil })
 	if w.Current().Channel("r1") == nil {
 		t.Fatal("the channel written before the restart is gone")
+	}
+}
+
+// Without FollowOtherWriters (a one-off command) the store leaves the
+// server's notification settings alone.
+func TestNotificationsOnlyWhenAsked(t *testing.T) {
+	srv := redistest.Start(t)
+	c := openConfig(t, ConfigOptions{URL: srv.URL()})
+	if _, err := c.Load(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if v := fmt.Sprint(srv.MustDo(t, "CONFIG", "GET", "notify-keyspace-events")); strings.Contains(v, "K") {
+		t.Fatalf("notify-keyspace-events = %s after a Load without FollowOtherWriters", v)
 	}
 }
