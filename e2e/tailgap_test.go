@@ -142,9 +142,12 @@ func TestTailCommandSurvivesControlPlaneKill(t *testing.T) {
 // config Redis, which carries the tail bus, is down for a while (killed,
 // restarted from its append-only file) while numbered messages flow into a
 // data plane. The tail session's stream shows Logplex's L11 line for what
-// it missed, and shown + Σ L11 = sent, exactly; the data plane's counters
-// (logplex_tail_bus_dropped_total + logplex_tail_bus_unheard_total) hold
-// the same number.
+// it missed, and shown + Σ L11 = sent, exactly. Σ L11 is what the data
+// plane counted as not delivered (logplex_tail_bus_dropped_total +
+// logplex_tail_bus_unheard_total) plus what it published but the control
+// plane never received (Redis killed between answering the PUBLISH and
+// writing to the subscriber, seen in about one run in four: found by the
+// payloads' sequence numbers, logplex_tail_bus_missing_total).
 func TestTailStreamSaysWhenTheBusDropped(t *testing.T) {
 	rs := redistest.Start(t, "--appendonly", "yes", "--appendfsync", "always")
 	c := startSplit(t, []string{"LOGPLEX_CONFIG_REDIS_URL=" + rs.URL()})
@@ -153,7 +156,12 @@ func TestTailStreamSaysWhenTheBusDropped(t *testing.T) {
 	tt := tailTarget{api: c.cp.API, header: c.header, dps: c.dps}
 	s := tt.openTail(t, fmt.Sprintf(`{"channel_id":"%s","num":"0","tail":true}`, ch))
 	awaitProbe(t, s, dp, tok, "dp0")
-	dropped0 := Metric(t, dp.Adm, "logplex_tail_bus_dropped_total") + Metric(t, dp.Adm, "logplex_tail_bus_unheard_total")
+	counters := func() (counted, inTransit, missing int) {
+		counted = int(Metric(t, dp.Adm, "logplex_tail_bus_dropped_total") + Metric(t, dp.Adm, "logplex_tail_bus_unheard_total"))
+		inTransit = int(Metric(t, dp.Adm, "logplex_tail_bus_published_total") - Metric(t, c.cp.Adm, "logplex_tail_bus_received_total"))
+		return counted, inTransit, int(Metric(t, c.cp.Adm, "logplex_tail_bus_missing_total"))
+	}
+	counted0, inTransit0, missing0 := counters()
 
 	sent, shown, reported, gaps := 0, 0, 0, 0
 	seen := map[string]bool{}
@@ -199,8 +207,10 @@ func TestTailStreamSaysWhenTheBusDropped(t *testing.T) {
 	for shown+reported < sent && time.Now().Before(deadline) {
 		read(100 * time.Millisecond)
 	}
-	counted := int(Metric(t, dp.Adm, "logplex_tail_bus_dropped_total") + Metric(t, dp.Adm, "logplex_tail_bus_unheard_total") - dropped0)
-	t.Logf("sent %d, shown %d, reported by %d L11 lines %d, counted by the data plane %d", sent, shown, gaps, reported, counted)
+	counted, inTransit, missing := counters()
+	counted, inTransit, missing = counted-counted0, inTransit-inTransit0, missing-missing0
+	t.Logf("sent %d, shown %d, reported by %d L11 lines %d; the data plane counted %d not delivered, %d more published and not received; the control plane found %d missing",
+		sent, shown, gaps, reported, counted, inTransit, missing)
 	var ranges []string // the seqs not shown, as ranges: reported in the L11, or lost
 	for i := 0; i < sent; i++ {
 		if seen[strconv.Itoa(i)] {
@@ -214,13 +224,8 @@ func TestTailStreamSaysWhenTheBusDropped(t *testing.T) {
 		i = j
 	}
 	t.Logf("not shown: %v", ranges)
-	if counted != reported || reported < 100 || shown+reported > sent {
-		t.Fatalf("sent %d, shown %d, L11 %d: the data plane counted %d", sent, shown, reported, counted)
-	}
-	// Known defect (issue 17): in about one run in four, a few messages
-	// published after the restart are neither shown nor reported (4 of 230
-	// in the worst run seen). Logged, not failed, until it is found.
-	if lost := sent - shown - reported; lost != 0 {
-		t.Logf("KNOWN DEFECT: %d messages neither shown nor reported in an L11 line", lost)
+	if shown+reported != sent || len(seen) != shown || reported < 100 || reported != counted+inTransit || missing > reported {
+		t.Fatalf("sent %d, shown %d (%d distinct), L11 %d: the data plane counted %d and %d in transit; %d found missing",
+			sent, shown, len(seen), reported, counted, inTransit, missing)
 	}
 }

@@ -150,7 +150,7 @@ var metricHelp = map[string]string{
 	"logplex_config_refused":                         "1 while this node refuses the store's config (the config guard: lost epoch or shrink); logplex config accept adopts it.",
 	"logplex_config_refused_total":                   "Full config reloads the config guard refused.",
 	// API and tails
-	"logplex_tail_bus_unheard_total":        "Tail messages published to no subscriber (a control plane re-subscribing, a session just ended); sent ahead of the channel's next batch as L11.",
+	"logplex_tail_bus_unheard_total":        "Tail messages published to no subscriber (a control plane re-subscribing, a session just ended); the subscribers report them as L11 from the gap in the channel's sequence.",
 	"logplex_api_requests_total":            "API requests by listener (api), endpoint and status class (code).",
 	"logplex_api_refused_total":             "API requests refused by a bound (reason; docs/security.md).",
 	"logplex_api_connections_refused_total": "API connections closed at once beyond --max-api-connections (api).",
@@ -160,10 +160,11 @@ var metricHelp = map[string]string{
 	"logplex_tail_sessions_refused_total":   "Tail sessions refused at --max-tail-sessions or --max-tails-per-channel.",
 	"logplex_tail_buffer_dropped_total":     "Tail messages dropped because a session's buffer was full.",
 	"logplex_tail_bus_published_total":      "Tail messages published to Redis pub/sub.",
-	"logplex_tail_bus_dropped_total":        "Tail messages not published (queue full or Redis error).",
+	"logplex_tail_bus_dropped_total":        "Tail messages not published (queue full, or a Redis error or timeout).",
 	"logplex_tail_bus_received_total":       "Tail messages received from Redis pub/sub.",
 	"logplex_tail_bus_bad_payloads_total":   "Tail pub/sub payloads that did not decode (skipped).",
 	"logplex_tail_bus_resubscribes_total":   "Redis pub/sub subscriptions made again after a connection loss.",
+	"logplex_tail_bus_missing_total":        "Tail messages a subscriber found missing from a publisher's sequence (lost between the data plane and this node); reported to the sessions as L11.",
 	// Go runtime (VictoriaMetrics/metrics)
 	"go_sched_latencies_seconds":          "Time goroutines waited to run.",
 	"go_mutex_wait_seconds_total":         "Time goroutines spent blocked on mutexes.",

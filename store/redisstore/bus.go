@@ -4,10 +4,13 @@ import (
 	"bytes"
 	"cmp"
 	"context"
+	crand "crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -51,6 +54,7 @@ var (
 	busReceived    = metrics.NewCounter(`logplex_tail_bus_received_total`)
 	busBadPayload  = metrics.NewCounter(`logplex_tail_bus_bad_payloads_total`)
 	busResubscribe = metrics.NewCounter(`logplex_tail_bus_resubscribes_total`)
+	busMissing     = metrics.NewCounter(`logplex_tail_bus_missing_total`)
 )
 
 // Bus is the store.Bus on Redis pub/sub (package doc, "Tail bus"). It is
@@ -73,6 +77,11 @@ type Bus struct {
 
 	queueLost map[string]loss // dropped by enqueue, under mu; merged by the publisher
 	lost      lossBook        // the publisher goroutine's
+
+	// the sequence (see "Sequence headers" below), under mu: this
+	// publisher's id and the next message number of each channel
+	pubID string
+	seqs  map[string]uint64
 }
 
 var _ store.Bus = (*Bus)(nil)
@@ -94,6 +103,7 @@ func NewBus(opts BusOptions) (*Bus, error) {
 	}
 	b := &Bus{opts: opts, conn: newConn(t), wake: make(chan struct{}, 1), stop: make(chan struct{}),
 		stopped: make(chan struct{}), subs: map[string]*busChannel{}, queueLost: map[string]loss{}, lost: lossBook{m: map[string]*loss{}},
+		pubID: newPubID(), seqs: map[string]uint64{},
 		log: slog.Default().With("component", "redisstore-bus", "redis", t.name)}
 	go b.publishLoop()
 	return b, nil
@@ -105,7 +115,7 @@ func (b *Bus) Publish(channel string, msgs [][]byte) {
 	for len(msgs) > 0 {
 		buf := getPayload()
 		n := 0
-		*buf, n = encodePayload((*buf)[:0], msgs, b.opts.MaxPayload)
+		*buf, n = encodePayload(append((*buf)[:0], seqBlank...), msgs, b.opts.MaxPayload)
 		msgs = msgs[n:]
 		b.enqueue(payload{channel: channel, buf: buf, msgs: n})
 	}
@@ -127,6 +137,13 @@ func (b *Bus) enqueue(p payload) {
 		putPayload(p.buf)
 		return
 	}
+	if len(b.seqs) >= maxSeqChannels && b.seqs[p.channel] == 0 {
+		// a new incarnation: subscribers start its sequences afresh
+		b.pubID, b.seqs = newPubID(), map[string]uint64{}
+	}
+	seq := b.seqs[p.channel]
+	b.seqs[p.channel] = seq + uint64(p.msgs)
+	putSeq(*p.buf, b.pubID, seq, time.Now())
 	b.pending = append(b.pending, p)
 	b.queued += len(*p.buf)
 	b.mu.Unlock()
@@ -170,8 +187,7 @@ func (b *Bus) send(batch []payload) {
 	cl, err := b.conn.get()
 	if err != nil {
 		for _, p := range batch {
-			busDropped.Add(p.msgs)
-			b.lost.add(p.channel, p.msgs, time.Now())
+			busDropped.Add(p.msgs) // numbered: the subscribers see the gap
 		}
 		return
 	}
@@ -206,36 +222,50 @@ func (b *Bus) send(batch []payload) {
 		if len(markers) > 0 && i == markers[0].cmd {
 			markers, i = markers[1:], i+1
 		}
+		// Counted here; reported by the subscribers, which see the gap in
+		// the payloads' sequence (a timed-out PUBLISH may have been
+		// delivered: then there is none).
 		n, err := res[i].AsInt64()
 		i++
 		switch {
-		case errors.Is(err, context.DeadlineExceeded):
-			// Redis may have published it: counted, not reported to sessions
-			// (an L11 for messages they got would be wrong)
-			busDropped.Add(p.msgs)
 		case err != nil:
 			busDropped.Add(p.msgs)
-			b.lost.add(p.channel, p.msgs, time.Now())
 		case n == 0: // nobody subscribed: a session resubscribing, or gone
 			store.CountUnheard(p.msgs)
-			b.lost.add(p.channel, p.msgs, time.Now())
 		default:
 			busPublished.Add(p.msgs)
 		}
 	}
 }
 
-// Loss reporting (L11 across the bus). What a data plane could not get to
-// any subscriber of a channel (PUBLISH failed, answered 0 subscribers, or
-// the queue was full) is remembered per channel, and published ahead of
-// that channel's next payload as a loss marker: one frame
+// Loss reporting (L11 across the bus), two ways:
+//
+// Sequence headers: every payload a publisher queues starts with a frame
+//
+//	!SEQ <publisher id, 16 hex> <first message number, 20 digits> <unix-ms, 13 digits>
+//
+// numbering the channel's messages of this publisher (fixed width, so it is
+// written in place when the payload is queued). A subscriber remembers, per
+// channel and publisher, the number it expects next; a payload that starts
+// further on means the messages in between were lost on the way (PUBLISH
+// failed or reached nobody while the subscription was re-established, or
+// Redis died between answering the publisher and writing to the
+// subscriber: its answer counts subscribers, not deliveries). The
+// subscriber adds the difference to its sessions' queues
+// (TailQueue.AddLossSince, since the previous payload) and counts it
+// (logplex_tail_bus_missing_total). The first payload a subscription sees
+// from a publisher only sets the expectation.
+//
+// Loss markers: what a publisher dropped before numbering it (its queue
+// full, or closing) is remembered per channel, and published ahead of that
+// channel's next payload as a marker: one frame
 //
 //	!L11 <n> <unix-ms of the first loss>
 //
-// which a subscriber turns into TailQueue.AddLossSince, so the session
-// shows Logplex's L11 line with the count. The marker is forgotten once a
-// subscriber received it. A node of an older version decodes it as a
-// message that no session line can be made of, and skips it.
+// which a subscriber turns into TailQueue.AddLossSince. The marker is
+// forgotten once a subscriber received it. A node of an older version
+// decodes either frame as a message that no session line can be made of,
+// and skips it.
 
 // maxLossChannels bounds the channels whose loss is remembered; lossTTL
 // forgets a loss nobody heard about for that long (its channel is no longer
@@ -305,6 +335,93 @@ func (lb *lossBook) sweep(now time.Time) {
 			delete(lb.m, ch)
 		}
 	}
+}
+
+var seqPrefix = []byte("!SEQ ")
+
+// seqLen is the length of a sequence header's message; seqBlank is the
+// frame Publish reserves, filled by putSeq.
+const (
+	pubIDLen = 16
+	seqLen   = 5 + pubIDLen + 1 + 20 + 1 + 13
+)
+
+var seqBlank = []byte(strconv.Itoa(seqLen) + " " + string(seqPrefix) + strings.Repeat("0", seqLen-len(seqPrefix)))
+
+// maxSeqChannels bounds the channels a publisher numbers; past it the
+// publisher takes a new id (subscribers start afresh with it).
+const maxSeqChannels = 100000
+
+// maxSeqPublishers bounds the publishers a subscription remembers; past it
+// the subscription forgets them all (and reports no gap for one payload of
+// each).
+const maxSeqPublishers = 256
+
+func newPubID() string {
+	var b [pubIDLen / 2]byte
+	_, _ = crand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// putSeq writes the header fields into the reserved frame at the start of p.
+func putSeq(p []byte, pub string, seq uint64, now time.Time) {
+	h := p[len(seqBlank)-seqLen+len(seqPrefix):]
+	copy(h, pub)
+	h[pubIDLen] = ' '
+	putDigits(h[pubIDLen+1:pubIDLen+21], seq)
+	h[pubIDLen+21] = ' '
+	putDigits(h[pubIDLen+22:pubIDLen+35], uint64(max(now.UnixMilli(), 0)))
+}
+
+// putDigits writes v right-aligned in dst, zero-padded.
+func putDigits(dst []byte, v uint64) {
+	for i := len(dst) - 1; i >= 0; i-- {
+		dst[i] = byte('0' + v%10)
+		v /= 10
+	}
+}
+
+// decodeSeq reads a sequence header's message.
+func decodeSeq(msg []byte) (pub []byte, seq uint64, ms int64, ok bool) {
+	if len(msg) != seqLen || !bytes.HasPrefix(msg, seqPrefix) {
+		return nil, 0, 0, false
+	}
+	h := msg[len(seqPrefix):]
+	if h[pubIDLen] != ' ' || h[pubIDLen+21] != ' ' {
+		return nil, 0, 0, false
+	}
+	seq, err1 := strconv.ParseUint(string(h[pubIDLen+1:pubIDLen+21]), 10, 64)
+	ms, err2 := strconv.ParseInt(string(h[pubIDLen+22:]), 10, 64)
+	if err1 != nil || err2 != nil {
+		return nil, 0, 0, false
+	}
+	return h[:pubIDLen], seq, ms, true
+}
+
+// pubSeq is what a subscription expects next from one publisher.
+type pubSeq struct {
+	next uint64
+	ms   int64 // the unix-ms of its last payload
+}
+
+// checkSeq compares a payload's header with what c expects of its
+// publisher and returns the messages missing before it (0 for the first
+// payload seen, or one numbered behind: a publisher restarted its count)
+// and since when. n is the payload's number of messages. Only c's receive
+// goroutine calls it.
+func (c *busChannel) checkSeq(pub []byte, seq uint64, ms int64, n int) (missing int, since time.Time) {
+	st := c.seqs[string(pub)]
+	if st == nil {
+		if len(c.seqs) >= maxSeqPublishers {
+			clear(c.seqs)
+		}
+		st = &pubSeq{}
+		c.seqs[string(pub)] = st
+	} else if seq > st.next {
+		missing, since = int(min(seq-st.next, 1<<31)), time.UnixMilli(st.ms)
+	}
+	st.next, st.ms = seq+uint64(n), ms
+	return missing, since
 }
 
 // encodeLoss is the payload of a loss marker: one frame.
@@ -387,6 +504,7 @@ func (b *Bus) isClosed() bool {
 // busChannel is this node's subscription to one channel and its queues.
 type busChannel struct {
 	name    string
+	seqs    map[string]*pubSeq                 // per publisher; the receive goroutine's
 	queues  atomic.Pointer[[]*store.TailQueue] // replaced under Bus.smu, read by deliver
 	ready   chan struct{}                      // closed once Redis confirmed the SUBSCRIBE
 	once    sync.Once
@@ -398,7 +516,8 @@ type busChannel struct {
 // startChannel starts the subscription of channel; the caller holds smu.
 func (b *Bus) startChannel(channel string) *busChannel {
 	ctx, cancel := context.WithCancel(context.Background())
-	c := &busChannel{name: channel, ready: make(chan struct{}), cancel: cancel, done: make(chan struct{})}
+	c := &busChannel{name: channel, ready: make(chan struct{}), cancel: cancel, done: make(chan struct{}),
+		seqs: map[string]*pubSeq{}}
 	c.queues.Store(&[]*store.TailQueue{})
 	b.subs[channel] = c
 	go func() {
@@ -510,6 +629,17 @@ func (b *Bus) deliver(c *busChannel, p string) {
 			}
 		}
 		return
+	}
+	if len(msgs) > 0 && bytes.HasPrefix(msgs[0], seqPrefix) {
+		if pub, seq, ms, ok := decodeSeq(msgs[0]); ok {
+			if n, since := c.checkSeq(pub, seq, ms, len(msgs)-1); n > 0 {
+				busMissing.Add(n)
+				for _, q := range *c.queues.Load() {
+					q.AddLossSince(n, since)
+				}
+			}
+		}
+		msgs = msgs[1:]
 	}
 	busReceived.Add(len(msgs))
 	for _, q := range *c.queues.Load() {

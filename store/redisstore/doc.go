@@ -100,19 +100,29 @@
 // reading history misses nothing), fans each payload out to the sessions'
 // queues, and UNSUBSCRIBEs when the last one leaves. A lost connection is
 // resubscribed with backoff; what was published meanwhile is not seen, but
-// it is not silent either: a publisher remembers, per channel, what it
-// could not get to any subscriber (PUBLISH failed, or answered 0
-// subscribers; logplex_tail_bus_dropped_total and
-// logplex_tail_bus_unheard_total) and publishes it ahead of the channel's
-// next payload as a loss marker, a payload of one frame
+// it is not silent either. Each payload starts with a sequence header, a
+// frame numbering the channel's messages of its publisher,
+//
+//	<len> SP "!SEQ " <publisher id> SP <first message number> SP <unix ms>
+//
+// and a subscriber that finds a payload further on than it expected adds
+// the difference to its sessions' queues (TailQueue.AddLossSince; counted
+// in logplex_tail_bus_missing_total): the sessions print Logplex's L11 line
+// with the count. This covers a PUBLISH that failed or reached nobody while
+// the subscription was re-established (the publisher counts those:
+// logplex_tail_bus_dropped_total, logplex_tail_bus_unheard_total), a
+// subscription lost by one node while another still hears the channel, and
+// a Redis killed between answering PUBLISH and writing to the subscriber
+// (its answer counts subscribers, not deliveries). What a publisher drops
+// before numbering it (its queue full) it remembers per channel and
+// publishes ahead of the channel's next payload as a loss marker, a
+// payload of one frame
 //
 //	<len> SP "!L11 " <n> SP <unix ms of the first loss>
 //
-// which the subscriber adds to its sessions' queues (TailQueue.AddLossSince):
-// the sessions print Logplex's L11 line with the count. A marker received
-// by at least one subscriber is forgotten; one nobody hears for 2 minutes
-// (the channel is no longer tailed) is dropped. A PUBLISH that timed out
-// is counted (dropped) but not reported: Redis may have delivered it.
+// A marker received by at least one subscriber is forgotten; one nobody
+// hears for 2 minutes (the channel is no longer tailed) is dropped. A node
+// of an older version skips both frames (no session line is made of them).
 //
 // On a Redis Cluster the bus uses sharded pub/sub (SPUBLISH/SSUBSCRIBE,
 // Redis >= 7): a channel's payloads all go through the master owning the
