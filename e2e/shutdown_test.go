@@ -84,8 +84,9 @@ func TestSIGTERMFlushesDrains(t *testing.T) {
 // messages flow over open syslog connections when the data plane gets
 // SIGTERM, and the senders go on writing for a moment (as a shipper does
 // before it notices). Every frame the kernel accepted is read, routed and
-// delivered to the drain, or counted as discarded in the final log line:
-// delivered + discarded = sent, exactly. One connection ends with half a
+// delivered to the drain (or reported dropped by its L10 lines, when the
+// sink falls behind), or counted as discarded in the final log line:
+// delivered + L10 + discarded = sent, exactly. One connection ends with half a
 // frame, which the shutdown discards and counts (bytes, no frame).
 func TestSIGTERMReadsOpenSyslogConnections(t *testing.T) {
 	sink := StartHTTPSink(t)
@@ -186,7 +187,9 @@ func TestSIGTERMReadsOpenSyslogConnections(t *testing.T) {
 	all, _, l10 := sink.Counts()
 	t.Logf("sent %d, delivered %d (%d in all, %d reported dropped), discarded %d frames %d bytes: %s",
 		total, delivered, all, l10, discFrames, discBytes, line)
-	if delivered+discFrames != total || all != delivered || l10 != 0 {
+	// A loaded machine's sink may fall behind: what the drain's buffer
+	// dropped is reported in L10 lines, and counted here.
+	if delivered+l10+discFrames != total || all != delivered {
 		t.Fatalf("delivered %d + discarded %d != sent %d (sink holds %d, L10 %d)\n%s",
 			delivered, discFrames, total, all, l10, p.Output())
 	}
