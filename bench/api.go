@@ -105,6 +105,20 @@ func (a *API) CreateDrain(ctx context.Context, ch int, drainURL, compression str
 	return out.Token, nil
 }
 
+// CreateToken adds a token named name to channel ch and returns its id.
+func (a *API) CreateToken(ctx context.Context, ch int, name string) (string, error) {
+	var out struct {
+		Token string `json:"token"`
+	}
+	if err := a.do(ctx, "POST", "/v2/channels/"+strconv.Itoa(ch)+"/tokens", map[string]any{"name": name}, http.StatusCreated, &out); err != nil {
+		return "", err
+	}
+	if out.Token == "" {
+		return "", fmt.Errorf("POST /v2/channels/%d/tokens: no token in the answer", ch)
+	}
+	return out.Token, nil
+}
+
 // CreateTailSession opens a tail session on channel ch (no history) and
 // returns its URL, pointed at the API address actually used.
 func (a *API) CreateTailSession(ctx context.Context, ch int) (string, error) {

@@ -92,6 +92,7 @@ func Main(args []string, stdout, stderr io.Writer, version string) int {
 	fs.IntVar(&o.Size, "size", 120, "message size in bytes (the octet count)")
 	fs.StringVar(&o.Spread, "spread", "", "token spread: uniform or zipf (default: the scenario's)")
 	fs.Float64Var(&o.ZipfS, "zipf-s", 1.1, "Zipf exponent (> 1)")
+	fs.Float64Var(&o.Scale, "scale", 1, "multiply the platform scenario's channels, tokens, drains and rate (e.g. 0.1 on a small machine)")
 	fs.Var(&knobs, "knob", "router knob name=value, repeatable: GOMAXPROCS, GOGC, GOMEMLIMIT, GODEBUG go to its environment, anything else is passed as --name=value")
 	for _, k := range benchKnobs {
 		fs.Var(knobFlag{k.knob, &knobs}, k.flag, k.help+" (same as --knob "+k.knob+"=V)")

@@ -1,11 +1,13 @@
 package bench
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 )
@@ -61,5 +63,74 @@ func TestTinyScenarioEndToEnd(t *testing.T) {
 	}
 	if el := time.Since(start); el > 15*time.Second {
 		t.Errorf("took %v; must stay under 15 s", el)
+	}
+}
+
+// TestPlatformScenarioSmall runs the platform scenario at its --quick size
+// (200 channels, 600 tokens, 40 HTTP and 4 syslog drains written straight
+// into a real redis-server, 2 000 msgs/s, 10 config-change probes, resync
+// every second) against the real binary and checks that every figure the
+// scenario reports was measured: nothing lost, every probe's change
+// observed at the probe sink, full loads seen while idle.
+func TestPlatformScenarioSmall(t *testing.T) {
+	if _, err := exec.LookPath("redis-server"); err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatal("redis-server not found (make deps installs it)")
+		}
+		t.Skip("redis-server not found (make deps installs it)")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	rep, err := Run(ctx, Options{Bin: bin, Scenarios: []string{"platform"}, Duration: 2 * time.Second,
+		Quick: true, Settle: 10 * time.Second, QuietWait: -1, WorkDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Results) != 1 {
+		t.Fatalf("%d results", len(rep.Results))
+	}
+	r := rep.Results[0]
+	if r.Error != "" || r.Skipped != "" {
+		t.Fatalf("error %q skipped %q notes %v", r.Error, r.Skipped, r.Notes)
+	}
+	p := r.Platform
+	if p == nil {
+		t.Fatal("no platform figures in the result")
+	}
+	t.Logf("%+v", *p)
+	c := r.SinkCounts
+	if r.Sent < 1000 || r.Expected == 0 || r.Expected >= r.Sent || r.Delivered != r.Expected || r.RouterDropped != 0 ||
+		c.OutOfOrder+c.Corrupt+c.Misrouted != 0 {
+		t.Errorf("sent %d expected %d delivered %d router dropped %d sink %+v", r.Sent, r.Expected, r.Delivered, r.RouterDropped, c)
+	}
+	if p.Channels != 200 || p.Tokens != 600 || p.HTTPDrains != 40 || p.SyslogDrains != 4 {
+		t.Errorf("layout %d channels %d tokens %d+%d drains, want 200, 600, 40+4", p.Channels, p.Tokens, p.HTTPDrains, p.SyslogDrains)
+	}
+	// 200 channels + 600 tokens + 44 drains, then the probes' 10 channels,
+	// 5 drains and 5 tokens
+	if p.ConfigKeys != 844 || p.ConfigBytes <= 0 || p.RedisMemoryMiB <= 0 || p.LoadSeconds <= 0 || p.AllDrainsSeconds <= 0 {
+		t.Errorf("config %d keys, %d bytes, %.3f MiB in Redis, loaded in %.3f s, drains in %.3f s", p.ConfigKeys, p.ConfigBytes, p.RedisMemoryMiB, p.LoadSeconds, p.AllDrainsSeconds)
+	}
+	if p.HTTPDelivered == 0 || p.SyslogDelivered == 0 || p.HTTPDelivered+p.SyslogDelivered != r.Delivered ||
+		p.HTTPRequests == 0 || p.SyslogReads == 0 || p.ReqsPerMsgHTTP <= 0 || p.ReqsPerMsgHTTP > 1 || p.ReadsPerMsgTCP <= 0 {
+		t.Errorf("sinks: http %d msgs %d requests (%.3f), syslog %d msgs %d reads (%.3f)", p.HTTPDelivered, p.HTTPRequests, p.ReqsPerMsgHTTP,
+			p.SyslogDelivered, p.SyslogReads, p.ReadsPerMsgTCP)
+	}
+	ch := p.Changes
+	if ch.Probes < 2 || ch.Observed != ch.Probes || ch.Errors != 0 || ch.RoutingP99 <= 0 || ch.DeliveryP99 < ch.RoutingP50 || ch.APIP50 <= 0 {
+		t.Errorf("config-change probes: %+v", ch)
+	}
+	rs := p.Resync
+	if rs.IntervalSeconds != 1 || rs.FullLoads < 1 || rs.WindowSeconds < 2 || rs.CPUSeconds < 0 || rs.IdlePerMinute < 0 {
+		t.Errorf("resync: %+v", rs)
+	}
+	var table bytes.Buffer
+	if err := rep.WriteTable(&table); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"config changes under load", "requests per message", "per resync"} {
+		if !strings.Contains(table.String(), want) {
+			t.Errorf("the table lacks %q:\n%s", want, table.String())
+		}
 	}
 }

@@ -261,8 +261,11 @@ func (r *scenarioRun) takeSample(withMetrics bool) sample {
 	if r.redis != nil {
 		s.redis, _ = ReadProc(r.redis.PID)
 	}
-	if r.httpSink != nil {
-		s.reqs, s.bad = r.httpSink.Requests()
+	for _, hs := range append([]*HTTPSink{r.httpSink}, r.moreHTTP...) {
+		if hs != nil {
+			reqs, bad := hs.Requests()
+			s.reqs, s.bad = s.reqs+reqs, s.bad+bad
+		}
 	}
 	return s
 }

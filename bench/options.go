@@ -28,6 +28,9 @@ type Options struct {
 	Size   int // message bytes (the octet count); default 120
 	Spread string
 	ZipfS  float64 // default 1.1
+	// Scale multiplies the platform scenario's channels, tokens, drains
+	// and rate (0 or 1: full size); a scaled run is not checked.
+	Scale float64
 
 	// Knobs are router settings, "name=value": GOMAXPROCS, GOGC, GOMEMLIMIT
 	// and GODEBUG go to its environment, anything else becomes the router

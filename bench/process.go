@@ -46,6 +46,12 @@ var credLine = regexp.MustCompile(`credential \(full_api, any_channel\): ([0-9A-
 // stdout (the banner, with the bootstrap credential) to
 // dataDir/router.stdout.
 func StartRouter(bin, dataDir string, extra, env []string) (*Router, error) {
+	return startRouter(bin, dataDir, extra, env, 30*time.Second)
+}
+
+// startRouter is StartRouter with a longer wait for /readyz (a large config
+// takes a while to load).
+func startRouter(bin, dataDir string, extra, env []string, readyWithin time.Duration) (*Router, error) {
 	r := &Router{done: make(chan struct{})}
 	addrs := make([]string, 5)
 	for i := range addrs {
@@ -81,7 +87,7 @@ func StartRouter(bin, dataDir string, extra, env []string) (*Router, error) {
 	}
 	r.PID = r.cmd.Process.Pid
 	go func() { _ = r.cmd.Wait(); close(r.done) }()
-	if err := waitReady(r.Admin, r.done, 30*time.Second); err != nil {
+	if err := waitReady(r.Admin, r.done, readyWithin); err != nil {
 		r.Stop()
 		return nil, fmt.Errorf("logplex did not start: %w (see %s)", err, logf.Name())
 	}

@@ -117,6 +117,9 @@ func resultNotes(r *Result) string {
 	if r.RedisCPUSeconds > 0 {
 		p = append(p, fmt.Sprintf("redis CPU %.2f s", r.RedisCPUSeconds))
 	}
+	if r.Platform != nil {
+		p = append(p, r.Platform.notes()...)
+	}
 	p = append(p, fmt.Sprintf("RSS configured %.1f, warmed up %.1f MiB", r.RSSConfiguredMiB, r.RSSStartMiB))
 	p = append(p, fmt.Sprintf("suite CPU %.1f s, other %.1f s", r.BenchCPUSeconds, r.OtherCPUSeconds))
 	if r.SetupSeconds > 3 {

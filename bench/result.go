@@ -69,8 +69,9 @@ type Result struct {
 	RSSEndMiB        float64 `json:"rss_end_mib"`
 	HWMMiB           float64 `json:"rss_hwm_mib"` // VmHWM: peak over the process's life
 
-	SetupSeconds float64  `json:"setup_seconds"`
-	Notes        []string `json:"notes,omitempty"`
+	SetupSeconds float64         `json:"setup_seconds"`
+	Platform     *PlatformResult `json:"platform,omitempty"` // the platform scenario's own figures
+	Notes        []string        `json:"notes,omitempty"`
 }
 
 // Loss is every message that did not arrive: missing at the drains,
@@ -142,6 +143,7 @@ func Checks(rs []Result) []Check {
 	if r := by["many-connections"]; r != nil && r.Knobs["conns"] == "10000" {
 		add(r.Scenario, "RSS <= 256 MiB with 10 000 connections", fmt.Sprintf("peak %.1f MiB", r.RSSPeakMiB), r.RSSPeakMiB <= 256)
 	}
+	platformChecks(by, add)
 	if r := by["idle"]; r != nil {
 		add(r.Scenario, "idle RSS of logplex all <= 64 MiB", fmt.Sprintf("%.1f MiB", r.RSSEndMiB), r.RSSEndMiB <= 64)
 	}

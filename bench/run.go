@@ -41,6 +41,12 @@ type scenarioRun struct {
 	rec      *Recorder
 	topo     *Topology
 
+	moreHTTP []*HTTPSink // the platform scenario's further HTTP sinks
+	// the platform scenario: drains per channel (nil: DrainsPerChannel
+	// each), and which endpoints are syslog drains
+	chanDrains []int32
+	endSyslog  []bool
+
 	tokenIDs, tokenNames []string
 	channelIDs           []int
 	drains, tailsN       int
@@ -66,6 +72,9 @@ func runScenario(ctx context.Context, o *Options, s Scenario, ks knobSet, defaul
 	measure := r.measureLoad
 	if s.Idle {
 		measure = r.measureIdle
+	}
+	if s.Platform != nil {
+		measure = r.measurePlatform
 	}
 	if err := measure(ctx); err != nil && res.Skipped == "" {
 		res.Error = err.Error()
@@ -439,6 +448,10 @@ func (r *scenarioRun) startGenerator(ctx context.Context, layout *Layout) error 
 // expected is the deliveries the drains (and tails) owe for per-token sends.
 func (r *scenarioRun) expected(per []uint32) (drains, tails int64) {
 	for k, n := range per {
+		if r.chanDrains != nil {
+			drains += int64(n) * int64(r.chanDrains[r.topo.TokenChannel[k]])
+			continue
+		}
 		drains += int64(n)
 		if int(r.topo.TokenChannel[k]) < r.tailsN {
 			tails += int64(n)

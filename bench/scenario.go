@@ -16,22 +16,23 @@ type Scenario struct {
 	Name string
 	Desc string
 
-	Input            string  // "tcp" (default) or "http"
-	Drain            string  // "http" (default), "syslog" or "otlp"
-	Channels         int     // default 100
-	TokensPerChannel int     // default 1
-	DrainsPerChannel int     // default 1
-	Conns            int     // default 4 (tcp), 8 (http)
-	Batch            int     // messages per write / request; 0: generator default
-	Rate             float64 // msgs/s; 0: as fast as possible
-	History          string  // "off" (default: --deny-redis-buffers), "embedded" or "redis"
-	ConfigRedis      bool    // config on Redis too (the embedded store rewrites its file per API write)
-	Compression      string  // HTTP drain compression: "" or "gzip"
-	Tails            int     // tail sessions, on the first channels
-	Spread           string  // "uniform" (default) or "zipf"
-	Relay            bool    // the relay baseline instead of the router
-	Idle             bool    // only start the router and measure it idle
-	Sustained        bool    // search the highest lossless rate ("name@sustained")
+	Input            string    // "tcp" (default) or "http"
+	Drain            string    // "http" (default), "syslog" or "otlp"
+	Channels         int       // default 100
+	TokensPerChannel int       // default 1
+	DrainsPerChannel int       // default 1
+	Conns            int       // default 4 (tcp), 8 (http)
+	Batch            int       // messages per write / request; 0: generator default
+	Rate             float64   // msgs/s; 0: as fast as possible
+	History          string    // "off" (default: --deny-redis-buffers), "embedded" or "redis"
+	ConfigRedis      bool      // config on Redis too (the embedded store rewrites its file per API write)
+	Compression      string    // HTTP drain compression: "" or "gzip"
+	Tails            int       // tail sessions, on the first channels
+	Spread           string    // "uniform" (default) or "zipf"
+	Relay            bool      // the relay baseline instead of the router
+	Idle             bool      // only start the router and measure it idle
+	Platform         *Platform // the platform scenario's layout (platform.go)
+	Sustained        bool      // search the highest lossless rate ("name@sustained")
 	RouterArgs       []string
 
 	quick func(*Scenario) // shrinks it for --quick

@@ -10,6 +10,7 @@ import (
 	"net"
 	"strconv"
 	"sync"
+	"time"
 
 	"github.com/logplex/logplex/frame"
 )
@@ -23,7 +24,8 @@ type HTTPSink struct {
 	connServer
 	rec *Recorder
 
-	otlp bool // bodies are OTLP ExportLogsServiceRequests (sink_otlp.go)
+	otlp  bool          // bodies are OTLP ExportLogsServiceRequests (sink_otlp.go)
+	delay time.Duration // wait before each answer, as a real receiver takes (the platform scenario)
 
 	mu   sync.Mutex
 	errs int64 // malformed requests
@@ -96,6 +98,9 @@ func (s *HTTPSink) serve(c net.Conn) {
 			s.count(true)
 		} else {
 			s.count(false)
+		}
+		if s.delay > 0 {
+			time.Sleep(s.delay)
 		}
 		bw.WriteString("HTTP/1.1 " + status + "\r\nContent-Length: 0\r\n\r\n")
 		if bw.Flush() != nil || h.close {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"sync"
+	"sync/atomic"
 
 	"github.com/logplex/logplex/frame"
 )
@@ -17,6 +18,8 @@ type TCPSink struct {
 	connServer
 	rec *Recorder
 	raw bool
+
+	reads atomic.Int64 // reads that returned data: at most the router's writes
 
 	mu     sync.Mutex
 	tokens map[string]int // drain token → endpoint
@@ -35,6 +38,9 @@ func StartTCPSink(addr string, rec *Recorder, raw bool) (*TCPSink, error) {
 
 // Addr is the listening address.
 func (s *TCPSink) Addr() string { return s.ln.Addr().String() }
+
+// Reads is how many reads returned data, over every connection.
+func (s *TCPSink) Reads() int64 { return s.reads.Load() }
 
 // SetDrainToken maps a syslog drain's token to its endpoint index.
 func (s *TCPSink) SetDrainToken(token string, end int) {
@@ -61,6 +67,7 @@ func (s *TCPSink) serve(c net.Conn) {
 	for {
 		k, err := c.Read(r.buf[n:])
 		if k > 0 {
+			s.reads.Add(1)
 			n += k
 			used := r.consume(r.buf[:n], nowNs())
 			n = copy(r.buf, r.buf[used:n])
