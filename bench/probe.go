@@ -191,6 +191,9 @@ type ProbeStats struct {
 	APIP50      float64 `json:"api_p50_ms"` // the API call alone (it answers once its own snapshot has the change)
 	APIP99      float64 `json:"api_p99_ms"`
 	FirstError  string  `json:"first_error,omitempty"`
+	// Messages is the probe messages sent (one a millisecond per probe
+	// until observed), on top of the load; not counted in its rate.
+	Messages int64 `json:"messages"`
 }
 
 // probeSet is what the probes work on: probe channels written with the
@@ -237,6 +240,7 @@ func (r *scenarioRun) runProbes(ctx context.Context, ps *probeSet, sink *probeSi
 				res, err := r.probe(ctx, c, ps, sink, i)
 				mu.Lock()
 				st.Probes++
+				st.Messages += res.sent
 				if err != nil {
 					st.Errors++
 					if st.FirstError == "" {
@@ -263,6 +267,7 @@ func (r *scenarioRun) runProbes(ctx context.Context, ps *probeSet, sink *probeSi
 type probeResult struct {
 	seen                   bool
 	routing, delivery, api int64 // ns
+	sent                   int64 // probe messages
 }
 
 // probeTimeout is how long a probe sends before it counts as not observed.
@@ -324,6 +329,7 @@ func (r *scenarioRun) probe(ctx context.Context, c net.Conn, ps *probeSet, sink 
 		now := time.Now()
 		buf = probeFrame(buf[:0], tok, i, now.UnixNano())
 		_ = c.SetWriteDeadline(now.Add(5 * time.Second))
+		res.sent++
 		if _, err := c.Write(buf); err != nil {
 			if !apiOK {
 				_ = waitAPI()
