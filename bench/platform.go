@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/logplex/logplex/config"
@@ -144,6 +145,9 @@ func (r *scenarioRun) measurePlatform(ctx context.Context) error {
 	k["rate"] = strconv.FormatFloat(r.rate, 'f', -1, 64)
 	k["config_store"] = "redis (written directly)"
 
+	if err := checkFileLimit(p, r.conns); err != nil {
+		return err
+	}
 	rd, err := StartRedis(r.dir)
 	if err != nil {
 		return err
@@ -296,6 +300,25 @@ func (r *scenarioRun) deliveredByKind() (httpMsgs, syslogMsgs int64) {
 		}
 	}
 	return httpMsgs, syslogMsgs
+}
+
+// checkFileLimit fails early when this process (the sinks: a connection
+// per drain) cannot hold the scenario's connections, nor can the router,
+// which gets the same limit: the warm-up would wait for drains that cannot
+// connect.
+func checkFileLimit(p Platform, conns int) error {
+	var l syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &l); err != nil {
+		return nil
+	}
+	drains := p.HTTPDrains + p.SyslogDrains
+	need := uint64(drains + conns + p.Probes + 1000)
+	if l.Cur >= need {
+		return nil
+	}
+	fit := float64(int64(l.Cur)-int64(conns+p.Probes+1000)) / float64(drains)
+	return fmt.Errorf("%d drains need about %d file descriptors here and in the router (a connection each), RLIMIT_NOFILE is %d: "+
+		"raise it or run with --scale %.2f or less", drains, need, l.Cur, math.Floor(fit*100)/100)
 }
 
 // drainToken is a fresh drain token, "d.<uuid>".
