@@ -1,0 +1,65 @@
+package bench
+
+import (
+	"strings"
+	"testing"
+)
+
+// The platform and many-channels targets are checked on full-size runs
+// only, and each one says what was measured.
+func TestPlatformChecks(t *testing.T) {
+	full := Result{Scenario: "platform", Knobs: map[string]string{}, Expected: 10, Delivered: 10, CPUPerMillion: 1.2, RSSPeakMiB: 900,
+		Platform: &PlatformResult{Channels: 100000,
+			Changes: ProbeStats{Probes: 10, Observed: 10, RoutingP99: 60},
+			Resync:  ResyncStats{FullLoads: 2, ResyncPerMinute: 0.01}}}
+	scaled := full
+	scaled.Scenario = "platform@20k"
+	scaled.Platform = &PlatformResult{Channels: 85000, Scale: 0.85}
+	mc := Result{Scenario: "many-channels", Knobs: map[string]string{"channels": "10000"}, Expected: 5, Delivered: 4, Lost: 1, CPUPerMillion: 1.5, RSSPeakMiB: 600}
+	met := map[string]bool{}
+	for _, c := range Checks([]Result{full, scaled, mc}) {
+		if c.Scenario == "platform@20k" {
+			t.Errorf("a scaled run was checked: %+v", c)
+		}
+		if c.Got == "" {
+			t.Errorf("%q: nothing measured", c.Target)
+		}
+		met[c.Scenario+": "+c.Target] = c.Met
+	}
+	want := map[string]bool{
+		"platform: platform: zero loss":                                                          true,
+		"platform: platform: router CPU <= 1.5 core-s per million msgs":                          true,
+		"platform: platform: RSS <= 1 GiB":                                                       true,
+		"platform: platform: a token or drain change reaches routing in <= 50 ms p99 under load": false,
+		"platform: platform: idle resync cost <= 0.05 core-s per minute":                         true,
+		"many-channels: many-channels: zero loss":                                                false,
+		"many-channels: many-channels: router CPU <= 2 core-s per million msgs":                  true,
+		"many-channels: many-channels: RSS <= 512 MiB":                                           false,
+	}
+	for k, v := range want {
+		got, ok := met[k]
+		if !ok || got != v {
+			t.Errorf("%s: met %v (checked %v), want %v", k, got, ok, v)
+		}
+	}
+}
+
+// --scale shrinks the layout and never gives more drains than channels.
+func TestPlatformScaled(t *testing.T) {
+	s, err := LookupScenario("platform", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := s.Platform.scaled(&s, 0.1)
+	if s.Channels != 10000 || p.HTTPDrains != 2000 || p.SyslogDrains != 200 || s.Platform.HTTPDrains != 20000 {
+		t.Errorf("scaled: %d channels, %d+%d drains (scenario's own %d)", s.Channels, p.HTTPDrains, p.SyslogDrains, s.Platform.HTTPDrains)
+	}
+	s, _ = LookupScenario("platform", false)
+	p = s.Platform.scaled(&s, 0.00001)
+	if s.Channels != 1 || p.HTTPDrains+p.SyslogDrains > 1 {
+		t.Errorf("tiny: %d channels, %d+%d drains", s.Channels, p.HTTPDrains, p.SyslogDrains)
+	}
+	if err := checkFileLimit(Platform{HTTPDrains: 1 << 30}, 8); err == nil || !strings.Contains(err.Error(), "--scale") {
+		t.Errorf("a billion drains: %v", err)
+	}
+}
