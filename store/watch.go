@@ -19,9 +19,16 @@ import (
 )
 
 // Watcher keeps an up-to-date immutable config snapshot: it loads the whole
-// config, follows the change feed, reloads fully on a gap, on a feed error
-// (after a backoff) and every resync interval. Readers call Current, which
-// never locks.
+// config, follows the change feed, and reloads fully on a gap and on a feed
+// error (after a backoff). Readers call Current, which never locks.
+//
+// Every resync interval it checks that it missed nothing: the store's epoch
+// and acceptance are those of the adopted config (one GET each), and the
+// store vouches that Follow delivered every writer's change since the last
+// full load (ResyncChecker). Only when either fails, or when the store
+// cannot vouch at all, or once the full-resync interval has passed since
+// the last full load (SetFullResync), does it reload fully: an idle resync
+// costs a few commands, not a read of the whole config.
 //
 // Every full load after the first passes the guard (Guard) before it is
 // adopted: a config that lost its epoch, changed epoch, or shrank by more
@@ -29,10 +36,11 @@ import (
 // Refused says why until the store holds a config the guard accepts or an
 // operator accepts the new one (EpochStore.Accept).
 type Watcher struct {
-	st     ConfigStore
-	resync time.Duration
-	onSwap func(*config.Snapshot)
-	guard  Guard
+	st         ConfigStore
+	resync     time.Duration
+	fullResync time.Duration
+	onSwap     func(*config.Snapshot)
+	guard      Guard
 
 	cur     atomic.Pointer[config.Snapshot]
 	refused atomic.Pointer[Refusal]
@@ -45,16 +53,23 @@ type Watcher struct {
 	epoch, acceptSeen string
 }
 
-// NewWatcher returns a watcher over st. resync is the full-reload interval
-// (0: 60 s). onSwap, if not nil, is called on the watcher's goroutine after
-// every new snapshot is published.
+// NewWatcher returns a watcher over st. resync is the resync interval (0:
+// 60 s): how often it checks that it missed nothing, and, until
+// SetFullResync says otherwise, reloads fully. onSwap, if not nil, is
+// called on the watcher's goroutine after every new snapshot is published.
 func NewWatcher(st ConfigStore, resync time.Duration, onSwap func(*config.Snapshot)) *Watcher {
 	if resync <= 0 {
 		resync = 60 * time.Second
 	}
-	return &Watcher{st: st, resync: resync, onSwap: onSwap, changed: make(chan struct{}),
+	return &Watcher{st: st, resync: resync, fullResync: resync, onSwap: onSwap, changed: make(chan struct{}),
 		log: slog.Default().With("component", "config-watch")}
 }
+
+// SetFullResync sets the longest time between full reloads while the store
+// vouches at every resync tick that nothing was missed (ResyncChecker); a
+// value up to the resync interval reloads fully at every tick (the
+// default). Call it before Run.
+func (w *Watcher) SetFullResync(d time.Duration) { w.fullResync = max(d, w.resync) }
 
 // SetGuard sets the guard's settings; call it before Run.
 func (w *Watcher) SetGuard(g Guard) { w.guard = g }
@@ -151,28 +166,88 @@ func (w *Watcher) Run(ctx context.Context) {
 			continue
 		}
 		w.adopt(ctx, snap, ep)
-		err = w.follow(ctx, snap)
-		if err != nil && !errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
-			if !errors.Is(err, ErrGap) {
+		w.followChecked(ctx, snap, backoff)
+	}
+}
+
+// followChecked follows the feed from snap, resync tick after resync tick,
+// and returns when a full load is due: on a gap, on a feed error (after
+// backoff), once the full-resync interval has passed, or at a tick where
+// the watcher cannot tell that it missed nothing (missed).
+func (w *Watcher) followChecked(ctx context.Context, snap *config.Snapshot, backoff time.Duration) {
+	loaded := time.Now()
+	cur := snap
+	for {
+		var tick bool
+		var err error
+		cur, tick, err = w.follow(ctx, cur)
+		if !tick {
+			if err != nil && !errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil && !errors.Is(err, ErrGap) {
 				loadErrors.Inc()
 				w.log.Warn("config feed failed; reloading", "err", err)
 				sleepCtx(ctx, backoff)
 			}
+			return
 		}
+		if time.Since(loaded) >= w.fullResync {
+			return
+		}
+		if why := w.missed(ctx); why != "" {
+			w.log.Debug("full config reload", "why", why)
+			return
+		}
+		resyncSkipped.Inc()
 	}
 }
 
-// follow applies feed batches until the resync deadline, a gap or an error.
-func (w *Watcher) follow(ctx context.Context, snap *config.Snapshot) error {
+// follow applies feed batches to cur until the resync tick, a gap or an
+// error, and returns the newest snapshot and whether the tick ended it.
+func (w *Watcher) follow(ctx context.Context, cur *config.Snapshot) (*config.Snapshot, bool, error) {
 	jitter := time.Duration(rand.Int64N(int64(w.resync/10) + 1))
 	fctx, cancel := context.WithTimeout(ctx, w.resync+jitter)
 	defer cancel()
-	cur := snap
-	return w.st.Follow(fctx, snap.Version, func(changes []config.Change, version string) {
+	err := w.st.Follow(fctx, cur.Version, func(changes []config.Change, version string) {
 		cur = cur.With(changes, version)
 		w.learnEpoch(ctx)
 		w.publish(cur)
 	})
+	return cur, ctx.Err() == nil && fctx.Err() != nil, err
+}
+
+// ResyncChecker is a ConfigStore that can tell, at a resync tick, whether
+// Follow may have missed a change since the newest Load (a writer that
+// leaves no feed entry and was not otherwise reported, events lost). While
+// it vouches for Follow, the watcher skips the periodic full reload up to
+// the full-resync interval.
+type ResyncChecker interface {
+	// FollowMissed returns why Follow may have missed a change made by
+	// any writer since the newest Load, or "" when it cannot have: every
+	// such change was delivered, or will be by a Follow continued from
+	// the version it delivered last.
+	FollowMissed(ctx context.Context) (reason string)
+}
+
+// missed returns why the watcher must reload fully at a resync tick, or
+// "": the store's epoch and acceptance are still the adopted config's (a
+// Redis emptied without a restart has none: FLUSHALL reports no key), and
+// the store vouches for Follow.
+func (w *Watcher) missed(ctx context.Context) string {
+	rc, ok := w.st.(ResyncChecker)
+	if !ok {
+		return "the store cannot tell whether changes were missed"
+	}
+	if _, ok := w.st.(EpochStore); ok {
+		ep, err := w.loadEpoch(ctx)
+		switch {
+		case err != nil:
+			return "config epoch not read: " + err.Error()
+		case ep != Epoch{ID: w.epoch, Accepted: w.acceptSeen}:
+			return fmt.Sprintf("config epoch %q (acceptance %q) is not the adopted %q (%q)", ep.ID, ep.Accepted, w.epoch, w.acceptSeen)
+		case !w.guard.Off && ep.ID == "" && Entities(w.Current()) > 0:
+			return "the config has no epoch yet" // the full load's adopt writes it
+		}
+	}
+	return rc.FollowMissed(ctx)
 }
 
 func sleepCtx(ctx context.Context, d time.Duration) {
@@ -190,6 +265,8 @@ var (
 	loadErrors      = metrics.NewCounter(`logplex_config_load_errors_total`)
 	configSwaps     = metrics.NewCounter(`logplex_config_snapshots_total`)
 	configFullLoads = metrics.NewCounter(`logplex_config_full_loads_total`)
+	// resync ticks at which nothing could have been missed: no full load
+	resyncSkipped = metrics.NewCounter(`logplex_config_resyncs_skipped_total`)
 	// the change-feed position of the newest snapshot ("<ms>-<seq>": its ms
 	// part, a Redis stream time; the embedded store counts), and when it
 	// was published
@@ -208,6 +285,10 @@ var (
 
 // FullLoads returns the number of full config loads so far (adopted or refused).
 func FullLoads() int64 { return int64(configFullLoads.Get()) }
+
+// ResyncsSkipped returns the number of resync ticks so far that found
+// nothing missed and skipped the full load.
+func ResyncsSkipped() int64 { return int64(resyncSkipped.Get()) }
 
 // RefusedLoads returns the number of full loads the guard refused so far.
 func RefusedLoads() int64 { return int64(configRefused.Get()) }
@@ -290,10 +371,11 @@ type Refusal struct {
 // refusedHint is what the operator can do about a refusal.
 const refusedHint = "run `logplex config accept` to adopt it, or restore the config store"
 
-// loadEpoch reads the store's epoch; stores without one have none.
+// loadEpoch reads the store's epoch; stores without one have none. It is
+// read with the guard off too: a resync tick compares it (missed).
 func (w *Watcher) loadEpoch(ctx context.Context) (Epoch, error) {
 	es, ok := w.st.(EpochStore)
-	if !ok || w.guard.Off {
+	if !ok {
 		return Epoch{}, nil
 	}
 	return es.Epoch(ctx)

@@ -51,7 +51,7 @@ var configDocGroups = []struct {
 	{"Listeners", "A data plane opens the syslog and `/logs` listeners, a control plane the two API listeners; `logplex all` opens all of them. Every role opens the admin listener unless `--admin-addr` is empty. Two roles on one host need different admin addresses.",
 		[]string{"syslog-addr", "http-input-addr", "api-addr", "api-v3-addr", "admin-addr", "admin-token", "admin-allowed-hosts", "syslog-tls-addr", "syslog-tls-cert", "syslog-tls-key"}},
 	{"Storage and cluster", "The config store (embedded file under `--data-dir`, or the config Redis) and the history shards. `logplex dataplane` and `logplex controlplane` need `--config-redis-url`.",
-		[]string{"data-dir", "config-redis-url", "shard-urls", "redis-cluster", "resync-interval", "config-shrink-guard", "log-history", "redis-buffer-expiry", "redis-buffer-length",
+		[]string{"data-dir", "config-redis-url", "shard-urls", "redis-cluster", "resync-interval", "full-resync-interval", "config-shrink-guard", "log-history", "redis-buffer-expiry", "redis-buffer-length",
 			"history-batch-bytes", "history-batch-messages", "history-batch-age", "history-writers", "history-queue-bytes"}},
 	{"API (control plane)", "",
 		[]string{"auth-key", "api-endpoint-url", "http-v3-url", "legacy-api-status", "api-status", "session-expiry-s", "session-lookup-timeout-s", "max-drains-per-channel", "allow-private-drains",

@@ -59,6 +59,7 @@ type settings struct {
 	denyTailSessions, denyLogsIngress, denyRedisBuffers bool
 	// process
 	resyncInterval time.Duration
+	fullResync     time.Duration
 	statusInterval time.Duration
 	configGuard    guardFlag // --config-shrink-guard (configcmd.go)
 	// syslog over TLS ingest (extension)
@@ -171,7 +172,8 @@ func newFlagSet(name string, s *settings) *flag.FlagSet {
 	fs.BoolVar(&s.denyTailSessions, "deny-tail-sessions", false, "control rod deny_tail_sessions at boot")
 	fs.BoolVar(&s.denyLogsIngress, "deny-logs-ingress", false, "control rod deny_logs_ingress at boot (POST /logs answers 503)")
 	fs.BoolVar(&s.denyRedisBuffers, "deny-redis-buffers", false, "control rod deny_redis_buffers at boot (no history writes)")
-	fs.DurationVar(&s.resyncInterval, "resync-interval", 60*time.Second, "full config reload interval")
+	fs.DurationVar(&s.resyncInterval, "resync-interval", 60*time.Second, "how often the config watcher checks that it missed no change (epoch, keyspace notifications) and, when it cannot tell, reloads the config fully")
+	fs.DurationVar(&s.fullResync, "full-resync-interval", time.Hour, "full config reload interval while every --resync-interval check finds nothing missed (0s: a full reload at every --resync-interval)")
 	fs.Var(&s.configGuard, "config-shrink-guard", "refuse a full config reload that lost more than this share of the config at once, or lost or changed its epoch, until `logplex config accept` (100%: epoch check only; off: no guard)")
 	fs.DurationVar(&s.frameIDTTL, "frame-id-ttl", 10*time.Minute, "how long a POST /logs Logplex-Frame-Id is remembered: a retry within it is acknowledged, not routed again (0s: off)")
 	fs.IntVar(&s.maxFrameIDsPerSender, "max-frame-ids-per-sender", 100000, "POST /logs Logplex-Frame-Ids one token or credential may have remembered per --frame-id-ttl; beyond, its requests are routed without de-duplication (0: no bound)")

@@ -65,6 +65,7 @@ func start(ctx context.Context, role string, s *settings, stdout io.Writer, log 
 	}
 	watcher := store.NewWatcher(st.config, s.resyncInterval, nil)
 	watcher.SetGuard(s.configGuard.guard())
+	watcher.SetFullResync(s.fullResync)
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	go watcher.Run(ctx)

@@ -168,7 +168,7 @@ var flagRules = map[string]rule{
 	"tls-cacertfile":           anyValue, "tls-pinned-certs": anyValue,
 	"tls-max-depth": intRange(0, 100), "tls-mode": enum("secure", "insecure"),
 	"deny-tail-sessions": boolean, "deny-logs-ingress": boolean, "deny-redis-buffers": boolean,
-	"resync-interval": durMin(time.Second), "frame-id-ttl": durMin(0),
+	"resync-interval": durMin(time.Second), "full-resync-interval": durMin(0), "frame-id-ttl": durMin(0),
 	"syslog-tls-cert": anyValue, "syslog-tls-key": anyValue,
 	"firehose-channel-ids": channelIDList, "firehose-filter-tokens": anyValue,
 	"disable-firehose": boolean, "drain-status-interval": durMin(time.Millisecond),

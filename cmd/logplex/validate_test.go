@@ -46,7 +46,7 @@ var badGood = map[string][2]string{
 	"tls-cacertfile":           {none, "/etc/ssl/certs/ca-certificates.crt"}, "tls-pinned-certs": {none, ""},
 	"tls-max-depth": {"101", "9"}, "tls-mode": {"foo", "insecure"},
 	"deny-tail-sessions": {"2", "1"}, "deny-logs-ingress": {"on", "true"}, "deny-redis-buffers": {"x", "false"},
-	"resync-interval": {"0s", "60s"}, "frame-id-ttl": {"-1s", "0s"},
+	"resync-interval": {"0s", "60s"}, "full-resync-interval": {"-1s", "0s"}, "frame-id-ttl": {"-1s", "0s"},
 	"syslog-tls-cert": {none, ""}, "syslog-tls-key": {none, ""},
 	"firehose-channel-ids": {"abc", "1,2"}, "firehose-filter-tokens": {none, "heroku"},
 	"disable-firehose": {"maybe", "true"}, "drain-status-interval": {"0s", "5s"},

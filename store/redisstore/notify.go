@@ -9,10 +9,13 @@ package redisstore
 // subscribes to Redis keyspace notifications of the config keys:
 //
 //	notify-keyspace-events  gets K (keyspace channel), g (DEL, EXPIRE, …),
-//	                        h (HSET/HMSET/HDEL) and $ (SETBIT) added to what
-//	                        the server has, by CONFIG SET, once per server
+//	                        h (HSET/HMSET/HDEL), $ (SETBIT, SET), x (expired)
+//	                        and e (evicted) added to what the server has, by
+//	                        CONFIG SET, once per server
 //	PSUBSCRIBE              __keyspace@<db>__:ch:*:data, …:tok:*, …:drain:*,
-//	                        …:cred:*, …:control_rod; on a cluster, on every node
+//	                        …:cred:*, …:control_rod, …:logplex:control_rods,
+//	                        …:tail:*, …:logplex:config:epoch; on a cluster,
+//	                        on every node
 //
 // The subscriber only collects the names of the keys touched (a bounded
 // set); Follow re-reads them. Before it does, it reads the stream to its
@@ -21,16 +24,32 @@ package redisstore
 // applied, and the value read is at least as new as any of them. On a
 // cluster Follow re-reads every key an entry names anyway.
 //
+// An "expire" event (a TTL set, e.g. a tail registration refreshed) changes
+// no value and is not noted; "expired" and "evicted" are. Any event on the
+// epoch key (the guard's, config_epoch.go) makes Follow return
+// store.ErrGap: the key is written once per config, so an event means the
+// config was emptied or replaced (FLUSHALL, which reports no key, then a
+// restore or a new config), and the full load that follows lets the
+// guard judge it.
+//
 // When notifications cannot be enabled (CONFIG refused, e.g. on a managed
 // Redis; enable them there by the provider's means) the store says so once
 // and the periodic full reload remains the only way other writers' changes
 // arrive. When the subscription breaks or too many keys pile up, Follow
 // returns store.ErrGap: the follower reloads fully, so nothing is missed.
+//
+// The resync check (FollowMissed, store.ResyncChecker) vouches that Follow
+// missed nothing since the newest Load only when the subscription was
+// confirmed before that Load's scan began, is the same one now, lost
+// nothing, and every node still has the classes above enabled (one CONFIG
+// GET per node: an operator's CONFIG SET would silence the events). The
+// watcher then skips the periodic full reload; otherwise it reloads.
 
 import (
 	"context"
 	"errors"
 	"maps"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -61,6 +80,14 @@ type notifier struct {
 	active  atomic.Bool // subscribed (on every node of a cluster)
 	prefix  string      // "__keyspace@<db>__:"
 	started sync.Once
+
+	// the resync check's memory, under mu: the subscription's generation
+	// (one more at every confirmed subscription), and the generation at
+	// the newest reset (0: not subscribed then); the nodes subscribed to,
+	// and a func that ends the subscription so that it is renewed
+	gen, resetGen uint64
+	nodes         []string
+	renew         func()
 }
 
 func newNotifier(db int) *notifier {
@@ -68,16 +95,23 @@ func newNotifier(db int) *notifier {
 		prefix: "__keyspace@" + strconv.Itoa(db) + "__:"}
 }
 
-// patterns are the keyspace channels of the config keys.
+// patterns are the keyspace channels of the config keys and of the epoch.
 func (n *notifier) patterns() []string {
 	return []string{n.prefix + "ch:*:data", n.prefix + "tok:*", n.prefix + "drain:*",
-		n.prefix + "cred:*", n.prefix + config.ControlRodKey}
+		n.prefix + "cred:*", n.prefix + config.ControlRodKey, n.prefix + config.ControlRodsKey,
+		n.prefix + "tail:*", n.prefix + EpochKey}
 }
 
-// note records the key of one keyspace message.
-func (n *notifier) note(channel string) {
+// note records the key of one keyspace message (channel) of an event.
+func (n *notifier) note(channel, event string) {
 	key, ok := strings.CutPrefix(channel, n.prefix)
-	if !ok || (key != config.ControlRodKey && !config.IsConfigKey(key)) {
+	switch {
+	case !ok || event == "expire": // a TTL set or refreshed: the value is the same
+		return
+	case key == EpochKey:
+		n.markLost()
+		return
+	case key != config.ControlRodKey && !config.IsConfigKey(key):
 		return
 	}
 	n.mu.Lock()
@@ -106,11 +140,49 @@ func (n *notifier) markLost() {
 }
 
 // reset forgets what was noted: a full load is about to read everything.
+// It remembers which subscription was active then (resyncMissed).
 func (n *notifier) reset() {
 	n.mu.Lock()
 	n.lost = false
 	clear(n.keys)
+	n.resetGen = 0
+	if n.active.Load() {
+		n.resetGen = n.gen
+	}
 	n.mu.Unlock()
+}
+
+// subscribed records a confirmed subscription on nodes and how to renew it.
+func (n *notifier) subscribed(nodes []string, renew func()) {
+	n.mu.Lock()
+	n.gen++
+	n.nodes, n.renew = nodes, renew
+	n.active.Store(true)
+	n.mu.Unlock()
+}
+
+// resyncMissed returns why events since the newest reset may be missing,
+// or "": the subscription confirmed before the reset is still up and lost
+// nothing.
+func (n *notifier) resyncMissed() string {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	switch {
+	case n.resetGen == 0:
+		return "keyspace notifications were not subscribed at the last full load"
+	case !n.active.Load() || n.gen != n.resetGen:
+		return "the keyspace subscription broke or was renewed since the last full load"
+	case n.lost:
+		return "keyspace events may have been lost"
+	}
+	return ""
+}
+
+// subscribedNodes returns the nodes subscribed to, sorted, and the renew func.
+func (n *notifier) subscribedNodes() ([]string, func()) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.nodes, n.renew
 }
 
 // take returns the keys noted since the last take, or lost when events may
@@ -211,10 +283,10 @@ func (c *Config) enableNotifications(cl rueidis.Client, cluster bool) (map[strin
 }
 
 // notifyFlags is cur with the classes logplex needs added. "A" stands for
-// every class but a few; it covers g, h and $ already.
+// every class but a few; it covers g, h, $, x and e already.
 func notifyFlags(cur string) string {
 	out := cur
-	need := "Kgh$"
+	need := "Kgh$xe"
 	if strings.Contains(cur, "A") {
 		need = "K"
 	}
@@ -235,6 +307,8 @@ func (c *Config) receive(nodes map[string]rueidis.Client, subscribed func()) err
 	defer cancel()
 	patterns := c.notes.patterns()
 	var resubscribed atomic.Bool
+	renew := func() { resubscribed.Store(true); cancel() }
+	addrs := slices.Sorted(maps.Keys(nodes))
 	var confirmed atomic.Int64 // psubscribe confirmations, all nodes
 	want := int64(len(patterns) * len(nodes))
 	hook := func(s rueidis.PubSubSubscription) {
@@ -243,12 +317,11 @@ func (c *Config) receive(nodes map[string]rueidis.Client, subscribed func()) err
 		}
 		switch n := confirmed.Add(1); {
 		case n == want:
-			c.notes.active.Store(true)
+			c.notes.subscribed(addrs, renew)
 			notificationsActive.Store(1)
 			subscribed()
 		case n > want: // a reconnect: the server may have forgotten the settings too
-			resubscribed.Store(true)
-			cancel()
+			renew()
 		}
 	}
 	errs := make(chan error, len(nodes))
@@ -256,7 +329,7 @@ func (c *Config) receive(nodes map[string]rueidis.Client, subscribed func()) err
 		go func() {
 			cmd := node.B().Psubscribe().Pattern(patterns...).Build()
 			errs <- node.Receive(rueidis.WithOnSubscriptionHook(ctx, hook), cmd,
-				func(m rueidis.PubSubMessage) { c.notes.note(m.Channel) })
+				func(m rueidis.PubSubMessage) { c.notes.note(m.Channel, m.Message) })
 		}()
 	}
 	err := <-errs

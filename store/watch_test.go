@@ -1,0 +1,174 @@
+package store
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/logplex/logplex/config"
+)
+
+// resyncFake is a ConfigStore whose feed never moves: Follow waits for its
+// context. It counts full loads, and answers the resync check (missed) and
+// the epoch as the test sets them.
+type resyncFake struct {
+	mu      sync.Mutex
+	loads   int
+	ticks   int // FollowMissed calls
+	missed  string
+	epoch   Epoch
+	checker bool // implements ResyncChecker (resyncChecking wraps it)
+}
+
+func (f *resyncFake) Load(context.Context) (*config.Snapshot, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.loads++
+	return config.Build(map[string]config.Hash{config.ChannelKey("1"): config.ChannelHash("a", "")}, false, "1-0"), nil
+}
+
+func (f *resyncFake) Follow(ctx context.Context, _ string, _ func([]config.Change, string)) error {
+	<-ctx.Done()
+	return ctx.Err()
+}
+
+func (f *resyncFake) Epoch(context.Context) (Epoch, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.epoch, nil
+}
+
+func (f *resyncFake) EnsureEpoch(_ context.Context, id string) (string, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.epoch.ID == "" {
+		f.epoch.ID = id
+	}
+	return f.epoch.ID, nil
+}
+
+func (f *resyncFake) Accept(context.Context) (Epoch, error) { return f.Epoch(context.Background()) }
+
+func (f *resyncFake) Incr(context.Context, string) (int64, error) { return 0, nil }
+func (f *resyncFake) Write(context.Context, ...config.Change) (string, error) {
+	return "", nil
+}
+func (f *resyncFake) PutSession(context.Context, string, []byte, time.Duration) error { return nil }
+func (f *resyncFake) Session(context.Context, string) ([]byte, error)                 { return nil, ErrNotFound }
+func (f *resyncFake) Ping(context.Context) error                                      { return nil }
+func (f *resyncFake) Close() error                                                    { return nil }
+
+func (f *resyncFake) set(fn func(*resyncFake)) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	fn(f)
+}
+
+func (f *resyncFake) counts() (loads, ticks int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.loads, f.ticks
+}
+
+// resyncChecking is the fake with the resync check.
+type resyncChecking struct{ *resyncFake }
+
+func (f resyncChecking) FollowMissed(context.Context) string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.ticks++
+	return f.missed
+}
+
+// runFake runs a watcher (resync 1 min, full resync 10 min) over st for d
+// of the bubble's time.
+func runFake(t *testing.T, st ConfigStore, d time.Duration) {
+	t.Helper()
+	w := NewWatcher(st, time.Minute, nil)
+	w.SetFullResync(10 * time.Minute)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { w.Run(ctx); close(done) }()
+	time.Sleep(d)
+	synctest.Wait()
+	cancel()
+	<-done
+}
+
+// While the store vouches that nothing was missed and the epoch holds, a
+// resync tick loads nothing; the full reload comes at the full-resync
+// interval. Ticks are 60-66 s apart (jitter), so in 25 minutes the 10th
+// and 20th ticks (10-11 and 20-22 min) reload.
+func TestResyncSkipsFullLoadWhenNothingMissed(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := &resyncFake{}
+		runFake(t, resyncChecking{f}, 25*time.Minute)
+		loads, ticks := f.counts()
+		if loads != 3 || ticks < 20 {
+			t.Fatalf("%d full loads and %d checks in 25 min; want 3 loads (boot, 10th and 20th tick), 20+ checks", loads, ticks)
+		}
+	})
+}
+
+// A check that cannot rule out a missed change reloads at every tick, as
+// does a store that cannot check at all.
+func TestResyncReloadsWhenTheStoreCannotVouch(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := &resyncFake{missed: "events lost"}
+		runFake(t, resyncChecking{f}, 5*time.Minute+30*time.Second)
+		if loads, _ := f.counts(); loads < 5 {
+			t.Fatalf("%d full loads in 5.5 min of a store that cannot vouch; want one per tick (5+)", loads)
+		}
+	})
+	synctest.Test(t, func(t *testing.T) {
+		f := &resyncFake{}
+		runFake(t, f, 5*time.Minute+30*time.Second)
+		if loads, _ := f.counts(); loads < 5 {
+			t.Fatalf("%d full loads in 5.5 min of a store without a resync check; want one per tick (5+)", loads)
+		}
+	})
+}
+
+// A changed epoch or acceptance (FLUSHALL and a restore, another config,
+// an operator's acceptance) reloads at the next tick, even though the
+// store vouches for its feed; after it, ticks skip again.
+func TestResyncReloadsOnEpochChange(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := &resyncFake{epoch: Epoch{ID: "e1"}}
+		st := resyncChecking{f}
+		w := NewWatcher(st, time.Minute, nil)
+		w.SetFullResync(time.Hour)
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() { w.Run(ctx); close(done) }()
+		time.Sleep(3*time.Minute + 30*time.Second) // three ticks
+		synctest.Wait()
+		if loads, _ := f.counts(); loads != 1 {
+			t.Fatalf("%d full loads before the epoch changed, want 1", loads)
+		}
+		f.set(func(f *resyncFake) { f.epoch.ID = "e2" }) // another config
+		time.Sleep(70 * time.Second)
+		synctest.Wait()
+		if loads, _ := f.counts(); loads != 2 {
+			t.Fatalf("%d full loads after the epoch changed, want 2", loads)
+		}
+		if w.Refused() == nil {
+			t.Fatal("the config with another epoch was not refused")
+		}
+		f.set(func(f *resyncFake) { f.epoch.Accepted = Acceptance("e2", time.Now()) }) // logplex config accept
+		time.Sleep(2 * time.Second)
+		synctest.Wait()
+		if loads, _ := f.counts(); loads != 3 || w.Refused() != nil {
+			t.Fatalf("%d full loads after the acceptance (want 3), refused %+v", loads, w.Refused())
+		}
+		time.Sleep(3 * time.Minute) // quiet again
+		synctest.Wait()
+		if loads, _ := f.counts(); loads != 3 {
+			t.Fatalf("%d full loads after the acceptance was adopted, want 3", loads)
+		}
+		cancel()
+		<-done
+	})
+}
