@@ -14,7 +14,8 @@ import "strings"
 // messages of every channel the snapshot reports Tailed to the tail bus. A
 // session that dies without deleting its key stops counting when the key
 // expires; Redis does not put expiries on the feed, so data planes notice
-// at their next full reload (at worst they publish to nobody until then).
+// through the key's keyspace event (store/redisstore/notify.go), or at their
+// next full reload (at worst they publish to nobody until then).
 //
 // Channel ids never contain ':' (v3 names are checked, legacy ids are
 // digits) and session ids are UUIDs, so a key splits at its last ':'.

@@ -197,6 +197,7 @@ func (w *Watcher) followChecked(ctx context.Context, snap *config.Snapshot, back
 			return
 		}
 		resyncSkipped.Inc()
+		configPublished.Store(time.Now().UnixNano()) // confirmed current
 	}
 }
 
@@ -269,7 +270,7 @@ var (
 	resyncSkipped = metrics.NewCounter(`logplex_config_resyncs_skipped_total`)
 	// the change-feed position of the newest snapshot ("<ms>-<seq>": its ms
 	// part, a Redis stream time; the embedded store counts), and when it
-	// was published
+	// was published or a resync check confirmed it current
 	configVersion   atomic.Uint64
 	configPublished atomic.Int64
 	_               = metrics.NewGauge(`logplex_config_version`, func() float64 { return float64(configVersion.Load()) })

@@ -143,7 +143,7 @@ var metricHelp = map[string]string{
 	"logplex_config_full_loads_total":                "Full config loads (start, feed gap, a resync check that could not rule out a missed change, full resync interval).",
 	"logplex_config_resyncs_skipped_total":           "Resync checks that found no change missed and skipped the full config load.",
 	"logplex_config_version":                         "Change-feed position of the newest config snapshot (the ms part of a Redis stream id; a count on the embedded store).",
-	"logplex_config_last_snapshot_timestamp_seconds": "Unix time the newest config snapshot was published (every full load and change batch): config freshness.",
+	"logplex_config_last_snapshot_timestamp_seconds": "Unix time the newest config snapshot was published (every full load and change batch) or confirmed current by a resync check: config freshness.",
 	"logplex_control_rod":                            "Control rods: 1 for the state each rod is in (rod, state), 0 for its other states.",
 	"logplex_config_notified_keys_total":             "Config key changes announced by Redis keyspace notifications (writes by other tools).",
 	"logplex_config_other_writer_changes_total":      "Config changes made by another writer than logplex (e.g. redis-cli) and applied.",

@@ -45,8 +45,10 @@
 // (HGETALL in pipelined batches) and reads bit 0 of control_rod; the
 // snapshot's version is the noted id. A change written during the scan
 // has a later id, so Follow delivers it again; applying a whole hash twice
-// is harmless. Keys written by other tools (no feed entry) are picked up by
-// the next Load, which the store.Watcher runs every resync interval.
+// is harmless. Keys written by other tools (no feed entry) are reported by
+// keyspace notifications (notify.go), or else picked up by the next Load,
+// which the store.Watcher runs when a resync check cannot rule out a missed
+// change (resync.go).
 //
 // Follow reads the stream with XREAD BLOCK from its version. It returns
 // store.ErrGap when the version is no longer in the stream (trimmed or the
@@ -76,9 +78,10 @@
 // DEL+HMSET+PEXPIRE in the same MULTI, and its feed entry is written as
 // for any key. Config.Refresh (store.TTLRefresher) extends the TTL with a
 // bare PEXPIRE and no feed entry. Redis does not put an expiry on the feed:
-// a registration that expires (its control plane died) leaves data planes
-// publishing that channel to nobody until their next full reload
-// (--resync-interval, default 60 s), which no longer finds the key.
+// data planes follow a registration that expires (its control plane died)
+// through its "expired" keyspace event; without notifications they publish
+// that channel to nobody until their next full reload (--resync-interval,
+// default 60 s), which no longer finds the key.
 //
 // # Tail bus
 //
