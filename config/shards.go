@@ -27,6 +27,15 @@ func newShards[V any]() shards[V] {
 	return s
 }
 
+// sizedShards returns shards sized for about n keys in all.
+func sizedShards[V any](n int) shards[V] {
+	var s shards[V]
+	for i := range s {
+		s[i] = make(map[string]V, n/nShards+n/(8*nShards))
+	}
+	return s
+}
+
 func (s *shards[V]) get(k string) V      { return s[shardOf(k)][k] }
 func (s *shards[V]) getBytes(k []byte) V { return s[shardOf(k)][string(k)] }
 func (s *shards[V]) len() (n int) {

@@ -5,8 +5,11 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strconv"
 	"testing"
 	"time"
+
+	"github.com/redis/rueidis"
 
 	"github.com/logplex/logplex/config"
 	"github.com/logplex/logplex/store"
@@ -112,4 +115,43 @@ func TestConvergence(t *testing.T) {
 	}
 	srv := redistest.Start(t)
 	convergence(t, ConfigOptions{URL: srv.URL()})
+}
+
+// BenchmarkLoad is one full Load of 100 000 channels, 100 000 tokens and
+// 10 000 drains (the issue 15 platform size), as a data plane boots or
+// reloads fully.
+func BenchmarkLoad(b *testing.B) {
+	srv := redistest.Start(b)
+	c := openConfig(b, ConfigOptions{URL: srv.URL(), Timeout: 30 * time.Second})
+	cl, _, err := c.client()
+	if err != nil {
+		b.Fatal(err)
+	}
+	const channels, drains = 100_000, 10_000
+	cmds := make(rueidis.Commands, 0, 2*channels+drains)
+	for i := 1; i <= channels; i++ {
+		id := strconv.Itoa(i)
+		cmds = append(cmds, cl.B().Hset().Key(config.ChannelKey(id)).FieldValue().FieldValue("name", "app"+id).FieldValue("flags", "").Build(),
+			cl.B().Hset().Key(config.TokenKey("t."+id)).FieldValue().FieldValue("ch", id).FieldValue("name", "app").Build())
+	}
+	for i := 1; i <= drains; i++ {
+		id := strconv.Itoa(i)
+		cmds = append(cmds, cl.B().Hset().Key("drain:"+id+":data").FieldValue().FieldValue("ch", id).FieldValue("token", "d."+id).
+			FieldValue("url", "http://127.0.0.1:9/d"+id).FieldValue("state", "provisioned").Build())
+	}
+	for _, r := range cl.DoMulti(context.Background(), cmds...) {
+		if err := r.Error(); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ResetTimer()
+	for b.Loop() {
+		s, err := c.Load(context.Background())
+		if err != nil {
+			b.Fatal(err)
+		}
+		if s.NumChannels() != channels || s.NumDrains() != drains {
+			b.Fatalf("%d channels, %d drains", s.NumChannels(), s.NumDrains())
+		}
+	}
 }
