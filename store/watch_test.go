@@ -11,15 +11,14 @@ import (
 )
 
 // resyncFake is a ConfigStore whose feed never moves: Follow waits for its
-// context. It counts full loads, and answers the resync check (missed) and
-// the epoch as the test sets them.
+// context. It counts full loads, and answers the epoch and, wrapped in
+// resyncChecking, the resync check (missed) as the test sets them.
 type resyncFake struct {
-	mu      sync.Mutex
-	loads   int
-	ticks   int // FollowMissed calls
-	missed  string
-	epoch   Epoch
-	checker bool // implements ResyncChecker (resyncChecking wraps it)
+	mu     sync.Mutex
+	loads  int
+	ticks  int // FollowMissed calls (resyncChecking)
+	missed string
+	epoch  Epoch
 }
 
 func (f *resyncFake) Load(context.Context) (*config.Snapshot, error) {
