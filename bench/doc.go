@@ -34,7 +34,7 @@
 // latency under load (probes: a token or drain created through the API, then
 // a message a millisecond on it until the probe sink sees one) and the idle
 // resync cost (router CPU from /proc over two resync intervals without
-// traffic, per full load). --scale shrinks it; --quick runs it tiny.
+// traffic, per resync: a full load or a check that loaded nothing). --scale shrinks it; --quick runs it tiny.
 //
 // bench imports frame and the standard library (docs/architecture.md's
 // import rules allow frame and config); only cmd/logplex imports bench,

@@ -121,7 +121,7 @@ func TestPlatformScenarioSmall(t *testing.T) {
 		t.Errorf("config-change probes: %+v", ch)
 	}
 	rs := p.Resync
-	if rs.IntervalSeconds != 1 || rs.FullLoads < 1 || rs.WindowSeconds < 2 || rs.CPUSeconds < 0 || rs.IdlePerMinute < 0 {
+	if rs.IntervalSeconds != 1 || rs.FullLoads+rs.Checks < 1 || rs.WindowSeconds < 2 || rs.CPUSeconds < 0 || rs.IdlePerMinute < 0 {
 		t.Errorf("resync: %+v", rs)
 	}
 	var table bytes.Buffer
