@@ -1,7 +1,9 @@
 package drain
 
-// HTTP(S) drains (docs/logplex.md §5.2–5.4): one sender goroutine per drain, one
-// request in flight, on one keep-alive connection.
+// HTTP(S) drains (docs/logplex.md §5.2–5.4): one sender goroutine per drain while
+// it has something to do (drain.go: it parks once its buffer is empty and
+// its keep-alive connection closed), one request in flight, on one
+// keep-alive connection.
 //
 //	Buffer ──nextFrame (to_pkts under the buffer lock)──► frame in hand ──send──► endpoint
 //	                                                          ▲   │
@@ -96,6 +98,7 @@ type httpSender struct {
 	degraded    atomic.Bool
 
 	closeTimer, reconnectTimer *time.Timer
+	stopCut                    func() bool // unregisters the flush deadline's cut (context.AfterFunc)
 	// batch age (Options.HTTPBatchAge): when the last frame started, and
 	// the timer that ends a wait for the next one
 	lastFrame  time.Time
@@ -156,31 +159,57 @@ func newHTTPSender(o *Options, d *Drain) (sender, error) {
 	s.reconnectTimer = stoppedTimer()
 	s.ageTimer = stoppedTimer()
 	s.winTimer = stoppedTimer()
-	d.Buf = NewBuffer(o.HTTPBufferSize, form)
-	d.Stats = newStats(d.Config.ID, TypeName(d.URL.Kind), d.Buf)
+	if d.Buf == nil { // Manager.start sets them; tests may not
+		d.Buf = NewBuffer(o.HTTPBufferSize, form)
+	}
+	if d.Stats == nil {
+		d.Stats = newStats(d.Config.ID, TypeName(d.URL.Kind), d.Buf)
+	}
+	s.conns.onClose = d.Buf.signal // a closed idle connection lets the sender park
 	return s, nil
 }
 
-// run delivers until ctx ends, then flushes until the buffer is empty or
-// flushCtx ends (which also cuts short a request in flight).
-func (s *httpSender) run(ctx, flushCtx context.Context) {
-	s.hc = newHTTPHostClient(flushCtx, s.o, s.conns, func() bool { return s.reused })
-	setStatusSource(s.d, s)
-	stop := context.AfterFunc(flushCtx, func() { s.conns.closeAll(true) })
-	defer func() {
-		stop()
-		s.finish()
-	}()
+// checkHTTPDrain reports what would keep newHTTPSender from making u's
+// sender.
+func checkHTTPDrain(o *Options, u *config.DrainURL) error {
+	var uri fasthttp.URI
+	if err := uri.Parse(nil, []byte("http://drain"+u.RequestURI())); err != nil {
+		return err
+	}
+	if u.Scheme == "https" {
+		_, err := httpTLSConfig(o, u)
+		return err
+	}
+	return nil
+}
+
+// run delivers until the drain is idle (nothing buffered or in hand, no
+// connection open, no backoff pending), then parks; or until ctx ends, then
+// flushes until the buffer is empty or flushCtx ends (which also cuts short
+// a request in flight).
+func (s *httpSender) run(ctx, flushCtx context.Context) (parked bool) {
+	if s.hc == nil { // the first run
+		s.hc = newHTTPHostClient(flushCtx, s.o, s.conns, func() bool { return s.reused })
+		s.stopCut = context.AfterFunc(flushCtx, func() { s.conns.closeAll(true) })
+		setStatusSource(s.d, s)
+	}
 	flushing := false
 	for {
 		if !flushing && ctx.Err() != nil {
 			flushing = true
 		}
 		if flushCtx.Err() != nil || (flushing && s.fr.msgs == 0 && s.buffered() == 0) {
-			return
+			s.finish()
+			return false
 		}
 		if s.step(flushCtx, flushing) {
 			continue
+		}
+		if !flushing && s.parkable() {
+			s.release()
+			if s.d.Buf.park() {
+				return true // the next push runs the sender again
+			}
 		}
 		done := ctx.Done()
 		if flushing {
@@ -199,6 +228,29 @@ func (s *httpSender) run(ctx, flushCtx context.Context) {
 			s.winArmed = false
 		}
 	}
+}
+
+// parkable reports whether the sender has nothing to do until a message
+// arrives: nothing in hand or buffered, no connection to watch (its idle
+// close), no backoff to wait out.
+func (s *httpSender) parkable() bool {
+	return s.fr.msgs == 0 && !s.backingOff && !s.conns.connected() && s.buffered() == 0
+}
+
+// release gives back what an idle sender holds beyond its state: the body
+// buffers, the request's and response's, the OTLP encoder's; it closes the
+// batch window and stops the timers, so that a parked drain has no timer.
+func (s *httpSender) release() {
+	s.closeWindow()
+	s.closeTimer.Stop()
+	s.ageTimer.Stop()
+	s.ageWaiting = false
+	s.raw, s.zbody, s.l10, s.num = nil, nil, nil, nil
+	if s.otlp != nil {
+		s.otlp.release()
+	}
+	s.req = fasthttp.Request{}
+	s.resp = fasthttp.Response{}
 }
 
 // step makes progress if it can: connect, take a frame, send it. It
@@ -402,7 +454,7 @@ func (s *httpSender) send() {
 		s.fresh = false
 	}
 	st := s.d.Stats
-	st.Latency.Update(end.Sub(start).Seconds())
+	st.ObserveLatency(end.Sub(start))
 	st.AddBytes(len(body))
 	if s.fr.tries <= s.o.HTTPFrameRetries {
 		st.AddRetry()
@@ -572,6 +624,7 @@ func (s *httpSender) closeConn() {
 // finish releases the connection and counts what is left undelivered as
 // dropped.
 func (s *httpSender) finish() {
+	s.stopCut()
 	clearStatusSource(s.d)
 	s.closeTimer.Stop()
 	s.reconnectTimer.Stop()
