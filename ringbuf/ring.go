@@ -31,6 +31,10 @@ const maxKeptBytes = 256 << 10
 // minRecs is the index size a ring starts with.
 const minRecs = 16
 
+// minBytes is the byte buffer a ring starts with: a few messages (a drain
+// that gets one now and then holds no more), doubling as it needs.
+const minBytes = 512
+
 type rec struct{ off, n uint32 }
 
 // Span is one message in a caller's buffer: buf[Off:End].
@@ -136,7 +140,7 @@ func (r *Ring) makeRoom(need int) {
 		r.compact(dead)
 		return
 	}
-	data := make([]byte, live, max(2*(live+need), 4096))
+	data := make([]byte, live, max(2*(live+need), minBytes))
 	copy(data, r.data[dead:])
 	r.data = data
 	r.shift(dead)
