@@ -11,12 +11,14 @@
 // A drain costs nothing while it has no traffic: its sender goroutine runs
 // only while there is something to do. The push that finds the drain
 // parked (no goroutine) starts one, a flag flip under the lock the push
-// already holds; the sender parks again once its buffer is empty and its
-// connection closed (the idle timeout), with no timer armed. The sender's
+// already holds; the sender parks again once its buffer is empty (a syslog
+// sender once its connection is closed too; an HTTP sender keeps an open
+// connection to fasthttp's idle cleaner, whose close kicks it to release
+// its buffers), with no timer armed. The sender's
 // state (and its metric series) are made by its first run, so a drain
 // configured but never used holds only its Buffer, Stats and config.
 //
-//	parked ──push──► running ──buffer empty, disconnected: park──► parked
+//	parked ──push, kick──► running ──buffer empty (syslog: and disconnected): park──► parked
 //	   └──────────── stop ──────────┴──► closed (flushes what it holds)
 //
 // What a drain's buffer holds is its Form: an HTTP drain holds its messages
@@ -140,22 +142,37 @@ func (b *Buffer) run() bool {
 	return true
 }
 
-// park ends the running sender goroutine's turn if the buffer is empty:
-// the buffer's bytes are given back, and the next push starts a new
-// goroutine (a loss still pending is reported with that push's messages,
-// as it would have been). It reports false, and the sender goes on, when
-// there is something to send or the drain is stopping. The sender must not
-// touch its state once park reported true.
-func (b *Buffer) park() bool {
+// park ends the running sender goroutine's turn if the buffer is empty
+// (with trim, its bytes are given back): the next push, or kick, starts a
+// new goroutine (a loss still pending is reported with that push's
+// messages, as it would have been). It reports false, and the sender goes
+// on, when there is something to send or the drain is stopping. The sender
+// must not touch its state once park reported true.
+func (b *Buffer) park(trim bool) bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.state != senderRunning || b.ring.Len() > 0 {
 		return false
 	}
-	b.ring.Trim()
+	if trim {
+		b.ring.Trim()
+	}
 	b.hush = 0
 	b.state = senderParked
 	return true
+}
+
+// kick wakes the sender for an event other than a push (its connection
+// closed), starting it if it is parked.
+func (b *Buffer) kick() {
+	b.mu.Lock()
+	start := b.state == senderParked && b.run()
+	b.mu.Unlock()
+	if start {
+		go b.d.loop()
+	} else {
+		b.signal()
+	}
 }
 
 // close makes later pushes start no sender and reports whether a sender

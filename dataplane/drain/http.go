@@ -1,9 +1,10 @@
 package drain
 
 // HTTP(S) drains (docs/logplex.md §5.2–5.4): one sender goroutine per drain while
-// it has something to do (drain.go: it parks once its buffer is empty and
-// its keep-alive connection closed), one request in flight, on one
-// keep-alive connection.
+// it has something to do (drain.go: it parks whenever its buffer is empty;
+// the keep-alive connection stays open for the next run, and fasthttp's
+// idle cleaner closing it kicks the sender to give back its buffers), one
+// request in flight, on one keep-alive connection.
 //
 //	Buffer ──nextFrame (to_pkts under the buffer lock)──► frame in hand ──send──► endpoint
 //	                                                          ▲   │
@@ -165,7 +166,7 @@ func newHTTPSender(o *Options, d *Drain) (sender, error) {
 	if d.Stats == nil {
 		d.Stats = newStats(d.Config.ID, TypeName(d.URL.Kind), d.Buf)
 	}
-	s.conns.onClose = d.Buf.signal // a closed idle connection lets the sender park
+	s.conns.onClose = d.Buf.kick // a closed idle connection: the sender gives its buffers back
 	return s, nil
 }
 
@@ -192,6 +193,12 @@ func (s *httpSender) run(ctx, flushCtx context.Context) (parked bool) {
 		s.hc = newHTTPHostClient(flushCtx, s.o, s.conns, func() bool { return s.reused })
 		s.stopCut = context.AfterFunc(flushCtx, func() { s.conns.closeAll(true) })
 		setStatusSource(s.d, s)
+	} else if s.conns.connected() { // parked on an open connection
+		if time.Since(s.connectedAt) > s.o.HTTPMaxTTL {
+			s.closeConn()
+		} else {
+			s.armCloseTimer()
+		}
 	}
 	flushing := false
 	for {
@@ -206,9 +213,10 @@ func (s *httpSender) run(ctx, flushCtx context.Context) (parked bool) {
 			continue
 		}
 		if !flushing && s.parkable() {
-			s.release()
-			if s.d.Buf.park() {
-				return true // the next push runs the sender again
+			open := s.conns.connected()
+			s.quiesce(!open)
+			if s.d.Buf.park(!open) {
+				return true // the next push (or a kick) runs the sender again
 			}
 		}
 		done := ctx.Done()
@@ -231,20 +239,27 @@ func (s *httpSender) run(ctx, flushCtx context.Context) (parked bool) {
 }
 
 // parkable reports whether the sender has nothing to do until a message
-// arrives: nothing in hand or buffered, no connection to watch (its idle
-// close), no backoff to wait out.
+// arrives: nothing in hand or buffered, no backoff to wait out. An open
+// connection is left to fasthttp's idle cleaner (MaxIdleConnDuration, at
+// most the idle timeout and its fuzz), whose close kicks the sender; the
+// max TTL is checked when the sender runs again.
 func (s *httpSender) parkable() bool {
-	return s.fr.msgs == 0 && !s.backingOff && !s.conns.connected() && s.buffered() == 0
+	return s.fr.msgs == 0 && !s.backingOff && s.buffered() == 0
 }
 
-// release gives back what an idle sender holds beyond its state: the body
-// buffers, the request's and response's, the OTLP encoder's; it closes the
-// batch window and stops the timers, so that a parked drain has no timer.
-func (s *httpSender) release() {
+// quiesce closes the batch window and stops the timers, so that a parked
+// drain has no timer; with release (no connection open: the drain is
+// idle, not between two batches) it also gives back what the sender holds
+// beyond its state: the body buffers, the request's and response's, the
+// OTLP encoder's.
+func (s *httpSender) quiesce(release bool) {
 	s.closeWindow()
 	s.closeTimer.Stop()
 	s.ageTimer.Stop()
 	s.ageWaiting = false
+	if !release {
+		return
+	}
 	s.raw, s.zbody, s.l10, s.num = nil, nil, nil, nil
 	if s.otlp != nil {
 		s.otlp.release()
@@ -364,7 +379,7 @@ func (s *httpSender) nextFrame() bool {
 		s.otlp.reset(time.Now())
 	} else {
 		if s.raw == nil {
-			s.raw = make([]byte, httpL10Room, httpL10Room+4096) // grows to the frames sent
+			s.raw = make([]byte, httpL10Room, httpL10Room+512) // grows to the frames sent
 		}
 		s.raw = s.raw[:httpL10Room]
 	}

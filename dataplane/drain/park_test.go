@@ -2,6 +2,8 @@ package drain
 
 import (
 	"testing"
+
+	"github.com/logplex/logplex/ringbuf"
 	"testing/synctest"
 	"time"
 )
@@ -86,30 +88,47 @@ func TestSyslogParkedKeepsBackoff(t *testing.T) {
 }
 
 // TestHTTPParkedWakes: an HTTP drain runs no sender before its first
-// message, parks once its idle connection is closed, and delivers the next
-// message at once on a new connection, with the same accounting.
+// message and parks as soon as its buffer is empty, on its open keep-alive
+// connection; the next message goes out at once on that connection. When
+// fasthttp's idle cleaner closes the connection, the sender is kicked and
+// gives its buffers back; the next message then goes out at once on a new
+// connection, with the same accounting.
 func TestHTTPParkedWakes(t *testing.T) {
 	ep := newFastEndpoint(t)
 	d := startHTTP(t, Options{HTTPIdleTimeout: 30 * time.Millisecond, HTTPIdleFuzz: time.Millisecond}, "http://"+ep.addr+"/", "")
 	if !parked(d) {
 		t.Fatal("a drain without messages runs its sender")
 	}
+	held := func() (c int) {
+		d.Buf.With(func(r *ringbuf.Ring) { c = r.Size() })
+		return c
+	}
 	var worst time.Duration
-	for round := range 3 {
+	deliver := func(i int) {
 		start := time.Now()
-		push(d, testMsg(round))
-		waitFor(t, 5*time.Second, "delivery", func() bool { return ep.msgs.Load() == int64(round+1) })
+		push(d, testMsg(i))
+		waitFor(t, 5*time.Second, "delivery", func() bool { return ep.msgs.Load() == int64(i+1) })
 		worst = max(worst, time.Since(start))
 		waitFor(t, 5*time.Second, "the sender parked", func() bool { return parked(d) })
-		if st := d.Status(); st.Connected || st.Buffered != 0 || st.Delivered != uint64(round+1) {
-			t.Fatalf("round %d: parked drain's status %+v", round, st)
+	}
+	for round := range 2 {
+		deliver(2 * round)
+		if st := d.Status(); !st.Connected {
+			t.Fatalf("round %d: the connection closed at once: %+v", round, st)
+		}
+		deliver(2*round + 1) // on the same connection
+		waitFor(t, 10*time.Second, "the idle connection closed and the sender parked again", func() bool {
+			return !d.Status().Connected && parked(d)
+		})
+		if st := d.Status(); st.Buffered != 0 || st.Delivered != uint64(2*round+2) || held() != 0 {
+			t.Fatalf("round %d: parked drain's status %+v, %d bytes held", round, st, held())
 		}
 	}
 	t.Logf("slowest delivery after a wake: %v", worst)
 	if worst > 2*time.Second {
 		t.Errorf("a parked drain took %v to deliver", worst)
 	}
-	if n := ep.reqs.Load(); n != 3 {
-		t.Errorf("%d requests, want 3", n)
+	if n := ep.reqs.Load(); n != 4 {
+		t.Errorf("%d requests, want 4", n)
 	}
 }

@@ -168,7 +168,7 @@ func (s *syslogSender) park() bool {
 	s.retryTimer.Stop() // no timer for a parked drain
 	s.wbuf = nil
 	s.syncDrops()
-	return s.d.Buf.park()
+	return s.d.Buf.park(true)
 }
 
 // waitMessage waits, disconnected with nothing buffered, for a message or
