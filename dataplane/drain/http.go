@@ -112,6 +112,7 @@ type httpSender struct {
 	winEnd   time.Time
 	idle     bool
 	lastReq  time.Time
+	prevReq  time.Time // when the request before the last started (busyGap)
 	winTimer *time.Timer
 	winArmed bool
 }
@@ -212,8 +213,10 @@ func (s *httpSender) run(ctx, flushCtx context.Context) (parked bool) {
 		if s.step(flushCtx, flushing) {
 			continue
 		}
-		if !flushing && s.parkable() {
-			open := s.conns.connected()
+		// Between two requests of a busy drain the sender waits for the
+		// next push (parking would cost a goroutine per request); its
+		// connection's idle close parks it later.
+		if open := s.conns.connected(); !flushing && s.parkable() && (!open || !s.busy()) {
 			s.quiesce(!open)
 			if s.d.Buf.park(!open) {
 				return true // the next push (or a kick) runs the sender again
@@ -239,13 +242,26 @@ func (s *httpSender) run(ctx, flushCtx context.Context) (parked bool) {
 }
 
 // parkable reports whether the sender has nothing to do until a message
-// arrives: nothing in hand or buffered, no backoff to wait out. An open
-// connection is left to fasthttp's idle cleaner (MaxIdleConnDuration, at
-// most the idle timeout and its fuzz), whose close kicks the sender; the
-// max TTL is checked when the sender runs again.
+// arrives: nothing in hand or buffered, no backoff to wait out. A drain
+// with sparse traffic (not busy) then parks at once, leaving its open
+// connection to fasthttp's idle cleaner (MaxIdleConnDuration, at most the
+// idle timeout and its fuzz), whose close kicks the sender; the max TTL is
+// checked when the sender runs again. A busy one parks once its
+// connection has closed.
 func (s *httpSender) parkable() bool {
 	return s.fr.msgs == 0 && !s.backingOff && s.buffered() == 0
 }
+
+// busy reports whether the drain's last two requests started less than
+// busyGap apart (a drain with sparse traffic parks after each request).
+func (s *httpSender) busy() bool {
+	return !s.prevReq.IsZero() && s.lastReq.Sub(s.prevReq) < max(busyGap, sparseWindows*s.o.HTTPBatchWindow)
+}
+
+// busyGap: a drain whose requests start less than this apart (or than
+// sparseWindows batch windows) keeps its goroutine between them while its
+// connection is open.
+const busyGap = 100 * time.Millisecond
 
 // quiesce closes the batch window and stops the timers, so that a parked
 // drain has no timer; with release (no connection open: the drain is
@@ -457,7 +473,7 @@ func (s *httpSender) body(now time.Time) ([]byte, int) {
 // send makes one try of the frame in hand and acts on the outcome.
 func (s *httpSender) send() {
 	start := time.Now()
-	s.lastReq, s.idle = start, false
+	s.prevReq, s.lastReq, s.idle = s.lastReq, start, false
 	body, count := s.body(start)
 	s.num = s.tmpl.fill(&s.req, body, count, s.fr.id[:], s.num)
 	s.reused, s.fresh = !s.fresh, false
