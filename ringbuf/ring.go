@@ -195,11 +195,12 @@ func (r *Ring) advance() {
 	}
 }
 
-// Trim releases the byte buffer of an empty ring (an idle drain); the next
-// Push allocates a small one.
+// Trim releases the byte buffer and the index of an empty ring (an idle
+// drain); the next Push allocates small ones.
 func (r *Ring) Trim() {
 	if r.n == 0 {
 		r.data, r.peak = nil, 0 // size is 0
+		r.recs, r.head = nil, 0
 	}
 }
 

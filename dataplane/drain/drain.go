@@ -148,7 +148,10 @@ func (b *Buffer) run() bool {
 // messages, as it would have been). It reports false, and the sender goes
 // on, when there is something to send or the drain is stopping. The sender
 // must not touch its state once park reported true.
-func (b *Buffer) park(trim bool) bool {
+//
+// With drop, the drain lets its sender go (Drain.s = nil): the next run
+// makes a new one from Drain.memo, which the sender filled before.
+func (b *Buffer) park(trim, drop bool) bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.state != senderRunning || b.ring.Len() > 0 {
@@ -156,6 +159,9 @@ func (b *Buffer) park(trim bool) bool {
 	}
 	if trim {
 		b.ring.Trim()
+	}
+	if drop {
+		b.d.s = nil
 	}
 	b.hush = 0
 	b.state = senderParked
@@ -285,14 +291,24 @@ type Drain struct {
 
 	o *Options
 	// s is the sender, made by its first run (nil until the drain's first
-	// message). The goroutine running it owns it; between runs Buf.mu
-	// hands it over (park, then the push that starts the next run).
+	// message, and again once an idle sender with nothing to remember but
+	// memo was let go). The goroutine running it owns it, and memo; between
+	// runs Buf.mu hands them over (park, then the push that starts the
+	// next run).
 	s           sender
+	memo        senderMemo
+	made        func(sender)       // tests: called with each sender a run makes
 	ctx         context.Context    // delivery; cancel starts the final flush
 	flushCtx    context.Context    // the final flush
 	cancel      context.CancelFunc // stops delivery and starts the final flush
 	flushCancel context.CancelFunc // ends the final flush
 	wg          sync.WaitGroup     // the sender goroutine, while one runs
+}
+
+// senderMemo is what a drain keeps of a sender it let go, for the next.
+type senderMemo struct {
+	lastGood  time.Time // the end of the last delivery
+	seenDrops uint64    // syslog: the buffer's overflow drops already counted
 }
 
 // begin sets the drain up parked, with sender s or (nil) one made by its
@@ -324,6 +340,9 @@ func (d *Drain) loop() {
 			return
 		}
 		d.s = s
+		if d.made != nil {
+			d.made(s)
+		}
 	}
 	d.Stats.register()
 	d.s.run(d.ctx, d.flushCtx)

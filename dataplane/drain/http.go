@@ -161,7 +161,11 @@ func newHTTPSender(o *Options, d *Drain) (sender, error) {
 	s.reconnectTimer = stoppedTimer()
 	s.ageTimer = stoppedTimer()
 	s.winTimer = stoppedTimer()
-	if d.Buf == nil { // Manager.start sets them; tests may not
+	s.lastGood = d.memo.lastGood
+	if d.o == nil { // Manager.start sets them; tests may not
+		d.o = o
+	}
+	if d.Buf == nil {
 		d.Buf = NewBuffer(o.HTTPBufferSize, form)
 	}
 	if d.Stats == nil {
@@ -218,7 +222,14 @@ func (s *httpSender) run(ctx, flushCtx context.Context) (parked bool) {
 		// connection's idle close parks it later.
 		if open := s.conns.connected(); !flushing && s.parkable() && (!open || !s.busy()) {
 			s.quiesce(!open)
-			if s.d.Buf.park(!open) {
+			drop := !open && s.clean()
+			if drop {
+				s.d.memo = senderMemo{lastGood: s.lastGood}
+			}
+			if s.d.Buf.park(!open, drop) {
+				if drop {
+					s.letGo()
+				}
 				return true // the next push (or a kick) runs the sender again
 			}
 		}
@@ -250,6 +261,22 @@ func (s *httpSender) run(ctx, flushCtx context.Context) (parked bool) {
 // connection has closed.
 func (s *httpSender) parkable() bool {
 	return s.fr.msgs == 0 && !s.backingOff && s.buffered() == 0
+}
+
+// clean reports whether the sender holds nothing the drain's memo does
+// not keep: no frame, loss or dropped frame to report, no failure, backoff
+// or degraded buffer. A clean sender that parks disconnected is let go.
+func (s *httpSender) clean() bool {
+	return s.fr.msgs == 0 && s.carry == 0 && s.dropped == 0 && s.skipped == 0 && !s.failing &&
+		!s.backingOff && s.attempt == 0 && s.throttled == 0 && !s.degraded.Load()
+}
+
+// letGo releases what a sender let go still holds, once the drain has
+// dropped it (a new sender may already run).
+func (s *httpSender) letGo() {
+	statusSources.CompareAndDelete(s.d, s)
+	s.stopCut()
+	s.hc.CloseIdleConnections()
 }
 
 // busy reports whether the drain's last two requests started less than

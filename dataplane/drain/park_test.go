@@ -13,9 +13,18 @@ func parked(d *Drain) bool {
 	return d.Buf.state == senderParked
 }
 
+// letGo reports whether d has let its sender go (it is made again by the
+// next run).
+func letGo(d *Drain) bool {
+	d.Buf.mu.Lock()
+	defer d.Buf.mu.Unlock()
+	return d.s == nil
+}
+
 // TestSyslogParkedWakes, on synctest's clock: a syslog drain runs no
 // sender before its first message; once its idle connection is closed it
-// parks again (its goroutine ends, no timer is left: the bubble is idle),
+// parks again and lets its sender go (no goroutine, no timer is left: the
+// bubble is idle),
 // and the next message wakes it: it reconnects and writes at the very
 // instant of the push, every message delivered and counted.
 func TestSyslogParkedWakes(t *testing.T) {
@@ -42,8 +51,8 @@ func TestSyslogParkedWakes(t *testing.T) {
 			}
 			time.Sleep(2 * time.Second) // past the idle timeout: the connection closes
 			synctest.Wait()
-			if !parked(r.d) {
-				t.Fatalf("round %d: the sender did not park after the idle close", round)
+			if !parked(r.d) || !letGo(r.d) {
+				t.Fatalf("round %d: the sender did not park and go after the idle close", round)
 			}
 		}
 		if d, x := r.d.Stats.Delivered.Get(), r.d.Stats.Dropped.Get(); d != 3 || x != 0 {
@@ -65,8 +74,8 @@ func TestSyslogParkedKeepsBackoff(t *testing.T) {
 		t0 := time.Now()
 		e.stop() // the endpoint closes the connection: F = 1, retry in 2 units
 		synctest.Wait()
-		if !parked(r.d) {
-			t.Fatal("a failed drain with nothing buffered did not park")
+		if !parked(r.d) || letGo(r.d) {
+			t.Fatal("a failed drain with nothing buffered did not park, keeping its sender (its backoff)")
 		}
 		e.start()
 		r.push(slMsg(1))
@@ -88,7 +97,7 @@ func TestSyslogParkedKeepsBackoff(t *testing.T) {
 // TestHTTPParkedWakes: an HTTP drain runs no sender before its first
 // message. With sparse traffic it parks as soon as its buffer is empty, on
 // its open keep-alive connection, and when fasthttp's idle cleaner closes
-// that connection the sender is kicked and gives its buffers back; a busy
+// that connection the sender is kicked and the drain lets it go; a busy
 // drain (requests under busyGap apart) keeps its goroutine until its idle
 // timer closes the connection, then parks. After each park the next message
 // goes out at once, with the same accounting.
@@ -114,7 +123,9 @@ func TestHTTPParkedWakes(t *testing.T) {
 		}
 	}
 	parkedClosed := func(what string) {
-		waitFor(t, 10*time.Second, what, func() bool { return !d.Status().Connected && parked(d) })
+		// (the connection counts itself closed before its close kicks the
+		// sender: wait for the kicked run too)
+		waitFor(t, 10*time.Second, what, func() bool { return !d.Status().Connected && parked(d) && letGo(d) })
 		if st := d.Status(); st.Buffered != 0 || st.Delivered != uint64(sent) {
 			t.Fatalf("%s: parked drain's status %+v", what, st)
 		}

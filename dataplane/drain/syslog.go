@@ -117,7 +117,11 @@ func newSyslogSender(o *Options, d *Drain) (sender, error) {
 	s.ageTimer = stoppedTimer()
 	s.winTimer = stoppedTimer()
 	s.fillFn, s.takeFn = s.fill, s.take
-	if d.Buf == nil { // Manager.start sets them; tests may not
+	s.lastGood, s.seenDrops = d.memo.lastGood, d.memo.seenDrops
+	if d.o == nil { // Manager.start sets them; tests may not
+		d.o = o
+	}
+	if d.Buf == nil {
 		d.Buf = NewBuffer(o.TCPBufferSize, FormCooked)
 	}
 	if d.Stats == nil {
@@ -163,12 +167,19 @@ func (s *syslogSender) run(ctx, flushCtx context.Context) (parked bool) {
 // park gives back the batch buffer of a disconnected sender with nothing
 // buffered and parks it (Buffer.park); false: a message arrived meanwhile,
 // or the drain is not parkable (stopping, or run without a lifecycle).
+//
+// A sender with no failure, shrunk buffer or backoff pending is let go:
+// the next message makes a new one from the drain's memo.
 func (s *syslogSender) park() bool {
 	s.closeWindow()
 	s.retryTimer.Stop() // no timer for a parked drain
 	s.wbuf = nil
 	s.syncDrops()
-	return s.d.Buf.park(true)
+	drop := s.failures == 0 && !s.shrunk && !time.Now().Before(s.retryAt)
+	if drop {
+		s.d.memo = senderMemo{lastGood: s.lastGood, seenDrops: s.seenDrops}
+	}
+	return s.d.Buf.park(true, drop)
 }
 
 // waitMessage waits, disconnected with nothing buffered, for a message or

@@ -240,6 +240,10 @@ func newSLDrain(t testing.TB, o Options, url string, base time.Duration) *slRun 
 	s.base = base
 	var once, startOnce sync.Once
 	r := &slRun{s: s, d: d}
+	d.made = func(n sender) { // a sender let go is made again: with this one's test hooks
+		ns := n.(*syslogSender)
+		ns.base, ns.dialContext, ns.clock = s.base, s.dialContext, s.clock
+	}
 	r.start = func() { startOnce.Do(func() { d.begin(s) }) }
 	r.stop = func(grace time.Duration) {
 		once.Do(func() {
