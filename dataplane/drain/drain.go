@@ -12,11 +12,13 @@
 // only while there is something to do. The push that finds the drain
 // parked (no goroutine) starts one, a flag flip under the lock the push
 // already holds; the sender parks again once its buffer is empty (a syslog
-// sender once its connection is closed too; an HTTP sender keeps an open
-// connection to fasthttp's idle cleaner, whose close kicks it to release
-// its buffers), with no timer armed. The sender's
-// state (and its metric series) are made by its first run, so a drain
-// configured but never used holds only its Buffer, Stats and config.
+// sender once its connection is closed too; an HTTP sender with sparse
+// traffic leaves an open connection to fasthttp's idle cleaner, whose close
+// kicks it to release its buffers), with no timer armed. The sender's state
+// (and its metric series) are made by its first run, so a drain configured
+// but never used holds only its Buffer, Stats and config; a sender that
+// parks disconnected with nothing to report is let go, and the next
+// message makes a new one (senderMemo is what it must remember).
 //
 //	parked ──push, kick──► running ──buffer empty (syslog: and disconnected): park──► parked
 //	   └──────────── stop ──────────┴──► closed (flushes what it holds)
