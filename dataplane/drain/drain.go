@@ -279,7 +279,8 @@ func (b *Buffer) Stats() (pushed, dropped uint64, held int) {
 // until the drain is idle, then parks the buffer (Buffer.park) and returns
 // true; or until ctx ends: then it flushes what it can before flushCtx ends,
 // releases everything and returns false. A parked sender keeps its state
-// for the next run, which the next push starts on a new goroutine.
+// for the next run, which the next push starts on a new goroutine, unless
+// the drain let it go (Buffer.park with drop).
 type sender interface {
 	run(ctx, flushCtx context.Context) (parked bool)
 }

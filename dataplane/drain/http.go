@@ -190,9 +190,9 @@ func checkHTTPDrain(o *Options, u *config.DrainURL) error {
 }
 
 // run delivers until the drain is idle (nothing buffered or in hand, no
-// connection open, no backoff pending), then parks; or until ctx ends, then
-// flushes until the buffer is empty or flushCtx ends (which also cuts short
-// a request in flight).
+// backoff pending; a busy drain's connection closed too), then parks; or
+// until ctx ends, then flushes until the buffer is empty or flushCtx ends
+// (which also cuts short a request in flight).
 func (s *httpSender) run(ctx, flushCtx context.Context) (parked bool) {
 	if s.hc == nil { // the first run
 		s.hc = newHTTPHostClient(flushCtx, s.o, s.conns, func() bool { return s.reused })
