@@ -16,7 +16,8 @@ import (
 
 func TestAbuseTenantBounds(t *testing.T) {
 	p := StartAll(t, binPath, t.TempDir(), "--max-drain-reservations-per-channel", "3",
-		"--max-frame-ids-per-sender", "5", "--max-drain-metric-series", "2")
+		"--max-frame-ids-per-sender", "5", "--max-drain-metric-series", "2",
+		"--shutdown-timeout", "2s") // the series test's drains cannot deliver its message: do not flush for long
 	api := "http://" + p.API
 	post := func(url, body string) Resp { return Do(t, "POST", url, p.User, p.Pass, nil, []byte(body)) }
 	id, tok := createChannel(t, p, "app")
@@ -88,7 +89,8 @@ func TestAbuseTenantBounds(t *testing.T) {
 				t.Fatalf("drain %d: %d %s", i, r.Status, r.Body)
 			}
 		}
-		Eventually(t, 10*time.Second, "drains beyond --max-drain-metric-series counted", func() bool {
+		Eventually(t, 10*time.Second, "drains beyond --max-drain-metric-series counted (with their first message)", func() bool {
+			postLogs(t, p, tok, "<134>1 2012-12-10T03:00:48.123456Z erlang "+tok+" console.1 - - series")
 			return Metric(t, p.Adm, "logplex_drain_series_capped_total") == 2
 		})
 	})

@@ -292,10 +292,11 @@ func TestOperatorPromtoolEveryRole(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer tcp.Close()
-	addDrains := func(api, user, pass string, h map[string]string) {
+	addDrains := func(api, user, pass string, h map[string]string) (token string) {
 		r := Do(t, "POST", "http://"+api+"/channels", user, pass, h, []byte(`{"tokens":["app"]}`))
 		var ch struct {
-			ChannelID int `json:"channel_id"`
+			ChannelID int               `json:"channel_id"`
+			Tokens    map[string]string `json:"tokens"`
 		}
 		JSON(t, r, &ch)
 		for _, u := range []string{sink.URL, "syslog://" + tcp.Addr().String(), "syslog+tls://" + tcp.Addr().String()} {
@@ -304,12 +305,17 @@ func TestOperatorPromtoolEveryRole(t *testing.T) {
 				t.Fatalf("drain %s: %d %s", u, r.Status, r.Body)
 			}
 		}
+		return ch.Tokens["app"]
 	}
-	addDrains(cp.API, "", "", map[string]string{"Authorization": "Basic k"})
-	addDrains(all.API, all.User, all.Pass, nil)
+	tokens := map[*Proc]string{
+		dp:  addDrains(cp.API, "", "", map[string]string{"Authorization": "Basic k"}),
+		all: addDrains(all.API, all.User, all.Pass, nil),
+	}
 	for _, p := range []*Proc{cp, dp, all} {
 		if p.role != "controlplane" {
+			// a drain's series appear with its first message
 			Eventually(t, 10*time.Second, p.role+" runs the drains", func() bool {
+				postLogs(t, p, tokens[p], "<134>1 2012-12-10T03:00:48.123456Z erlang "+tokens[p]+" console.1 - - series")
 				page := Do(t, "GET", "http://"+p.Adm+"/metrics", "", "", nil, nil).Body
 				return strings.Contains(page, `drain_type="tlssyslog"`) && strings.Contains(page, `drain_type="tcpsyslog"`) &&
 					strings.Contains(page, `drain_type="http"`)

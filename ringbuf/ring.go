@@ -31,6 +31,10 @@ const maxKeptBytes = 256 << 10
 // minRecs is the index size a ring starts with.
 const minRecs = 16
 
+// minBytes is the byte buffer a ring starts with: a few messages (a drain
+// that gets one now and then holds no more), doubling as it needs.
+const minBytes = 512
+
 type rec struct{ off, n uint32 }
 
 // Span is one message in a caller's buffer: buf[Off:End].
@@ -136,7 +140,7 @@ func (r *Ring) makeRoom(need int) {
 		r.compact(dead)
 		return
 	}
-	data := make([]byte, live, max(2*(live+need), 4096))
+	data := make([]byte, live, max(2*(live+need), minBytes))
 	copy(data, r.data[dead:])
 	r.data = data
 	r.shift(dead)
@@ -191,11 +195,12 @@ func (r *Ring) advance() {
 	}
 }
 
-// Trim releases the byte buffer of an empty ring (an idle drain); the next
-// Push allocates a small one.
+// Trim releases the byte buffer and the index of an empty ring (an idle
+// drain); the next Push allocates small ones.
 func (r *Ring) Trim() {
 	if r.n == 0 {
 		r.data, r.peak = nil, 0 // size is 0
+		r.recs, r.head = nil, 0
 	}
 }
 

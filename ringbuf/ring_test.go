@@ -246,7 +246,7 @@ func TestRingMemoryFollowsContents(t *testing.T) {
 		t.Fatalf("new ring holds %d bytes, %d index slots", cap(r.data), len(r.recs))
 	}
 	r.Push([]byte("x"), 0)
-	if len(r.recs) > minRecs || cap(r.data) > 4096 {
+	if len(r.recs) > minRecs || cap(r.data) > minBytes {
 		t.Fatalf("one message: %d index slots, %d bytes", len(r.recs), cap(r.data))
 	}
 	big := make([]byte, 100<<10)

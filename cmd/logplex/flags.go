@@ -166,7 +166,7 @@ func newFlagSet(name string, s *settings) *flag.FlagSet {
 	fs.StringVar(&s.tcpSyslogSendLossMsg, "tcp-syslog-send-loss-msg", "send", "send or dont_send the L10 line on syslog drains")
 	fs.StringVar(&s.tlsCACertFile, "tls-cacertfile", "", "CA bundle for TLS drains (default: system roots)")
 	fs.StringVar(&s.tlsPinnedCerts, "tls-pinned-certs", "", "PEM of pinned certificates trusted as CAs for TLS drains")
-	fs.IntVar(&s.maxDrainMetricSeries, "max-drain-metric-series", 1000, "drains of a data plane that export their own metric series (19 each); later ones count only in the totals (0: none)")
+	fs.IntVar(&s.maxDrainMetricSeries, "max-drain-metric-series", 1000, "drains of a data plane that export their own metric series (19 each, registered with a drain's first message); later ones count only in the totals (0: none)")
 	fs.IntVar(&s.tlsMaxDepth, "tls-max-depth", 9, "intermediate certificates allowed in a TLS drain's chain")
 	fs.StringVar(&s.tlsMode, "tls-mode", "secure", "secure, or insecure to skip certificate checks on every TLS drain")
 	fs.BoolVar(&s.denyTailSessions, "deny-tail-sessions", false, "control rod deny_tail_sessions at boot")

@@ -121,7 +121,7 @@ var metricHelp = map[string]string{
 	"logplex_drains_retries_total":           "Batches all drains of this node sent again.",
 	"logplex_drains_bytes_total":             "Bytes all drains of this node wrote, after compression.",
 	"logplex_drain_series_drains":            "Drains of this node that export their own metric series (at most --max-drain-metric-series).",
-	"logplex_drain_series_capped_total":      "Drains started without their own metric series: over --max-drain-metric-series (they count in the totals).",
+	"logplex_drain_series_capped_total":      "Drains whose first message found --max-drain-metric-series reached: no series of their own (they count in the totals). Drains register their series with their first message.",
 	"logplex_drain_delivered_total":          "Messages delivered by all drains of this node.",
 	"logplex_drain_dropped_total":            "Messages lost by all drains of this node (buffer overflow, permanent failure, retries exhausted).",
 	"logplex_drain_messages_delivered_total": "Messages one drain delivered (drain_id, drain_type: http, tcpsyslog, tlssyslog or otlp).",

@@ -8,6 +8,21 @@
 //
 //	route.Batch.Flush ──PushBatch (one lock per drain per batch)──► Buffer ──► sender goroutine ──► endpoint
 //
+// A drain costs nothing while it has no traffic: its sender goroutine runs
+// only while there is something to do. The push that finds the drain
+// parked (no goroutine) starts one, a flag flip under the lock the push
+// already holds; the sender parks again once its buffer is empty (a syslog
+// sender once its connection is closed too; an HTTP sender with sparse
+// traffic leaves an open connection to fasthttp's idle cleaner, whose close
+// kicks it to release its buffers), with no timer armed. The sender's state
+// (and its metric series) are made by its first run, so a drain configured
+// but never used holds only its Buffer, Stats and config; a sender that
+// parks disconnected with nothing to report is let go, and the next
+// message makes a new one (senderMemo is what it must remember).
+//
+//	parked ──push, kick──► running ──buffer empty (syslog: and disconnected): park──► parked
+//	   └──────────── stop ──────────┴──► closed (flushes what it holds)
+//
 // What a drain's buffer holds is its Form: an HTTP drain holds its messages
 // as HTTP drain frames, formatted once by the router while it reads them
 // (frame.AppendHTTPDrainHead), so its sender only copies them into a POST
@@ -76,7 +91,21 @@ type Buffer struct {
 	// buffer holds this many message bytes or half its capacity in
 	// messages (a sender holding a batch window open, Hush).
 	hush int
+	// state is the sender's lifecycle (senderNone for a buffer whose
+	// reader runs on its own); d is the drain whose sender a push starts.
+	state senderState
+	d     *Drain
 }
+
+// senderState is where a drain's sender goroutine is; under Buffer.mu.
+type senderState uint8
+
+const (
+	senderNone    senderState = iota // no lifecycle: the reader runs on its own
+	senderParked                     // no goroutine: the next push starts one
+	senderRunning                    // a sender goroutine runs
+	senderClosed                     // the drain is stopping: pushes start nothing
+)
 
 // NewBuffer returns a buffer of size messages in form f.
 func NewBuffer(size int, f Form) *Buffer {
@@ -98,10 +127,70 @@ func (b *Buffer) PushBatch(buf []byte, spans []Span, now int64) {
 	}
 	b.pushed += uint64(len(spans))
 	wake := b.hush <= 0 || b.filled()
+	start := b.state == senderParked && b.run()
 	b.mu.Unlock()
-	if wake {
+	if start {
+		go b.d.loop()
+	} else if wake {
 		b.signal()
 	}
+}
+
+// run marks a parked sender running, for the caller to start its goroutine
+// once it has released mu; under mu. It reports true.
+func (b *Buffer) run() bool {
+	b.state = senderRunning
+	b.d.wg.Add(1)
+	return true
+}
+
+// park ends the running sender goroutine's turn if the buffer is empty
+// (with trim, its bytes are given back): the next push, or kick, starts a
+// new goroutine (a loss still pending is reported with that push's
+// messages, as it would have been). It reports false, and the sender goes
+// on, when there is something to send or the drain is stopping. The sender
+// must not touch its state once park reported true.
+//
+// With drop, the drain lets its sender go (Drain.s = nil): the next run
+// makes a new one from Drain.memo, which the sender filled before.
+func (b *Buffer) park(trim, drop bool) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.state != senderRunning || b.ring.Len() > 0 {
+		return false
+	}
+	if trim {
+		b.ring.Trim()
+	}
+	if drop {
+		b.d.s = nil
+	}
+	b.hush = 0
+	b.state = senderParked
+	return true
+}
+
+// kick wakes the sender for an event other than a push (its connection
+// closed), starting it if it is parked.
+func (b *Buffer) kick() {
+	b.mu.Lock()
+	start := b.state == senderParked && b.run()
+	b.mu.Unlock()
+	if start {
+		go b.d.loop()
+	} else {
+		b.signal()
+	}
+}
+
+// close makes later pushes start no sender and reports whether a sender
+// goroutine runs (the caller then waits for it).
+func (b *Buffer) close() (running bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	running = b.state == senderRunning
+	b.state = senderClosed
+	return running
 }
 
 // filled reports whether the buffer holds the hush bytes or half its
@@ -138,8 +227,11 @@ func (b *Buffer) PushRun(run []byte, spans []Span, now int64) {
 	b.drops += uint64(b.ring.PushRun(run, spans, now))
 	b.pushed += uint64(len(spans))
 	wake := b.hush <= 0 || b.filled()
+	start := b.state == senderParked && b.run()
 	b.mu.Unlock()
-	if wake {
+	if start {
+		go b.d.loop()
+	} else if wake {
 		b.signal()
 	}
 }
@@ -184,9 +276,13 @@ func (b *Buffer) Stats() (pushed, dropped uint64, held int) {
 }
 
 // sender is the goroutine body of one drain kind. run delivers from buf
-// until ctx ends; then it flushes what it can before flushCtx ends.
+// until the drain is idle, then parks the buffer (Buffer.park) and returns
+// true; or until ctx ends: then it flushes what it can before flushCtx ends,
+// releases everything and returns false. A parked sender keeps its state
+// for the next run, which the next push starts on a new goroutine, unless
+// the drain let it go (Buffer.park with drop).
 type sender interface {
-	run(ctx, flushCtx context.Context)
+	run(ctx, flushCtx context.Context) (parked bool)
 }
 
 // Drain is one running drain on this node.
@@ -194,19 +290,94 @@ type Drain struct {
 	Config *config.Drain
 	URL    *config.DrainURL
 	Buf    *Buffer
-	Stats  *Stats // the sender sets it up (newStats) and updates it per batch
+	Stats  *Stats // counters; the series are registered by the sender's first run
 
+	o *Options
+	// s is the sender, made by its first run (nil until the drain's first
+	// message, and again once an idle sender with nothing to remember but
+	// memo was let go). The goroutine running it owns it, and memo; between
+	// runs Buf.mu hands them over (park, then the push that starts the
+	// next run).
+	s           sender
+	memo        senderMemo
+	made        func(sender)       // tests: called with each sender a run makes
+	ctx         context.Context    // delivery; cancel starts the final flush
+	flushCtx    context.Context    // the final flush
 	cancel      context.CancelFunc // stops delivery and starts the final flush
 	flushCancel context.CancelFunc // ends the final flush
-	done        chan struct{}
+	wg          sync.WaitGroup     // the sender goroutine, while one runs
+}
+
+// senderMemo is what a drain keeps of a sender it let go, for the next.
+type senderMemo struct {
+	lastGood  time.Time // the end of the last delivery
+	seenDrops uint64    // syslog: the buffer's overflow drops already counted
+}
+
+// begin sets the drain up parked, with sender s or (nil) one made by its
+// first run (newSender); d.Buf and d.Stats are set. The first push starts
+// the sender (at once if messages were pushed before).
+func (d *Drain) begin(s sender) {
+	d.s = s
+	d.ctx, d.cancel = context.WithCancel(context.Background())
+	d.flushCtx, d.flushCancel = context.WithCancel(context.Background())
+	b := d.Buf
+	b.mu.Lock()
+	b.d, b.state = d, senderParked
+	start := b.ring.Len() > 0 && b.run()
+	b.mu.Unlock()
+	if start {
+		go d.loop()
+	}
+}
+
+// loop is one run of the sender goroutine, started by the push that found
+// it parked.
+func (d *Drain) loop() {
+	defer d.wg.Done()
+	if d.s == nil {
+		s, err := newSender(d.o, d)
+		if err != nil { // checkSender passed when the drain started: not expected
+			d.o.Logger.Warn("drain sender not started; its messages are dropped", "drain_id", d.Config.ID, "err", err)
+			d.discard()
+			return
+		}
+		d.s = s
+		if d.made != nil {
+			d.made(s)
+		}
+	}
+	d.Stats.register()
+	d.s.run(d.ctx, d.flushCtx)
+}
+
+// discard closes the buffer of a drain whose sender cannot be made and
+// counts what it holds as dropped.
+func (d *Drain) discard() {
+	lost := 0
+	d.Buf.With(func(r *ringbuf.Ring) {
+		n, _ := r.TakeLoss()
+		lost = n + r.PopWhile(func([]byte) bool { return true })
+	})
+	d.Buf.close()
+	d.Stats.AddDropped(lost)
 }
 
 // stop ends delivery, lets the sender flush for at most grace, and waits.
+// A parked sender runs once more, on this goroutine, to release what it
+// holds.
 func (d *Drain) stop(grace time.Duration) {
+	running := d.Buf.close()
 	d.cancel()
-	t := time.AfterFunc(grace, d.flushCancel)
-	<-d.done
-	t.Stop()
+	if running || d.s != nil {
+		t := time.AfterFunc(grace, d.flushCancel)
+		if running {
+			d.wg.Wait()
+		} else {
+			d.s.run(d.ctx, d.flushCtx)
+		}
+		t.Stop()
+	}
 	d.flushCancel()
 	if d.Stats != nil {
 		d.Stats.remove()

@@ -1,6 +1,9 @@
 package drain
 
-// HTTP(S) drains (docs/logplex.md §5.2–5.4): one sender goroutine per drain, one
+// HTTP(S) drains (docs/logplex.md §5.2–5.4): one sender goroutine per drain while
+// it has something to do (drain.go: it parks whenever its buffer is empty;
+// the keep-alive connection stays open for the next run, and fasthttp's
+// idle cleaner closing it kicks the sender to give back its buffers), one
 // request in flight, on one keep-alive connection.
 //
 //	Buffer ──nextFrame (to_pkts under the buffer lock)──► frame in hand ──send──► endpoint
@@ -96,6 +99,7 @@ type httpSender struct {
 	degraded    atomic.Bool
 
 	closeTimer, reconnectTimer *time.Timer
+	stopCut                    func() bool // unregisters the flush deadline's cut (context.AfterFunc)
 	// batch age (Options.HTTPBatchAge): when the last frame started, and
 	// the timer that ends a wait for the next one
 	lastFrame  time.Time
@@ -108,6 +112,7 @@ type httpSender struct {
 	winEnd   time.Time
 	idle     bool
 	lastReq  time.Time
+	prevReq  time.Time // when the request before the last started (busyGap)
 	winTimer *time.Timer
 	winArmed bool
 }
@@ -156,31 +161,77 @@ func newHTTPSender(o *Options, d *Drain) (sender, error) {
 	s.reconnectTimer = stoppedTimer()
 	s.ageTimer = stoppedTimer()
 	s.winTimer = stoppedTimer()
-	d.Buf = NewBuffer(o.HTTPBufferSize, form)
-	d.Stats = newStats(d.Config.ID, TypeName(d.URL.Kind), d.Buf)
+	s.lastGood = d.memo.lastGood
+	if d.o == nil { // Manager.start sets them; tests may not
+		d.o = o
+	}
+	if d.Buf == nil {
+		d.Buf = NewBuffer(o.HTTPBufferSize, form)
+	}
+	if d.Stats == nil {
+		d.Stats = newStats(d.Config.ID, TypeName(d.URL.Kind), d.Buf)
+	}
+	s.conns.onClose = d.Buf.kick // a closed idle connection: the sender gives its buffers back
 	return s, nil
 }
 
-// run delivers until ctx ends, then flushes until the buffer is empty or
-// flushCtx ends (which also cuts short a request in flight).
-func (s *httpSender) run(ctx, flushCtx context.Context) {
-	s.hc = newHTTPHostClient(flushCtx, s.o, s.conns, func() bool { return s.reused })
-	setStatusSource(s.d, s)
-	stop := context.AfterFunc(flushCtx, func() { s.conns.closeAll(true) })
-	defer func() {
-		stop()
-		s.finish()
-	}()
+// checkHTTPDrain reports what would keep newHTTPSender from making u's
+// sender.
+func checkHTTPDrain(o *Options, u *config.DrainURL) error {
+	var uri fasthttp.URI
+	if err := uri.Parse(nil, []byte("http://drain"+u.RequestURI())); err != nil {
+		return err
+	}
+	if u.Scheme == "https" {
+		_, err := httpTLSConfig(o, u)
+		return err
+	}
+	return nil
+}
+
+// run delivers until the drain is idle (nothing buffered or in hand, no
+// backoff pending; a busy drain's connection closed too), then parks; or
+// until ctx ends, then flushes until the buffer is empty or flushCtx ends
+// (which also cuts short a request in flight).
+func (s *httpSender) run(ctx, flushCtx context.Context) (parked bool) {
+	if s.hc == nil { // the first run
+		s.hc = newHTTPHostClient(flushCtx, s.o, s.conns, func() bool { return s.reused })
+		s.stopCut = context.AfterFunc(flushCtx, func() { s.conns.closeAll(true) })
+		setStatusSource(s.d, s)
+	} else if s.conns.connected() { // parked on an open connection
+		if time.Since(s.connectedAt) > s.o.HTTPMaxTTL {
+			s.closeConn()
+		} else {
+			s.armCloseTimer()
+		}
+	}
 	flushing := false
 	for {
 		if !flushing && ctx.Err() != nil {
 			flushing = true
 		}
 		if flushCtx.Err() != nil || (flushing && s.fr.msgs == 0 && s.buffered() == 0) {
-			return
+			s.finish()
+			return false
 		}
 		if s.step(flushCtx, flushing) {
 			continue
+		}
+		// Between two requests of a busy drain the sender waits for the
+		// next push (parking would cost a goroutine per request); its
+		// connection's idle close parks it later.
+		if open := s.conns.connected(); !flushing && s.parkable() && (!open || !s.busy()) {
+			s.quiesce(!open)
+			drop := !open && s.clean()
+			if drop {
+				s.d.memo = senderMemo{lastGood: s.lastGood}
+			}
+			if s.d.Buf.park(!open, drop) {
+				if drop {
+					s.letGo()
+				}
+				return true // the next push (or a kick) runs the sender again
+			}
 		}
 		done := ctx.Done()
 		if flushing {
@@ -199,6 +250,65 @@ func (s *httpSender) run(ctx, flushCtx context.Context) {
 			s.winArmed = false
 		}
 	}
+}
+
+// parkable reports whether the sender has nothing to do until a message
+// arrives: nothing in hand or buffered, no backoff to wait out. A drain
+// with sparse traffic (not busy) then parks at once, leaving its open
+// connection to fasthttp's idle cleaner (MaxIdleConnDuration, at most the
+// idle timeout and its fuzz), whose close kicks the sender; the max TTL is
+// checked when the sender runs again. A busy one parks once its
+// connection has closed.
+func (s *httpSender) parkable() bool {
+	return s.fr.msgs == 0 && !s.backingOff && s.buffered() == 0
+}
+
+// clean reports whether the sender holds nothing the drain's memo does
+// not keep: no frame, loss or dropped frame to report, no failure, backoff
+// or degraded buffer. A clean sender that parks disconnected is let go.
+func (s *httpSender) clean() bool {
+	return s.fr.msgs == 0 && s.carry == 0 && s.dropped == 0 && s.skipped == 0 && !s.failing &&
+		!s.backingOff && s.attempt == 0 && s.throttled == 0 && !s.degraded.Load()
+}
+
+// letGo releases what a sender let go still holds, once the drain has
+// dropped it (a new sender may already run).
+func (s *httpSender) letGo() {
+	statusSources.CompareAndDelete(s.d, s)
+	s.stopCut()
+	s.hc.CloseIdleConnections()
+}
+
+// busy reports whether the drain's last two requests started less than
+// busyGap apart (a drain with sparse traffic parks after each request).
+func (s *httpSender) busy() bool {
+	return !s.prevReq.IsZero() && s.lastReq.Sub(s.prevReq) < max(busyGap, sparseWindows*s.o.HTTPBatchWindow)
+}
+
+// busyGap: a drain whose requests start less than this apart (or than
+// sparseWindows batch windows) keeps its goroutine between them while its
+// connection is open.
+const busyGap = 100 * time.Millisecond
+
+// quiesce closes the batch window and stops the timers, so that a parked
+// drain has no timer; with release (no connection open: the drain is
+// idle, not between two batches) it also gives back what the sender holds
+// beyond its state: the body buffers, the request's and response's, the
+// OTLP encoder's.
+func (s *httpSender) quiesce(release bool) {
+	s.closeWindow()
+	s.closeTimer.Stop()
+	s.ageTimer.Stop()
+	s.ageWaiting = false
+	if !release {
+		return
+	}
+	s.raw, s.zbody, s.l10, s.num = nil, nil, nil, nil
+	if s.otlp != nil {
+		s.otlp.release()
+	}
+	s.req = fasthttp.Request{}
+	s.resp = fasthttp.Response{}
 }
 
 // step makes progress if it can: connect, take a frame, send it. It
@@ -312,7 +422,7 @@ func (s *httpSender) nextFrame() bool {
 		s.otlp.reset(time.Now())
 	} else {
 		if s.raw == nil {
-			s.raw = make([]byte, httpL10Room, httpL10Room+4096) // grows to the frames sent
+			s.raw = make([]byte, httpL10Room, httpL10Room+512) // grows to the frames sent
 		}
 		s.raw = s.raw[:httpL10Room]
 	}
@@ -390,7 +500,7 @@ func (s *httpSender) body(now time.Time) ([]byte, int) {
 // send makes one try of the frame in hand and acts on the outcome.
 func (s *httpSender) send() {
 	start := time.Now()
-	s.lastReq, s.idle = start, false
+	s.prevReq, s.lastReq, s.idle = s.lastReq, start, false
 	body, count := s.body(start)
 	s.num = s.tmpl.fill(&s.req, body, count, s.fr.id[:], s.num)
 	s.reused, s.fresh = !s.fresh, false
@@ -402,7 +512,7 @@ func (s *httpSender) send() {
 		s.fresh = false
 	}
 	st := s.d.Stats
-	st.Latency.Update(end.Sub(start).Seconds())
+	st.ObserveLatency(end.Sub(start))
 	st.AddBytes(len(body))
 	if s.fr.tries <= s.o.HTTPFrameRetries {
 		st.AddRetry()
@@ -572,6 +682,7 @@ func (s *httpSender) closeConn() {
 // finish releases the connection and counts what is left undelivered as
 // dropped.
 func (s *httpSender) finish() {
+	s.stopCut()
 	clearStatusSource(s.d)
 	s.closeTimer.Stop()
 	s.reconnectTimer.Stop()

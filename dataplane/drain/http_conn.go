@@ -56,6 +56,9 @@ type httpConns struct {
 
 	open     atomic.Int32 // connections dialed and not closed
 	dialedAt atomic.Int64 // unix ns of a dial fasthttp made itself (a transparent retry); 0: none
+	// onClose, if set, is called when a connection closes (the sender's
+	// wake-up: an idle drain parks once fasthttp closed its connection).
+	onClose func()
 }
 
 // httpConn counts itself out of its httpConns when closed.
@@ -75,7 +78,11 @@ func (t *httpConn) Close() error {
 		t.c.cur = nil
 	}
 	t.c.mu.Unlock()
-	return t.Conn.Close()
+	err := t.Conn.Close()
+	if t.c.onClose != nil {
+		t.c.onClose()
+	}
+	return err
 }
 
 // dial opens a connection (TCP connect and TLS handshake together bounded

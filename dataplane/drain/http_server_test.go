@@ -8,7 +8,6 @@ package drain
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -349,7 +348,7 @@ func newHTTPDrain(t testing.TB, o Options, url, compression string) (*Drain, *ht
 		t.Fatalf("ParseDrainURL(%q): %v", url, err)
 	}
 	d := &Drain{Config: &config.Drain{ID: httpNextID.Add(1), ChannelID: "ch1", Token: httpTestToken,
-		URL: url, Compression: compression}, URL: u, done: make(chan struct{})}
+		URL: url, Compression: compression}, URL: u}
 	s, err := newHTTPSender(&opts, d)
 	if err != nil {
 		t.Fatalf("newHTTPSender: %v", err)
@@ -357,14 +356,10 @@ func newHTTPDrain(t testing.TB, o Options, url, compression string) (*Drain, *ht
 	return d, s.(*httpSender)
 }
 
+// runDrain sets d up as Manager.start does, with sender s: parked until
+// the first push.
 func runDrain(d *Drain, s sender) {
-	ctx, cancel := context.WithCancel(context.Background())
-	flushCtx, flushCancel := context.WithCancel(context.Background())
-	d.cancel, d.flushCancel = cancel, flushCancel
-	go func() {
-		defer close(d.done)
-		s.run(ctx, flushCtx)
-	}()
+	d.begin(s)
 }
 
 // push hands cooked messages to d in one batch, in d's buffer form, as the

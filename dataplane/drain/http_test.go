@@ -702,7 +702,7 @@ func TestHTTPDrainRefusesPrivateAddress(t *testing.T) {
 		t.Fatal(err)
 	}
 	d := &Drain{Config: &config.Drain{ID: httpNextID.Add(1), ChannelID: "ch1", Token: httpTestToken, URL: url},
-		URL: u, done: make(chan struct{})}
+		URL: u}
 	s, err := newHTTPSender(&opts, d)
 	if err != nil {
 		t.Fatal(err)

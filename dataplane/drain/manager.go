@@ -131,35 +131,60 @@ func (m *Manager) stopAll(ds []*Drain, grace time.Duration) {
 	wg.Wait()
 }
 
-func (m *Manager) newSender(d *Drain) (sender, error) {
+// newSender makes d's sender (its first run does, on its goroutine); d.Buf
+// and d.Stats are set already.
+func newSender(o *Options, d *Drain) (sender, error) {
 	switch d.URL.Kind {
 	case config.DrainHTTP, config.DrainOTLP:
-		return newHTTPSender(&m.opts, d)
+		return newHTTPSender(o, d)
 	case config.DrainSyslogTCP, config.DrainSyslogTLS:
-		return newSyslogSender(&m.opts, d)
+		return newSyslogSender(o, d)
 	}
 	return nil, fmt.Errorf("drain kind %q is not supported", d.URL.Scheme)
 }
 
+// checkSender reports, without making it, what would keep a sender of u
+// from being made: an unsupported kind, a request URI that does not parse,
+// a TLS trust that does not load (loaded once and cached).
+func checkSender(o *Options, u *config.DrainURL) error {
+	switch u.Kind {
+	case config.DrainHTTP, config.DrainOTLP:
+		if err := checkHTTPDrain(o, u); err != nil {
+			return fmt.Errorf("http drain: %w", err)
+		}
+		return nil
+	case config.DrainSyslogTCP:
+		return nil
+	case config.DrainSyslogTLS:
+		_, _, err := newSyslogTLSConfig(o, u)
+		return err
+	}
+	return fmt.Errorf("drain kind %q is not supported", u.Scheme)
+}
+
+// start sets a drain up parked: its buffer and counters only; the first
+// message starts its sender.
 func (m *Manager) start(cfg *config.Drain) *Drain {
 	u, err := config.ParseDrainURL(cfg.URL)
 	if err != nil {
 		m.log.Warn("drain not started: invalid URL", "drain_id", cfg.ID, "err", err)
 		return nil
 	}
-	d := &Drain{Config: cfg, URL: u, done: make(chan struct{})}
-	s, err := m.newSender(d)
-	if err != nil {
+	if err := checkSender(&m.opts, u); err != nil {
 		m.log.Warn("drain not started", "drain_id", cfg.ID, "err", err)
 		return nil
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	flushCtx, flushCancel := context.WithCancel(context.Background())
-	d.cancel, d.flushCancel = cancel, flushCancel
-	go func() {
-		defer close(d.done)
-		s.run(ctx, flushCtx)
-	}()
+	d := &Drain{Config: cfg, URL: u, o: &m.opts}
+	size, form := m.opts.TCPBufferSize, FormCooked
+	switch u.Kind {
+	case config.DrainHTTP:
+		size, form = m.opts.HTTPBufferSize, FormHTTP
+	case config.DrainOTLP:
+		size = m.opts.HTTPBufferSize
+	}
+	d.Buf = NewBuffer(size, form)
+	d.Stats = newStats(cfg.ID, TypeName(u.Kind), d.Buf)
+	d.begin(nil)
 	return d
 }
 

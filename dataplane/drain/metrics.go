@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/VictoriaMetrics/metrics"
 
@@ -15,17 +16,15 @@ import (
 // rejects the whole page).
 var drainSet = metrics.NewSet()
 
-// hiddenSet holds the counters of drains beyond the series cap: the status
-// endpoint still reads them, /metrics does not show them.
-var hiddenSet = metrics.NewSet()
-
 func init() { metrics.RegisterSet(drainSet) }
 
 // Each drain exports 19 series (4 counters, a gauge, a 14-line histogram)
 // on every data plane, so the drains that do are capped: the first
-// MaxDrainSeries drains of this node (Options; default 1000)
-// get them, later ones count in logplex_drain_series_capped_total; the
-// totals below always cover every drain.
+// MaxDrainSeries drains of this node (Options; default 1000) to get
+// traffic get them (a drain registers its series when its sender first
+// runs, so configured drains that never receive a message take none),
+// later ones count in logplex_drain_series_capped_total; the totals below
+// always cover every drain.
 var (
 	maxSeriesDrains    atomic.Int64
 	seriesDrains       atomic.Int64
@@ -43,17 +42,32 @@ var (
 	bytesTotal     = metrics.NewCounter(`logplex_drains_bytes_total`)
 )
 
-// Stats are one drain's counters, exported as series labelled with its id
-// and type while it runs. Senders update them once per batch.
+// Stats are one drain's counters. They live in the Stats itself (the status
+// endpoint and the stats lines read them); once the drain's sender first
+// runs, they are also exported as series labelled with its id and type
+// (register), within the series cap. Senders update them once per batch.
 type Stats struct {
-	names     []string
-	set       *metrics.Set     // drainSet, or hiddenSet beyond the cap
+	id   int64
+	kind string
+	buf  *Buffer
+
 	Delivered *metrics.Counter // messages the endpoint accepted
 	Dropped   *metrics.Counter // messages lost: overflow, permanent failure, retries exhausted
 	Retries   *metrics.Counter // re-sent batches
 	Bytes     *metrics.Counter // bytes written (after compression)
-	Latency   *metrics.PrometheusHistogram
+	own       [4]metrics.Counter
 	lastErr   atomic.Pointer[string]
+
+	tried  bool                        // register ran (the sender's goroutines, one at a time)
+	series atomic.Pointer[drainSeries] // the exported series; nil before register or beyond the cap
+}
+
+// drainSeries is a drain's exported series: they mirror its counters from
+// registration on.
+type drainSeries struct {
+	names                              []string
+	delivered, dropped, retries, bytes *metrics.Counter
+	latency                            *metrics.PrometheusHistogram
 }
 
 // TypeName is a drain's type as its metrics (label drain_type) and the
@@ -73,39 +87,60 @@ func TypeName(k config.DrainKind) string {
 
 var statsMu sync.Mutex // NewCounter panics on duplicates: serialise create/remove
 
+// newStats returns a drain's counters; it registers no series (register).
 func newStats(id int64, kind string, buf *Buffer) *Stats {
+	s := &Stats{id: id, kind: kind, buf: buf}
+	s.Delivered, s.Dropped, s.Retries, s.Bytes = &s.own[0], &s.own[1], &s.own[2], &s.own[3]
+	return s
+}
+
+// register exports the drain's series, unless the cap is reached (then it
+// is counted in logplex_drain_series_capped_total); only its first call
+// does anything. The sender's goroutine calls it when it first runs.
+func (s *Stats) register() {
+	if s.tried {
+		return
+	}
+	s.tried = true
 	statsMu.Lock()
 	defer statsMu.Unlock()
-	l := fmt.Sprintf(`{drain_id="%d",drain_type=%q}`, id, kind)
-	s := &Stats{set: drainSet, names: []string{
+	if seriesDrains.Load() >= maxSeriesDrains.Load() {
+		seriesDrainsCapped.Inc()
+		return
+	}
+	seriesDrains.Add(1)
+	l := fmt.Sprintf(`{drain_id="%d",drain_type=%q}`, s.id, s.kind)
+	r := &drainSeries{names: []string{
 		"logplex_drain_messages_delivered_total" + l, "logplex_drain_messages_dropped_total" + l,
 		"logplex_drain_retries_total" + l, "logplex_drain_bytes_total" + l,
 		"logplex_drain_request_duration_seconds" + l, "logplex_drain_buffer_depth" + l,
 	}}
-	if seriesDrains.Load() >= maxSeriesDrains.Load() {
-		s.set = hiddenSet
-		seriesDrainsCapped.Inc()
-	} else {
-		seriesDrains.Add(1)
-	}
-	s.Delivered = s.set.GetOrCreateCounter(s.names[0])
-	s.Dropped = s.set.GetOrCreateCounter(s.names[1])
-	s.Retries = s.set.GetOrCreateCounter(s.names[2])
-	s.Bytes = s.set.GetOrCreateCounter(s.names[3])
-	s.Latency = s.set.GetOrCreatePrometheusHistogram(s.names[4])
-	s.set.GetOrCreateGauge(s.names[5], func() float64 { _, _, n := buf.Stats(); return float64(n) })
-	return s
+	r.delivered = drainSet.GetOrCreateCounter(r.names[0])
+	r.dropped = drainSet.GetOrCreateCounter(r.names[1])
+	r.retries = drainSet.GetOrCreateCounter(r.names[2])
+	r.bytes = drainSet.GetOrCreateCounter(r.names[3])
+	r.delivered.Set(s.Delivered.Get())
+	r.dropped.Set(s.Dropped.Get())
+	r.retries.Set(s.Retries.Get())
+	r.bytes.Set(s.Bytes.Get())
+	r.latency = drainSet.GetOrCreatePrometheusHistogram(r.names[4])
+	buf := s.buf
+	drainSet.GetOrCreateGauge(r.names[5], func() float64 { _, _, n := buf.Stats(); return float64(n) })
+	s.series.Store(r)
 }
 
+// remove unregisters the drain's series, if it has them.
 func (s *Stats) remove() {
+	r := s.series.Swap(nil)
+	if r == nil {
+		return
+	}
 	statsMu.Lock()
 	defer statsMu.Unlock()
-	for _, n := range s.names {
-		s.set.UnregisterMetric(n)
+	for _, n := range r.names {
+		drainSet.UnregisterMetric(n)
 	}
-	if s.set == drainSet {
-		seriesDrains.Add(-1)
-	}
+	seriesDrains.Add(-1)
 }
 
 // setMaxSeriesDrains sets the cap of drains with their own series
@@ -115,25 +150,45 @@ func setMaxSeriesDrains(n int) { maxSeriesDrains.Store(int64(max(n, 0))) }
 // AddDelivered counts n delivered messages.
 func (s *Stats) AddDelivered(n int) {
 	s.Delivered.Add(n)
+	if r := s.series.Load(); r != nil {
+		r.delivered.Add(n)
+	}
 	deliveredTotal.Add(n)
 }
 
 // AddBytes counts n bytes written.
 func (s *Stats) AddBytes(n int) {
 	s.Bytes.Add(n)
+	if r := s.series.Load(); r != nil {
+		r.bytes.Add(n)
+	}
 	bytesTotal.Add(n)
 }
 
 // AddRetry counts a re-sent batch.
 func (s *Stats) AddRetry() {
 	s.Retries.Inc()
+	if r := s.series.Load(); r != nil {
+		r.retries.Inc()
+	}
 	retriesTotal.Inc()
 }
 
 // AddDropped counts n lost messages.
 func (s *Stats) AddDropped(n int) {
 	s.Dropped.Add(n)
+	if r := s.series.Load(); r != nil {
+		r.dropped.Add(n)
+	}
 	droppedTotal.Add(n)
+}
+
+// ObserveLatency records the duration of one request or write (a series
+// only: drains without series do not keep it).
+func (s *Stats) ObserveLatency(d time.Duration) {
+	if r := s.series.Load(); r != nil {
+		r.latency.Update(d.Seconds())
+	}
 }
 
 // SetError records the last error seen (nil clears nothing: errors stay

@@ -13,6 +13,7 @@ import (
 
 // Beyond MaxDrainSeries, a drain exports no series of its own (counted),
 // still has its counters for the status endpoint, and counts in the totals.
+// A drain registers its series with its first message: before, none do.
 func TestDrainSeriesCapped(t *testing.T) {
 	defer setMaxSeriesDrains(1000)
 	base := seriesDrains.Load()
@@ -30,6 +31,15 @@ func TestDrainSeriesCapped(t *testing.T) {
 	if n := len(m.ForChannel("c")); n != 3 {
 		t.Fatalf("%d drains running", n)
 	}
+	if seriesDrains.Load() != base || seriesDrainsCapped.Get() != capped0 {
+		t.Fatal("drains without traffic registered series")
+	}
+	for _, d := range m.ForChannel("c") {
+		d.Buf.Push(testMsg(1), time.Now().UnixNano())
+	}
+	waitFor(t, 5*time.Second, "series registered", func() bool {
+		return seriesDrains.Load() == base+1 && seriesDrainsCapped.Get()-capped0 == 2
+	})
 	var page bytes.Buffer
 	metrics.WritePrometheus(&page, false)
 	exported := 0

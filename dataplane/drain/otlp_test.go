@@ -471,7 +471,7 @@ func startOTLP(t testing.TB, o Options, url, compression, headers string) *Drain
 		t.Fatalf("ParseDrainURL(%q): %v", url, err)
 	}
 	d := &Drain{Config: &config.Drain{ID: httpNextID.Add(1), ChannelID: "ch1", Token: httpTestToken,
-		URL: url, Compression: compression, Headers: headers}, URL: u, done: make(chan struct{})}
+		URL: url, Compression: compression, Headers: headers}, URL: u}
 	s, err := newHTTPSender(&opts, d)
 	if err != nil {
 		t.Fatalf("newHTTPSender: %v", err)
@@ -576,7 +576,7 @@ func TestOTLPSendPathAllocs(t *testing.T) {
 	url := "otlp+http://127.0.0.1:9/v1/logs"
 	u, _ := config.ParseDrainURL(url)
 	d := &Drain{Config: &config.Drain{ID: httpNextID.Add(1), ChannelID: "ch1", Token: httpTestToken, URL: url,
-		Headers: "x-api-key: k"}, URL: u, done: make(chan struct{})}
+		Headers: "x-api-key: k"}, URL: u}
 	snd, err := newHTTPSender(&opts, d)
 	if err != nil {
 		t.Fatal(err)

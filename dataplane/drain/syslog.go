@@ -1,7 +1,7 @@
 package drain
 
 // Syslog drains over TCP and TLS (docs/logplex.md §5.5–5.6). One goroutine per drain
-// owns the connection and runs this state machine:
+// (while it runs: drain.go) owns the connection and runs this state machine:
 //
 //	                     a message is buffered and retryAt has passed
 //	┌──────────────┐ ─────────────────────────────────────────────────► dial (+ TLS handshake)
@@ -24,6 +24,11 @@ package drain
 // On stop (ctx ends) the sender writes out what is buffered until flushCtx
 // ends, connecting once if it was disconnected, then closes; what is left is
 // counted as dropped.
+//
+// Disconnected with nothing buffered (before the first message, after an
+// idle or TTL close or a failure), the sender parks (drain.go): its
+// goroutine ends, and the next message starts it again; retryAt is kept,
+// so a backoff still holds for that message.
 
 import (
 	"context"
@@ -112,8 +117,16 @@ func newSyslogSender(o *Options, d *Drain) (sender, error) {
 	s.ageTimer = stoppedTimer()
 	s.winTimer = stoppedTimer()
 	s.fillFn, s.takeFn = s.fill, s.take
-	d.Buf = NewBuffer(o.TCPBufferSize, FormCooked)
-	d.Stats = newStats(d.Config.ID, kind, d.Buf)
+	s.lastGood, s.seenDrops = d.memo.lastGood, d.memo.seenDrops
+	if d.o == nil { // Manager.start sets them; tests may not
+		d.o = o
+	}
+	if d.Buf == nil {
+		d.Buf = NewBuffer(o.TCPBufferSize, FormCooked)
+	}
+	if d.Stats == nil {
+		d.Stats = newStats(d.Config.ID, kind, d.Buf)
+	}
 	return s, nil
 }
 
@@ -125,12 +138,16 @@ func stoppedTimer() *time.Timer {
 	return t
 }
 
-func (s *syslogSender) run(ctx, flushCtx context.Context) {
-	defer s.retryTimer.Stop()
-	defer s.ageTimer.Stop()
-	defer s.winTimer.Stop()
+func (s *syslogSender) run(ctx, flushCtx context.Context) (parked bool) {
 	for ctx.Err() == nil {
 		if s.conn == nil {
+			if s.held() == 0 {
+				if s.park() {
+					return true // the next push runs the sender again
+				}
+				s.waitMessage(ctx)
+				continue
+			}
 			s.waitAndConnect(ctx)
 		} else if s.waitWindow(ctx) || s.waitBatchAge(ctx) {
 			continue
@@ -139,8 +156,39 @@ func (s *syslogSender) run(ctx, flushCtx context.Context) {
 			s.waitConnected(ctx)
 		}
 	}
+	s.retryTimer.Stop()
+	s.ageTimer.Stop()
+	s.winTimer.Stop()
 	s.closeWindow()
 	s.shutdown(flushCtx)
+	return false
+}
+
+// park gives back the batch buffer of a disconnected sender with nothing
+// buffered and parks it (Buffer.park); false: a message arrived meanwhile,
+// or the drain is not parkable (stopping, or run without a lifecycle).
+//
+// A sender with no failure, shrunk buffer or backoff pending is let go:
+// the next message makes a new one from the drain's memo.
+func (s *syslogSender) park() bool {
+	s.closeWindow()
+	s.retryTimer.Stop() // no timer for a parked drain
+	s.wbuf = nil
+	s.syncDrops()
+	drop := s.failures == 0 && !s.shrunk && !time.Now().Before(s.retryAt)
+	if drop {
+		s.d.memo = senderMemo{lastGood: s.lastGood, seenDrops: s.seenDrops}
+	}
+	return s.d.Buf.park(true, drop)
+}
+
+// waitMessage waits, disconnected with nothing buffered, for a message or
+// the end of ctx.
+func (s *syslogSender) waitMessage(ctx context.Context) {
+	select {
+	case <-ctx.Done():
+	case <-s.d.Buf.Wake():
+	}
 }
 
 // waitBatchAge waits, when Options.TCPBatchAge is set, until that long has
@@ -220,16 +268,9 @@ func (s *syslogSender) held() int {
 	return n
 }
 
-// waitAndConnect waits for a message and for the backoff to pass, then
-// connects; it returns early when ctx ends.
+// waitAndConnect waits, with messages buffered, for the backoff to pass,
+// then connects; it returns early when ctx ends.
 func (s *syslogSender) waitAndConnect(ctx context.Context) {
-	if s.held() == 0 {
-		select {
-		case <-ctx.Done():
-		case <-s.d.Buf.Wake():
-		}
-		return
-	}
 	if wait := time.Until(s.retryAt); wait > 0 {
 		s.retryTimer.Reset(wait)
 		select {

@@ -37,7 +37,7 @@ func (s *syslogSender) sendBatch() bool {
 	s.lastGood = time.Now()
 	s.d.Stats.AddDelivered(s.msgs)
 	s.d.Stats.AddBytes(len(s.wbuf))
-	s.d.Stats.Latency.UpdateDuration(start)
+	s.d.Stats.ObserveLatency(time.Since(start))
 	return true
 }
 

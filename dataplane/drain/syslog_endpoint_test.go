@@ -6,7 +6,6 @@ package drain
 
 import (
 	"bufio"
-	"context"
 	"crypto/tls"
 	"fmt"
 	"io"
@@ -239,25 +238,17 @@ func newSLDrain(t testing.TB, o Options, url string, base time.Duration) *slRun 
 	}
 	s := snd.(*syslogSender)
 	s.base = base
-	ctx, cancel := context.WithCancel(context.Background())
-	flushCtx, flushCancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
 	var once, startOnce sync.Once
 	r := &slRun{s: s, d: d}
-	r.start = func() {
-		startOnce.Do(func() {
-			go func() { defer close(done); s.run(ctx, flushCtx) }()
-		})
+	d.made = func(n sender) { // a sender let go is made again: with this one's test hooks
+		ns := n.(*syslogSender)
+		ns.base, ns.dialContext, ns.clock = s.base, s.dialContext, s.clock
 	}
+	r.start = func() { startOnce.Do(func() { d.begin(s) }) }
 	r.stop = func(grace time.Duration) {
 		once.Do(func() {
 			r.start()
-			cancel()
-			t := time.AfterFunc(grace, flushCancel)
-			<-done
-			t.Stop()
-			flushCancel()
-			d.Stats.remove()
+			d.stop(grace)
 		})
 	}
 	t.Cleanup(func() { r.stop(time.Second) })

@@ -35,7 +35,12 @@ func TestOneNamePerDrainType(t *testing.T) {
 		if err2 != nil {
 			t.Fatal(err2)
 		}
-		for _, n := range d.Stats.names {
+		d.Stats.register()
+		r := d.Stats.series.Load()
+		if r == nil {
+			t.Fatalf("%s: no series registered", c.url)
+		}
+		for _, n := range r.names {
 			if !strings.Contains(n, `drain_type="`+c.want+`"`) {
 				t.Errorf("%s: series %s, want drain_type=%q", c.url, n, c.want)
 			}
