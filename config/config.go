@@ -6,7 +6,7 @@
 //
 //	ch:<ch>:data      name, flags            (flags: "no_redis:no_tail", sorted, ":"-joined)
 //	tok:<tok>:data    ch, name
-//	drain:<id>:data   ch, token[, url, state][, compression]   (legacy: host, port)
+//	drain:<id>:data   ch, token[, url, state][, compression][, headers][, buffer]   (legacy: host, port)
 //	cred:<id>         pass | pass_sha256, name, full_api="1", channel="any"|<ch>
 //	tail:<ch>:<sess>  node                   (a live tail session; written with a TTL, see tails.go)
 //
@@ -99,6 +99,9 @@ type Drain struct {
 	// Headers are an OTLP drain's extra request headers in stored form
 	// (EncodeDrainHeaders; extension). Secret: never logged.
 	Headers string
+	// Buffer is where the drain's overflow goes: "" (the node's default),
+	// "disk" (the data planes' disk spill) or "memory" (extension).
+	Buffer string
 }
 
 // Cred is an API credential (docs/logplex.md §4.1.2).
@@ -172,12 +175,15 @@ func DrainHash(d *Drain) Hash {
 	if d.Headers != "" {
 		h["headers"] = d.Headers
 	}
+	if d.Buffer != "" {
+		h["buffer"] = d.Buffer
+	}
 	return h
 }
 
 func drainFromHash(id int64, h Hash) *Drain {
 	d := &Drain{ID: id, ChannelID: h["ch"], Token: h["token"], URL: h["url"],
-		State: h["state"], Compression: h["compression"], Headers: h["headers"]}
+		State: h["state"], Compression: h["compression"], Headers: h["headers"], Buffer: h["buffer"]}
 	if d.URL == "" && h["host"] != "" {
 		port := h["port"]
 		if port == "" {

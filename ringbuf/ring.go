@@ -50,6 +50,31 @@ type Ring struct {
 	peak      int    // the most bytes held since the ring was last empty
 	lost      int
 	firstLoss int64 // unix nanoseconds of the first loss since the last TakeLoss
+	over      Overflow
+	lens      []uint32 // scratch for over
+}
+
+// Overflow takes the messages a full ring displaces instead of losing them
+// (a drain's disk spill). Spill gets the displaced messages, oldest first,
+// back to back in run with their lengths (both valid during the call only)
+// and returns how many of them, from the first, it took; the ring counts
+// the rest as lost. It is called only when the ring overflows (or shrinks),
+// under its owner's lock: it must not block.
+type Overflow interface {
+	Spill(run []byte, lens []uint32, now int64) (took int)
+}
+
+// SetOverflow makes o receive the messages the ring displaces (nil: they
+// are lost, counted).
+func (r *Ring) SetOverflow(o Overflow) { r.over = o }
+
+// SpillAll hands every held message to the Overflow (if any), as an
+// overflow would; what it does not take is counted as lost. It returns the
+// number lost.
+func (r *Ring) SpillAll(now int64) int {
+	before := r.lost
+	r.dropOldest(r.n, now)
+	return r.lost - before
 }
 
 // NewRing returns a ring that holds at most capacity messages (minimum 1).
@@ -77,19 +102,20 @@ func (r *Ring) Push(msg []byte, now int64) (dropped bool) {
 // would (dropping the oldest, the earliest of them included, when they do
 // not fit) with one copy of their bytes: spans must lie back to back in
 // run, each starting where the one before ends. It returns how many
-// messages were dropped.
+// messages were dropped (displaced and not taken by the Overflow).
 func (r *Ring) PushRun(run []byte, spans []Span, now int64) (dropped int) {
 	if len(spans) == 0 {
 		return 0
 	}
 	if over := r.n + len(spans) - r.limit; over > 0 {
+		lost := r.lost
 		old := min(over, r.n)
 		r.dropOldest(old, now)
 		if skip := over - old; skip > 0 { // more than the ring holds: the earliest of the run go too
-			r.AddLoss(skip, now)
+			r.AddLoss(skip-r.spillRun(run, spans[:skip], now), now)
 			spans = spans[skip:]
 		}
-		dropped = over
+		dropped = r.lost - lost
 	}
 	k := len(spans)
 	if r.n+k > len(r.recs) {
@@ -114,6 +140,19 @@ func (r *Ring) PushRun(run []byte, spans []Span, now int64) (dropped int) {
 		r.peak = r.size
 	}
 	return dropped
+}
+
+// spillRun offers the messages of spans (back to back in run) to the
+// Overflow and returns how many it took.
+func (r *Ring) spillRun(run []byte, spans []Span, now int64) int {
+	if r.over == nil {
+		return 0
+	}
+	r.lens = r.lens[:0]
+	for _, sp := range spans {
+		r.lens = append(r.lens, sp.End-sp.Off)
+	}
+	return r.over.Spill(run[spans[0].Off:spans[len(spans)-1].End], r.lens, now)
 }
 
 // growRecs grows the index to hold at least need (at most limit) records,
@@ -205,6 +244,19 @@ func (r *Ring) Trim() {
 }
 
 func (r *Ring) dropOldest(k int, now int64) {
+	k = min(k, r.n)
+	if r.over != nil && k > 0 {
+		// the k oldest lie back to back from the head's offset
+		r.lens = r.lens[:0]
+		for i := 0; i < k; i++ {
+			r.lens = append(r.lens, r.recs[r.at(i)].n)
+		}
+		last := r.recs[r.at(k-1)]
+		took := r.over.Spill(r.data[r.recs[r.head].off:last.off+last.n], r.lens, now)
+		for ; took > 0; took, k = took-1, k-1 {
+			r.advance()
+		}
+	}
 	for ; k > 0 && r.n > 0; k-- {
 		r.advance()
 		if r.lost == 0 {

@@ -289,3 +289,66 @@ func TestRingMemoryFollowsContents(t *testing.T) {
 		t.Fatalf("trimmed: still %d bytes", cap(r.data))
 	}
 }
+
+// takeSome is an Overflow that keeps up to room messages.
+type takeSome struct {
+	room int
+	got  []string
+}
+
+func (o *takeSome) Spill(run []byte, lens []uint32, now int64) int {
+	off, n := 0, 0
+	for _, l := range lens {
+		if o.room == 0 {
+			break
+		}
+		o.got = append(o.got, string(run[off:off+int(l)]))
+		off += int(l)
+		o.room--
+		n++
+	}
+	return n
+}
+
+// TestOverflowTakesTheDisplaced: a full ring hands what it displaces,
+// oldest first, to its Overflow (single pushes, runs bigger than the ring,
+// shrinking, SpillAll) and counts as lost only what the Overflow refuses.
+func TestOverflowTakesTheDisplaced(t *testing.T) {
+	r := NewRing(3)
+	o := &takeSome{room: 6}
+	r.SetOverflow(o)
+	for i := range 5 {
+		if r.Push([]byte(fmt.Sprint("a", i)), 1) {
+			t.Fatalf("push %d reported a loss the overflow took", i)
+		}
+	}
+	// a run of 4 into a full ring of 3: the 3 held and the first of the run go
+	var run []byte
+	var spans []Span
+	for i := range 4 {
+		s := uint32(len(run))
+		run = append(run, fmt.Sprint("b", i)...)
+		spans = append(spans, Span{Off: s, End: uint32(len(run))})
+	}
+	if d := r.PushRun(run, spans, 2); d != 0 {
+		t.Fatalf("PushRun dropped %d, want 0 (room for 4 more)", d)
+	}
+	if got := fmt.Sprint(o.got); got != "[a0 a1 a2 a3 a4 b0]" {
+		t.Fatalf("overflow got %s", got)
+	}
+	// room for none: displaced messages are lost and counted
+	if !r.Push([]byte("c0"), 3) {
+		t.Fatal("push past a full overflow reported no loss")
+	}
+	if n, since := r.Loss(); n != 1 || since != 3 {
+		t.Fatalf("loss %d since %d", n, since)
+	}
+	o.room = 10
+	r.Resize(1, 4)
+	if lost := r.SpillAll(5); lost != 0 || r.Len() != 0 {
+		t.Fatalf("SpillAll lost %d, left %d", lost, r.Len())
+	}
+	if got := fmt.Sprint(o.got[6:]); got != "[b2 b3 c0]" {
+		t.Fatalf("after shrink and SpillAll the overflow got %s", got)
+	}
+}

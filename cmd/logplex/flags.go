@@ -55,6 +55,10 @@ type settings struct {
 	tcpSyslogSendLossMsg, tlsCACertFile, tlsPinnedCerts, tlsMode      string
 	tlsMaxDepth                                                       int
 	maxDrainMetricSeries                                              int
+	// the disk spill of drain buffers (an extension)
+	drainSpillDir, drainSpillFsync              string
+	drainSpillMaxBytes, drainSpillDrainMaxBytes int64
+	drainSpillAll                               bool
 	// control rods at boot
 	denyTailSessions, denyLogsIngress, denyRedisBuffers bool
 	// process
@@ -169,6 +173,11 @@ func newFlagSet(name string, s *settings) *flag.FlagSet {
 	fs.IntVar(&s.maxDrainMetricSeries, "max-drain-metric-series", 1000, "drains of a data plane that export their own metric series (19 each, registered with a drain's first message); later ones count only in the totals (0: none)")
 	fs.IntVar(&s.tlsMaxDepth, "tls-max-depth", 9, "intermediate certificates allowed in a TLS drain's chain")
 	fs.StringVar(&s.tlsMode, "tls-mode", "secure", "secure, or insecure to skip certificate checks on every TLS drain")
+	fs.StringVar(&s.drainSpillDir, "drain-spill-dir", "", "directory of the drains' disk spill: a full drain buffer moves its oldest messages there instead of dropping them, and they are delivered in order once the endpoint is back (drains with \"buffer\":\"disk\", or every drain with --drain-spill-all); empty: off")
+	fs.Int64Var(&s.drainSpillMaxBytes, "drain-spill-max-bytes", 1<<30, "bytes the disk spill of this node may hold in all; beyond, overflow is dropped as without a spill (L10)")
+	fs.Int64Var(&s.drainSpillDrainMaxBytes, "drain-spill-drain-max-bytes", 256<<20, "bytes one drain's disk spill may hold, so one drain's outage cannot take the others' room")
+	fs.StringVar(&s.drainSpillFsync, "drain-spill-fsync", "segment", "when the disk spill fsyncs: segment (each 16 MiB segment file when full, and on stop), always (every batch written) or never")
+	fs.BoolVar(&s.drainSpillAll, "drain-spill-all", false, "every drain spills to --drain-spill-dir unless its buffer is \"memory\" (default: only drains with \"buffer\":\"disk\")")
 	fs.BoolVar(&s.denyTailSessions, "deny-tail-sessions", false, "control rod deny_tail_sessions at boot")
 	fs.BoolVar(&s.denyLogsIngress, "deny-logs-ingress", false, "control rod deny_logs_ingress at boot (POST /logs answers 503)")
 	fs.BoolVar(&s.denyRedisBuffers, "deny-redis-buffers", false, "control rod deny_redis_buffers at boot (no history writes)")

@@ -130,6 +130,13 @@ var metricHelp = map[string]string{
 	"logplex_drain_bytes_total":              "Bytes one drain wrote, after compression (drain_id, drain_type).",
 	"logplex_drain_request_duration_seconds": "Time of one drain's requests or writes (drain_id, drain_type).",
 	"logplex_drain_buffer_depth":             "Messages buffered by one drain (drain_id, drain_type).",
+	"logplex_drain_spill_bytes":              "Bytes the drains' disk spill holds on this node (segment files, reserved space included).",
+	"logplex_drain_spill_budget_bytes":       "The disk spill's budget on this node (--drain-spill-max-bytes).",
+	"logplex_drain_spill_spilled_total":      "Messages drain buffers moved to their disk spill instead of dropping them.",
+	"logplex_drain_spill_unspilled_total":    "Messages taken back from the disk spill and settled by their drain's sender (delivered or dropped).",
+	"logplex_drain_spill_full_total":         "Messages a full drain buffer could not spill: the drain's or node's spill budget was exhausted (dropped, L10).",
+	"logplex_drain_spill_errors_total":       "Disk spill failures: a directory that cannot be opened, a write that fails (disk full, unwritable), a damaged record skipped.",
+	"logplex_drain_spill_lost_total":         "Messages lost by the disk spill after it took them: failed writes, and the torn tail of a segment cut after a crash.",
 	// history
 	"logplex_history_written_total":          "Messages written to channel history (Redis shards or the embedded store).",
 	"logplex_history_dropped_total":          "Messages not written to history (queue full, store error, deny_redis_buffers).",

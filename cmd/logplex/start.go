@@ -269,6 +269,8 @@ func drainOptions(s *settings) drain.Options {
 		TLSPinnedCerts: s.tlsPinnedCerts, TLSInsecure: s.tlsMode == "insecure", TLSMaxDepth: s.tlsMaxDepth,
 		AllowPrivateDrains: s.allowPrivateDrains, MaxDrainSeries: zeroToNegative(s.maxDrainMetricSeries),
 		UserAgent: "Logplex/" + version,
+		Spill: drain.SpillOptions{Dir: s.drainSpillDir, MaxBytes: s.drainSpillMaxBytes, DrainMaxBytes: s.drainSpillDrainMaxBytes,
+			Sync: s.drainSpillFsync, All: s.drainSpillAll},
 	}
 }
 

@@ -186,6 +186,8 @@ var flagRules = map[string]rule{
 	"session-fetch-write-timeout": durMin(time.Millisecond), "api-read-timeout": durMin(time.Millisecond),
 	"api-idle-timeout": durMin(time.Millisecond), "max-api-connections": atLeast(1),
 	"http-drain-batch-window": durMin(0), "tcp-drain-batch-window": durMin(0),
+	"drain-spill-dir": anyValue, "drain-spill-max-bytes": atLeast(1), "drain-spill-drain-max-bytes": atLeast(1),
+	"drain-spill-fsync": enum("segment", "always", "never"), "drain-spill-all": boolean,
 	"config-shrink-guard": {accepts: "a percentage above 0 and up to 100 (e.g. 50%), or off", ok: func(v string) bool {
 		return new(guardFlag).Set(v) == nil
 	}},
@@ -207,6 +209,9 @@ func validate(fs *flag.FlagSet, s *settings) []error {
 	})
 	if s.syslogTLSAddr != "" && (s.syslogTLSCert == "" || s.syslogTLSKey == "") {
 		errs = append(errs, errors.New("--syslog-tls-addr needs --syslog-tls-cert and --syslog-tls-key"))
+	}
+	if s.drainSpillAll && s.drainSpillDir == "" {
+		errs = append(errs, errors.New("--drain-spill-all needs --drain-spill-dir"))
 	}
 	if s.syslogTLSAddr == "" && (s.syslogTLSCert != "" || s.syslogTLSKey != "") {
 		errs = append(errs, errors.New("--syslog-tls-cert and --syslog-tls-key need --syslog-tls-addr (no TLS listener is configured)"))

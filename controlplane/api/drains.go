@@ -25,7 +25,26 @@ var (
 	errCompOTLP    = &drainError{Msg: `compression of an OTLP drain must be "gzip", "zstd" or "none"`}
 	errHeadersOTLP = &drainError{Msg: "headers apply to OTLP drains (otlp+https://) only"}
 	errHeadersObj  = &drainError{Msg: `headers must be an object of strings, e.g. {"x-api-key": "…"}`}
+	errBuffer      = &drainError{Msg: `buffer must be "disk" or "memory"`}
 )
+
+// bufferMode reads the optional "buffer" extension: where the drain's
+// overflow goes on the data planes, "disk" (their disk spill, when they
+// have one) or "memory" (never spilled). Absent: old (a new drain: "", the
+// data planes' default); null: "".
+func bufferMode(o object, old string) (string, error) {
+	if _, ok := o["buffer"]; ok && !o.has("buffer") {
+		return "", nil
+	}
+	if !o.has("buffer") {
+		return old, nil
+	}
+	b, _, err := o.str("buffer")
+	if err != nil || (b != "disk" && b != "memory") {
+		return "", errBuffer
+	}
+	return b, nil
+}
 
 // checkDestination validates a drain URL for storing: scheme (§5.1), then
 // the private-address rule unless private drains are allowed.
@@ -147,7 +166,7 @@ func drainChange(d *config.Drain) config.Change {
 }
 
 // appendDrainJSON writes {"id":…,"token":…[,"url":…][,"compression":…]
-// [,"headers":{"name":"***",…}]}: header values are never shown.
+// [,"headers":{"name":"***",…}][,"buffer":…]}: header values are never shown.
 func appendDrainJSON(dst []byte, d *config.Drain, url string) []byte {
 	dst = append(dst, `{"id":`...)
 	dst = appendInt(dst, d.ID)
@@ -171,6 +190,10 @@ func appendDrainJSON(dst []byte, d *config.Drain, url string) []byte {
 			dst = append(dst, `:"***"`...)
 		}
 		dst = append(dst, '}')
+	}
+	if d.Buffer != "" {
+		dst = append(dst, `,"buffer":`...)
+		dst = appendJSONString(dst, d.Buffer)
 	}
 	return append(dst, '}')
 }

@@ -124,6 +124,10 @@ func (s *Server) v2FinishDrain(w http.ResponseWriter, r *http.Request, args []st
 		return
 	}
 	nd := &config.Drain{ID: id, ChannelID: d.ChannelID, Token: d.Token, URL: u.Normalized, Compression: comp, Headers: hdrs}
+	if nd.Buffer, err = bufferMode(o, d.Buffer); err != nil {
+		s.v2Fail(w, err)
+		return
+	}
 	if err := s.write(r, drainChange(nd)); err != nil {
 		s.v2Fail(w, err)
 		return
@@ -138,6 +142,10 @@ func (s *Server) v2CreateDrain(w http.ResponseWriter, r *http.Request, args []st
 		return
 	}
 	u, comp, hdrs, err := s.v2Drain(o)
+	var buf string
+	if err == nil {
+		buf, err = bufferMode(o, "")
+	}
 	if err != nil {
 		s.v2Fail(w, err)
 		return
@@ -151,14 +159,14 @@ func (s *Server) v2CreateDrain(w http.ResponseWriter, r *http.Request, args []st
 	case duplicateDrain(ch, u, 0):
 		reply(w, http.StatusConflict, ctJSON, jsonError("Already exists"))
 	default:
-		s.v2StoreDrain(w, r, ch.ID, u.Normalized, comp, hdrs)
+		s.v2StoreDrain(w, r, ch.ID, u.Normalized, comp, hdrs, buf)
 	}
 }
 
-func (s *Server) v2StoreDrain(w http.ResponseWriter, r *http.Request, ch, url, comp, hdrs string) {
+func (s *Server) v2StoreDrain(w http.ResponseWriter, r *http.Request, ch, url, comp, hdrs, buf string) {
 	d, err := s.newDrain(r, ch)
 	if err == nil {
-		d.URL, d.Compression, d.Headers = url, comp, hdrs
+		d.URL, d.Compression, d.Headers, d.Buffer = url, comp, hdrs, buf
 		err = s.write(r, drainChange(d))
 	}
 	if err != nil {

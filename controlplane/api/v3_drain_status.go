@@ -19,19 +19,26 @@ type nodeStatus struct {
 	LastError string `json:"last_error"`
 	Connected bool   `json:"connected"`
 	Degraded  bool   `json:"degraded"`
+	// the disk spill (extension, issue 19): messages spilled and the age of
+	// the oldest (catch-up lag); absent on nodes without one
+	Spilled         int64   `json:"spilled,omitempty"`
+	SpillLagSeconds float64 `json:"spill_lag_seconds,omitempty"`
 }
 
 // drainStatus is the answer: the sums over the nodes, and each node.
 type drainStatus struct {
-	ID        int64        `json:"id"`
-	Token     string       `json:"token"`
-	URL       string       `json:"url"`
-	Delivered uint64       `json:"delivered"`
-	Dropped   uint64       `json:"dropped"`
-	Retries   uint64       `json:"retries"`
-	Bytes     uint64       `json:"bytes"`
-	Buffered  int          `json:"buffered"`
-	Nodes     []nodeStatus `json:"nodes"`
+	ID        int64  `json:"id"`
+	Token     string `json:"token"`
+	URL       string `json:"url"`
+	Delivered uint64 `json:"delivered"`
+	Dropped   uint64 `json:"dropped"`
+	Retries   uint64 `json:"retries"`
+	Bytes     uint64 `json:"bytes"`
+	Buffered  int    `json:"buffered"`
+	// Spilled sums the nodes' spills; SpillLagSeconds is the largest lag.
+	Spilled         int64        `json:"spilled,omitempty"`
+	SpillLagSeconds float64      `json:"spill_lag_seconds,omitempty"`
+	Nodes           []nodeStatus `json:"nodes"`
 }
 
 // v3DrainStatus answers GET /v3/channels/:id/drains/:drain_id/status (an
@@ -71,6 +78,8 @@ func (s *Server) v3DrainStatus(q *v3Request) {
 		out.Retries += n.Retries
 		out.Bytes += n.Bytes
 		out.Buffered += n.Buffered
+		out.Spilled += n.Spilled
+		out.SpillLagSeconds = max(out.SpillLagSeconds, n.SpillLagSeconds)
 		out.Nodes = append(out.Nodes, n)
 	}
 	sort.Slice(out.Nodes, func(i, j int) bool { return out.Nodes[i].Node < out.Nodes[j].Node })

@@ -49,6 +49,10 @@ func (s *Server) v3CreateDrain(q *v3Request) {
 	}
 	raw, hasURL, _ := q.obj.str("url")
 	u, comp, hdrs, err := s.v3Destination(q.obj, raw, hasURL)
+	var buf string
+	if err == nil {
+		buf, err = bufferMode(q.obj, "")
+	}
 	if err != nil {
 		s.v3Fail(q, err)
 		return
@@ -59,7 +63,7 @@ func (s *Server) v3CreateDrain(q *v3Request) {
 	}
 	d, err := s.newDrain(q.r, ch.ID)
 	if err == nil {
-		d.URL, d.Compression, d.Headers = raw, comp, hdrs
+		d.URL, d.Compression, d.Headers, d.Buffer = raw, comp, hdrs, buf
 		err = s.write(q.r, drainChange(d))
 	}
 	if err != nil {
@@ -130,6 +134,10 @@ func (s *Server) v3UpdateDrain(q *v3Request, ch *config.Channel, d *config.Drain
 		return
 	}
 	if nd.Headers, err = updatedHeaders(q.obj, d.Headers, eff); err != nil {
+		s.v3Fail(q, err)
+		return
+	}
+	if nd.Buffer, err = bufferMode(q.obj, d.Buffer); err != nil {
 		s.v3Fail(q, err)
 		return
 	}

@@ -95,6 +95,7 @@ type Buffer struct {
 	// reader runs on its own); d is the drain whose sender a push starts.
 	state senderState
 	d     *Drain
+	sp    *bufSpill // the drain's disk spill (spill.go); nil: none
 }
 
 // senderState is where a drain's sender goroutine is; under Buffer.mu.
@@ -196,7 +197,7 @@ func (b *Buffer) close() (running bool) {
 // filled reports whether the buffer holds the hush bytes or half its
 // capacity in messages; under mu.
 func (b *Buffer) filled() bool {
-	return b.ring.Size() >= b.hush || 2*b.ring.Len() >= b.ring.Cap()
+	return b.ring.Size() >= b.hush || 2*b.ring.Len() >= b.ring.Cap() || (b.sp != nil && b.sp.held() > 0)
 }
 
 // Hush makes pushes wake the sender only once the buffer holds bytes
@@ -261,6 +262,39 @@ func (b *Buffer) With(fn func(r *ringbuf.Ring)) {
 	b.mu.Unlock()
 }
 
+// Take runs fn with the ring the sender takes its next messages from,
+// under the buffer's lock: the buffer's ring, or, while the drain's disk
+// spill holds messages (older than the ring's), the spill's front. What fn
+// takes from the spill is consumed there at the next Take (its frame was
+// settled by then) or by Stow.
+func (b *Buffer) Take(fn func(r *ringbuf.Ring)) {
+	if b.sp == nil {
+		b.With(fn)
+		return
+	}
+	b.sp.take(fn)
+}
+
+// Spills reports whether the buffer overflows to disk: a sender then keeps
+// a frame that fails for a temporary reason rather than dropping it.
+func (b *Buffer) Spills() bool { return b.sp != nil && b.sp.on }
+
+// Retake puts back the messages the last Take gave from the spill (a
+// write that failed: they are taken again next time); false when the
+// last Take gave none from the spill.
+func (b *Buffer) Retake() bool { return b.sp != nil && b.sp.retake() }
+
+// Stow is called by a stopping sender before it counts what is left: with
+// a spill, the ring's messages go to disk, and so does the frame in hand
+// (n messages; inHand holds them as FormHTTP frames back to back, or is
+// nil). It returns how many of the n are kept on disk (not lost).
+func (b *Buffer) Stow(inHand []byte, n int) int {
+	if b.sp == nil {
+		return 0
+	}
+	return b.sp.stow(inHand, n)
+}
+
 // Size returns the message bytes held now.
 func (b *Buffer) Size() int {
 	b.mu.Lock()
@@ -272,7 +306,11 @@ func (b *Buffer) Size() int {
 func (b *Buffer) Stats() (pushed, dropped uint64, held int) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	return b.pushed, b.drops, b.ring.Len()
+	held = b.ring.Len()
+	if b.sp != nil {
+		held += b.sp.held()
+	}
+	return b.pushed, b.drops, held
 }
 
 // sender is the goroutine body of one drain kind. run delivers from buf

@@ -428,7 +428,7 @@ func (s *httpSender) nextFrame() bool {
 	}
 	s.budget, s.full = s.o.HTTPTargetBytes, false
 	var loss int
-	s.d.Buf.With(func(r *ringbuf.Ring) {
+	s.d.Buf.Take(func(r *ringbuf.Ring) {
 		loss, _ = r.TakeLoss() // Logplex reports buffer loss "since now" (Appendix A.12)
 		r.PopWhile(s.popFn)
 	})
@@ -573,9 +573,10 @@ func (s *httpSender) dropFrame(now time.Time) {
 }
 
 // retryFrame keeps the frame in hand for another try, or drops it when it
-// has none left.
+// has none left; a drain with a disk spill keeps it until it is delivered
+// or refused (the spill takes the overflow meanwhile).
 func (s *httpSender) retryFrame(now time.Time) {
-	if s.fr.tries >= 2 {
+	if s.fr.tries >= 2 || s.d.Buf.Spills() {
 		s.fr.tries--
 		return
 	}
@@ -690,7 +691,11 @@ func (s *httpSender) finish() {
 	s.closeWindow()
 	s.conns.closeAll(true)
 	s.hc.CloseIdleConnections()
-	lost := s.fr.msgs
+	var inHand []byte
+	if s.fr.msgs > 0 && s.otlp == nil {
+		inHand = s.raw[httpL10Room:]
+	}
+	lost := s.fr.msgs - s.d.Buf.Stow(inHand, s.fr.msgs) // a spill keeps what it can
 	s.d.Buf.With(func(r *ringbuf.Ring) {
 		n, _ := r.TakeLoss()
 		lost += n + r.Len()

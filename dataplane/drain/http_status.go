@@ -1,6 +1,9 @@
 package drain
 
-import "sync"
+import (
+	"sync"
+	"time"
+)
 
 // DrainStatus is a drain's state for the status endpoint. It is the same
 // for every kind of drain: the counters come from Stats and the Buffer,
@@ -14,6 +17,11 @@ type DrainStatus struct {
 	LastError string `json:"last_error"` // the last error seen, "" if none
 	Connected bool   `json:"connected"`  // a connection to the endpoint is open
 	Degraded  bool   `json:"degraded"`   // the buffer is shrunk (or the drain has never delivered) after failures
+	// Spilled are the messages in the drain's disk spill (counted in
+	// Buffered too), and SpillLagSeconds the age of the oldest of them:
+	// how far its catch-up is behind. Absent without a spill.
+	Spilled         int64   `json:"spilled,omitempty"`
+	SpillLagSeconds float64 `json:"spill_lag_seconds,omitempty"`
 }
 
 // statusSource is what a running sender adds to its drain's status.
@@ -43,6 +51,10 @@ func (d *Drain) Status() DrainStatus {
 	}
 	if d.Buf != nil {
 		_, _, st.Buffered = d.Buf.Stats()
+		if sp := d.Buf.sp; sp != nil {
+			ss := sp.status(time.Now())
+			st.Spilled, st.SpillLagSeconds = ss.Messages, float64(int64(ss.LagSeconds*1000))/1000
+		}
 	}
 	if s, ok := statusSources.Load(d); ok {
 		s.(statusSource).fillStatus(&st)

@@ -26,14 +26,17 @@ type Manager struct {
 	running map[int64]*Drain
 	closed  bool
 	table   atomic.Pointer[Table]
+	spill   *nodeSpill // nil: no disk spill
 }
 
-// NewManager returns a manager with no drains.
+// NewManager returns a manager with no drains. A disk spill whose
+// directory cannot be made is logged, counted and left off.
 func NewManager(opts Options) *Manager {
 	opts.setDefaults()
 	setMaxSeriesDrains(opts.MaxDrainSeries)
 	m := &Manager{opts: opts, log: opts.Logger.With("component", "drains"), running: map[int64]*Drain{}}
 	m.table.Store(&Table{})
+	m.spill = newNodeSpill(opts.Spill, opts.Logger)
 	return m
 }
 
@@ -94,7 +97,8 @@ func (m *Manager) Update(snap *config.Snapshot) {
 	var stopping []*Drain
 	for id, r := range m.running {
 		w := want[id]
-		if w == nil || w.URL != r.Config.URL || w.Compression != r.Config.Compression || w.Headers != r.Config.Headers || w.ChannelID != r.Config.ChannelID {
+		if w == nil || w.URL != r.Config.URL || w.Compression != r.Config.Compression || w.Headers != r.Config.Headers || w.ChannelID != r.Config.ChannelID ||
+			w.Buffer != r.Config.Buffer {
 			stopping = append(stopping, r)
 			delete(m.running, id)
 		}
@@ -108,6 +112,7 @@ func (m *Manager) Update(snap *config.Snapshot) {
 	}
 	m.publish()
 	m.stopAll(stopping, m.opts.StopGrace)
+	m.spill.forget(func(id int64) bool { return want[id] != nil }) // deleted drains lose their spill
 }
 
 func (m *Manager) publish() {
@@ -184,6 +189,7 @@ func (m *Manager) start(cfg *config.Drain) *Drain {
 	}
 	d.Buf = NewBuffer(size, form)
 	d.Stats = newStats(cfg.ID, TypeName(u.Kind), d.Buf)
+	m.spill.attach(d)
 	d.begin(nil)
 	return d
 }
@@ -207,4 +213,5 @@ func (m *Manager) Close(ctx context.Context) {
 		grace = time.Until(dl)
 	}
 	m.stopAll(ds, max(grace, 0))
+	m.spill.close()
 }

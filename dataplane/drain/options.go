@@ -111,6 +111,8 @@ type Options struct {
 	// Default 1000; negative: none.
 	MaxDrainSeries int
 	StopGrace      time.Duration // flush time for a stopped (deleted, changed) drain; default 5 s
+	// Spill is the disk spill of drain buffers (spill.go); off by default.
+	Spill SpillOptions
 
 	// Notify, if set, receives notices a drain raises into its channel's
 	// history and tails (L14), as a raw syslog message; called from the

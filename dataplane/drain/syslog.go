@@ -490,6 +490,7 @@ func (s *syslogSender) shutdown(flushCtx context.Context) {
 		}
 		stop()
 	}
+	s.d.Buf.Stow(nil, 0) // a disk spill keeps what is left
 	s.syncDrops()
 	left := 0
 	s.d.Buf.With(func(r *ringbuf.Ring) {

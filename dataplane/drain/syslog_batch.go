@@ -47,7 +47,7 @@ func (s *syslogSender) buildBatch() bool {
 	s.now = s.clock()
 	s.wbuf, s.remaining, s.had = s.wbuf[:0], s.o.TCPTargetBytes, false
 	s.msgs, s.skipped, s.loss, s.lossSince = 0, 0, 0, 0
-	s.d.Buf.With(s.fillFn)
+	s.d.Buf.Take(s.fillFn)
 	return s.had
 }
 
@@ -108,6 +108,10 @@ func (s *syslogSender) write() error {
 // them, and the loss its L10 carried, back into the ring's loss so the next
 // L10 reports them.
 func (s *syslogSender) batchFailed(err error) {
+	if s.d.Buf.Retake() { // the batch came from the disk spill: it is taken again
+		s.dropConn(err)
+		return
+	}
 	lost := s.msgs
 	if !s.o.TCPDontSendLoss {
 		lost += s.loss

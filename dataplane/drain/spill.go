@@ -1,0 +1,632 @@
+package drain
+
+// Disk spill (an extension, issue 19; docs/operations.md "Disk spill"): a
+// drain whose buffer is "disk" (its "buffer" field, or every drain with
+// SpillOptions.All) does not drop the oldest messages when its ring is
+// full: the ring hands them to its spill (ringbuf.Overflow), and they are
+// delivered, in order and before anything newer, once the endpoint is back.
+//
+//	router ──PushRun──► ring ──overflow (under the buffer lock)──► staging (≤ 1 MiB, reserved in the budgets)
+//	                                                                  │ writer goroutine: one record per batch
+//	                                                                  ▼
+//	sender ◄──Take: front ring while the spill holds messages ◄── spill.Queue (segment files in <dir>/<drain id>/)
+//
+// Nothing of this runs while the endpoint keeps up: the ring's overflow
+// path is the only way in. Staging is copied under the buffer lock (no
+// disk I/O there); the writer goroutine, started at the first overflow,
+// writes it out. Taking: while the spill holds messages, the sender takes
+// from the front ring, filled one record at a time from the queue; the
+// messages it took are consumed in the queue when it comes back for more
+// (the frame was settled: delivered or dropped), so a frame in hand when
+// the node stops stays in the queue and is sent again after a restart.
+//
+// Budgets: the node's (--drain-spill-max-bytes) and each drain's share
+// (--drain-spill-drain-max-bytes) are reserved when a message is staged; a
+// message that does not fit is dropped by the ring as without a spill (L10,
+// counted). A write that fails (disk full, unwritable directory) loses its
+// batch, counted and reported by L10 the same way, and the spill is not
+// tried again for spillRetry.
+
+import (
+	"errors"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/VictoriaMetrics/metrics"
+
+	"github.com/logplex/logplex/ringbuf"
+	"github.com/logplex/logplex/ringbuf/spill"
+)
+
+// SpillOptions configure the disk spill of this node's drains (off while
+// Dir is empty).
+type SpillOptions struct {
+	Dir           string // one directory per drain under it
+	MaxBytes      int64  // the node's budget; default 1 GiB
+	DrainMaxBytes int64  // one drain's share; default a quarter of MaxBytes
+	Sync          string // fsync policy: "segment" (default), "always" or "never"
+	All           bool   // every drain spills unless its buffer is "memory"
+}
+
+const (
+	// stageMax bounds a drain's staged bytes (and so a record).
+	stageMax = 1 << 20
+	// spillRetry is how long a spill that failed to open or write is not
+	// tried again (its overflow is dropped and counted meanwhile).
+	spillRetry = 5 * time.Second
+	// frontCap bounds the messages of the front ring (one record).
+	frontCap = 1 << 22
+)
+
+var (
+	spillBytes       = metrics.NewGauge(`logplex_drain_spill_bytes`, nil)
+	spillSpilled     = metrics.NewCounter(`logplex_drain_spill_spilled_total`)
+	spillUnspilled   = metrics.NewCounter(`logplex_drain_spill_unspilled_total`)
+	spillErrors      = metrics.NewCounter(`logplex_drain_spill_errors_total`)
+	spillLost        = metrics.NewCounter(`logplex_drain_spill_lost_total`)
+	spillFull        = metrics.NewCounter(`logplex_drain_spill_full_total`)
+	spillBudgetBytes = metrics.NewGauge(`logplex_drain_spill_budget_bytes`, nil)
+)
+
+// nodeSpill is the spill of one data plane's drains.
+type nodeSpill struct {
+	o      SpillOptions
+	sync   spill.Sync
+	budget *spill.Budget
+	log    *slog.Logger
+
+	mu     sync.Mutex
+	drains map[int64]*drainSpill
+	left   map[int64]bool // drain directories found at start, not yet claimed
+}
+
+// newNodeSpill sets the spill up; nil when it is off or its directory
+// cannot be made (logged and counted: drains then drop as without one).
+func newNodeSpill(o SpillOptions, log *slog.Logger) *nodeSpill {
+	if o.Dir == "" {
+		return nil
+	}
+	sy, err := spill.ParseSync(o.Sync)
+	if err != nil {
+		log.Error("drain spill off", "err", err)
+		spillErrors.Inc()
+		return nil
+	}
+	if o.MaxBytes <= 0 {
+		o.MaxBytes = 1 << 30
+	}
+	if o.DrainMaxBytes <= 0 {
+		o.DrainMaxBytes = o.MaxBytes / 4
+	}
+	if err := os.MkdirAll(o.Dir, 0o700); err != nil {
+		log.Error("drain spill off: its directory cannot be made", "dir", o.Dir, "err", err)
+		spillErrors.Inc()
+		return nil
+	}
+	n := &nodeSpill{o: o, sync: sy, budget: spill.NewBudget(o.MaxBytes), log: log.With("component", "spill"),
+		drains: map[int64]*drainSpill{}, left: map[int64]bool{}}
+	ents, _ := os.ReadDir(o.Dir)
+	for _, e := range ents {
+		if id, err := strconv.ParseInt(e.Name(), 10, 64); err == nil && e.IsDir() {
+			n.left[id] = true
+		}
+	}
+	spillBudgetBytes.Set(float64(o.MaxBytes))
+	return n
+}
+
+// enabled reports whether the drain's overflow goes to disk.
+func (n *nodeSpill) enabled(d *Drain) bool {
+	switch d.Config.Buffer {
+	case "disk":
+		return true
+	case "memory":
+		return false
+	}
+	return n.o.All
+}
+
+// attach gives d's buffer its spill when the drain spills or has messages
+// left on disk from before (those are delivered either way).
+func (n *nodeSpill) attach(d *Drain) {
+	if n == nil || d.Buf == nil {
+		return
+	}
+	on := n.enabled(d)
+	n.mu.Lock()
+	ds := n.drains[d.Config.ID]
+	if ds == nil {
+		left := n.left[d.Config.ID]
+		if !on && !left {
+			n.mu.Unlock()
+			return
+		}
+		delete(n.left, d.Config.ID)
+		ds = &drainSpill{n: n, id: d.Config.ID, dir: filepath.Join(n.o.Dir, strconv.FormatInt(d.Config.ID, 10))}
+		n.drains[d.Config.ID] = ds
+		if left {
+			ds.open(time.Now().UnixNano()) // deliver what is there
+		}
+	}
+	n.mu.Unlock()
+	bs := &bufSpill{ds: ds, b: d.Buf, on: on, front: ringbuf.NewRing(frontCap), kick: make(chan struct{}, 1)}
+	ds.reader.Store(bs)
+	d.Buf.mu.Lock()
+	d.Buf.sp = bs
+	if on {
+		d.Buf.ring.SetOverflow(bs)
+	}
+	d.Buf.mu.Unlock()
+}
+
+// forget removes the spill of a deleted drain, and the directories of
+// drains the first snapshot does not have (want: the drains that exist).
+func (n *nodeSpill) forget(want func(id int64) bool) {
+	if n == nil {
+		return
+	}
+	n.mu.Lock()
+	var gone []*drainSpill
+	for id, ds := range n.drains {
+		if !want(id) {
+			gone = append(gone, ds)
+			delete(n.drains, id)
+		}
+	}
+	for id := range n.left {
+		if !want(id) {
+			delete(n.left, id)
+			os.RemoveAll(filepath.Join(n.o.Dir, strconv.FormatInt(id, 10)))
+		}
+	}
+	n.mu.Unlock()
+	for _, ds := range gone {
+		ds.remove()
+	}
+	n.gauge()
+}
+
+func (n *nodeSpill) gauge() { spillBytes.Set(float64(n.budget.Used())) }
+
+// close syncs and closes every queue (the node stops; they stay on disk).
+func (n *nodeSpill) close() {
+	if n == nil {
+		return
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	for _, ds := range n.drains {
+		ds.mu.Lock()
+		if q := ds.q.Load(); q != nil {
+			if err := q.Close(); err != nil {
+				n.log.Warn("drain spill not synced", "drain_id", ds.id, "err", err)
+			}
+		}
+		ds.mu.Unlock()
+	}
+	n.gauge()
+}
+
+// drainSpill is one drain's queue, shared by the buffers of its
+// successive runs (a drain restarted by a config change keeps its spill).
+type drainSpill struct {
+	n   *nodeSpill
+	id  int64
+	dir string
+
+	mu        sync.Mutex
+	q         atomic.Pointer[spill.Queue] // nil until opened
+	failUntil atomic.Int64                // unix ns: no open or write before
+	reader    atomic.Pointer[bufSpill]    // the buffer that takes from it (the latest run)
+	msgs      atomic.Int64                // staged + on disk, not consumed
+	oldestAt  atomic.Int64                // unix ns: when the spill last went from empty to not
+	removed   bool
+}
+
+// queue returns the open queue, opening it on first use; nil while it
+// cannot be opened.
+func (ds *drainSpill) queue(now int64) *spill.Queue {
+	if q := ds.q.Load(); q != nil {
+		return q
+	}
+	if now < ds.failUntil.Load() {
+		return nil
+	}
+	ds.mu.Lock()
+	defer ds.mu.Unlock()
+	return ds.open(now)
+}
+
+// open opens the queue; under mu (or before ds is shared).
+func (ds *drainSpill) open(now int64) *spill.Queue {
+	if q := ds.q.Load(); q != nil || ds.removed {
+		return q
+	}
+	n := ds.n
+	q, rep, err := spill.Open(ds.dir, spill.Options{MaxBytes: n.o.DrainMaxBytes, Budget: n.budget, Sync: n.sync})
+	if err != nil {
+		spillErrors.Inc()
+		ds.failUntil.Store(now + int64(spillRetry))
+		n.log.Warn("drain spill cannot be opened; overflow is dropped (L10) meanwhile", "drain_id", ds.id, "err", err)
+		return nil
+	}
+	if rep.TornBytes > 0 {
+		spillLost.Add(rep.LostMsgs)
+		n.log.Warn("drain spill: torn tail cut (the node stopped mid-write)", "drain_id", ds.id,
+			"bytes", rep.TornBytes, "messages_lost", rep.LostMsgs)
+	}
+	m, _ := q.Len()
+	ds.msgs.Store(m)
+	ds.q.Store(q)
+	n.gauge()
+	return q
+}
+
+func (ds *drainSpill) remove() {
+	ds.mu.Lock()
+	defer ds.mu.Unlock()
+	ds.removed = true
+	if q := ds.q.Load(); q != nil {
+		q.Remove()
+	} else {
+		os.RemoveAll(ds.dir)
+	}
+	ds.msgs.Store(0)
+}
+
+// bufSpill is one Buffer's side of its drain's spill: the staging its
+// ring's overflow goes to, the writer, and the front ring taking reads.
+type bufSpill struct {
+	ds *drainSpill
+	b  *Buffer
+	on bool // the ring overflows into it; false: leftovers are only read
+
+	mu       sync.Mutex // staging (under the buffer lock when called by the ring)
+	run      []byte
+	lens     []uint32
+	at       int64 // when the first staged message was spilled
+	reserved int64
+	started  bool
+	kick     chan struct{}
+	stop     chan struct{}
+	stopped  chan struct{}
+
+	io    sync.Mutex // writing staged records and reading the queue, in turn
+	wrun  []byte
+	wlens []uint32
+	spans []ringbuf.Span
+
+	// under the buffer lock
+	front   *ringbuf.Ring // messages read from the queue, not taken yet
+	pending int           // messages the sender took from front, not consumed in the queue yet
+	frontAt int64         // when front's messages were spilled
+}
+
+// Spill takes overflow into staging (ringbuf.Overflow); under the buffer
+// lock: copies only.
+func (s *bufSpill) Spill(run []byte, lens []uint32, now int64) int {
+	q := s.ds.queue(now)
+	if q == nil {
+		return 0
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	k, bytes := 0, 0
+	for _, l := range lens {
+		if len(s.run)+bytes+int(l) > stageMax && len(s.lens)+k > 0 {
+			break
+		}
+		bytes += int(l)
+		k++
+	}
+	if k == 0 {
+		return 0
+	}
+	need := spill.RecordSize(k, bytes) - spill.HeaderSize
+	if len(s.lens) == 0 {
+		need += spill.HeaderSize
+	}
+	if !q.Reserve(need) {
+		spillFull.Add(k)
+		return 0
+	}
+	if len(s.lens) == 0 {
+		s.at = now
+	}
+	s.run = append(s.run, run[:bytes]...)
+	s.lens = append(s.lens, lens[:k]...)
+	s.reserved += need
+	if s.ds.msgs.Load() <= 0 {
+		s.ds.oldestAt.Store(now)
+	}
+	s.ds.msgs.Add(int64(k))
+	spillSpilled.Add(k)
+	if !s.started {
+		s.started = true
+		s.stop, s.stopped = make(chan struct{}), make(chan struct{})
+		go s.writer()
+	}
+	select {
+	case s.kick <- struct{}{}:
+	default:
+	}
+	return k
+}
+
+// writer writes staging out until stopped.
+func (s *bufSpill) writer() {
+	defer close(s.stopped)
+	for {
+		select {
+		case <-s.kick:
+		case <-s.stop:
+			return
+		}
+		s.io.Lock()
+		s.flushLocked()
+		s.io.Unlock()
+		s.b.signal() // the sender may wait for these to be readable
+	}
+}
+
+// flushLocked writes what is staged as one record; under io.
+func (s *bufSpill) flushLocked() {
+	s.mu.Lock()
+	run, lens, at, res := s.run, s.lens, s.at, s.reserved
+	s.run, s.lens, s.reserved = s.wrun[:0], s.wlens[:0], 0
+	s.mu.Unlock()
+	if len(lens) > 0 {
+		q := s.ds.q.Load()
+		err := errors.New("spill removed")
+		if q != nil {
+			err = q.Append(run, lens, at, res)
+		}
+		if err != nil {
+			if q != nil && !errors.Is(err, spill.ErrFull) {
+				q.Unreserve(res)
+			}
+			s.lost(len(lens), at, err)
+		}
+		s.ds.n.gauge()
+	}
+	if len(lens) == 0 && cap(run) > 0 {
+		run, lens = nil, nil // idle: give the staging back
+	}
+	s.wrun, s.wlens = run[:0], lens[:0]
+}
+
+// lost accounts a staged batch that could not be written: dropped and
+// reported (L10) as an overflow without a spill would be.
+func (s *bufSpill) lost(n int, at int64, err error) {
+	s.ds.msgs.Add(-int64(n))
+	spillErrors.Inc()
+	spillLost.Add(n)
+	s.ds.failUntil.Store(time.Now().UnixNano() + int64(spillRetry))
+	b := s.b
+	b.mu.Lock()
+	b.ring.AddLoss(n, at)
+	b.drops += uint64(n)
+	b.mu.Unlock()
+	s.ds.n.log.Warn("drain spill write failed; its messages are dropped (L10)", "drain_id", s.ds.id, "messages", n, "err", err)
+}
+
+// staged is the number of messages staged.
+func (s *bufSpill) staged() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.lens)
+}
+
+// reading reports whether this buffer takes from the spill (it is the
+// drain's latest run).
+func (s *bufSpill) reading() bool { return s.ds.reader.Load() == s }
+
+// held is the spill's messages not taken by the sender; under the buffer
+// lock.
+func (s *bufSpill) held() int {
+	if !s.reading() {
+		return 0
+	}
+	return int(max(s.ds.msgs.Load()-int64(s.pending), 0))
+}
+
+// take runs fn with the ring to take from: the front while the spill holds
+// messages (refilled from the queue when empty), else the buffer's ring.
+func (s *bufSpill) take(fn func(r *ringbuf.Ring)) {
+	b := s.b
+	if !s.reading() {
+		b.With(fn)
+		return
+	}
+	s.settle()
+	if s.front.Len() == 0 && s.ds.msgs.Load() > 0 { // front is the sender's: no lock to read it
+		s.refill()
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if s.front.Len() == 0 && s.ds.msgs.Load() <= 0 {
+		s.frontAt = 0
+		fn(b.ring)
+		return
+	}
+	n := s.front.Len()
+	fn(s.front)
+	s.pending = n - s.front.Len()
+}
+
+// settle consumes in the queue what the sender took last time (its frame
+// was delivered or dropped since).
+func (s *bufSpill) settle() {
+	b := s.b
+	b.mu.Lock()
+	p := s.pending
+	s.pending = 0
+	b.mu.Unlock()
+	if p == 0 {
+		return
+	}
+	if q := s.ds.q.Load(); q != nil {
+		q.Consume(p)
+	}
+	s.ds.msgs.Add(-int64(p))
+	spillUnspilled.Add(p)
+	s.ds.n.gauge()
+}
+
+// refill loads the record at the queue's cursor into front, writing out
+// what is staged first when the queue has nothing else.
+func (s *bufSpill) refill() {
+	s.io.Lock()
+	defer s.io.Unlock()
+	q := s.ds.q.Load()
+	if q == nil {
+		s.ds.msgs.Store(int64(s.staged()))
+		return
+	}
+	for range 4 {
+		run, lens, at, err := q.Peek()
+		if err != nil {
+			spillErrors.Inc()
+			s.ds.n.log.Warn("drain spill: damaged record skipped", "drain_id", s.ds.id, "err", err)
+			continue
+		}
+		if len(lens) == 0 {
+			if s.staged() > 0 {
+				s.flushLocked()
+				continue
+			}
+			m, _ := q.Len() // nothing readable: the count follows the queue
+			s.ds.msgs.Store(m)
+			return
+		}
+		s.spans = s.spans[:0]
+		off := uint32(0)
+		for _, l := range lens {
+			s.spans = append(s.spans, ringbuf.Span{Off: off, End: off + l})
+			off += l
+		}
+		b := s.b
+		b.mu.Lock()
+		s.front.PushRun(run, s.spans, at)
+		s.frontAt = at
+		b.mu.Unlock()
+		return
+	}
+}
+
+// retake puts the messages the sender took from the spill back (they are
+// read again from the queue); false when it took none.
+func (s *bufSpill) retake() bool {
+	b := s.b
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if s.pending == 0 {
+		return false
+	}
+	s.pending = 0
+	s.front.PopWhile(func([]byte) bool { return true }) // still in the queue: read again
+	return true
+}
+
+// stow ends this buffer's use of the spill when its sender stops: the
+// ring's messages go to the spill (behind what is there), staging is
+// written, and the sender's frame in hand (inHand: n FormHTTP frames back
+// to back, or nil) stays in front of the queue. It returns how many of the
+// n messages in hand are kept.
+func (s *bufSpill) stow(inHand []byte, n int) (kept int) {
+	b := s.b
+	now := time.Now().UnixNano()
+	b.mu.Lock()
+	if s.on {
+		b.drops += uint64(b.ring.SpillAll(now))
+	}
+	b.ring.SetOverflow(nil) // pushes that still arrive are dropped as without a spill
+	b.mu.Unlock()
+	s.mu.Lock()
+	started := s.started
+	s.mu.Unlock()
+	if started {
+		close(s.stop)
+		<-s.stopped
+	}
+	s.io.Lock()
+	defer s.io.Unlock()
+	s.flushLocked()
+	q := s.ds.q.Load()
+	if q == nil || !s.reading() {
+		return 0
+	}
+	b.mu.Lock()
+	p := s.pending
+	s.pending = 0
+	s.front.PopWhile(func([]byte) bool { return true }) // still in the queue
+	b.mu.Unlock()
+	switch {
+	case n == 0 && p > 0: // the last frame was settled
+		q.Consume(p)
+		s.ds.msgs.Add(-int64(p))
+		spillUnspilled.Add(p)
+	case p > 0: // the frame in hand came from the queue: it is still there
+		kept = n
+	case n > 0 && inHand != nil && s.on:
+		run, lens, ok := splitHTTPFrames(inHand, n)
+		if ok && q.Prepend(run, lens, now) == nil {
+			s.ds.msgs.Add(int64(n))
+			spillSpilled.Add(n)
+			kept = n
+		}
+	}
+	if s.ds.n.sync != spill.SyncNever {
+		q.Sync()
+	}
+	s.ds.n.gauge()
+	return kept
+}
+
+// splitHTTPFrames cuts n octet-counted frames ("<len> <msg>", FormHTTP) lying
+// back to back in b into lengths.
+func splitHTTPFrames(b []byte, n int) ([]byte, []uint32, bool) {
+	lens := make([]uint32, 0, n)
+	for off := 0; off < len(b); {
+		i, l := off, 0
+		for i < len(b) && b[i] >= '0' && b[i] <= '9' {
+			l = 10*l + int(b[i]-'0')
+			i++
+		}
+		if i == off || i >= len(b) || b[i] != ' ' || i+1+l > len(b) {
+			return nil, nil, false
+		}
+		end := i + 1 + l
+		lens = append(lens, uint32(end-off))
+		off = end
+	}
+	return b, lens, len(lens) == n
+}
+
+// SpillStatus is a drain's spill for the status endpoint.
+type SpillStatus struct {
+	Messages   int64   // spilled, not delivered yet
+	LagSeconds float64 // age of the oldest of them (catch-up lag)
+}
+
+func (s *bufSpill) status(now time.Time) SpillStatus {
+	b := s.b
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	st := SpillStatus{Messages: int64(s.held())}
+	if st.Messages > 0 {
+		at := s.frontAt // the record being taken, or when the spill began
+		if at == 0 {
+			at = s.ds.oldestAt.Load()
+		}
+		if at > 0 {
+			st.LagSeconds = max(now.Sub(time.Unix(0, at)).Seconds(), 0)
+		}
+	}
+	return st
+}

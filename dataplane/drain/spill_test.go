@@ -1,0 +1,274 @@
+package drain
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/logplex/logplex/config"
+)
+
+// spillSnap is a snapshot of channel "sp" with drain id to url.
+func spillSnap(id int64, url, buffer string) *config.Snapshot {
+	return config.Build(map[string]config.Hash{
+		config.ChannelKey("sp"): config.ChannelHash("sp", ""),
+		config.DrainKey(id): config.DrainHash(&config.Drain{ID: id, ChannelID: "sp", Token: httpTestToken,
+			URL: url, Buffer: buffer}),
+	}, false, "1")
+}
+
+// spillOpts: a small ring, small frames, fast reconnects, the spill in dir.
+func spillOpts(dir string, drainMax int64) Options {
+	return testOptions(Options{HTTPBufferSize: 50, HTTPTargetBytes: 1500, HTTPReconnectTime: time.Millisecond,
+		HTTPMaxRetries: 3, StopGrace: 200 * time.Millisecond,
+		Spill: SpillOptions{Dir: dir, MaxBytes: 64 << 20, DrainMaxBytes: drainMax}})
+}
+
+func startSpill(t *testing.T, o Options, id int64, url, buffer string) (*Manager, *Drain) {
+	t.Helper()
+	m := NewManager(o)
+	m.Update(spillSnap(id, url, buffer))
+	d := m.Drain(id)
+	if d == nil {
+		t.Fatal("drain not started")
+	}
+	return m, d
+}
+
+// pushRange pushes messages from..to-1 in batches of 10.
+func pushRange(d *Drain, from, to int) {
+	for i := from; i < to; i += 10 {
+		push(d, testMsgs(i, min(10, to-i))...)
+	}
+}
+
+// delivered returns the message ids of the successful requests in the
+// order they arrived, and the sum of their L10 counts.
+func delivered(t *testing.T, srv *capServer) (ids []int, l10 int) {
+	for _, r := range srv.Reqs() {
+		if r.Status/100 != 2 {
+			continue
+		}
+		got, n := bodyParts(t, r.Body)
+		ids = append(ids, got...)
+		l10 += n
+	}
+	return ids, l10
+}
+
+// inOrder checks that ids are exactly from..to-1, in order.
+func inOrder(t *testing.T, ids []int, from, to int) {
+	t.Helper()
+	if len(ids) != to-from {
+		t.Fatalf("delivered %d messages, want %d", len(ids), to-from)
+	}
+	for i, id := range ids {
+		if id != from+i {
+			t.Fatalf("delivery %d is message %d, want %d (out of order or lost)", i, id, from+i)
+		}
+	}
+}
+
+// TestSpillOutageLosesNothing: an HTTP drain with a 50-message ring whose
+// endpoint is down while 3 000 messages arrive delivers all of them, in
+// order, without an L10, once it is back; the overflow went to disk and
+// the spill is empty (its files gone) after the catch-up.
+func TestSpillOutageLosesNothing(t *testing.T) {
+	srv := newCapServer(t, nil)
+	dir := t.TempDir()
+	id := httpNextID.Add(1)
+	m, d := startSpill(t, spillOpts(dir, 0), id, httpURL(srv, "http", "/"), "disk")
+	defer m.Close(context.Background())
+	addr := srv.addr
+	srv.down()
+	spilled0 := spillSpilled.Get()
+	const n = 3000
+	pushRange(d, 0, n)
+	waitFor(t, wait, "the overflow to be spilled", func() bool { return d.Status().Spilled > 0 })
+	if got := spillSpilled.Get() - spilled0; got < n-100 {
+		t.Fatalf("%d spilled, want most of %d", got, n)
+	}
+	if st := d.Status(); st.SpillLagSeconds <= 0 || st.Buffered < n-10 {
+		t.Fatalf("status during the outage %+v: want the spill, its lag and every message buffered", st)
+	}
+	srv.up(addr)
+	waitFor(t, 3*wait, "every message delivered", func() bool { ids, _ := delivered(t, srv); return len(ids) >= n })
+	ids, l10 := delivered(t, srv)
+	inOrder(t, ids, 0, n)
+	if st := d.Status(); l10 != 0 || st.Dropped != 0 || st.Delivered != n {
+		t.Fatalf("L10 %d, status %+v: want nothing lost", l10, st)
+	}
+	waitFor(t, wait, "the spill files to go", func() bool {
+		segs, _ := filepath.Glob(filepath.Join(dir, strconv.FormatInt(id, 10), "*.seg"))
+		return len(segs) == 0 && d.Status().Spilled == 0
+	})
+}
+
+// TestSpillOffDropsAsBefore: the same outage without the spill (buffer
+// "memory") loses what the ring cannot hold, reported exactly by L10.
+func TestSpillOffDropsAsBefore(t *testing.T) {
+	srv := newCapServer(t, nil)
+	dir := t.TempDir()
+	id := httpNextID.Add(1)
+	m, d := startSpill(t, spillOpts(dir, 0), id, httpURL(srv, "http", "/"), "memory")
+	defer m.Close(context.Background())
+	addr := srv.addr
+	srv.down()
+	const n = 3000
+	pushRange(d, 0, n)
+	srv.up(addr)
+	waitFor(t, 3*wait, "the buffer to empty", func() bool { return d.Status().Buffered == 0 })
+	push(d, testMsg(n)) // carries the L10
+	waitFor(t, wait, "the last message", func() bool { ids, _ := delivered(t, srv); return len(ids) > 0 && ids[len(ids)-1] == n })
+	ids, l10 := delivered(t, srv)
+	if len(ids)+l10 != n+1 || l10 < n/2 {
+		t.Fatalf("delivered %d + L10 %d, want %d with most lost", len(ids), l10, n+1)
+	}
+	if ents, _ := os.ReadDir(dir); len(ents) != 0 {
+		t.Fatalf("a memory drain wrote to the spill directory: %v", ents)
+	}
+}
+
+// TestSpillSurvivesRestart: the node stops (Close, as on SIGTERM) during
+// the outage with a frame in hand, a spill and a full ring; a new one on
+// the same directory delivers every message once, in order.
+func TestSpillSurvivesRestart(t *testing.T) {
+	srv := newCapServer(t, nil)
+	dir := t.TempDir()
+	id := httpNextID.Add(1)
+	url := httpURL(srv, "http", "/")
+	m, d := startSpill(t, spillOpts(dir, 0), id, url, "disk")
+	addr := srv.addr
+	srv.down()
+	const n = 2000
+	pushRange(d, 0, n)
+	waitFor(t, wait, "a frame in hand", func() bool { return d.Status().LastError != "" })
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	m.Close(ctx)
+	cancel()
+	if st := d.Status(); st.Dropped != 0 {
+		t.Fatalf("stopping lost %d messages; the spill should keep them", st.Dropped)
+	}
+	srv.up(addr)
+	m, d = startSpill(t, spillOpts(dir, 0), id, url, "disk")
+	defer m.Close(context.Background())
+	waitFor(t, 3*wait, "every message delivered", func() bool { ids, _ := delivered(t, srv); return len(ids) >= n })
+	pushRange(d, n, n+10) // newer messages come after
+	waitFor(t, wait, "the new messages", func() bool { ids, _ := delivered(t, srv); return len(ids) >= n+10 })
+	ids, l10 := delivered(t, srv)
+	inOrder(t, ids, 0, n+10)
+	if l10 != 0 {
+		t.Fatalf("L10 reported %d lost", l10)
+	}
+}
+
+// TestSpillBudget: a drain whose share is small spills up to it and no
+// further (the files never exceed it); the rest is dropped by the ring and
+// reported by L10 exactly: delivered + reported = sent.
+func TestSpillBudget(t *testing.T) {
+	srv := newCapServer(t, nil)
+	dir := t.TempDir()
+	id := httpNextID.Add(1)
+	const share = 32 << 10
+	m, d := startSpill(t, spillOpts(dir, share), id, httpURL(srv, "http", "/"), "disk")
+	defer m.Close(context.Background())
+	addr := srv.addr
+	srv.down()
+	full0 := spillFull.Get()
+	const n = 3000
+	for i := 0; i < n; i += 10 {
+		pushRange(d, i, i+10)
+		if used := m.spill.budget.Used(); used > share {
+			t.Fatalf("the spill holds %d bytes, its share is %d", used, share)
+		}
+	}
+	if spillFull.Get() == full0 {
+		t.Fatal("the budget was never exhausted: the test does not test it")
+	}
+	srv.up(addr)
+	waitFor(t, 3*wait, "the buffer to empty", func() bool { return d.Status().Buffered == 0 })
+	push(d, testMsg(n))
+	waitFor(t, wait, "the last message", func() bool { ids, _ := delivered(t, srv); return len(ids) > 0 && ids[len(ids)-1] == n })
+	ids, l10 := delivered(t, srv)
+	if len(ids)+l10 != n+1 || l10 == 0 {
+		t.Fatalf("delivered %d + L10 %d, want %d with some lost", len(ids), l10, n+1)
+	}
+	for i := 1; i < len(ids); i++ {
+		if ids[i] <= ids[i-1] {
+			t.Fatalf("message %d delivered after %d", ids[i], ids[i-1])
+		}
+	}
+	if st := d.Status(); st.Dropped != uint64(l10) {
+		t.Fatalf("status dropped %d, L10 reported %d", st.Dropped, l10)
+	}
+}
+
+// TestSpillUnwritable: a drain whose spill directory cannot be made (a file
+// is in the way) counts the error and drops as without a spill: nothing
+// crashes, delivered + reported = sent.
+func TestSpillUnwritable(t *testing.T) {
+	srv := newCapServer(t, nil)
+	dir := t.TempDir()
+	id := httpNextID.Add(1)
+	if err := os.WriteFile(filepath.Join(dir, strconv.FormatInt(id, 10)), []byte("in the way"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	errs0 := spillErrors.Get()
+	m, d := startSpill(t, spillOpts(dir, 0), id, httpURL(srv, "http", "/"), "disk")
+	defer m.Close(context.Background())
+	addr := srv.addr
+	srv.down()
+	const n = 1000
+	pushRange(d, 0, n)
+	if spillErrors.Get() == errs0 {
+		t.Fatal("the spill error was not counted")
+	}
+	srv.up(addr)
+	waitFor(t, 3*wait, "the buffer to empty", func() bool { return d.Status().Buffered == 0 })
+	push(d, testMsg(n))
+	waitFor(t, wait, "the last message", func() bool { ids, _ := delivered(t, srv); return len(ids) > 0 && ids[len(ids)-1] == n })
+	ids, l10 := delivered(t, srv)
+	if len(ids)+l10 != n+1 || l10 == 0 {
+		t.Fatalf("delivered %d + L10 %d, want %d", len(ids), l10, n+1)
+	}
+}
+
+// TestSpillDeletedDrain: deleting a drain that has a spill removes it and
+// gives its bytes back to the node's budget.
+func TestSpillDeletedDrain(t *testing.T) {
+	srv := newCapServer(t, nil)
+	dir := t.TempDir()
+	id := httpNextID.Add(1)
+	m, d := startSpill(t, spillOpts(dir, 0), id, httpURL(srv, "http", "/"), "disk")
+	defer m.Close(context.Background())
+	srv.down()
+	pushRange(d, 0, 1000)
+	waitFor(t, wait, "spill files", func() bool { return m.spill.budget.Used() > 0 })
+	m.Update(config.Build(map[string]config.Hash{config.ChannelKey("sp"): config.ChannelHash("sp", "")}, false, "2"))
+	if _, err := os.Stat(filepath.Join(dir, strconv.FormatInt(id, 10))); !os.IsNotExist(err) {
+		t.Fatalf("the deleted drain's spill is still there (%v)", err)
+	}
+	if u := m.spill.budget.Used(); u != 0 {
+		t.Fatalf("budget still holds %d bytes", u)
+	}
+}
+
+// TestSpillUntouchedWhileKeepingUp: a spilling drain whose endpoint keeps
+// up never touches the disk (no directory, no writer).
+func TestSpillUntouchedWhileKeepingUp(t *testing.T) {
+	srv := newCapServer(t, nil)
+	dir := t.TempDir()
+	id := httpNextID.Add(1)
+	m, d := startSpill(t, spillOpts(dir, 0), id, httpURL(srv, "http", "/"), "disk")
+	defer m.Close(context.Background())
+	for i := 0; i < 200; i += 10 {
+		pushRange(d, i, i+10)
+		waitFor(t, wait, "delivery", func() bool { return d.Status().Delivered == uint64(i+10) })
+	}
+	if ents, _ := os.ReadDir(dir); len(ents) != 0 {
+		t.Fatalf("the spill directory has %v while the endpoint kept up", ents)
+	}
+}
