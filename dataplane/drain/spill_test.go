@@ -272,3 +272,66 @@ func TestSpillUntouchedWhileKeepingUp(t *testing.T) {
 		t.Fatalf("the spill directory has %v while the endpoint kept up", ents)
 	}
 }
+
+// TestSpillEndpointFails: an endpoint that is up but answers 503 and 500
+// for a while (frames fail and are retried) loses nothing either: a
+// spilling drain keeps its frame until it is delivered.
+func TestSpillEndpointFails(t *testing.T) {
+	srv := newCapServer(t, nil)
+	dir := t.TempDir()
+	id := httpNextID.Add(1)
+	m, d := startSpill(t, spillOpts(dir, 0), id, httpURL(srv, "http", "/"), "disk")
+	defer m.Close(context.Background())
+	failing := 40
+	srv.setRespond(func(*capReq) (int, time.Duration) {
+		if failing > 0 {
+			failing--
+			return 503 - 3*(failing%2), 0
+		}
+		return 200, 0
+	})
+	const n = 2000
+	pushRange(d, 0, n)
+	waitFor(t, 3*wait, "every message delivered", func() bool { ids, _ := delivered(t, srv); return len(ids) >= n })
+	ids, l10 := delivered(t, srv)
+	inOrder(t, ids, 0, n)
+	if st := d.Status(); l10 != 0 || st.Dropped != 0 || st.Retries == 0 {
+		t.Fatalf("L10 %d, status %+v: want retries and nothing lost", l10, st)
+	}
+}
+
+// TestSpillSyslogOutage: a syslog drain with a 50-message ring delivers
+// every message of an outage, in order and without an L10, once its
+// endpoint is back.
+func TestSpillSyslogOutage(t *testing.T) {
+	e := newSLEndpoint(t, nil)
+	dir := t.TempDir()
+	id := httpNextID.Add(1)
+	o := testOptions(Options{TCPBufferSize: 50, TCPBackoffBase: 5 * time.Millisecond, TCPBackoffMax: 50 * time.Millisecond,
+		StopGrace: 200 * time.Millisecond, Spill: SpillOptions{Dir: dir}})
+	m, d := startSpill(t, o, id, slURL("syslog", e), "disk")
+	defer m.Close(context.Background())
+	d.Buf.Push(slMsg(0), time.Now().UnixNano())
+	slWaitFor(t, wait, "the first frame", func() bool { return len(e.Frames()) == 1 })
+	e.stop()
+	slWaitFor(t, wait, "the drain to see the close", func() bool { return d.Status().LastError != "" })
+	const n = 2000
+	for i := 1; i < n; i++ {
+		d.Buf.Push(slMsg(i), time.Now().UnixNano())
+	}
+	if d.Status().Spilled == 0 {
+		t.Fatal("nothing spilled")
+	}
+	e.start()
+	slWaitFor(t, 3*wait, "every message", func() bool { return len(e.Frames()) >= n })
+	frames := e.Frames()
+	msgs, l10 := slCount(frames)
+	if msgs != n || l10 != 0 {
+		t.Fatalf("%d messages and L10 %d, want %d and none", msgs, l10, n)
+	}
+	for i, f := range frames {
+		if f != slFrame(i) {
+			t.Fatalf("frame %d is %q, want %q", i, f, slFrame(i))
+		}
+	}
+}
