@@ -132,7 +132,7 @@ var metricHelp = map[string]string{
 	"logplex_drain_buffer_depth":             "Messages buffered by one drain (drain_id, drain_type).",
 	"logplex_drain_spill_bytes":              "Bytes the drains' disk spill holds on this node (segment files, reserved space included).",
 	"logplex_drain_spill_budget_bytes":       "The disk spill's budget on this node (--drain-spill-max-bytes).",
-	"logplex_drain_spill_spilled_total":      "Messages drain buffers moved to their disk spill instead of dropping them.",
+	"logplex_drain_spill_spilled_total":      "Messages drain buffers moved to their disk spill instead of dropping them (counted once written).",
 	"logplex_drain_spill_unspilled_total":    "Messages taken back from the disk spill and settled by their drain's sender (delivered or dropped).",
 	"logplex_drain_spill_full_total":         "Messages a full drain buffer could not spill: the drain's or node's spill budget was exhausted (dropped, L10).",
 	"logplex_drain_spill_errors_total":       "Disk spill failures: a directory that cannot be opened, a write that fails (disk full, unwritable), a damaged record skipped.",

@@ -345,7 +345,6 @@ func (s *bufSpill) Spill(run []byte, lens []uint32, now int64) int {
 		s.ds.oldestAt.Store(now)
 	}
 	s.ds.msgs.Add(int64(k))
-	spillSpilled.Add(k)
 	if !s.started {
 		s.started = true
 		s.stop, s.stopped = make(chan struct{}), make(chan struct{})
@@ -386,7 +385,9 @@ func (s *bufSpill) flushLocked() {
 		if q != nil {
 			err = q.Append(run, lens, at, res)
 		}
-		if err != nil {
+		if err == nil {
+			spillSpilled.Add(len(lens))
+		} else {
 			if q != nil && !errors.Is(err, spill.ErrFull) {
 				q.Unreserve(res)
 			}
