@@ -168,3 +168,43 @@ func TestCompatCompression(t *testing.T) {
 		t.Fatalf("stored compression %v", stored)
 	}
 }
+
+// TestDrainBufferField: the "buffer" extension (issue 19) is stored like
+// "compression" and shown back; it is "disk" or "memory", kept by a PUT
+// that does not name it, cleared by null, and refused otherwise (422).
+func TestDrainBufferField(t *testing.T) {
+	p := newPlane(t, nil)
+	p.channel("app-b")
+	a := createLegacyChannel(t, p, "b")
+	r := p.do("POST", p.v3+"/v3/channels/app-b/drains", `{"url":"https://logs.example.com/d","buffer":"disk"}`, jsonH)
+	want(t, r, 201)
+	if !strings.HasSuffix(r.body, `,"url":"https://logs.example.com/d","buffer":"disk"}`) {
+		t.Fatalf("body %q", r.body)
+	}
+	id := regexp.MustCompile(`"id":(\d+)`).FindStringSubmatch(r.body)[1]
+	r = p.do("PUT", p.v3+"/v3/channels/app-b/drains/"+id, `{"url":"https://logs.example.com/e"}`, jsonH)
+	if r.code != 200 || !strings.Contains(r.body, `"buffer":"disk"`) {
+		t.Fatalf("PUT without buffer: %d %q", r.code, r.body)
+	}
+	r = p.do("PUT", p.v3+"/v3/channels/app-b/drains/"+id, `{"buffer":null}`, jsonH)
+	if r.code != 200 || strings.Contains(r.body, "buffer") {
+		t.Fatalf("PUT buffer null: %d %q", r.code, r.body)
+	}
+	r = p.do("POST", p.api+"/v2/channels/"+a+"/drains", `{"url":"syslog://logs.example.com","buffer":"memory"}`, authH)
+	if r.code != 201 || !strings.Contains(r.body, `"buffer":"memory"`) {
+		t.Fatalf("v2: %d %q", r.code, r.body)
+	}
+	for _, body := range []string{`{"url":"https://l.example.com/x","buffer":"ssd"}`, `{"url":"https://l.example.com/y","buffer":1}`} {
+		want(t, p.do("POST", p.v3+"/v3/channels/app-b/drains", body, jsonH), 422)
+		want(t, p.do("POST", p.api+"/v2/channels/"+a+"/drains", body, authH), 422)
+	}
+	var stored []string
+	for _, ch := range []string{"app-b", a} {
+		for _, d := range p.snapshot().Channel(ch).Drains {
+			stored = append(stored, d.Buffer)
+		}
+	}
+	if strings.Join(stored, ",") != ",memory" {
+		t.Fatalf("stored buffers %q", stored)
+	}
+}
