@@ -134,3 +134,33 @@ func TestPlatformScenarioSmall(t *testing.T) {
 		}
 	}
 }
+
+// TestDrainOutageScenarios runs drain-outage and drain-outage-nospill
+// quick (buffers of 100 messages) with a 2 s outage against the real
+// binary: with the spill the down drain gets every message in order; without
+// it, what it lost is exactly what its L10 notices report.
+func TestDrainOutageScenarios(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
+	defer cancel()
+	rep, err := Run(ctx, Options{Bin: bin, Scenarios: []string{"drain-outage", "drain-outage-nospill"}, Knobs: []string{"outage=2s"},
+		Quick: true, Settle: 10 * time.Second, QuietWait: -1, WorkDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range rep.Results {
+		o := r.Outage
+		if r.Error != "" || o == nil {
+			t.Fatalf("%s: error %q, outage %+v, notes %v", r.Scenario, r.Error, o, r.Notes)
+		}
+		t.Logf("%s: %+v", r.Scenario, *o)
+		switch {
+		case o.Spill && (o.Delivered != o.Sent || o.Reported != 0 || o.OutOfOrder != 0 || o.SpilledMessages == 0):
+			t.Errorf("%s: with the spill: %+v", r.Scenario, *o)
+		case !o.Spill && (o.Delivered+o.Reported != o.Sent || o.Reported == 0):
+			t.Errorf("%s: without the spill: %+v", r.Scenario, *o)
+		}
+		if r.SinkCounts.OutOfOrder+r.SinkCounts.Corrupt+r.SinkCounts.Misrouted != 0 {
+			t.Errorf("%s: sink %+v", r.Scenario, r.SinkCounts)
+		}
+	}
+}

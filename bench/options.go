@@ -102,7 +102,7 @@ type knobSet struct {
 }
 
 var envKnobs = map[string]bool{"GOMAXPROCS": true, "GOGC": true, "GOMEMLIMIT": true, "GODEBUG": true}
-var genKnobs = map[string]bool{"batch": true, "conns": true, "size": true, "rate": true}
+var genKnobs = map[string]bool{"batch": true, "conns": true, "size": true, "rate": true, "outage": true}
 
 // parseKnobs splits name=value knobs into flags, environment and generator settings.
 func parseKnobs(knobs []string) (knobSet, error) {

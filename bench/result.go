@@ -72,6 +72,8 @@ type Result struct {
 	SetupSeconds float64         `json:"setup_seconds"`
 	Platform     *PlatformResult `json:"platform,omitempty"` // the platform scenario's own figures
 	Notes        []string        `json:"notes,omitempty"`
+
+	Outage *OutageResult `json:"outage,omitempty"` // drain-outage scenarios (outage.go)
 }
 
 // Loss is every message that did not arrive: missing at the drains,
@@ -103,6 +105,7 @@ func Checks(rs []Result) []Check {
 	add := func(scn, target, got string, met bool) {
 		cs = append(cs, Check{Target: target, Scenario: scn, Got: got, Met: met})
 	}
+	outageChecks(by, add)
 	for _, name := range []string{"tcp-to-http-drain@sustained", "tcp-to-http-drain"} {
 		if r := by[name]; r != nil {
 			add(name, "router CPU <= 0.5 core-s per million msgs (history off)",

@@ -72,6 +72,8 @@ func runScenario(ctx context.Context, o *Options, s Scenario, ks knobSet, defaul
 	measure := r.measureLoad
 	if s.Idle {
 		measure = r.measureIdle
+	} else if s.Outage > 0 {
+		measure = r.measureOutage
 	}
 	if s.Platform != nil {
 		measure = r.measurePlatform
@@ -100,6 +102,9 @@ func (r *scenarioRun) settings(defaults map[string]string) error {
 		s.Spread = o.Spread
 	}
 	for name, v := range r.ks.gen {
+		if name == "outage" { // a duration: outage.go reads it
+			continue
+		}
 		f, err := ParseRate(v)
 		if err != nil {
 			return fmt.Errorf("knob %s=%s: %w", name, v, err)
@@ -186,6 +191,9 @@ func (r *scenarioRun) routerFlags() []string {
 		f = append(f, "--deny-redis-buffers=true")
 	}
 	f = append(f, "--max-drains-per-channel="+strconv.Itoa(max(6, r.s.DrainsPerChannel)))
+	if r.s.Spill {
+		f = append(f, "--drain-spill-dir="+filepath.Join(r.dir, "spill"), "--drain-spill-all=true")
+	}
 	f = append(f, r.s.RouterArgs...)
 	return append(f, r.ks.flags...)
 }

@@ -5,6 +5,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // Scenario is one end-to-end setup: what goes in, how the channels, drains
@@ -33,7 +34,11 @@ type Scenario struct {
 	Idle             bool      // only start the router and measure it idle
 	Platform         *Platform // the platform scenario's layout (platform.go)
 	Sustained        bool      // search the highest lossless rate ("name@sustained")
-	RouterArgs       []string
+	// Outage, when set, makes it a drain-outage scenario (outage.go): drain
+	// 0's endpoint is down this long mid-run; Spill turns the disk spill on.
+	Outage     time.Duration
+	Spill      bool
+	RouterArgs []string
 
 	quick func(*Scenario) // shrinks it for --quick
 }
@@ -70,13 +75,24 @@ var Scenarios = map[string]Scenario{
 	"compressed-drain": {Desc: "TCP in, 100 channels x 1 HTTP drain with Content-Encoding: gzip", Compression: "gzip"},
 	"otlp-drain": {Desc: "TCP in, 100 channels x 1 OTLP/HTTP drain (protobuf ExportLogsServiceRequest, gzip), history off",
 		Drain: "otlp"},
+	"drain-outage": {Desc: "TCP in at 10 000 msgs/s, 100 channels x 1 HTTP drain, disk spill on: drain 0's endpoint is down for 60 s (--knob outage=…), then back",
+		Rate: 10000, Outage: 60 * time.Second, Spill: true, quick: quickOutage},
+	"drain-outage-nospill": {Desc: "drain-outage with the disk spill off: drain 0 loses what its buffer cannot hold, reported by L10",
+		Rate: 10000, Outage: 60 * time.Second, quick: quickOutage},
+}
+
+// quickOutage shrinks a drain-outage scenario: a 5 s outage, and drain
+// buffers of 100 messages so that it still overflows them.
+func quickOutage(s *Scenario) {
+	s.Outage = 5 * time.Second
+	s.RouterArgs = append(s.RouterArgs, "--http-drain-buffer-size=100")
 }
 
 // DefaultScenarios is what `logplex bench` runs without --scenarios.
 var DefaultScenarios = []string{
 	"idle", "relay-baseline", "tcp-to-http-drain", "tcp-to-http-drain@sustained", "tcp-to-http-drain@50k",
 	"tcp-to-syslog-drain@50k", "tcp-to-history@sustained", "tcp-to-history@1M", "http-in", "fanout-6-drains", "many-channels", "many-connections",
-	"with-tails", "compressed-drain",
+	"with-tails", "compressed-drain", "drain-outage", "drain-outage-nospill",
 }
 
 // QuickScenarios is the --quick set (CI smoke).

@@ -59,8 +59,10 @@ const (
 	// spillRetry is how long a spill that failed to open or write is not
 	// tried again (its overflow is dropped and counted meanwhile).
 	spillRetry = 5 * time.Second
-	// frontCap bounds the messages of the front ring (one record).
-	frontCap = 1 << 22
+	// frontCap bounds the messages of the front ring, and frontBytes what
+	// one refill reads ahead (whole records).
+	frontCap   = 1 << 22
+	frontBytes = 1 << 20
 )
 
 var (
@@ -490,7 +492,7 @@ func (s *bufSpill) refill() {
 		return
 	}
 	for range 4 {
-		run, lens, at, err := q.Peek()
+		run, lens, at, err := q.Read(frontBytes)
 		if err != nil {
 			spillErrors.Inc()
 			s.ds.n.log.Warn("drain spill: damaged record skipped", "drain_id", s.ds.id, "err", err)
@@ -531,6 +533,7 @@ func (s *bufSpill) retake() bool {
 	}
 	s.pending = 0
 	s.front.PopWhile(func([]byte) bool { return true }) // still in the queue: read again
+	s.ds.q.Load().Rewind()
 	return true
 }
 
@@ -567,6 +570,7 @@ func (s *bufSpill) stow(inHand []byte, n int) (kept int) {
 	s.pending = 0
 	s.front.PopWhile(func([]byte) bool { return true }) // still in the queue
 	b.mu.Unlock()
+	q.Rewind()
 	switch {
 	case n == 0 && p > 0: // the last frame was settled
 		q.Consume(p)

@@ -16,9 +16,10 @@
 // fails its CRC and reports what it cut (Repair). Fsync is a policy: after
 // every record, at the end of each segment (and on Close), or never.
 //
-// Reading is Peek (the unconsumed messages of the record at the cursor,
-// without consuming them) and Consume (n of them are done: the cursor
-// moves on, a finished segment is deleted). The cursor file is rewritten in
+// Reading is Read (the next records after those read, up to a byte size,
+// without consuming them), Consume (the next n messages read are done: the
+// cursor moves on, finished segments are deleted) and Rewind (read again
+// from the cursor). The cursor file is rewritten in
 // place on each Consume (24 bytes, one write), so after a restart reading
 // resumes where it was; a message is delivered again only if the process
 // died between delivering it and consuming it. Prepend adds a record before
@@ -165,12 +166,23 @@ type Queue struct {
 	msgs     int64    // messages not consumed
 	removed  bool
 
-	// the record at the cursor, read by Peek
-	rec     []byte // payload
-	recLens []uint32
-	recAt   int64
-	recSize int64 // on disk, header included; 0: not loaded
+	// reading ahead of the cursor: Read moves the read position on,
+	// Consume the cursor; ahead are the records read and not wholly
+	// consumed (the first is the cursor's)
+	pseq    uint64
+	poff    int64
+	ahead   []record
+	rbuf    []byte
+	rlens   []uint32
+	payload []byte
 	scratch []byte
+}
+
+// record is one record read ahead of the cursor.
+type record struct {
+	seq       uint64
+	off, size int64
+	count     int
 }
 
 // Open opens (creating it if needed) the queue in dir, repairs a torn
@@ -361,7 +373,7 @@ func (q *Queue) reset() {
 	}
 	q.segs, q.bytes, q.msgs = nil, 0, 0
 	q.cseq, q.coff, q.cidx = 0, 0, 0
-	q.recSize, q.rec, q.recLens = 0, nil, nil
+	q.ahead = q.ahead[:0]
 	q.writeCursor()
 }
 
@@ -535,6 +547,7 @@ func (q *Queue) writeFront(rec []byte) error {
 	if q.cseq != q.segs[0].seq {
 		return errors.New("spill: cursor is not on the first segment")
 	}
+	q.ahead = q.ahead[:0] // what was read ahead is read again after the new record
 	// Records of the first segment before the cursor are consumed; the
 	// cursor must stay valid: write the new segment, then a cursor that
 	// says "new segment, 0" — and the old first segment is read from its
@@ -560,7 +573,6 @@ func (q *Queue) writeFront(rec []byte) error {
 	}
 	q.segs = slices.Insert(q.segs, 0, segment{seq: seq, size: int64(len(rec))})
 	q.cseq, q.coff, q.cidx = seq, 0, 0
-	q.recSize, q.rec, q.recLens = 0, nil, nil
 	if q.r != nil {
 		q.r.Close()
 		q.r = nil
@@ -573,22 +585,25 @@ func (q *Queue) writeFront(rec []byte) error {
 // (at most the record at the cursor is partly consumed: its unconsumed
 // messages become a record of their own). Rare: Prepend on stop.
 func (q *Queue) compactFirst() error {
-	if err := q.loadRecord(); err != nil {
-		return err
-	}
 	first := q.segs[0]
-	rest := make([]byte, 0, first.size-q.coff)
-	if q.recSize > 0 {
-		lens := q.recLens[q.cidx:]
-		skip := 0
-		for _, n := range q.recLens[:q.cidx] {
-			skip += int(n)
+	var rest []byte
+	if q.coff < first.size {
+		count, at, payload, size, err := q.readRecord(first.seq, q.coff, first.size)
+		if err != nil {
+			return err
 		}
-		body := q.rec[4*len(q.recLens)+skip:]
-		rest = encode(rest, body, lens, q.recAt)
-		tail := make([]byte, first.size-(q.coff+q.recSize))
+		lens := make([]uint32, count)
+		skip := 0
+		for i := range lens {
+			lens[i] = binary.LittleEndian.Uint32(payload[4*i:])
+			if i < q.cidx {
+				skip += int(lens[i])
+			}
+		}
+		rest = encode(rest, payload[4*count+skip:], lens[q.cidx:], at)
+		tail := make([]byte, first.size-(q.coff+size))
 		if len(tail) > 0 {
-			if _, err := q.reader().ReadAt(tail, q.coff+q.recSize); err != nil {
+			if _, err := q.reader(first.seq).ReadAt(tail, q.coff+size); err != nil {
 				return err
 			}
 		}
@@ -615,7 +630,6 @@ func (q *Queue) compactFirst() error {
 	}
 	q.segs[0].size = int64(len(rest))
 	q.coff, q.cidx = 0, 0
-	q.recSize, q.rec, q.recLens = 0, nil, nil
 	return nil
 }
 
@@ -629,120 +643,119 @@ func (q *Queue) writeCursor() {
 	q.cur.WriteAt(c[:], 0)
 }
 
-// reader is the open file of the cursor's segment.
-func (q *Queue) reader() *os.File {
-	if q.r != nil && q.rseq == q.cseq {
+// reader is the open file of segment seq (nil if it cannot be opened).
+func (q *Queue) reader(seq uint64) *os.File {
+	if q.r != nil && q.rseq == seq {
 		return q.r
 	}
 	if q.r != nil {
 		q.r.Close()
 		q.r = nil
 	}
-	f, err := os.Open(q.segPath(q.cseq))
+	f, err := os.Open(q.segPath(seq))
 	if err != nil {
 		return nil
 	}
-	q.r, q.rseq = f, q.cseq
+	q.r, q.rseq = f, seq
 	return f
 }
 
-// loadRecord reads the record at the cursor if it is not loaded; at the
-// end of a segment it moves on to the next. A record that fails its CRC
-// (damage beyond the repaired tail) ends its segment: the rest of it is
-// skipped and counted by Consume's caller through Len.
-func (q *Queue) loadRecord() error {
-	for q.recSize == 0 && len(q.segs) > 0 {
-		seg := q.segs[0]
-		if q.coff >= seg.size {
-			if !q.nextSegment() {
-				return nil
-			}
-			continue
-		}
-		f := q.reader()
-		if f == nil {
-			return fmt.Errorf("spill: segment %x missing", seg.seq)
-		}
-		var h [HeaderSize]byte
-		if _, err := f.ReadAt(h[:], q.coff); err != nil {
-			return q.skipDamaged(err)
-		}
-		plen, count := binary.LittleEndian.Uint32(h[0:]), binary.LittleEndian.Uint32(h[4:])
-		if plen > maxRecord || uint64(count)*4 > uint64(plen) || q.coff+HeaderSize+int64(plen) > seg.size {
-			return q.skipDamaged(errors.New("bad record header"))
-		}
-		q.rec = slices.Grow(q.rec[:0], int(plen))[:plen]
-		if _, err := f.ReadAt(q.rec, q.coff+HeaderSize); err != nil && err != io.EOF {
-			return q.skipDamaged(err)
-		}
-		if crc32.Update(crc32.Checksum(h[:16], castagnoli), castagnoli, q.rec) != binary.LittleEndian.Uint32(h[16:]) {
-			return q.skipDamaged(errors.New("record CRC mismatch"))
-		}
-		q.recLens = slices.Grow(q.recLens[:0], int(count))[:count]
-		for i := range q.recLens {
-			q.recLens[i] = binary.LittleEndian.Uint32(q.rec[4*i:])
-		}
-		q.recAt = int64(binary.LittleEndian.Uint64(h[8:]))
-		q.recSize = HeaderSize + int64(plen)
-		if q.cidx > int(count) {
-			q.cidx = int(count)
-		}
+// readRecord reads and checks the record at off of segment seq (whose
+// size is size): its message count, time, payload (valid until the next
+// call) and size on disk.
+func (q *Queue) readRecord(seq uint64, off, size int64) (count int, at int64, payload []byte, recSize int64, err error) {
+	f := q.reader(seq)
+	if f == nil {
+		return 0, 0, nil, 0, fmt.Errorf("segment %x missing", seq)
 	}
-	return nil
+	var h [HeaderSize]byte
+	if _, err := f.ReadAt(h[:], off); err != nil {
+		return 0, 0, nil, 0, err
+	}
+	plen, n := binary.LittleEndian.Uint32(h[0:]), binary.LittleEndian.Uint32(h[4:])
+	if plen > maxRecord || uint64(n)*4 > uint64(plen) || off+HeaderSize+int64(plen) > size {
+		return 0, 0, nil, 0, errors.New("bad record header")
+	}
+	q.payload = slices.Grow(q.payload[:0], int(plen))[:plen]
+	if _, err := f.ReadAt(q.payload, off+HeaderSize); err != nil && err != io.EOF {
+		return 0, 0, nil, 0, err
+	}
+	if crc32.Update(crc32.Checksum(h[:16], castagnoli), castagnoli, q.payload) != binary.LittleEndian.Uint32(h[16:]) {
+		return 0, 0, nil, 0, errors.New("record CRC mismatch")
+	}
+	return int(n), int64(binary.LittleEndian.Uint64(h[8:])), q.payload, HeaderSize + int64(plen), nil
 }
 
-// skipDamaged gives up the rest of the cursor's segment.
-func (q *Queue) skipDamaged(cause error) error {
-	q.segs[0].size = q.coff
-	return fmt.Errorf("spill: %s at %x:%d: rest of the segment skipped: %w", q.dir, q.cseq, q.coff, cause)
+func (q *Queue) segIndex(seq uint64) int {
+	return slices.IndexFunc(q.segs, func(s segment) bool { return s.seq == seq })
 }
 
-// nextSegment deletes the finished first segment and moves the cursor to
-// the next; false when there is none (the queue is empty: its files go).
-func (q *Queue) nextSegment() bool {
-	if len(q.segs) <= 1 {
-		q.reset()
-		return false
-	}
-	done := q.segs[0]
-	if q.r != nil {
-		q.r.Close()
-		q.r = nil
-	}
-	os.Remove(q.segPath(done.seq))
-	q.bytes -= done.size
-	if q.opts.Budget != nil {
-		q.opts.Budget.Add(-done.size)
-	}
-	q.segs = q.segs[1:]
-	q.cseq, q.coff, q.cidx = q.segs[0].seq, 0, 0
-	q.writeCursor()
-	return true
-}
-
-// Peek returns the unconsumed messages of the record at the cursor: their
-// bytes back to back in run and their lengths, and when they were spilled
-// (unix ns). Both slices are valid until the next call on q. Empty when the
-// queue is. An error means damaged data was skipped (the messages in it are
-// gone); calling again goes on after it.
-func (q *Queue) Peek() (run []byte, lens []uint32, at int64, err error) {
+// Read returns the next messages after those read before (from the cursor
+// after Rewind, Open or when all read were consumed), whole records of them
+// up to about maxBytes (at least one record): their bytes back to back in
+// run, their lengths, and when the first of them was spilled (unix ns).
+// Nothing is consumed: Consume does that. Both slices are valid until the
+// next call on q. Empty when there is nothing more. An error means damaged
+// data was skipped (the messages in it are gone; Len no longer counts
+// them); what was read before it is returned.
+func (q *Queue) Read(maxBytes int) (run []byte, lens []uint32, at int64, err error) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	if q.msgs <= 0 {
+	q.rbuf, q.rlens = q.rbuf[:0], q.rlens[:0]
+	if q.msgs <= 0 || len(q.segs) == 0 {
 		return nil, nil, 0, nil
 	}
-	if err := q.loadRecord(); err != nil {
+	skipIdx := 0
+	if len(q.ahead) == 0 {
+		q.pseq, q.poff, skipIdx = q.cseq, q.coff, q.cidx
+	}
+	for len(q.rlens) == 0 || len(q.rbuf) < maxBytes {
+		i := q.segIndex(q.pseq)
+		if i < 0 {
+			break
+		}
+		if q.poff >= q.segs[i].size {
+			if i+1 >= len(q.segs) {
+				break
+			}
+			q.pseq, q.poff = q.segs[i+1].seq, 0
+			continue
+		}
+		count, recAt, payload, size, rerr := q.readRecord(q.pseq, q.poff, q.segs[i].size)
+		if rerr != nil {
+			err = fmt.Errorf("spill: %s at %x:%d: rest of the segment skipped: %w", q.dir, q.pseq, q.poff, rerr)
+			q.segs[i].size = q.poff
+			continue
+		}
+		skip := 0
+		for k := range count {
+			l := binary.LittleEndian.Uint32(payload[4*k:])
+			if k < skipIdx {
+				skip += int(l)
+			} else {
+				q.rlens = append(q.rlens, l)
+			}
+		}
+		if len(q.rbuf) == 0 {
+			at = recAt
+		}
+		q.rbuf = append(q.rbuf, payload[4*count+skip:]...)
+		q.ahead = append(q.ahead, record{seq: q.pseq, off: q.poff, size: size, count: count})
+		q.poff += size
+		skipIdx = 0
+	}
+	if err != nil {
 		q.recount()
-		return nil, nil, 0, err
 	}
-	if q.recSize == 0 {
-		return nil, nil, 0, nil
-	}
-	skip := 0
-	for _, n := range q.recLens[:q.cidx] {
-		skip += int(n)
-	}
-	return q.rec[4*len(q.recLens)+skip:], q.recLens[q.cidx:], q.recAt, nil
+	return q.rbuf, q.rlens, at, err
+}
+
+// Rewind makes the next Read start again at the cursor (what was read and
+// not consumed is read again).
+func (q *Queue) Rewind() {
+	q.mu.Lock()
+	q.ahead = q.ahead[:0]
+	q.mu.Unlock()
 }
 
 // recount recomputes msgs after damage was skipped: the messages from the
@@ -771,31 +784,45 @@ func (q *Queue) recount() {
 	}
 }
 
-// Consume marks n messages of the record Peek returned as done (n at most
-// the number it returned).
+// Consume marks the next n messages read as done (n at most the number
+// read and not consumed): the cursor moves on, finished segments go.
 func (q *Queue) Consume(n int) {
 	if n <= 0 {
 		return
 	}
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	if q.recSize == 0 {
+	for n > 0 && len(q.ahead) > 0 {
+		r := q.ahead[0]
+		left := r.count - q.cidx
+		if n < left {
+			q.cidx += n
+			q.msgs -= int64(n)
+			break
+		}
+		n -= left
+		q.msgs -= int64(left)
+		q.ahead = q.ahead[1:]
+		q.cseq, q.coff, q.cidx = r.seq, r.off+r.size, 0
+	}
+	if q.msgs <= 0 {
+		q.reset()
 		return
 	}
-	n = min(n, len(q.recLens)-q.cidx)
-	q.cidx += n
-	q.msgs -= int64(n)
-	if q.cidx >= len(q.recLens) {
-		q.coff += q.recSize
-		q.cidx = 0
-		q.recSize = 0
-		if q.msgs <= 0 {
-			q.reset()
-			return
+	for len(q.segs) > 1 && (q.segs[0].seq < q.cseq || q.coff >= q.segs[0].size) {
+		done := q.segs[0]
+		if q.r != nil && q.rseq == done.seq {
+			q.r.Close()
+			q.r = nil
 		}
-		if q.coff >= q.segs[0].size {
-			q.nextSegment()
-			return
+		os.Remove(q.segPath(done.seq))
+		q.bytes -= done.size
+		if q.opts.Budget != nil {
+			q.opts.Budget.Add(-done.size)
+		}
+		q.segs = q.segs[1:]
+		if q.cseq < q.segs[0].seq { // the cursor's record is the next segment's first
+			q.cseq, q.coff = q.segs[0].seq, 0
 		}
 	}
 	q.writeCursor()

@@ -40,27 +40,42 @@ func appendRange(t *testing.T, q *Queue, from, to int) {
 	}
 }
 
-// drainAll reads every message, consuming take of each record per step,
-// and returns them.
+// drainAll reads every message, consuming take at a time, and returns
+// them.
 func drainAll(t *testing.T, q *Queue, take int) []string {
 	t.Helper()
 	var out []string
 	for {
-		run, lens, _, err := q.Peek()
+		run, lens, _, err := q.Read(700)
 		if err != nil {
 			t.Fatal(err)
 		}
 		if len(lens) == 0 {
 			return out
 		}
-		n := min(take, len(lens))
 		off := 0
-		for _, l := range lens[:n] {
-			out = append(out, string(run[off:off+int(l)]))
-			off += int(l)
+		for len(lens) > 0 {
+			n := min(take, len(lens))
+			for _, l := range lens[:n] {
+				out = append(out, string(run[off:off+int(l)]))
+				off += int(l)
+			}
+			lens = lens[n:]
+			q.Consume(n)
 		}
-		q.Consume(n)
 	}
+}
+
+// readOne reads the message at the cursor (again) and consumes it.
+func readOne(t *testing.T, q *Queue) string {
+	t.Helper()
+	q.Rewind()
+	run, lens, _, err := q.Read(1)
+	if err != nil || len(lens) == 0 {
+		t.Fatalf("Read: %d messages, %v", len(lens), err)
+	}
+	q.Consume(1)
+	return string(run[:lens[0]])
 }
 
 func want(from, to int) []string {
@@ -125,9 +140,7 @@ func TestResumesAfterReopen(t *testing.T) {
 	}
 	got := []string{}
 	for len(got) < 47 { // ends mid-record
-		run, lens, _, _ := q.Peek()
-		got = append(got, string(run[:lens[0]]))
-		q.Consume(1)
+		got = append(got, readOne(t, q))
 	}
 	q.Close()
 	q = open(t, dir, Options{SegmentBytes: 500})
@@ -255,6 +268,29 @@ func TestBudgets(t *testing.T) {
 
 func mustLen(q *Queue) int64 { _, b := q.Len(); return b }
 
+// TestReadAhead: Read goes on after what was read before, Consume and
+// Rewind work across records and segments, and what was read but not
+// consumed when the queue is closed is read again after reopening.
+func TestReadAhead(t *testing.T) {
+	dir := t.TempDir()
+	q := open(t, dir, Options{SegmentBytes: 300})
+	for i := 0; i < 100; i += 5 {
+		appendRange(t, q, i, i+5)
+	}
+	_, lens, _, _ := q.Read(200)
+	first := len(lens)
+	_, lens, _, _ = q.Read(200)
+	if first < 5 || len(lens) < 5 {
+		t.Fatalf("Read gave %d then %d messages", first, len(lens))
+	}
+	q.Consume(first + 2) // into the second read
+	q.Rewind()
+	equal(t, []string{readOne(t, q)}, want(first+2, first+3))
+	q.Close()
+	q = open(t, dir, Options{SegmentBytes: 300})
+	equal(t, drainAll(t, q, 4), want(first+3, 100))
+}
+
 // TestBudgetCountsFilesOnOpen: a reopened queue's files count in the budget.
 func TestBudgetCountsFilesOnOpen(t *testing.T) {
 	dir := t.TempDir()
@@ -286,9 +322,7 @@ func TestPrepend(t *testing.T) {
 	}
 	var got []string
 	for range 13 {
-		run, lens, _, _ := q.Peek()
-		got = append(got, string(run[:lens[0]]))
-		q.Consume(1)
+		got = append(got, readOne(t, q))
 	}
 	equal(t, got, want(100, 113))
 	run, lens := batch(0, 100)
@@ -350,7 +384,7 @@ func BenchmarkAppend(b *testing.B) {
 				}
 				if i%1024 == 1023 { // keep the disk use bounded (32 MiB, two segments): read it all back
 					for {
-						_, l, _, _ := q.Peek()
+						_, l, _, _ := q.Read(1 << 20)
 						if len(l) == 0 {
 							break
 						}
