@@ -447,6 +447,13 @@ func (s *bufSpill) take(fn func(r *ringbuf.Ring)) {
 		return
 	}
 	s.settle()
+	if q := s.ds.q.Load(); q != nil && s.ds.msgs.Load() <= 0 {
+		// the count can miss what another run of the drain staged
+		// (a restart by a config change): the queue has the last word
+		if m, _ := q.Len(); m > 0 {
+			s.ds.msgs.Store(m)
+		}
+	}
 	if s.front.Len() == 0 && s.ds.msgs.Load() > 0 { // front is the sender's: no lock to read it
 		s.refill()
 	}

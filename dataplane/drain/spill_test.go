@@ -333,3 +333,31 @@ func TestSpillSyslogOutage(t *testing.T) {
 		}
 	}
 }
+
+// TestSpillSurvivesDrainChange: a spilling drain restarted by a change of
+// its URL during the outage keeps its spill and its ring: the new run
+// delivers every message, once, in order.
+func TestSpillSurvivesDrainChange(t *testing.T) {
+	srv := newCapServer(t, nil)
+	dir := t.TempDir()
+	id := httpNextID.Add(1)
+	m, d := startSpill(t, spillOpts(dir, 0), id, httpURL(srv, "http", "/a"), "disk")
+	defer m.Close(context.Background())
+	addr := srv.addr
+	srv.down()
+	const n = 2000
+	pushRange(d, 0, n)
+	waitFor(t, wait, "a spill", func() bool { return d.Status().Spilled > 0 })
+	m.Update(spillSnap(id, httpURL(srv, "http", "/b"), "disk"))
+	d2 := m.Drain(id)
+	if d2 == d {
+		t.Fatal("the drain was not restarted")
+	}
+	srv.up(addr)
+	waitFor(t, 3*wait, "every message delivered", func() bool { ids, _ := delivered(t, srv); return len(ids) >= n })
+	ids, l10 := delivered(t, srv)
+	inOrder(t, ids, 0, n)
+	if l10 != 0 || d.Status().Dropped != 0 || d2.Status().Dropped != 0 {
+		t.Fatalf("L10 %d, dropped %d + %d", l10, d.Status().Dropped, d2.Status().Dropped)
+	}
+}
