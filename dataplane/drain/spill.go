@@ -54,8 +54,11 @@ type SpillOptions struct {
 }
 
 const (
-	// stageMax bounds a drain's staged bytes (and so a record).
-	stageMax = 1 << 20
+	// stageMax bounds a drain's staged bytes (and so a record); there are
+	// two (one is written while the other fills), released when the spill
+	// empties. Overflow beyond it (a burst faster than the disk, or a
+	// writer starved of CPU) is dropped and counted.
+	stageMax = 2 << 20
 	// spillRetry is how long a spill that failed to open or write is not
 	// tried again (its overflow is dropped and counted meanwhile).
 	spillRetry = 5 * time.Second
@@ -483,9 +486,27 @@ func (s *bufSpill) settle() {
 	if q := s.ds.q.Load(); q != nil {
 		q.Consume(p)
 	}
-	s.ds.msgs.Add(-int64(p))
+	if s.ds.msgs.Add(-int64(p)) <= 0 {
+		s.release()
+	}
 	spillUnspilled.Add(p)
 	s.ds.n.gauge()
+}
+
+// release gives back the staging and front buffers of a spill that
+// emptied (a drain that spilled once does not keep them).
+func (s *bufSpill) release() {
+	s.io.Lock()
+	s.wrun, s.wlens, s.spans = nil, nil, nil
+	s.io.Unlock()
+	s.mu.Lock()
+	if len(s.lens) == 0 {
+		s.run, s.lens = nil, nil
+	}
+	s.mu.Unlock()
+	s.b.mu.Lock()
+	s.front.Trim()
+	s.b.mu.Unlock()
 }
 
 // refill loads the record at the queue's cursor into front, writing out
