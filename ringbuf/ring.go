@@ -77,6 +77,31 @@ func (r *Ring) SpillAll(now int64) int {
 	return r.lost - before
 }
 
+// Offload offers every held message to the Overflow (if any), oldest
+// first, and removes those it takes; the rest stay (nothing is lost). It
+// returns the number taken.
+func (r *Ring) Offload(now int64) int {
+	if r.over == nil || r.n == 0 {
+		return 0
+	}
+	took := r.offer(r.n, now)
+	for k := took; k > 0; k-- {
+		r.advance()
+	}
+	return took
+}
+
+// offer hands the k oldest messages (back to back from the head's offset)
+// to the Overflow and returns how many it took.
+func (r *Ring) offer(k int, now int64) int {
+	r.lens = r.lens[:0]
+	for i := 0; i < k; i++ {
+		r.lens = append(r.lens, r.recs[r.at(i)].n)
+	}
+	last := r.recs[r.at(k-1)]
+	return r.over.Spill(r.data[r.recs[r.head].off:last.off+last.n], r.lens, now)
+}
+
 // NewRing returns a ring that holds at most capacity messages (minimum 1).
 // It allocates nothing until the first Push.
 func NewRing(capacity int) *Ring {
@@ -246,14 +271,7 @@ func (r *Ring) Trim() {
 func (r *Ring) dropOldest(k int, now int64) {
 	k = min(k, r.n)
 	if r.over != nil && k > 0 {
-		// the k oldest lie back to back from the head's offset
-		r.lens = r.lens[:0]
-		for i := 0; i < k; i++ {
-			r.lens = append(r.lens, r.recs[r.at(i)].n)
-		}
-		last := r.recs[r.at(k-1)]
-		took := r.over.Spill(r.data[r.recs[r.head].off:last.off+last.n], r.lens, now)
-		for ; took > 0; took, k = took-1, k-1 {
+		for took := r.offer(k, now); took > 0; took, k = took-1, k-1 {
 			r.advance()
 		}
 	}

@@ -121,12 +121,15 @@ func (b *Buffer) Form() Form { return b.form }
 // call.
 func (b *Buffer) PushBatch(buf []byte, spans []Span, now int64) {
 	b.mu.Lock()
+	b.pushed += uint64(len(spans))
+	if b.sp != nil { // a drain that spills to disk while it spills (spill.go)
+		spans = spans[b.sp.push(buf, spans, now):]
+	}
 	for _, s := range spans {
 		if b.ring.Push(buf[s.Off:s.End], now) {
 			b.drops++
 		}
 	}
-	b.pushed += uint64(len(spans))
 	wake := b.hush <= 0 || b.filled()
 	start := b.state == senderParked && b.run()
 	b.mu.Unlock()
@@ -225,8 +228,11 @@ func (b *Buffer) signal() {
 // starting where the one before ends): one copy for all of them.
 func (b *Buffer) PushRun(run []byte, spans []Span, now int64) {
 	b.mu.Lock()
-	b.drops += uint64(b.ring.PushRun(run, spans, now))
 	b.pushed += uint64(len(spans))
+	if b.sp != nil {
+		spans = spans[b.sp.push(run, spans, now):]
+	}
+	b.drops += uint64(b.ring.PushRun(run, spans, now))
 	wake := b.hush <= 0 || b.filled()
 	start := b.state == senderParked && b.run()
 	b.mu.Unlock()
@@ -273,6 +279,14 @@ func (b *Buffer) Take(fn func(r *ringbuf.Ring)) {
 		return
 	}
 	b.sp.take(fn)
+}
+
+// Settle tells the buffer that the messages of the last Take were
+// delivered or dropped: the spill consumes them (the next Take would).
+func (b *Buffer) Settle() {
+	if b.sp != nil {
+		b.sp.settle()
+	}
 }
 
 // Spills reports whether the buffer overflows to disk: a sender then keeps

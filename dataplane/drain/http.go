@@ -543,6 +543,7 @@ func (s *httpSender) send() {
 
 // delivered accounts the frame in hand as accepted.
 func (s *httpSender) delivered(now time.Time) {
+	s.d.Buf.Settle()
 	s.d.Stats.AddDelivered(s.fr.msgs)
 	s.fr.msgs = 0
 	s.inHand.Store(0)
@@ -568,6 +569,7 @@ func (s *httpSender) dropFrame(now time.Time) {
 		s.dropped += n
 	}
 	s.d.Stats.AddDropped(s.fr.msgs)
+	s.d.Buf.Settle()
 	s.fr.msgs = 0
 	s.inHand.Store(0)
 }

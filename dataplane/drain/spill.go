@@ -6,7 +6,8 @@ package drain
 // full: the ring hands them to its spill (ringbuf.Overflow), and they are
 // delivered, in order and before anything newer, once the endpoint is back.
 //
-//	router ──PushRun──► ring ──overflow (under the buffer lock)──► staging (≤ 1 MiB, reserved in the budgets)
+//	router ──PushRun──► ring ──overflow (under the buffer lock)──► staging (2 × 2 MiB, reserved in the budgets)
+//	          └─────── while spilling: straight to staging (the ring stays empty) ──┘
 //	                                                                  │ writer goroutine: one record per batch
 //	                                                                  ▼
 //	sender ◄──Take: front ring while the spill holds messages ◄── spill.Queue (segment files in <dir>/<drain id>/)
@@ -307,27 +308,72 @@ type bufSpill struct {
 	spans []ringbuf.Span
 
 	// under the buffer lock
-	front   *ringbuf.Ring // messages read from the queue, not taken yet
-	pending int           // messages the sender took from front, not consumed in the queue yet
-	frontAt int64         // when front's messages were spilled
+	offloading bool          // push is offloading the ring: what Spill refuses stays in it
+	front      *ringbuf.Ring // messages read from the queue, not taken yet
+	pending    int           // messages the sender took from front, not consumed in the queue yet
+	frontAt    int64         // when front's messages were spilled
 }
 
 // Spill takes overflow into staging (ringbuf.Overflow); under the buffer
 // lock: copies only.
 func (s *bufSpill) Spill(run []byte, lens []uint32, now int64) int {
+	k := s.stage(run, lens, nil, nil, now)
+	if k < len(lens) && !s.offloading {
+		spillFull.Add(len(lens) - k) // the ring drops them
+	}
+	return k
+}
+
+// push stages a batch straight to disk when the drain is spilling (its
+// spill holds messages) or the batch would overflow the ring, whose
+// messages then go first: while a drain spills, its ring stays empty and
+// what it receives is on disk a moment later (a killed process loses only
+// what was staged and not written yet). Under the buffer lock. It returns
+// how many of the spans it took, from the first (0 while the drain keeps
+// up, or when the spill cannot take the ring's messages: the ring as
+// without a spill); the rest go to the ring after them.
+func (s *bufSpill) push(buf []byte, spans []Span, now int64) int {
+	r := s.b.ring
+	if !s.on || len(spans) == 0 || (s.ds.msgs.Load() <= 0 && r.Len()+len(spans) <= r.Cap()) {
+		return 0
+	}
+	if r.Len() > 0 {
+		s.offloading = true
+		r.Offload(now)
+		s.offloading = false
+		if r.Len() > 0 {
+			return 0
+		}
+	}
+	return s.stage(nil, nil, buf, spans, now)
+}
+
+// stage copies messages into staging, within stageMax and the budgets:
+// lens[i] bytes each back to back in run, or (lens nil) the spans of buf.
+// It returns how many, from the first, it took. Under the buffer lock.
+func (s *bufSpill) stage(run []byte, lens []uint32, buf []byte, spans []Span, now int64) int {
 	q := s.ds.queue(now)
 	if q == nil {
 		return 0
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	n := len(spans)
+	if lens != nil {
+		n = len(lens)
+	}
 	k, bytes := 0, 0
-	for _, l := range lens {
-		if len(s.run)+bytes+int(l) > stageMax && len(s.lens)+k > 0 {
+	for ; k < n; k++ {
+		var l int
+		if lens != nil {
+			l = int(lens[k])
+		} else {
+			l = int(spans[k].End - spans[k].Off)
+		}
+		if len(s.run)+bytes+l > stageMax && len(s.lens)+k > 0 {
 			break
 		}
-		bytes += int(l)
-		k++
+		bytes += l
 	}
 	if k == 0 {
 		return 0
@@ -337,14 +383,20 @@ func (s *bufSpill) Spill(run []byte, lens []uint32, now int64) int {
 		need += spill.HeaderSize
 	}
 	if !q.Reserve(need) {
-		spillFull.Add(k)
 		return 0
 	}
 	if len(s.lens) == 0 {
 		s.at = now
 	}
-	s.run = append(s.run, run[:bytes]...)
-	s.lens = append(s.lens, lens[:k]...)
+	if lens != nil {
+		s.run = append(s.run, run[:bytes]...)
+		s.lens = append(s.lens, lens[:k]...)
+	} else {
+		for _, sp := range spans[:k] {
+			s.run = append(s.run, buf[sp.Off:sp.End]...)
+			s.lens = append(s.lens, sp.End-sp.Off)
+		}
+	}
 	s.reserved += need
 	if s.ds.msgs.Load() <= 0 {
 		s.ds.oldestAt.Store(now)

@@ -33,6 +33,7 @@ func (s *syslogSender) sendBatch() bool {
 		s.batchFailed(err)
 		return true
 	}
+	s.d.Buf.Settle()
 	s.failures = 0
 	s.lastGood = time.Now()
 	s.d.Stats.AddDelivered(s.msgs)
