@@ -13,13 +13,16 @@ package drain
 //	sender ◄──Take: front ring while the spill holds messages ◄── spill.Queue (segment files in <dir>/<drain id>/)
 //
 // Nothing of this runs while the endpoint keeps up: the ring's overflow
-// path is the only way in. Staging is copied under the buffer lock (no
-// disk I/O there); the writer goroutine, started at the first overflow,
-// writes it out. Taking: while the spill holds messages, the sender takes
-// from the front ring, filled one record at a time from the queue; the
-// messages it took are consumed in the queue when it comes back for more
-// (the frame was settled: delivered or dropped), so a frame in hand when
-// the node stops stays in the queue and is sent again after a restart.
+// is the only way in. From then on until the spill is empty, the ring's
+// messages and every new one go to staging (push), so the ring stays empty
+// and a killed process loses only a batch not written yet. Staging is
+// copied under the buffer lock (no disk I/O there); the writer goroutine,
+// started at the first overflow, writes it out. Taking: while the spill
+// holds messages, the sender takes from the front ring, filled with up to
+// frontBytes of whole records read ahead from the queue; the messages it
+// took are consumed in the queue when their frame is settled (delivered or
+// dropped: Settle, or the next Take), so a frame in hand when the node
+// stops stays in the queue and is sent again after a restart.
 //
 // Budgets: the node's (--drain-spill-max-bytes) and each drain's share
 // (--drain-spill-drain-max-bytes) are reserved when a message is staged; a
