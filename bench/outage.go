@@ -36,6 +36,8 @@ type outageSink struct {
 	first     int64 // first delivery after reopening
 	caughtUp  int64 // delivery of the first message sent after reopening
 	catchMsgs int64 // messages delivered from first to caughtUp
+	catchReqs int64 // requests from first to caughtUp
+	catchBusy int64 // ns the sink spent in them (reading and checking the bodies)
 }
 
 func startOutageSink(host string, rec *Recorder, lay *Layout) (*outageSink, error) {
@@ -93,6 +95,7 @@ func (s *outageSink) up() error {
 func (s *outageSink) close() { s.down() }
 
 func (s *outageSink) handle(w http.ResponseWriter, req *http.Request) {
+	t0 := nowNs()
 	body, err := io.ReadAll(bufio.NewReader(req.Body))
 	if err != nil {
 		w.WriteHeader(400)
@@ -133,6 +136,8 @@ func (s *outageSink) handle(w http.ResponseWriter, req *http.Request) {
 		}
 		if s.caughtUp == 0 {
 			s.catchMsgs += msgs
+			s.catchReqs++
+			s.catchBusy += nowNs() - t0
 			if fresh {
 				s.caughtUp = now
 			}
@@ -152,6 +157,14 @@ func (s *outageSink) catchUp() (msgs int64, d time.Duration, wait time.Duration)
 		return s.catchMsgs, 0, 0
 	}
 	return s.catchMsgs, time.Duration(s.caughtUp - s.first), time.Duration(s.first - s.reopened)
+}
+
+// catchUpRequests is the requests of the catch-up and the time the sink
+// spent serving them.
+func (s *outageSink) catchUpRequests() (int64, time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.catchReqs, time.Duration(s.catchBusy)
 }
 
 // endCounts are what endpoint i received since Reset.
@@ -175,6 +188,8 @@ type OutageResult struct {
 	CatchupSeconds  float64 `json:"catchup_seconds"`
 	CatchupPerSec   float64 `json:"catchup_msgs_per_sec"`
 	ReconnectSecs   float64 `json:"reconnect_seconds"` // from the reopening to the first delivery (the drain's backoff)
+	CatchupRequests int64   `json:"catchup_requests"`
+	SinkBusySecs    float64 `json:"sink_busy_seconds"` // of the catch-up, spent in the sink's handler
 	SpillPeakMiB    float64 `json:"spill_peak_mib"`    // logplex_drain_spill_bytes, sampled
 	SpilledMessages int64   `json:"spilled_messages"`  // logplex_drain_spill_spilled_total increase
 }
@@ -306,11 +321,13 @@ func (r *scenarioRun) measureOutage(ctx context.Context) error {
 	if d > 0 {
 		o.CatchupPerSec = float64(msgs) / d.Seconds()
 	}
+	reqs, busy := sink.catchUpRequests()
+	o.CatchupRequests, o.SinkBusySecs = reqs, busy.Seconds()
 	res.Outage = o
 	res.Notes = append(res.Notes, fmt.Sprintf("drain 0 down %s: %d sent to it, %d delivered, %d in L10, %d out of order; "+
-		"catch-up of %d msgs in %.3f s (%s msgs/s) after %.2f s of reconnect backoff; %d spilled, spill peak %.1f MiB",
+		"catch-up of %d msgs in %.3f s (%s msgs/s; %d requests, %.3f s of them in the sink) after %.2f s of reconnect backoff; %d spilled, spill peak %.1f MiB",
 		outage, o.Sent, o.Delivered, o.Reported, o.OutOfOrder, o.CatchupMsgs, o.CatchupSeconds, count(o.CatchupPerSec),
-		o.ReconnectSecs, o.SpilledMessages, o.SpillPeakMiB))
+		o.CatchupRequests, o.SinkBusySecs, o.ReconnectSecs, o.SpilledMessages, o.SpillPeakMiB))
 	*r.res = res
 	r.progress("%s", res.Notes[len(res.Notes)-1])
 	return nil
