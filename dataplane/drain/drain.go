@@ -160,7 +160,7 @@ func (b *Buffer) run() bool {
 func (b *Buffer) park(trim, drop bool) bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if b.state != senderRunning || b.ring.Len() > 0 {
+	if b.state != senderRunning || b.ring.Len() > 0 || (b.sp != nil && b.sp.held() > 0) {
 		return false
 	}
 	if trim {

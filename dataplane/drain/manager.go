@@ -112,6 +112,7 @@ func (m *Manager) Update(snap *config.Snapshot) {
 	}
 	m.publish()
 	m.stopAll(stopping, m.opts.StopGrace)
+	m.spill.detach(stopping)
 	m.spill.forget(func(id int64) bool { return want[id] != nil }) // deleted drains lose their spill
 }
 
@@ -191,6 +192,7 @@ func (m *Manager) start(cfg *config.Drain) *Drain {
 	d.Stats = newStats(cfg.ID, TypeName(u.Kind), d.Buf)
 	m.spill.attach(d)
 	d.begin(nil)
+	m.spill.kick(d) // messages on disk from before start the sender
 	return d
 }
 
@@ -213,5 +215,6 @@ func (m *Manager) Close(ctx context.Context) {
 		grace = time.Until(dl)
 	}
 	m.stopAll(ds, max(grace, 0))
+	m.spill.detach(ds)
 	m.spill.close()
 }

@@ -173,6 +173,26 @@ func (n *nodeSpill) attach(d *Drain) {
 	d.Buf.mu.Unlock()
 }
 
+// kick starts the sender of a drain that has messages on disk from
+// before it started (a parked drain starts on a push otherwise).
+func (n *nodeSpill) kick(d *Drain) {
+	if n != nil && d.Buf != nil && d.Buf.sp != nil && d.Buf.sp.ds.msgs.Load() > 0 {
+		d.Buf.kick()
+	}
+}
+
+// detach ends the spill use of stopped drains.
+func (n *nodeSpill) detach(ds []*Drain) {
+	if n == nil {
+		return
+	}
+	for _, d := range ds {
+		if d.Buf != nil && d.Buf.sp != nil {
+			d.Buf.sp.detach()
+		}
+	}
+}
+
 // forget removes the spill of a deleted drain, and the directories of
 // drains the first snapshot does not have (want: the drains that exist).
 func (n *nodeSpill) forget(want func(id int64) bool) {
@@ -312,6 +332,7 @@ type bufSpill struct {
 
 	// under the buffer lock
 	offloading bool          // push is offloading the ring: what Spill refuses stays in it
+	closed     bool          // the drain stopped: nothing more is staged
 	front      *ringbuf.Ring // messages read from the queue, not taken yet
 	pending    int           // messages the sender took from front, not consumed in the queue yet
 	frontAt    int64         // when front's messages were spilled
@@ -337,7 +358,7 @@ func (s *bufSpill) Spill(run []byte, lens []uint32, now int64) int {
 // without a spill); the rest go to the ring after them.
 func (s *bufSpill) push(buf []byte, spans []Span, now int64) int {
 	r := s.b.ring
-	if !s.on || len(spans) == 0 || (s.ds.msgs.Load() <= 0 && r.Len()+len(spans) <= r.Cap()) {
+	if !s.on || s.closed || len(spans) == 0 || (s.ds.msgs.Load() <= 0 && r.Len()+len(spans) <= r.Cap()) {
 		return 0
 	}
 	if r.Len() > 0 {
@@ -555,13 +576,44 @@ func (s *bufSpill) release() {
 	s.wrun, s.wlens, s.spans = nil, nil, nil
 	s.io.Unlock()
 	s.mu.Lock()
-	if len(s.lens) == 0 {
+	idle := len(s.lens) == 0
+	if idle {
 		s.run, s.lens = nil, nil
 	}
 	s.mu.Unlock()
+	if idle {
+		s.stopWriter() // an idle drain holds no goroutine (the next overflow starts one)
+	}
 	s.b.mu.Lock()
 	s.front.Trim()
 	s.b.mu.Unlock()
+}
+
+// stopWriter ends the writer goroutine, if one runs, and waits for it; the
+// next staged batch starts a new one.
+func (s *bufSpill) stopWriter() {
+	s.mu.Lock()
+	stop, stopped, running := s.stop, s.stopped, s.started
+	s.started = false
+	s.mu.Unlock()
+	if running {
+		close(stop)
+		<-stopped
+	}
+}
+
+// detach ends this buffer's use of the spill once its drain has stopped
+// (stow did it if the sender ran its final flush): no more staging, the
+// writer gone, what is staged written.
+func (s *bufSpill) detach() {
+	s.b.mu.Lock()
+	s.closed = true
+	s.b.ring.SetOverflow(nil)
+	s.b.mu.Unlock()
+	s.stopWriter()
+	s.io.Lock()
+	s.flushLocked()
+	s.io.Unlock()
 }
 
 // refill loads the record at the queue's cursor into front, writing out
@@ -633,14 +685,9 @@ func (s *bufSpill) stow(inHand []byte, n int) (kept int) {
 		b.drops += uint64(b.ring.SpillAll(now))
 	}
 	b.ring.SetOverflow(nil) // pushes that still arrive are dropped as without a spill
+	s.closed = true
 	b.mu.Unlock()
-	s.mu.Lock()
-	started := s.started
-	s.mu.Unlock()
-	if started {
-		close(s.stop)
-		<-s.stopped
-	}
+	s.stopWriter()
 	s.io.Lock()
 	defer s.io.Unlock()
 	s.flushLocked()

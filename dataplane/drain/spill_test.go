@@ -103,9 +103,12 @@ func TestSpillOutageLosesNothing(t *testing.T) {
 	if st := d.Status(); l10 != 0 || st.Dropped != 0 || st.Delivered != n {
 		t.Fatalf("L10 %d, status %+v: want nothing lost", l10, st)
 	}
-	waitFor(t, wait, "the spill files to go", func() bool {
+	waitFor(t, wait, "the spill files and its writer goroutine to go", func() bool {
 		segs, _ := filepath.Glob(filepath.Join(dir, strconv.FormatInt(id, 10), "*.seg"))
-		return len(segs) == 0 && d.Status().Spilled == 0
+		d.Buf.sp.mu.Lock()
+		writer := d.Buf.sp.started
+		d.Buf.sp.mu.Unlock()
+		return len(segs) == 0 && d.Status().Spilled == 0 && !writer
 	})
 }
 
