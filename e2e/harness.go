@@ -102,18 +102,38 @@ func StartAll(t testing.TB, bin, dataDir string, extra ...string) *Proc {
 func Start(t testing.TB, bin, role, dataDir string, env []string, extra ...string) *Proc {
 	t.Helper()
 	p := &Proc{t: t, out: &syncBuf{}, done: make(chan struct{}), bin: bin, role: role, dataDir: dataDir, env: env}
-	p.API = fmt.Sprintf("127.0.0.1:%d", FreePort(t))
-	p.V3 = fmt.Sprintf("127.0.0.1:%d", FreePort(t))
-	p.Logs = fmt.Sprintf("127.0.0.1:%d", FreePort(t))
-	p.Syslog = fmt.Sprintf("127.0.0.1:%d", FreePort(t))
-	p.Adm = fmt.Sprintf("127.0.0.1:%d", FreePort(t))
 	p.extra = extra
-	p.launch()
-	return p
+	// A port that was free a moment ago can be taken meanwhile (by any
+	// connection's ephemeral port): then the process says "address already
+	// in use" and exits, and it starts again on other ports.
+	for attempt := 1; ; attempt++ {
+		p.API = fmt.Sprintf("127.0.0.1:%d", FreePort(t))
+		p.V3 = fmt.Sprintf("127.0.0.1:%d", FreePort(t))
+		p.Logs = fmt.Sprintf("127.0.0.1:%d", FreePort(t))
+		p.Syslog = fmt.Sprintf("127.0.0.1:%d", FreePort(t))
+		p.Adm = fmt.Sprintf("127.0.0.1:%d", FreePort(t))
+		err := p.tryLaunch()
+		if err == nil {
+			return p
+		}
+		if attempt == 3 || !strings.Contains(p.Output(), "address already in use") {
+			t.Fatalf("logplex %s did not start: %v\noutput:\n%s", p.role, err, p.Output())
+		}
+		t.Logf("logplex %s: a port was taken meanwhile; starting again on others", p.role)
+		p.out, p.stdouts = &syncBuf{}, nil
+	}
 }
 
 // launch starts the process with p's settings (again, after Stop).
 func (p *Proc) launch() {
+	p.t.Helper()
+	if err := p.tryLaunch(); err != nil {
+		p.t.Fatalf("logplex %s did not start: %v\noutput:\n%s", p.role, err, p.Output())
+	}
+}
+
+// tryLaunch is launch that returns why the process did not become ready.
+func (p *Proc) tryLaunch() error {
 	t := p.t
 	t.Helper()
 	p.done = make(chan struct{})
@@ -139,7 +159,7 @@ func (p *Proc) launch() {
 	go func() { _ = cmd.Wait(); close(done) }()
 	t.Cleanup(p.Stop)
 	if err := WaitReady(p.Adm, done, 20*time.Second); err != nil {
-		t.Fatalf("logplex %s did not start: %v\noutput:\n%s", p.role, err, p.Output())
+		return err
 	}
 	b, _ := os.ReadFile(stdout.Name())
 	if m := credLine.FindSubmatch(b); m != nil {
@@ -150,6 +170,7 @@ func (p *Proc) launch() {
 			p.User, p.Pass, _ = strings.Cut(strings.TrimSpace(string(data)), ":")
 		}
 	}
+	return nil
 }
 
 // WaitReady polls GET http://adminAddr/readyz until it answers 200, the
