@@ -175,7 +175,13 @@ type Queue struct {
 	rbuf    []byte
 	rlens   []uint32
 	payload []byte
-	scratch []byte
+	// chunk is a piece of the reader's segment read at once (from chunkOff
+	// of chunkFile): a catch-up reads records of one message each, two
+	// syscalls apiece without it
+	chunk     []byte
+	chunkOff  int64
+	chunkFile *os.File
+	scratch   []byte
 }
 
 // record is one record read ahead of the cursor.
@@ -669,21 +675,55 @@ func (q *Queue) readRecord(seq uint64, off, size int64) (count int, at int64, pa
 		return 0, 0, nil, 0, fmt.Errorf("segment %x missing", seq)
 	}
 	var h [HeaderSize]byte
-	if _, err := f.ReadAt(h[:], off); err != nil {
+	if hb, ok := q.chunkAt(f, off, HeaderSize, size); ok {
+		copy(h[:], hb)
+	} else if _, err := f.ReadAt(h[:], off); err != nil {
 		return 0, 0, nil, 0, err
 	}
 	plen, n := binary.LittleEndian.Uint32(h[0:]), binary.LittleEndian.Uint32(h[4:])
 	if plen > maxRecord || uint64(n)*4 > uint64(plen) || off+HeaderSize+int64(plen) > size {
 		return 0, 0, nil, 0, errors.New("bad record header")
 	}
-	q.payload = slices.Grow(q.payload[:0], int(plen))[:plen]
-	if _, err := f.ReadAt(q.payload, off+HeaderSize); err != nil && err != io.EOF {
-		return 0, 0, nil, 0, err
+	if pb, ok := q.chunkAt(f, off+HeaderSize, int(plen), size); ok {
+		q.payload = append(q.payload[:0], pb...)
+	} else {
+		q.payload = slices.Grow(q.payload[:0], int(plen))[:plen]
+		if _, err := f.ReadAt(q.payload, off+HeaderSize); err != nil && err != io.EOF {
+			return 0, 0, nil, 0, err
+		}
 	}
 	if crc32.Update(crc32.Checksum(h[:16], castagnoli), castagnoli, q.payload) != binary.LittleEndian.Uint32(h[16:]) {
 		return 0, 0, nil, 0, errors.New("record CRC mismatch")
 	}
 	return int(n), int64(binary.LittleEndian.Uint64(h[8:])), q.payload, HeaderSize + int64(plen), nil
+}
+
+// chunkSize is how much of a segment readRecord reads at once.
+const chunkSize = 256 << 10
+
+// chunkAt returns n bytes of f at off from the chunk, reading a new chunk
+// (up to size, the segment's written length) when they are not in it;
+// false for a piece larger than a chunk or a failed read (the caller reads
+// it directly).
+func (q *Queue) chunkAt(f *os.File, off int64, n int, size int64) ([]byte, bool) {
+	if n > chunkSize {
+		return nil, false
+	}
+	if q.chunkFile != f || off < q.chunkOff || off+int64(n) > q.chunkOff+int64(len(q.chunk)) {
+		want := int(min(int64(chunkSize), size-off))
+		if want < n {
+			return nil, false
+		}
+		q.chunk = slices.Grow(q.chunk[:0], chunkSize)[:want]
+		m, err := f.ReadAt(q.chunk, off)
+		q.chunk, q.chunkOff, q.chunkFile = q.chunk[:m], off, f
+		if err != nil && err != io.EOF || m < n {
+			q.chunkFile = nil
+			return nil, false
+		}
+	}
+	i := off - q.chunkOff
+	return q.chunk[i : i+int64(n)], true
 }
 
 func (q *Queue) segIndex(seq uint64) int {
