@@ -42,6 +42,17 @@ func startSpill(t *testing.T, o Options, id int64, url, buffer string) (*Manager
 	return m, d
 }
 
+// spillHTTP is the common setup: an endpoint, a spill directory and one
+// HTTP drain to it (buffer "disk" or "memory") with spillOpts, stopped at
+// the end of the test.
+func spillHTTP(t *testing.T, buffer string) (srv *capServer, dir string, id int64, m *Manager, d *Drain) {
+	t.Helper()
+	srv, dir, id = newCapServer(t, nil), t.TempDir(), httpNextID.Add(1)
+	m, d = startSpill(t, spillOpts(dir, 0), id, httpURL(srv, "http", "/"), buffer)
+	t.Cleanup(func() { m.Close(context.Background()) })
+	return srv, dir, id, m, d
+}
+
 // pushRange pushes messages from..to-1 in batches of 10.
 func pushRange(d *Drain, from, to int) {
 	for i := from; i < to; i += 10 {
@@ -81,11 +92,7 @@ func inOrder(t *testing.T, ids []int, from, to int) {
 // order, without an L10, once it is back; the overflow went to disk and
 // the spill is empty (its files gone) after the catch-up.
 func TestSpillOutageLosesNothing(t *testing.T) {
-	srv := newCapServer(t, nil)
-	dir := t.TempDir()
-	id := httpNextID.Add(1)
-	m, d := startSpill(t, spillOpts(dir, 0), id, httpURL(srv, "http", "/"), "disk")
-	defer m.Close(context.Background())
+	srv, dir, id, _, d := spillHTTP(t, "disk")
 	addr := srv.addr
 	srv.down()
 	spilled0 := spillSpilled.Get()
@@ -115,11 +122,7 @@ func TestSpillOutageLosesNothing(t *testing.T) {
 // TestSpillOffDropsAsBefore: the same outage without the spill (buffer
 // "memory") loses what the ring cannot hold, reported exactly by L10.
 func TestSpillOffDropsAsBefore(t *testing.T) {
-	srv := newCapServer(t, nil)
-	dir := t.TempDir()
-	id := httpNextID.Add(1)
-	m, d := startSpill(t, spillOpts(dir, 0), id, httpURL(srv, "http", "/"), "memory")
-	defer m.Close(context.Background())
+	srv, dir, _, _, d := spillHTTP(t, "memory")
 	addr := srv.addr
 	srv.down()
 	const n = 3000
@@ -244,11 +247,7 @@ func TestSpillUnwritable(t *testing.T) {
 // TestSpillDeletedDrain: deleting a drain that has a spill removes it and
 // gives its bytes back to the node's budget.
 func TestSpillDeletedDrain(t *testing.T) {
-	srv := newCapServer(t, nil)
-	dir := t.TempDir()
-	id := httpNextID.Add(1)
-	m, d := startSpill(t, spillOpts(dir, 0), id, httpURL(srv, "http", "/"), "disk")
-	defer m.Close(context.Background())
+	srv, dir, id, m, d := spillHTTP(t, "disk")
 	srv.down()
 	pushRange(d, 0, 1000)
 	waitFor(t, wait, "spill files", func() bool { return m.spill.budget.Used() > 0 })
@@ -264,11 +263,7 @@ func TestSpillDeletedDrain(t *testing.T) {
 // TestSpillUntouchedWhileKeepingUp: a spilling drain whose endpoint keeps
 // up never touches the disk (no directory, no writer).
 func TestSpillUntouchedWhileKeepingUp(t *testing.T) {
-	srv := newCapServer(t, nil)
-	dir := t.TempDir()
-	id := httpNextID.Add(1)
-	m, d := startSpill(t, spillOpts(dir, 0), id, httpURL(srv, "http", "/"), "disk")
-	defer m.Close(context.Background())
+	_, dir, _, _, d := spillHTTP(t, "disk")
 	for i := 0; i < 200; i += 10 {
 		pushRange(d, i, i+10)
 		waitFor(t, wait, "delivery", func() bool { return d.Status().Delivered == uint64(i+10) })
@@ -282,11 +277,7 @@ func TestSpillUntouchedWhileKeepingUp(t *testing.T) {
 // for a while (frames fail and are retried) loses nothing either: a
 // spilling drain keeps its frame until it is delivered.
 func TestSpillEndpointFails(t *testing.T) {
-	srv := newCapServer(t, nil)
-	dir := t.TempDir()
-	id := httpNextID.Add(1)
-	m, d := startSpill(t, spillOpts(dir, 0), id, httpURL(srv, "http", "/"), "disk")
-	defer m.Close(context.Background())
+	srv, _, _, _, d := spillHTTP(t, "disk")
 	failing := 40
 	srv.setRespond(func(*capReq) (int, time.Duration) {
 		if failing > 0 {
@@ -432,11 +423,7 @@ func BenchmarkSpillCatchUp(b *testing.B) {
 // their batch, counted and reported by L10 like an overflow without a
 // spill; the drain goes on: delivered + reported = sent.
 func TestSpillWriteFails(t *testing.T) {
-	srv := newCapServer(t, nil)
-	dir := t.TempDir()
-	id := httpNextID.Add(1)
-	m, d := startSpill(t, spillOpts(dir, 0), id, httpURL(srv, "http", "/"), "disk")
-	defer m.Close(context.Background())
+	srv, dir, id, m, d := spillHTTP(t, "disk")
 	addr := srv.addr
 	srv.down()
 	pushRange(d, 0, 500) // opens the spill
