@@ -106,11 +106,12 @@ var rules = []struct {
 	{"controlplane", rule{internal: []string{"frame", "ringbuf", "config", "store", "controlplane"}, forbid: impls,
 		external: []string{metricsMod}}},
 	{"controlrods", rule{internal: []string{"config", "store", "controlrods"}, forbid: impls, external: []string{metricsMod}}},
-	{"cmd", rule{internal: []string{"frame", "ringbuf", "config", "store", "dataplane", "controlplane", "controlrods", "bench"},
+	{"cmd", rule{internal: []string{"frame", "ringbuf", "config", "store", "dataplane", "controlplane", "controlrods", "bench", "internal/readyz"},
 		forbid:   []string{"store/storetest", "store/redisstore/redistest", "internal/testenv"},
 		external: []string{gnetMod, fasthttp, compress, protowire, rueidis, metricsMod}}},
-	{"bench", rule{internal: []string{"frame", "config", "bench"}, external: []string{metricsMod}}},
-	{"e2e", rule{internal: []string{"store/redisstore/redistest", "internal/testenv"}}},
+	{"internal/readyz", rule{}},
+	{"bench", rule{internal: []string{"frame", "config", "bench", "internal/readyz"}, external: []string{metricsMod}}},
+	{"e2e", rule{internal: []string{"store/redisstore/redistest", "internal/testenv", "internal/readyz"}}},
 }
 
 func ruleFor(rel string) (rule, bool) {

@@ -3,9 +3,7 @@ package bench
 import (
 	"bufio"
 	"fmt"
-	"io"
 	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,6 +11,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/logplex/logplex/internal/readyz"
 )
 
 // Router is a logplex process the suite started (or a running cluster given
@@ -87,7 +87,7 @@ func startRouter(bin, dataDir string, extra, env []string, readyWithin time.Dura
 	}
 	r.PID = r.cmd.Process.Pid
 	go func() { _ = r.cmd.Wait(); close(r.done) }()
-	if err := waitReady(r.Admin, r.done, readyWithin); err != nil {
+	if err := readyz.Wait(r.Admin, r.done, readyWithin); err != nil {
 		r.Stop()
 		return nil, fmt.Errorf("logplex did not start: %w (see %s)", err, logf.Name())
 	}
@@ -100,35 +100,6 @@ func startRouter(bin, dataDir string, extra, env []string, readyWithin time.Dura
 func readFile(name string) []byte {
 	b, _ := os.ReadFile(name)
 	return b
-}
-
-// waitReady polls GET http://adminAddr/readyz until it answers 200, the
-// process ends (done closes) or timeout passes.
-func waitReady(adminAddr string, done <-chan struct{}, timeout time.Duration) error {
-	c := &http.Client{Timeout: 2 * time.Second}
-	deadline := time.Now().Add(timeout)
-	last := "no answer"
-	for {
-		select {
-		case <-done:
-			return fmt.Errorf("exited before it was ready (/readyz: %s)", last)
-		default:
-		}
-		if res, err := c.Get("http://" + adminAddr + "/readyz"); err != nil {
-			last = err.Error()
-		} else {
-			b, _ := io.ReadAll(io.LimitReader(res.Body, 4096))
-			res.Body.Close()
-			if res.StatusCode == http.StatusOK {
-				return nil
-			}
-			last = fmt.Sprintf("%d %s", res.StatusCode, b)
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("not ready within %s (/readyz: %s)", timeout, last)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
 }
 
 // cleanEnv is the environment without LOGPLEX_* and Go runtime knobs, so

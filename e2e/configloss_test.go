@@ -12,11 +12,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/logplex/logplex/internal/readyz"
 	"github.com/logplex/logplex/store/redisstore/redistest"
 )
 
-// readyz is one GET /readyz on a process's admin address.
-func readyz(t *testing.T, p *Proc, query string) Resp {
+// getReadyz is one GET /readyz on a process's admin address.
+func getReadyz(t *testing.T, p *Proc, query string) Resp {
 	t.Helper()
 	return Do(t, "GET", "http://"+p.Adm+"/readyz"+query, "", "", nil, nil)
 }
@@ -93,7 +94,7 @@ func TestConfigRedisRestartedEmpty(t *testing.T) {
 		t.Fatalf("%.0f messages became unknown tokens", u-unknown0)
 	}
 	for _, p := range procs {
-		r := readyz(t, p, "")
+		r := getReadyz(t, p, "")
 		if r.Status != 503 || !strings.Contains(r.Body, "[-]config-guard failed: config refused") {
 			t.Fatalf("%s /readyz while refusing: %d\n%s", p.role, r.Status, r.Body)
 		}
@@ -108,10 +109,10 @@ func TestConfigRedisRestartedEmpty(t *testing.T) {
 		}
 	}
 	// a load balancer in front of data planes skips the guard's check
-	if r := readyz(t, dp, "?exclude=config-guard"); r.Status != 200 {
+	if r := getReadyz(t, dp, "?exclude=config-guard"); r.Status != 200 {
 		t.Fatalf("data plane /readyz?exclude=config-guard: %d\n%s", r.Status, r.Body)
 	}
-	t.Logf("refused: %s", readyz(t, dp, "").Body)
+	t.Logf("refused: %s", getReadyz(t, dp, "").Body)
 
 	out := configAccept(t, rs.URL())
 	if !strings.Contains(out, "accepted the config of epoch") {
@@ -119,7 +120,7 @@ func TestConfigRedisRestartedEmpty(t *testing.T) {
 	}
 	for _, p := range procs {
 		Eventually(t, 10*time.Second, p.role+" ready after the acceptance", func() bool {
-			return readyz(t, p, "").Status == 200
+			return getReadyz(t, p, "").Status == 200
 		})
 		if v := Metric(t, p.Adm, "logplex_config_refused"); v != 0 {
 			t.Fatalf("%s logplex_config_refused = %v after the acceptance", p.role, v)
@@ -170,14 +171,14 @@ func TestReadyzStoreDown(t *testing.T) {
 	}
 	rs.Stop()
 	Eventually(t, 10*time.Second, "/v3/healthcheck 503 with Redis down", func() bool { return hc().Status == 503 })
-	if r := readyz(t, c.cp, ""); r.Status != 503 || !strings.Contains(r.Body, "[-]store failed: config store cannot serve writes") {
+	if r := getReadyz(t, c.cp, ""); r.Status != 503 || !strings.Contains(r.Body, "[-]store failed: config store cannot serve writes") {
 		t.Fatalf("control plane /readyz with Redis down: %d\n%s", r.Status, r.Body)
 	}
 	if r := Do(t, "POST", "http://"+c.cp.API+"/channels", "", "", c.header, []byte(`{"tokens":["app"]}`)); r.Status != 503 {
 		t.Fatalf("a write with Redis down: %d %s", r.Status, r.Body)
 	}
 	for _, dp := range c.dps {
-		if r := readyz(t, dp, ""); r.Status != 200 {
+		if r := getReadyz(t, dp, ""); r.Status != 200 {
 			t.Fatalf("data plane /readyz with Redis down: %d\n%s", r.Status, r.Body)
 		}
 	}
@@ -186,7 +187,7 @@ func TestReadyzStoreDown(t *testing.T) {
 	}
 	rs.Restart()
 	Eventually(t, 15*time.Second, "ready again with Redis back", func() bool {
-		return hc().Status == 200 && readyz(t, c.cp, "").Status == 200
+		return hc().Status == 200 && getReadyz(t, c.cp, "").Status == 200
 	})
 }
 
@@ -227,7 +228,7 @@ func TestReadyzBooting(t *testing.T) {
 		t.Fatalf("/livez while booting: %d", l.Status)
 	}
 	rs.Restart()
-	if err := WaitReady(adm, done, 20*time.Second); err != nil {
+	if err := readyz.Wait(adm, done, 20*time.Second); err != nil {
 		t.Fatalf("%v\n%s", err, out.String())
 	}
 }

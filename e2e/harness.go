@@ -21,6 +21,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/logplex/logplex/internal/readyz"
 )
 
 // BuildBinary builds ./cmd/logplex into dir and returns its path.
@@ -158,7 +160,7 @@ func (p *Proc) tryLaunch() error {
 	cmd, done := p.cmd, p.done
 	go func() { _ = cmd.Wait(); close(done) }()
 	t.Cleanup(p.Stop)
-	if err := WaitReady(p.Adm, done, 20*time.Second); err != nil {
+	if err := readyz.Wait(p.Adm, done, 20*time.Second); err != nil {
 		return err
 	}
 	b, _ := os.ReadFile(stdout.Name())
@@ -171,36 +173,6 @@ func (p *Proc) tryLaunch() error {
 		}
 	}
 	return nil
-}
-
-// WaitReady polls GET http://adminAddr/readyz until it answers 200, the
-// process ends (done closes), or timeout passes; the error carries the
-// last answer.
-func WaitReady(adminAddr string, done <-chan struct{}, timeout time.Duration) error {
-	c := &http.Client{Timeout: 2 * time.Second}
-	deadline := time.Now().Add(timeout)
-	last := "no answer"
-	for {
-		select {
-		case <-done:
-			return fmt.Errorf("exited before it was ready (/readyz: %s)", last)
-		default:
-		}
-		if res, err := c.Get("http://" + adminAddr + "/readyz"); err != nil {
-			last = err.Error()
-		} else {
-			b, _ := io.ReadAll(res.Body)
-			res.Body.Close()
-			if res.StatusCode == http.StatusOK {
-				return nil
-			}
-			last = fmt.Sprintf("%d %s", res.StatusCode, b)
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("not ready within %s (/readyz: %s)", timeout, last)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
 }
 
 // Restart starts a stopped process again with the same ports and settings.
