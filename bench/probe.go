@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -82,7 +81,7 @@ func (s *probeSink) serve(c net.Conn) {
 			}
 		}
 		h, err := readHeaders(br)
-		if err != nil {
+		if err != nil || h.length > maxSinkBody {
 			return
 		}
 		body = grow(body, h.length)
@@ -93,36 +92,6 @@ func (s *probeSink) serve(c net.Conn) {
 		s.record(probe, body, now)
 		if _, err := c.Write([]byte("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")); err != nil || h.close {
 			return
-		}
-	}
-}
-
-// readHeaders reads the header lines after a request line.
-func readHeaders(br *bufio.Reader) (httpReq, error) {
-	h := httpReq{end: -1, msgCount: -1}
-	for {
-		line, err := br.ReadSlice('\n')
-		if err != nil {
-			return h, err
-		}
-		line = bytes.TrimRight(line, "\r\n")
-		if len(line) == 0 {
-			return h, nil
-		}
-		name, val, ok := bytes.Cut(line, []byte(":"))
-		if !ok {
-			continue
-		}
-		val = bytes.TrimSpace(val)
-		switch {
-		case bytes.EqualFold(name, []byte("Content-Length")):
-			if h.length, err = strconv.Atoi(string(val)); err != nil || h.length < 0 || h.length > maxSinkBody {
-				return h, fmt.Errorf("bad Content-Length %q", val)
-			}
-		case bytes.EqualFold(name, []byte("Connection")):
-			h.close = bytes.EqualFold(val, []byte("close"))
-		case bytes.EqualFold(name, []byte("Transfer-Encoding")):
-			return h, errors.New("chunked bodies are not supported by the probe sink")
 		}
 	}
 }

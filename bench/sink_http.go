@@ -190,19 +190,28 @@ func recordFrames(b *Batch, buf []byte) int {
 
 // readHead reads a request line and headers.
 func readHead(br *bufio.Reader) (httpReq, error) {
-	h := httpReq{end: -1, length: 0, msgCount: -1}
 	line, err := br.ReadSlice('\n')
 	if err != nil {
-		return h, err
+		return httpReq{end: -1, msgCount: -1}, err
 	}
 	// "POST /d/12 HTTP/1.1"
+	end := -1
 	if p := field(line, 1); bytes.HasPrefix(p, []byte("/d/")) {
 		if i, err := strconv.Atoi(string(p[3:])); err == nil {
-			h.end = i
+			end = i
 		}
 	}
+	h, err := readHeaders(br)
+	h.end = end
+	return h, err
+}
+
+// readHeaders reads the header lines after a request line (the sinks'
+// and the probe sink's).
+func readHeaders(br *bufio.Reader) (httpReq, error) {
+	h := httpReq{end: -1, msgCount: -1}
 	for {
-		line, err = br.ReadSlice('\n')
+		line, err := br.ReadSlice('\n')
 		if err != nil {
 			return h, err
 		}
