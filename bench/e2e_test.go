@@ -34,22 +34,31 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
+// runQuick runs scenarios at their --quick size against the real binary
+// and returns the report (a result per scenario), failing t on an error of
+// the run.
+func runQuick(t *testing.T, timeout time.Duration, o Options) *Report {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	o.Bin, o.Quick, o.QuietWait, o.WorkDir = bin, true, -1, t.TempDir()
+	rep, err := Run(ctx, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Results) != len(o.Scenarios) {
+		t.Fatalf("%d results for %d scenarios", len(rep.Results), len(o.Scenarios))
+	}
+	return rep
+}
+
 // TestTinyScenarioEndToEnd runs tcp-to-http-drain for one second at a low
 // rate against the real binary and expects every message at the sink, in
 // order, intact.
 func TestTinyScenarioEndToEnd(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
 	start := time.Now()
-	rep, err := Run(ctx, Options{Bin: bin, Scenarios: []string{"tcp-to-http-drain@2000"}, Duration: time.Second,
-		Quick: true, Settle: 5 * time.Second, QuietWait: -1, WorkDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(rep.Results) != 1 {
-		t.Fatalf("%d results", len(rep.Results))
-	}
-	r := rep.Results[0]
+	r := runQuick(t, 60*time.Second, Options{Scenarios: []string{"tcp-to-http-drain@2000"}, Duration: time.Second,
+		Settle: 5 * time.Second}).Results[0]
 	if r.Error != "" || r.Skipped != "" {
 		t.Fatalf("error %q skipped %q notes %v", r.Error, r.Skipped, r.Notes)
 	}
@@ -79,16 +88,8 @@ func TestPlatformScenarioSmall(t *testing.T) {
 		}
 		t.Skip("redis-server not found (make deps installs it)")
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	rep, err := Run(ctx, Options{Bin: bin, Scenarios: []string{"platform"}, Duration: 2 * time.Second,
-		Quick: true, Settle: 10 * time.Second, QuietWait: -1, WorkDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(rep.Results) != 1 {
-		t.Fatalf("%d results", len(rep.Results))
-	}
+	rep := runQuick(t, 3*time.Minute, Options{Scenarios: []string{"platform"}, Duration: 2 * time.Second,
+		Settle: 10 * time.Second})
 	r := rep.Results[0]
 	if r.Error != "" || r.Skipped != "" {
 		t.Fatalf("error %q skipped %q notes %v", r.Error, r.Skipped, r.Notes)
@@ -140,14 +141,8 @@ func TestPlatformScenarioSmall(t *testing.T) {
 // binary: with the spill the down drain gets every message in order; without
 // it, what it lost is exactly what its L10 notices report.
 func TestDrainOutageScenarios(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
-	defer cancel()
-	rep, err := Run(ctx, Options{Bin: bin, Scenarios: []string{"drain-outage", "drain-outage-nospill"}, Knobs: []string{"outage=2s"},
-		Quick: true, Settle: 10 * time.Second, QuietWait: -1, WorkDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, r := range rep.Results {
+	for _, r := range runQuick(t, 120*time.Second, Options{Scenarios: []string{"drain-outage", "drain-outage-nospill"},
+		Knobs: []string{"outage=2s"}, Settle: 10 * time.Second}).Results {
 		o := r.Outage
 		if r.Error != "" || o == nil {
 			t.Fatalf("%s: error %q, outage %+v, notes %v", r.Scenario, r.Error, o, r.Notes)

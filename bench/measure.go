@@ -12,25 +12,33 @@ import (
 // errSkipped ends a scenario that cannot run here; the reason is in the result.
 var errSkipped = errors.New("skipped")
 
-// measureLoad is the common path of every load scenario: set up, warm up,
-// send for the duration, wait for deliveries, read the counters.
-func (r *scenarioRun) measureLoad(ctx context.Context) error {
-	t0 := time.Now()
+// setUp is the start every load scenario shares: the router (not for the
+// relay baseline), the config, the recorder over the messages' layout and
+// the sinks.
+func (r *scenarioRun) setUp(ctx context.Context) (*Layout, error) {
 	if !r.s.Relay {
 		if err := r.startRouter(); err != nil {
-			return err
+			return nil, err
 		}
 	}
 	r.progress("setting up %d channels", r.s.Channels)
 	if err := r.setupConfig(ctx); err != nil {
-		return err
+		return nil, err
 	}
 	layout, err := NewLayout(r.size, r.tokenIDs)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	r.rec = NewRecorder(layout, r.topo)
-	if err := r.startSinks(); err != nil {
+	return layout, r.startSinks()
+}
+
+// measureLoad is the common path of every load scenario: set up, warm up,
+// send for the duration, wait for deliveries, read the counters.
+func (r *scenarioRun) measureLoad(ctx context.Context) error {
+	t0 := time.Now()
+	layout, err := r.setUp(ctx)
+	if err != nil {
 		return err
 	}
 	if r.s.Relay {

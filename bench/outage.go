@@ -218,19 +218,8 @@ func (r *scenarioRun) measureOutage(ctx context.Context) error {
 	}
 	r.res.Knobs["outage"] = outage.String()
 	t0 := time.Now()
-	if err := r.startRouter(); err != nil {
-		return err
-	}
-	r.progress("setting up %d channels", r.s.Channels)
-	if err := r.setupConfig(ctx); err != nil {
-		return err
-	}
-	layout, err := NewLayout(r.size, r.tokenIDs)
+	layout, err := r.setUp(ctx)
 	if err != nil {
-		return err
-	}
-	r.rec = NewRecorder(layout, r.topo)
-	if err := r.startSinks(); err != nil {
 		return err
 	}
 	sink, err := startOutageSink(r.o.SinkHost, r.rec, layout)
