@@ -13,7 +13,7 @@
 // parked (no goroutine) starts one, a flag flip under the lock the push
 // already holds; the sender parks again once its buffer is empty (a syslog
 // sender once its connection is closed too; an HTTP sender with sparse
-// traffic leaves an open connection to fasthttp's idle cleaner, whose close
+// traffic leaves an open connection to its idle close, a timer whose close
 // kicks it to release its buffers), with no timer armed. The sender's state
 // (and its metric series) are made by its first run, so a drain configured
 // but never used holds only its Buffer, Stats and config; a sender that
@@ -30,9 +30,11 @@
 // sender formats each with the drain's own token (AppendSyslogDrain); an
 // OTLP drain holds cooked syslog too and encodes each as a log record.
 //
-// drain imports frame, ringbuf, config, fasthttp, klauspost/compress and
-// protowire (google.golang.org/protobuf/encoding/protowire: the OTLP
-// payload is appended with it; nothing else of that module is linked).
+// drain imports frame, ringbuf, config, fasthttp (only its URI parser: a
+// drain's request-URI is what fasthttp would send; the requests themselves
+// are http_client.go's), klauspost/compress and protowire
+// (google.golang.org/protobuf/encoding/protowire: the OTLP payload is
+// appended with it; nothing else of that module is linked).
 package drain
 
 import (

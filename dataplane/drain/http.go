@@ -2,9 +2,9 @@ package drain
 
 // HTTP(S) drains (docs/logplex.md §5.2–5.4): one sender goroutine per drain while
 // it has something to do (drain.go: it parks whenever its buffer is empty;
-// the keep-alive connection stays open for the next run, and fasthttp's
-// idle cleaner closing it kicks the sender to give back its buffers), one
-// request in flight, on one keep-alive connection.
+// the keep-alive connection stays open for the next run, and its idle
+// close kicks the sender to give back its buffers), one request in flight,
+// on one keep-alive connection (http_conn.go, http_client.go).
 //
 //	Buffer ──nextFrame (to_pkts under the buffer lock)──► frame in hand ──send──► endpoint
 //	                                                          ▲   │
@@ -28,14 +28,11 @@ package drain
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
 	"sync/atomic"
 	"time"
-
-	"github.com/valyala/fasthttp"
 
 	"github.com/logplex/logplex/config"
 	"github.com/logplex/logplex/frame"
@@ -64,16 +61,14 @@ type httpSender struct {
 	d      *Drain
 	log    *slog.Logger
 	conns  *httpConns
-	hc     *fasthttp.HostClient
 	tmpl   *httpRequestTemplate
-	coding string // "", "gzip" or "zstd"
-	req    fasthttp.Request
-	resp   fasthttp.Response
+	coding string     // "", "gzip" or "zstd"
+	head   []byte     // the request head of the current try
+	ans    httpAnswer // the answer to it
 
 	raw   []byte // httpL10Room bytes, then the frame's formatted messages; nil while idle
 	zbody []byte // the compressed body of the current try
 	l10   []byte // scratch: the L10 frame
-	num   []byte // scratch: Logplex-Msg-Count digits
 
 	fr     httpFrame
 	inHand atomic.Int32 // fr.msgs, for Status
@@ -92,7 +87,6 @@ type httpSender struct {
 	attempt     int  // reconnect attempts since the last successful connect
 	backingOff  bool // reconnectTimer is armed; nothing is sent before it fires
 	fresh       bool // the open connection has served no request yet
-	reused      bool // the request in flight went out on a connection used before
 	failing     bool // the last request or connect failed (for logging transitions)
 	lastGood    time.Time
 	connectedAt time.Time
@@ -147,7 +141,7 @@ func newHTTPSender(o *Options, d *Drain) (sender, error) {
 	}
 	s.tmpl = tmpl
 	s.conns = &httpConns{dialer: o.newDialer(o.HTTPConnectTimeout), addr: d.URL.HostPort(),
-		timeout: o.HTTPConnectTimeout}
+		timeout: o.HTTPConnectTimeout, keep: httpKeepAlive(o)}
 	if d.URL.Scheme == "https" {
 		if s.conns.tls, err = httpTLSConfig(o, d.URL); err != nil {
 			return nil, fmt.Errorf("http drain: %w", err)
@@ -178,8 +172,7 @@ func newHTTPSender(o *Options, d *Drain) (sender, error) {
 // checkHTTPDrain reports what would keep newHTTPSender from making u's
 // sender.
 func checkHTTPDrain(o *Options, u *config.DrainURL) error {
-	var uri fasthttp.URI
-	if err := uri.Parse(nil, []byte("http://drain"+u.RequestURI())); err != nil {
+	if _, err := httpRequestURI(u); err != nil {
 		return err
 	}
 	if u.Scheme == "https" {
@@ -194,8 +187,7 @@ func checkHTTPDrain(o *Options, u *config.DrainURL) error {
 // until ctx ends, then flushes until the buffer is empty or flushCtx ends
 // (which also cuts short a request in flight).
 func (s *httpSender) run(ctx, flushCtx context.Context) (parked bool) {
-	if s.hc == nil { // the first run
-		s.hc = newHTTPHostClient(flushCtx, s.o, s.conns, func() bool { return s.reused })
+	if s.stopCut == nil { // the first run
 		s.stopCut = context.AfterFunc(flushCtx, func() { s.conns.closeAll(true) })
 		setStatusSource(s.d, s)
 	} else if s.conns.connected() { // parked on an open connection
@@ -255,8 +247,8 @@ func (s *httpSender) run(ctx, flushCtx context.Context) (parked bool) {
 // parkable reports whether the sender has nothing to do until a message
 // arrives: nothing in hand or buffered, no backoff to wait out. A drain
 // with sparse traffic (not busy) then parks at once, leaving its open
-// connection to fasthttp's idle cleaner (MaxIdleConnDuration, at most the
-// idle timeout and its fuzz), whose close kicks the sender; the max TTL is
+// connection to its idle close (httpKeepAlive: past the idle timeout and
+// its fuzz, within httpMaxKeepAlive), which kicks the sender; the max TTL is
 // checked when the sender runs again. A busy one parks once its
 // connection has closed.
 func (s *httpSender) parkable() bool {
@@ -276,7 +268,7 @@ func (s *httpSender) clean() bool {
 func (s *httpSender) letGo() {
 	statusSources.CompareAndDelete(s.d, s)
 	s.stopCut()
-	s.hc.CloseIdleConnections()
+	s.conns.closeAll(false)
 }
 
 // busy reports whether the drain's last two requests started less than
@@ -303,12 +295,11 @@ func (s *httpSender) quiesce(release bool) {
 	if !release {
 		return
 	}
-	s.raw, s.zbody, s.l10, s.num = nil, nil, nil, nil
+	s.raw, s.zbody, s.l10, s.head = nil, nil, nil, nil
 	if s.otlp != nil {
 		s.otlp.release()
 	}
-	s.req = fasthttp.Request{}
-	s.resp = fasthttp.Response{}
+	s.ans = httpAnswer{}
 }
 
 // step makes progress if it can: connect, take a frame, send it. It
@@ -337,7 +328,7 @@ func (s *httpSender) step(ctx context.Context, flushing bool) bool {
 	if s.fr.msgs == 0 && !s.nextFrame() {
 		return true // only undeliverable messages were buffered
 	}
-	s.send()
+	s.send(ctx)
 	return true
 }
 
@@ -497,20 +488,26 @@ func (s *httpSender) body(now time.Time) ([]byte, int) {
 	return body, count
 }
 
-// send makes one try of the frame in hand and acts on the outcome.
-func (s *httpSender) send() {
+// send makes one try of the frame in hand and acts on the outcome. A try
+// that finds its reused connection closed by the server (nothing of an
+// answer read) goes once more on a fresh connection.
+func (s *httpSender) send(ctx context.Context) {
 	start := time.Now()
 	s.prevReq, s.lastReq, s.idle = s.lastReq, start, false
 	body, count := s.body(start)
-	s.num = s.tmpl.fill(&s.req, body, count, s.fr.id[:], s.num)
-	s.reused, s.fresh = !s.fresh, false
-	err := s.hc.DoDeadline(&s.req, &s.resp, start.Add(s.o.HTTPRequestTimeout))
-	s.req.SetBodyRaw(nil)
-	end := time.Now()
-	if at := s.conns.dialedAt.Swap(0); at != 0 {
-		s.onConnect(time.Unix(0, at)) // fasthttp re-sent on a fresh connection
-		s.fresh = false
+	s.head = s.tmpl.appendHead(s.head[:0], len(body), count, s.fr.id[:])
+	reused := !s.fresh
+	s.fresh = false
+	deadline := start.Add(s.o.HTTPRequestTimeout)
+	err := s.conns.exchange(s.head, body, deadline, s.otlp != nil, &s.ans)
+	if err != nil && reused && !s.ans.got && httpStaleConnErr(err) {
+		if err = s.conns.connect(ctx); err == nil {
+			s.onConnect(time.Now())
+			s.fresh = false
+			err = s.conns.exchange(s.head, body, deadline, s.otlp != nil, &s.ans)
+		}
 	}
+	end := time.Now()
 	st := s.d.Stats
 	st.ObserveLatency(end.Sub(start))
 	st.AddBytes(len(body))
@@ -518,14 +515,13 @@ func (s *httpSender) send() {
 		st.AddRetry()
 	}
 	status := 0
-	if err == nil || errors.Is(err, fasthttp.ErrBodyTooLarge) {
-		status = s.resp.StatusCode()
+	if err == nil {
+		status = s.ans.status
 	}
 	if s.otlp != nil {
 		s.otlpOutcome(status, err, end)
 		return
 	}
-	s.resp.ResetBody()
 	switch {
 	case status >= 200 && status < 300:
 		s.delivered(end)
@@ -678,7 +674,6 @@ func (s *httpSender) onCloseTimer() {
 
 func (s *httpSender) closeConn() {
 	s.closeTimer.Stop()
-	s.hc.CloseIdleConnections()
 	s.conns.closeAll(false)
 }
 
@@ -692,7 +687,6 @@ func (s *httpSender) finish() {
 	s.ageTimer.Stop()
 	s.closeWindow()
 	s.conns.closeAll(true)
-	s.hc.CloseIdleConnections()
 	var inHand []byte
 	if s.fr.msgs > 0 && s.otlp == nil {
 		inHand = s.raw[httpL10Room:]

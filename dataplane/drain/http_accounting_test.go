@@ -58,6 +58,8 @@ func TestHTTPDrainAccounting(t *testing.T) {
 		}
 		return false
 	})
+	// the endpoint records a request before it answers
+	waitFor(t, wait, "the last answer counted", func() bool { return d.Status().Buffered == 0 })
 
 	sent := n + 2
 	delivered := map[int]bool{}

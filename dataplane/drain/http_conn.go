@@ -5,14 +5,10 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
-
-	"github.com/valyala/fasthttp"
 
 	"github.com/logplex/logplex/config"
 )
@@ -20,18 +16,18 @@ import (
 // The connection of an HTTP drain. The sender dials it itself (TCP, then
 // TLS for https), before it takes a frame out of the buffer, so a connect
 // failure leaves the messages buffered and costs a frame none of its tries
-// (docs/logplex.md §5.4, Logplex's try_connect). The fasthttp.HostClient then gets
-// that connection from its Dial hook and keeps it alive between requests.
+// (docs/logplex.md §5.4, Logplex's try_connect), and keeps it alive between
+// requests (http_client.go makes the exchanges on it).
 //
-//	run loop ── connect() ──► preDialed ──Dial hook──► HostClient pool ──► endpoint
+//	run loop ── connect() ──► cur ──exchange──► endpoint
+//	                           └── idle for keep: closed by a timer (no goroutine while it waits)
 //
 // Every connection is wrapped in an httpConn, so the sender knows whether
-// one is open (fasthttp closes idle ones on its own) and can cut an
-// in-flight request short when the final flush runs out of time.
+// one is open and a parked drain is kicked when its connection closes, and
+// can cut an in-flight request short when the final flush runs out of time.
 
-// httpMaxResponseBody bounds the response body a drain reads (fasthttp
-// buffers a response body without limit unless MaxResponseBodySize is set):
-// endpoints answer with small bodies.
+// httpMaxResponseBody bounds the response body a drain reads: endpoints
+// answer with small bodies.
 const httpMaxResponseBody = 64 << 10
 
 // httpMaxKeepAlive caps how long an idle connection is kept: below the idle
@@ -39,25 +35,30 @@ const httpMaxResponseBody = 64 << 10
 // rarely meets a connection the server has just closed.
 const httpMaxKeepAlive = 55 * time.Second
 
-var errHTTPDrainStopped = errors.New("drain stopped")
+var (
+	errHTTPDrainStopped = errors.New("drain stopped")
+	errHTTPNotConnected = errors.New("connection closed before the request")
+)
 
-// httpConns is the connection state shared by the sender goroutine and the
-// fasthttp goroutines (dial hook, idle-connection cleaner).
+// httpConns is the connection state shared by the sender goroutine, the
+// idle-close timer and the flush deadline's cut.
 type httpConns struct {
 	dialer  net.Dialer // Options.newDialer: refuses private addresses unless allowed
 	addr    string
 	tls     *tls.Config // nil for http
 	timeout time.Duration
+	keep    time.Duration // an unused connection is closed after this long
 
-	mu        sync.Mutex
-	preDialed *httpConn // dialed by connect, not yet handed to fasthttp
-	cur       *httpConn // the open connection, if any (MaxConns is 1)
-	stopped   bool
+	mu      sync.Mutex
+	cur     *httpConn // the open connection, if any
+	busy    bool      // an exchange is under way on cur
+	lastUse time.Time // when the last exchange ended
+	idle    *time.Timer
+	stopped bool
 
-	open     atomic.Int32 // connections dialed and not closed
-	dialedAt atomic.Int64 // unix ns of a dial fasthttp made itself (a transparent retry); 0: none
+	open atomic.Int32 // connections dialed and not closed
 	// onClose, if set, is called when a connection closes (the sender's
-	// wake-up: an idle drain parks once fasthttp closed its connection).
+	// wake-up: an idle drain parks once its connection closed).
 	onClose func()
 }
 
@@ -85,20 +86,20 @@ func (t *httpConn) Close() error {
 	return err
 }
 
-// dial opens a connection (TCP connect and TLS handshake together bounded
-// by the connect timeout), or fails.
-func (c *httpConns) dial(ctx context.Context) (*httpConn, error) {
+// connect opens the connection for the next request (TCP connect and TLS
+// handshake together bounded by the connect timeout), or fails.
+func (c *httpConns) connect(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
 	nc, err := c.dialer.DialContext(ctx, "tcp", c.addr)
 	if err != nil {
-		return nil, fmt.Errorf("connect: %w", err)
+		return fmt.Errorf("connect: %w", err)
 	}
 	if c.tls != nil {
 		tc := tls.Client(nc, c.tls)
 		if err := tc.HandshakeContext(ctx); err != nil {
 			_ = nc.Close()
-			return nil, fmt.Errorf("tls: %w", err)
+			return fmt.Errorf("tls: %w", err)
 		}
 		nc = tc
 	}
@@ -108,97 +109,90 @@ func (c *httpConns) dial(ctx context.Context) (*httpConn, error) {
 	if c.stopped {
 		c.mu.Unlock()
 		_ = t.Close()
-		return nil, errHTTPDrainStopped
+		return errHTTPDrainStopped
 	}
+	old := c.cur
 	c.cur = t
 	c.mu.Unlock()
-	return t, nil
-}
-
-// connect dials a connection for the next request.
-func (c *httpConns) connect(ctx context.Context) error {
-	t, err := c.dial(ctx)
-	if err != nil {
-		return err
+	if old != nil {
+		_ = old.Close()
 	}
-	c.mu.Lock()
-	c.preDialed = t
-	c.mu.Unlock()
 	return nil
 }
 
-// dialHook is fasthttp's Dial: it hands over the connection connect made,
-// or (for fasthttp's own retry on a stale keep-alive connection) dials.
-func (c *httpConns) dialHook(ctx context.Context) fasthttp.DialFunc {
-	return func(string) (net.Conn, error) {
-		c.mu.Lock()
-		t := c.preDialed
-		c.preDialed = nil
+// exchange sends one request on the open connection and reads its answer
+// (http_client.go); the connection is closed after a failure or when the
+// answer does not let it carry another request.
+func (c *httpConns) exchange(head, body []byte, deadline time.Time, wantBody bool, a *httpAnswer) error {
+	c.mu.Lock()
+	t := c.cur
+	if t == nil {
 		c.mu.Unlock()
-		if t != nil {
-			return t, nil
-		}
-		t, err := c.dial(ctx)
-		if err != nil {
-			return nil, err
-		}
-		c.dialedAt.Store(time.Now().UnixNano())
-		return t, nil
+		a.got = false
+		return errHTTPNotConnected
 	}
+	c.busy = true
+	c.mu.Unlock()
+	err := httpExchange(t, head, body, deadline, wantBody, a)
+	if err != nil || !a.keep {
+		_ = t.Close()
+	}
+	c.mu.Lock()
+	c.busy, c.lastUse = false, time.Now()
+	if c.cur != nil && !c.stopped {
+		if c.idle == nil {
+			c.idle = time.AfterFunc(c.keep, c.closeIdle)
+		} else {
+			c.idle.Reset(c.keep)
+		}
+	}
+	c.mu.Unlock()
+	return err
+}
+
+// closeIdle closes the connection once it has been unused for keep (the
+// idle timer's function).
+func (c *httpConns) closeIdle() {
+	c.mu.Lock()
+	t := c.cur
+	if t == nil || c.busy {
+		c.mu.Unlock()
+		return // closed meanwhile, or in use: the exchange re-arms the timer
+	}
+	if left := c.keep - time.Since(c.lastUse); left > 0 {
+		c.idle.Reset(left)
+		c.mu.Unlock()
+		return
+	}
+	c.cur = nil // no exchange starts on it any more
+	c.mu.Unlock()
+	_ = t.Close()
 }
 
 // connected reports whether a connection is open.
 func (c *httpConns) connected() bool { return c.open.Load() > 0 }
 
 // closeAll closes the open connection, cutting short any request on it.
-// With stop, later dials fail.
+// With stop, later connects fail.
 func (c *httpConns) closeAll(stop bool) {
 	c.mu.Lock()
 	if stop {
 		c.stopped = true
 	}
-	pre, cur := c.preDialed, c.cur
-	c.preDialed = nil
-	c.mu.Unlock()
-	if pre != nil {
-		_ = pre.Close()
+	cur := c.cur
+	if c.idle != nil {
+		c.idle.Stop()
 	}
+	c.mu.Unlock()
 	if cur != nil {
 		_ = cur.Close()
 	}
 }
 
-// httpStaleConnErr reports whether err is what a request on a keep-alive
-// connection the server has closed meanwhile fails with.
-func httpStaleConnErr(err error) bool {
-	return errors.Is(err, io.EOF) || errors.Is(err, fasthttp.ErrConnectionClosed) ||
-		errors.Is(err, syscall.EPIPE) || errors.Is(err, syscall.ECONNRESET)
-}
-
-// newHTTPHostClient returns the drain's client: one keep-alive connection,
-// obtained from the dial hook (TLS is done there, so IsTLS stays false),
-// nothing fasthttp would add to the request, bounded response bodies. A
-// request that fails on a reused connection the server closed meanwhile is
-// sent once more on a fresh one when reusing() says the connection had
-// served a request before.
-func newHTTPHostClient(ctx context.Context, o *Options, c *httpConns, reusing func() bool) *fasthttp.HostClient {
-	keep := min(o.HTTPIdleTimeout+o.HTTPIdleFuzz+time.Second, httpMaxKeepAlive)
-	return &fasthttp.HostClient{
-		Addr:                          c.addr,
-		Dial:                          c.dialHook(ctx),
-		MaxConns:                      1,
-		MaxIdleConnDuration:           keep,
-		MaxConnWaitTimeout:            o.HTTPRequestTimeout,
-		ReadTimeout:                   o.HTTPRequestTimeout,
-		WriteTimeout:                  o.HTTPRequestTimeout,
-		MaxResponseBodySize:           httpMaxResponseBody,
-		NoDefaultUserAgentHeader:      true,
-		DisableHeaderNamesNormalizing: true,
-		DisablePathNormalizing:        true,
-		RetryIfErr: func(_ *fasthttp.Request, attempts int, err error) (bool, bool) {
-			return false, attempts == 1 && reusing() && httpStaleConnErr(err)
-		},
-	}
+// httpKeepAlive is how long a drain keeps an unused connection: past the
+// sender's own idle close (idle timeout and fuzz), within httpMaxKeepAlive.
+func httpKeepAlive(o *Options) time.Duration {
+	return min(o.HTTPIdleTimeout+o.HTTPIdleFuzz+time.Second, httpMaxKeepAlive)
 }
 
 // httpTLSConfig returns the client TLS config of an https drain: certificates

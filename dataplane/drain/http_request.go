@@ -11,9 +11,8 @@ import (
 	"github.com/logplex/logplex/config"
 )
 
-// The request an HTTP drain sends (docs/logplex.md §5.4), headers in this order and
-// nothing else (fasthttp's own headers are disabled; it appends only
-// Content-Length, last):
+// The request an HTTP drain sends (docs/logplex.md §5.4), headers in this
+// order and nothing else:
 //
 //	POST <path or />[?query] HTTP/1.1
 //	Host: <host>[:<port> if the URL names it]
@@ -30,58 +29,61 @@ import (
 // userinfo), Content-Type: application/x-protobuf, User-Agent,
 // Content-Encoding (unless "none"), then the drain's own headers in their
 // stored order; no Logplex-* headers.
-
-var (
-	hdrHost        = []byte("Host")
-	hdrAuth        = []byte("Authorization")
-	hdrContentType = []byte("Content-Type")
-	hdrMsgCount    = []byte("Logplex-Msg-Count")
-	hdrFrameID     = []byte("Logplex-Frame-Id")
-	hdrDrainToken  = []byte("Logplex-Drain-Token")
-	hdrUserAgent   = []byte("User-Agent")
-	hdrEncoding    = []byte("Content-Encoding")
-	valLogplex1    = []byte("application/logplex-1")
-	valProtobuf    = []byte("application/x-protobuf")
-	methodPost     = []byte(fasthttp.MethodPost)
-)
+//
+// What does not change from one request to the next is rendered once, in
+// two pieces around the Logplex-Msg-Count and Logplex-Frame-Id lines.
 
 // httpRequestTemplate holds what every request of one drain shares.
 type httpRequestTemplate struct {
-	uri    fasthttp.URI // only its path and query reach the wire
-	host   []byte
-	auth   []byte // "Basic …", or nil
-	token  []byte
-	ua     []byte
-	coding []byte // Content-Encoding, or nil
-	otlp   bool
-	extra  [][2][]byte // an OTLP drain's own headers (secret: never logged)
+	pre  []byte // request line to Content-Type
+	post []byte // Logplex-Drain-Token (or, OTLP, User-Agent) to the line before Content-Length
+	otlp bool
 }
 
 func newHTTPRequestTemplate(o *Options, d *Drain, coding string) (*httpRequestTemplate, error) {
 	u := d.URL
-	t := &httpRequestTemplate{
-		host:  []byte(httpHostHeader(u)),
-		token: []byte(d.Config.Token),
-		ua:    []byte(o.UserAgent),
-	}
-	if u.HasUser {
-		t.auth = []byte("Basic " + base64.StdEncoding.EncodeToString([]byte(httpBasicCredentials(u))))
-	}
-	if coding != "" {
-		t.coding = []byte(coding)
-	}
-	if u.Kind == config.DrainOTLP {
-		t.otlp = true
-		for _, h := range config.DrainHeaders(d.Config.Headers) {
-			t.extra = append(t.extra, [2][]byte{[]byte(h.Name), []byte(h.Value)})
-		}
-	}
-	// The scheme must match the HostClient (IsTLS false: TLS is done when
-	// dialing); the host part is not sent (the Host header above is).
-	if err := t.uri.Parse(nil, []byte("http://drain"+u.RequestURI())); err != nil {
+	uri, err := httpRequestURI(u)
+	if err != nil {
 		return nil, err
 	}
+	t := &httpRequestTemplate{otlp: u.Kind == config.DrainOTLP}
+	line := func(b []byte, name, value string) []byte {
+		return append(append(append(append(b, name...), ": "...), value...), "\r\n"...)
+	}
+	pre := append(append([]byte("POST "), uri...), " HTTP/1.1\r\n"...)
+	pre = line(pre, "Host", httpHostHeader(u))
+	if u.HasUser {
+		pre = line(pre, "Authorization", "Basic "+base64.StdEncoding.EncodeToString([]byte(httpBasicCredentials(u))))
+	}
+	var post []byte
+	if t.otlp {
+		pre = line(pre, "Content-Type", "application/x-protobuf")
+	} else {
+		pre = line(pre, "Content-Type", "application/logplex-1")
+		post = line(post, "Logplex-Drain-Token", d.Config.Token)
+	}
+	post = line(post, "User-Agent", o.UserAgent)
+	if coding != "" {
+		post = line(post, "Content-Encoding", coding)
+	}
+	if t.otlp {
+		for _, h := range config.DrainHeaders(d.Config.Headers) {
+			post = line(post, h.Name, h.Value)
+		}
+	}
+	t.pre, t.post = pre, post
 	return t, nil
+}
+
+// httpRequestURI is the request-URI of u's requests as the URL gives it
+// (path not normalised), "/" when it has no path.
+func httpRequestURI(u *config.DrainURL) ([]byte, error) {
+	var uri fasthttp.URI
+	if err := uri.Parse(nil, []byte("http://drain"+u.RequestURI())); err != nil {
+		return nil, err
+	}
+	uri.DisablePathNormalizing = true // after Parse, which resets it
+	return uri.RequestURI(), nil
 }
 
 // httpHostHeader is the Host header of u: the host, with ":port" only when the
@@ -118,39 +120,21 @@ func httpBasicCredentials(u *config.DrainURL) string {
 	return parts[0] + ":" + strings.Join(parts[1:], ":")
 }
 
-// fill makes req the POST of body holding count frames under frame id id.
-// num is scratch for the count's digits, returned for reuse. body must stay
-// unchanged until the request is done.
-func (t *httpRequestTemplate) fill(req *fasthttp.Request, body []byte, count int, id, num []byte) []byte {
-	req.Reset()
-	h := &req.Header
-	h.DisableSpecialHeader() // we write Host, Content-Type and User-Agent, in our order
-	h.DisableNormalizing()
-	h.SetMethodBytes(methodPost)
-	req.SetURI(&t.uri)
-	req.UseHostHeader = true
-	h.SetBytesKV(hdrHost, t.host)
-	if t.auth != nil {
-		h.SetBytesKV(hdrAuth, t.auth)
+// appendHead appends to dst the head of the POST of a body of bodyLen
+// bytes holding count frames under frame id id.
+func (t *httpRequestTemplate) appendHead(dst []byte, bodyLen, count int, id []byte) []byte {
+	dst = append(dst, t.pre...)
+	if !t.otlp {
+		dst = append(dst, "Logplex-Msg-Count: "...)
+		dst = strconv.AppendInt(dst, int64(count), 10)
+		dst = append(dst, "\r\nLogplex-Frame-Id: "...)
+		dst = append(dst, id...)
+		dst = append(dst, "\r\n"...)
 	}
-	if t.otlp {
-		h.SetBytesKV(hdrContentType, valProtobuf)
-	} else {
-		h.SetBytesKV(hdrContentType, valLogplex1)
-		num = strconv.AppendInt(num[:0], int64(count), 10)
-		h.SetBytesKV(hdrMsgCount, num)
-		h.SetBytesKV(hdrFrameID, id)
-		h.SetBytesKV(hdrDrainToken, t.token)
-	}
-	h.SetBytesKV(hdrUserAgent, t.ua)
-	if t.coding != nil {
-		h.SetBytesKV(hdrEncoding, t.coding)
-	}
-	for _, kv := range t.extra {
-		h.AddBytesKV(kv[0], kv[1])
-	}
-	req.SetBodyRaw(body)
-	return num
+	dst = append(dst, t.post...)
+	dst = append(dst, "Content-Length: "...)
+	dst = strconv.AppendInt(dst, int64(bodyLen), 10)
+	return append(dst, "\r\n\r\n"...)
 }
 
 // newHTTPFrameID returns a fresh random frame id: 16 random bytes as 32

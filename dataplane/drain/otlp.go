@@ -79,10 +79,9 @@ func (s *httpSender) otlpBody(now time.Time) ([]byte, int) {
 // otlpOutcome acts on the answer to one try of an OTLP frame (status 0:
 // none, err says why).
 func (s *httpSender) otlpOutcome(status int, err error, now time.Time) {
-	defer s.resp.Reset()
 	switch {
 	case status >= 200 && status < 300:
-		rejected := min(otlpRejected(s.resp.Body()), int64(s.fr.msgs))
+		rejected := min(otlpRejected(s.ans.body), int64(s.fr.msgs))
 		s.fr.msgs -= int(rejected)
 		s.delivered(now)
 		if rejected > 0 { // dropped now, reported in the next L10
@@ -95,7 +94,7 @@ func (s *httpSender) otlpOutcome(status int, err error, now time.Time) {
 		s.fail(fmt.Errorf("POST: %w", err))
 	case otlpRetryable(status):
 		s.retryFrame(now)
-		s.throttle(fmt.Errorf("POST answered %d", status), otlpRetryAfter(&s.resp.Header, now))
+		s.throttle(fmt.Errorf("POST answered %d", status), otlpRetryAfter(s.ans.retryAfter, now))
 	default:
 		s.d.Stats.SetError(fmt.Errorf("POST answered %d: frame of %d messages dropped", status, s.fr.msgs))
 		s.dropFrame(now)
@@ -126,8 +125,7 @@ func (s *httpSender) throttle(err error, retryAfter time.Duration) {
 
 // otlpRetryAfter reads a Retry-After header (delay-seconds or an HTTP
 // date); 0 when absent or unreadable.
-func otlpRetryAfter(h interface{ Peek(string) []byte }, now time.Time) time.Duration {
-	v := h.Peek("Retry-After")
+func otlpRetryAfter(v []byte, now time.Time) time.Duration {
 	if len(v) == 0 {
 		return 0
 	}

@@ -264,15 +264,11 @@ func TestOTLPRejectedAndRetryAfter(t *testing.T) {
 	now := time.Date(2026, 12, 6, 22, 0, 0, 0, time.UTC)
 	for v, want := range map[string]time.Duration{"": 0, "3": 3 * time.Second, "x": 0, "-1": 0,
 		now.Add(90 * time.Second).Format(http.TimeFormat): 90 * time.Second, now.Add(-time.Hour).Format(http.TimeFormat): 0} {
-		if got := otlpRetryAfter(hdrPeek{"Retry-After": v}, now); got != want {
+		if got := otlpRetryAfter([]byte(v), now); got != want {
 			t.Errorf("Retry-After %q: %v, want %v", v, got, want)
 		}
 	}
 }
-
-type hdrPeek map[string]string
-
-func (h hdrPeek) Peek(k string) []byte { return []byte(h[k]) }
 
 // otlpReceiver is an OTLP/HTTP endpoint that decodes every request with
 // plogotlp and answers as its script says.
@@ -590,7 +586,7 @@ func TestOTLPSendPathAllocs(t *testing.T) {
 		}
 		s.dropped, s.dropSince = 1, time.Unix(1e9, 0) // with an L10 record
 		body, count := s.body(time.Unix(1e9, 0))
-		s.num = s.tmpl.fill(&s.req, body, count, s.fr.id[:], s.num)
+		s.head = s.tmpl.appendHead(s.head[:0], len(body), count, s.fr.id[:])
 		s.fr.msgs = 0
 	}
 	for range 2000 {

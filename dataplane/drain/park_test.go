@@ -96,8 +96,8 @@ func TestSyslogParkedKeepsBackoff(t *testing.T) {
 
 // TestHTTPParkedWakes: an HTTP drain runs no sender before its first
 // message. With sparse traffic it parks as soon as its buffer is empty, on
-// its open keep-alive connection, and when fasthttp's idle cleaner closes
-// that connection the sender is kicked and the drain lets it go; a busy
+// its open keep-alive connection, and when the connection's idle close
+// (httpConns.closeIdle) closes it the sender is kicked and the drain lets it go; a busy
 // drain (requests under busyGap apart) keeps its goroutine until its idle
 // timer closes the connection, then parks. After each park the next message
 // goes out at once, with the same accounting.
@@ -132,7 +132,7 @@ func TestHTTPParkedWakes(t *testing.T) {
 	}
 	deliver() // the first request: sparse
 	parkedOpen("first message")
-	parkedClosed("fasthttp closed the idle connection, the kicked sender parked")
+	parkedClosed("the idle connection closed, the kicked sender parked")
 	deliver() // a second apart: sparse again
 	parkedOpen("sparse message")
 	deliver() // right after: busy

@@ -74,6 +74,13 @@ func delivered(t *testing.T, srv *capServer) (ids []int, l10 int) {
 	return ids, l10
 }
 
+// settled reports whether the endpoint has n messages and d has counted
+// every answer (the endpoint records a request before it answers).
+func settled(t *testing.T, srv *capServer, d *Drain, n int) bool {
+	ids, _ := delivered(t, srv)
+	return len(ids) >= n && d.Status().Buffered == 0
+}
+
 // inOrder checks that ids are exactly from..to-1, in order.
 func inOrder(t *testing.T, ids []int, from, to int) {
 	t.Helper()
@@ -104,7 +111,7 @@ func TestSpillOutageLosesNothing(t *testing.T) {
 		t.Fatalf("status during the outage %+v: want the spill, its lag and every message buffered", st)
 	}
 	srv.up(addr)
-	waitFor(t, 3*wait, "every message delivered", func() bool { ids, _ := delivered(t, srv); return len(ids) >= n })
+	waitFor(t, 3*wait, "every message delivered", func() bool { return settled(t, srv, d, n) })
 	ids, l10 := delivered(t, srv)
 	inOrder(t, ids, 0, n)
 	if st := d.Status(); l10 != 0 || st.Dropped != 0 || st.Delivered != n {
@@ -288,7 +295,7 @@ func TestSpillEndpointFails(t *testing.T) {
 	})
 	const n = 2000
 	pushRange(d, 0, n)
-	waitFor(t, 3*wait, "every message delivered", func() bool { ids, _ := delivered(t, srv); return len(ids) >= n })
+	waitFor(t, 3*wait, "every message delivered", func() bool { return settled(t, srv, d, n) })
 	ids, l10 := delivered(t, srv)
 	inOrder(t, ids, 0, n)
 	if st := d.Status(); l10 != 0 || st.Dropped != 0 || st.Retries == 0 {
