@@ -108,7 +108,13 @@ type PlatformResult struct {
 // outside the window: a scrape costs CPU).
 type ResyncStats struct {
 	IntervalSeconds float64 `json:"interval_seconds"` // the router's --resync-interval
-	WindowSeconds   float64 `json:"window_seconds"`
+	// SettleSeconds is the wait before the window for the router to go
+	// idle: the load's last requests answered and every drain connection to
+	// the HTTP sinks closed by its keep-alive limit (the drains' senders let
+	// go), so the window holds the idle router and its resyncs, not the
+	// end of the load.
+	SettleSeconds float64 `json:"settle_seconds"`
+	WindowSeconds float64 `json:"window_seconds"`
 	FullLoads       int     `json:"full_loads"` // logplex_config_full_loads_total increase in the window
 	// Checks are the resyncs that found nothing missed and loaded nothing
 	// (logplex_config_resyncs_skipped_total increase in the window)
@@ -432,6 +438,21 @@ func (r *scenarioRun) httpSinkFor(e int) *HTTPSink {
 	return r.httpSink
 }
 
+// idleSettleMax bounds the wait for the drains' connections to close before
+// the idle window: past the drains' keep-alive limit (55 s) and its fuzz.
+const idleSettleMax = 90 * time.Second
+
+// httpSinkConns is how many connections the HTTP sinks have open.
+func (r *scenarioRun) httpSinkConns() int {
+	n := 0
+	for _, s := range append([]*HTTPSink{r.httpSink}, r.moreHTTP...) {
+		if s != nil {
+			n += s.open()
+		}
+	}
+	return n
+}
+
 // resyncInterval is the router's effective --resync-interval (the last
 // one given; 60 s, its default, when none is).
 func (r *scenarioRun) resyncInterval() time.Duration {
@@ -452,7 +473,12 @@ func (r *scenarioRun) resyncInterval() time.Duration {
 func (r *scenarioRun) measureResync(ctx context.Context) (ResyncStats, error) {
 	iv := r.resyncInterval()
 	st := ResyncStats{IntervalSeconds: iv.Seconds()}
+	settle := time.Now()
 	sleepCtx(ctx, min(2*time.Second, iv/2)) // the probes' and the load's last deliveries
+	for deadline := time.Now().Add(idleSettleMax); r.httpSinkConns() > 0 && time.Now().Before(deadline) && ctx.Err() == nil; {
+		sleepCtx(ctx, time.Second)
+	}
+	st.SettleSeconds = time.Since(settle).Seconds()
 	m0, err := ScrapeMetrics(r.admin())
 	if err != nil {
 		return st, err
@@ -513,8 +539,8 @@ func (pr *PlatformResult) notes() []string {
 			c.Observed, c.Probes, c.Errors, c.RoutingP50, c.RoutingP99, c.RoutingMax, c.DeliveryP50, c.DeliveryP99, c.APIP50, c.APIP99, c.Messages),
 		fmt.Sprintf("sinks: %.3f HTTP requests per message (%d for %d), %.3f syslog reads per message (%d for %d); full loads in the load window %d",
 			pr.ReqsPerMsgHTTP, pr.HTTPRequests, pr.HTTPDelivered, pr.ReadsPerMsgTCP, pr.SyslogReads, pr.SyslogDelivered, pr.LoadWindowLoads),
-		fmt.Sprintf("idle (resync interval %.0f s): %d full loads and %d checks in %.0f s, %.2f core-s, baseline %.4f cores, %.3f core-s per resync (redis %.2f s), %.3f core-s per minute idle",
-			rs.IntervalSeconds, rs.FullLoads, rs.Checks, rs.WindowSeconds, rs.CPUSeconds, rs.BaselineCores, rs.PerResync, rs.RedisCPUSeconds, rs.IdlePerMinute),
+		fmt.Sprintf("idle (resync interval %.0f s, after %.0f s for the drains' connections to close): %d full loads and %d checks in %.0f s, %.2f core-s, baseline %.4f cores, %.3f core-s per resync (redis %.2f s), %.3f core-s per minute idle",
+			rs.IntervalSeconds, rs.SettleSeconds, rs.FullLoads, rs.Checks, rs.WindowSeconds, rs.CPUSeconds, rs.BaselineCores, rs.PerResync, rs.RedisCPUSeconds, rs.IdlePerMinute),
 	}
 	if c.FirstError != "" {
 		out = append(out, "first probe error: "+c.FirstError)

@@ -35,6 +35,13 @@ func (s *connServer) Close() {
 	s.wg.Wait()
 }
 
+// open is how many connections are open.
+func (s *connServer) open() int {
+	s.cmu.Lock()
+	defer s.cmu.Unlock()
+	return len(s.conns)
+}
+
 func (s *connServer) accept() {
 	defer s.wg.Done()
 	for {
