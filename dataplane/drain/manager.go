@@ -151,9 +151,11 @@ func (m *Manager) updateAll(snap *config.Snapshot) {
 }
 
 // updateSome is updateAll for the drains that may have changed since the
-// last Update: ids, the drains naming channels (created or deleted) and
-// the drains not started yet. Every other drain runs as it did, or stays
-// unwanted, so the outcome is updateAll's.
+// last Update: ids, the drains that name channels created or deleted (in
+// snap: one that named such a channel before and no longer does is in ids)
+// and the drains not started yet. Every other drain runs as it did, or
+// stays unwanted, so the outcome is updateAll's
+// (TestManagerUpdateSomeEqualsAll).
 func (m *Manager) updateSome(snap *config.Snapshot, ids []int64, channels []string) {
 	if len(ids) == 0 && len(channels) == 0 && len(m.unstarted) == 0 {
 		return
