@@ -2,6 +2,7 @@ package config
 
 import (
 	"maps"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -20,15 +21,18 @@ type Snapshot struct {
 
 	channels shards[*Channel] // includes placeholders for ids only tokens/drains name
 	tokens   shards[*Token]
-	drains   map[int64]*Drain
-	creds    map[string]*Cred
+	drains   idShards[*Drain]
+	creds    shards[*Cred]
 	tails    shards[tailSet] // channel id → live tail sessions (tails.go)
+
+	seq     uint64 // this snapshot's number (lineage.go)
+	lineage *step  // what the batches that made it from its ancestors changed (lineage.go)
 }
 
 // Empty returns a snapshot with no entities.
 func Empty() *Snapshot {
 	return &Snapshot{channels: newShards[*Channel](), tokens: newShards[*Token](),
-		drains: map[int64]*Drain{}, creds: map[string]*Cred{}, tails: newShards[tailSet]()}
+		drains: sizedIDShards[*Drain](0), creds: newShards[*Cred](), tails: newShards[tailSet](), seq: snapSeq.Add(1)}
 }
 
 // Build returns the snapshot of a full set of stored hashes (keys that are not
@@ -36,7 +40,7 @@ func Empty() *Snapshot {
 //
 // It is With on an empty snapshot whose maps are sized for the hashes
 // beforehand (a full load of a large config spent a fifth of its time
-// growing them).
+// growing them). It has no lineage: a consumer compares it whole.
 func Build(hashes map[string]Hash, readOnly bool, version string) *Snapshot {
 	changes := make([]Change, 0, len(hashes))
 	var channels, tokens, drains int
@@ -53,11 +57,10 @@ func Build(hashes map[string]Hash, readOnly bool, version string) *Snapshot {
 	}
 	prev := Empty()
 	n := &Snapshot{Version: version, channels: sizedShards[*Channel](channels), tokens: sizedShards[*Token](tokens),
-		drains: make(map[int64]*Drain, drains), creds: prev.creds, tails: prev.tails}
+		drains: sizedIDShards[*Drain](drains), creds: prev.creds, tails: prev.tails, seq: snapSeq.Add(1)}
 	b := newBuilder(n, channels, drains)
-	b.ownDrain = true
 	for i := range nShards { // the presized maps are the builder's own
-		b.channels.cloned[i], b.tokens.cloned[i] = true, true
+		b.channels.cloned[i], b.tokens.cloned[i], b.drains.cloned[i] = true, true, true
 	}
 	for _, c := range changes {
 		b.apply(c)
@@ -83,15 +86,15 @@ func (s *Snapshot) Token(id string) *Token { return s.tokens.get(id) }
 func (s *Snapshot) TokenBytes(id []byte) *Token { return s.tokens.getBytes(id) }
 
 // Drain returns the drain with this id, or nil.
-func (s *Snapshot) Drain(id int64) *Drain { return s.drains[id] }
+func (s *Snapshot) Drain(id int64) *Drain { return s.drains.get(id) }
 
 // Cred returns the credential with this id, or nil.
-func (s *Snapshot) Cred(id string) *Cred { return s.creds[id] }
+func (s *Snapshot) Cred(id string) *Cred { return s.creds.get(id) }
 
 // Counts of entities.
 func (s *Snapshot) NumChannels() int { return s.channels.len() }
 func (s *Snapshot) NumTokens() int   { return s.tokens.len() }
-func (s *Snapshot) NumDrains() int   { return len(s.drains) }
+func (s *Snapshot) NumDrains() int   { return s.drains.len() }
 
 // EachChannel calls fn for every channel (unordered) until fn returns false.
 func (s *Snapshot) EachChannel(fn func(*Channel) bool) {
@@ -106,31 +109,42 @@ func (s *Snapshot) EachChannel(fn func(*Channel) bool) {
 
 // EachDrain calls fn for every drain (unordered) until fn returns false.
 func (s *Snapshot) EachDrain(fn func(*Drain) bool) {
-	for _, d := range s.drains {
-		if !fn(d) {
-			return
+	for _, m := range s.drains {
+		for _, d := range m {
+			if !fn(d) {
+				return
+			}
 		}
 	}
 }
 
 // EachCred calls fn for every credential (unordered) until fn returns false.
 func (s *Snapshot) EachCred(fn func(*Cred) bool) {
-	for _, c := range s.creds {
-		if !fn(c) {
-			return
+	for _, m := range s.creds {
+		for _, c := range m {
+			if !fn(c) {
+				return
+			}
 		}
 	}
 }
 
-// With returns a new snapshot with the changes applied in order. s is unchanged.
+// With returns a new snapshot with the changes applied in order. s is
+// unchanged; the new snapshot shares every shard of its maps that the
+// changes do not touch, and remembers what they changed for drains
+// (DrainChangesSince).
 func (s *Snapshot) With(changes []Change, version string) *Snapshot {
 	n := &Snapshot{Version: version, ReadOnly: s.ReadOnly, Rods: s.Rods, channels: s.channels, tokens: s.tokens,
-		drains: s.drains, creds: s.creds, tails: s.tails}
+		drains: s.drains, creds: s.creds, tails: s.tails, seq: snapSeq.Add(1)}
 	b := newBuilder(n, 0, 0)
+	b.track = true
 	for _, c := range changes {
 		b.apply(c)
 	}
 	b.rebuild(s)
+	if s.seq != 0 {
+		n.lineage = extend(s.lineage, b.step(s.seq))
+	}
 	return n
 }
 
@@ -139,7 +153,8 @@ func (s *Snapshot) With(changes []Change, version string) *Snapshot {
 func newBuilder(n *Snapshot, channels, drains int) *builder {
 	return &builder{s: n, dirty: make(map[string]bool, channels), addTok: make(map[string][]*Token, channels),
 		addDrain: make(map[string][]*Drain, drains),
-		channels: cow[*Channel]{s: &n.channels}, tokens: cow[*Token]{s: &n.tokens}, tails: cow[tailSet]{s: &n.tails}}
+		channels: cow[*Channel]{s: &n.channels}, tokens: cow[*Token]{s: &n.tokens}, tails: cow[tailSet]{s: &n.tails},
+		drains: idCow[*Drain]{s: &n.drains}, creds: cow[*Cred]{s: &n.creds}}
 }
 
 type builder struct {
@@ -147,12 +162,25 @@ type builder struct {
 	channels cow[*Channel]
 	tokens   cow[*Token]
 	tails    cow[tailSet]
-	ownDrain bool // drains map copied
-	ownCred  bool // creds map copied
+	drains   idCow[*Drain]
+	creds    cow[*Cred]
 	dirty    map[string]bool
 	addTok   map[string][]*Token
 	addDrain map[string][]*Drain
 	chMeta   map[string]*Channel // new channel records (name/flags) in this batch
+	track    bool                // record the drains changed (With; Build compares nothing)
+	drainIDs []int64             // drains set or deleted, while track
+}
+
+// step returns what the batch changed for drains, applied to the snapshot
+// numbered parent.
+func (b *builder) step(parent uint64) *step {
+	slices.Sort(b.drainIDs)
+	st := &step{parent: parent, drains: slices.Clip(slices.Compact(b.drainIDs))}
+	if len(b.chMeta) > 0 {
+		st.channels = slices.Sorted(maps.Keys(b.chMeta))
+	}
+	return st
 }
 
 func (b *builder) apply(c Change) {
@@ -184,13 +212,10 @@ func (b *builder) apply(c Change) {
 	case "rods":
 		b.s.Rods = map[string]string(c.Fields) // a whole new hash each write; nil when deleted
 	case "cred":
-		if !b.ownCred {
-			b.s.creds, b.ownCred = maps.Clone(b.s.creds), true
-		}
 		if c.Fields == nil {
-			delete(b.s.creds, id)
+			b.creds.del(id)
 		} else {
-			b.s.creds[id] = credFromHash(id, c.Fields)
+			b.creds.set(id, credFromHash(id, c.Fields))
 		}
 	}
 }
@@ -214,18 +239,18 @@ func (b *builder) applyDrain(idStr string, h Hash) {
 	if err != nil {
 		return
 	}
-	if !b.ownDrain {
-		b.s.drains, b.ownDrain = maps.Clone(b.s.drains), true
+	if b.track {
+		b.drainIDs = append(b.drainIDs, id)
 	}
-	if old := b.s.drains[id]; old != nil {
+	if old := b.s.drains.get(id); old != nil {
 		b.dirty[old.ChannelID] = true
-		delete(b.s.drains, id)
+		b.drains.del(id)
 	}
 	if h == nil {
 		return
 	}
 	d := drainFromHash(id, h)
-	b.s.drains[id] = d
+	b.drains.set(id, d)
 	b.dirty[d.ChannelID] = true
 	b.addDrain[d.ChannelID] = append(b.addDrain[d.ChannelID], d)
 }
@@ -276,12 +301,12 @@ func (b *builder) keptTokens(old, add []*Token) []*Token {
 func (b *builder) keptDrains(old, add []*Drain) []*Drain {
 	out := make([]*Drain, 0, len(old)+len(add))
 	for _, d := range old {
-		if b.s.drains[d.ID] == d {
+		if b.s.drains.get(d.ID) == d {
 			out = append(out, d)
 		}
 	}
 	for _, d := range add {
-		if b.s.drains[d.ID] == d {
+		if b.s.drains.get(d.ID) == d {
 			out = append(out, d)
 		}
 	}

@@ -4,17 +4,13 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"sort"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/logplex/logplex/config"
 )
-
-// Table maps a channel id to its running drains; it is immutable once
-// published.
-type Table map[string][]*Drain
 
 // Manager keeps the running drains in line with the config snapshots it is
 // given, and publishes the channel → drains Table for the router.
@@ -24,6 +20,13 @@ type Manager struct {
 
 	mu      sync.Mutex // serialises Update and Close
 	running map[int64]*Drain
+	// unstarted are the drains Update wanted but could not start (a URL
+	// that does not parse, a TLS trust that does not load): each Update
+	// tries them again, as a comparison of every drain would.
+	unstarted map[int64]bool
+	// applied is the snapshot of the last Update: the next one handles only
+	// what changed since (config.Snapshot.DrainChangesSince) when it can.
+	applied *config.Snapshot
 	closed  bool
 	table   atomic.Pointer[Table]
 	spill   *nodeSpill // nil: no disk spill
@@ -34,7 +37,7 @@ type Manager struct {
 func NewManager(opts Options) *Manager {
 	opts.setDefaults()
 	setMaxSeriesDrains(opts.MaxDrainSeries)
-	m := &Manager{opts: opts, log: opts.Logger.With("component", "drains"), running: map[int64]*Drain{}}
+	m := &Manager{opts: opts, log: opts.Logger.With("component", "drains"), running: map[int64]*Drain{}, unstarted: map[int64]bool{}}
 	m.table.Store(&Table{})
 	m.spill = newNodeSpill(opts.Spill, opts.Logger)
 	return m
@@ -43,15 +46,6 @@ func NewManager(opts Options) *Manager {
 // ForChannel returns the channel's running drains; lock-free. The slice must
 // not be modified.
 func (m *Manager) ForChannel(id string) []*Drain { return m.table.Load().For(id) }
-
-// For returns the channel's drains in t (nil t: none). The slice must not be
-// modified.
-func (t *Table) For(id string) []*Drain {
-	if t == nil {
-		return nil
-	}
-	return (*t)[id]
-}
 
 // Table returns the current channel → drains table; lock-free. A new table
 // is published whenever the running drains change.
@@ -81,50 +75,131 @@ func (m *Manager) Each(fn func(*Drain)) {
 // changed, and stops (flushing, bounded by the stop grace) drains that are
 // gone. Drains whose URL does not parse or whose kind is not built are
 // skipped and logged.
+//
+// A drain runs while it has a URL and its channel exists. When snap
+// derives from the snapshot of the previous Update (DrainChangesSince),
+// only the drains it changed, the drains of the channels it created or
+// deleted, and the drains not started yet are looked at, and the table
+// copies only what they touch; otherwise every drain is compared.
 func (m *Manager) Update(snap *config.Snapshot) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.closed || snap == nil {
 		return
 	}
-	want := map[int64]*config.Drain{}
+	if ids, channels, ok := snap.DrainChangesSince(m.applied); ok {
+		m.updateSome(snap, ids, channels)
+	} else {
+		m.updateAll(snap)
+	}
+	m.applied = snap
+}
+
+// want returns d's config when it should run in snap (it has a URL and
+// its channel exists), or nil.
+func want(snap *config.Snapshot, d *config.Drain) *config.Drain {
+	if d == nil || d.URL == "" || snap.Channel(d.ChannelID) == nil {
+		return nil
+	}
+	return d
+}
+
+// changed reports whether a drain running r must restart to run w.
+func changed(r *Drain, w *config.Drain) bool {
+	return w.URL != r.Config.URL || w.Compression != r.Config.Compression || w.Headers != r.Config.Headers ||
+		w.ChannelID != r.Config.ChannelID || w.Buffer != r.Config.Buffer
+}
+
+// updateAll compares every drain of snap with the running ones and
+// publishes a table built anew.
+func (m *Manager) updateAll(snap *config.Snapshot) {
+	wants := map[int64]*config.Drain{}
 	snap.EachDrain(func(d *config.Drain) bool {
-		if d.URL != "" && snap.Channel(d.ChannelID) != nil {
-			want[d.ID] = d
+		if want(snap, d) != nil {
+			wants[d.ID] = d
 		}
 		return true
 	})
 	var stopping []*Drain
 	for id, r := range m.running {
-		w := want[id]
-		if w == nil || w.URL != r.Config.URL || w.Compression != r.Config.Compression || w.Headers != r.Config.Headers || w.ChannelID != r.Config.ChannelID ||
-			w.Buffer != r.Config.Buffer {
+		if w := wants[id]; w == nil || changed(r, w) {
 			stopping = append(stopping, r)
 			delete(m.running, id)
 		}
 	}
-	for id, d := range want {
+	clear(m.unstarted)
+	for id, d := range wants {
 		if m.running[id] == nil {
 			if r := m.start(d); r != nil {
 				m.running[id] = r
+			} else {
+				m.unstarted[id] = true
 			}
 		}
 	}
-	m.publish()
+	byChannel := map[string][]*Drain{}
+	for _, d := range m.running {
+		byChannel[d.Config.ChannelID] = append(byChannel[d.Config.ChannelID], d)
+	}
+	for _, ds := range byChannel {
+		slices.SortFunc(ds, byID)
+	}
+	m.table.Store(NewTable(byChannel))
 	m.stopAll(stopping, m.opts.StopGrace)
 	m.spill.detach(stopping)
-	m.spill.forget(func(id int64) bool { return want[id] != nil }) // deleted drains lose their spill
+	m.spill.forget(func(id int64) bool { return wants[id] != nil }) // deleted drains lose their spill
 }
 
-func (m *Manager) publish() {
-	t := Table{}
-	for _, d := range m.running {
-		t[d.Config.ChannelID] = append(t[d.Config.ChannelID], d)
+// updateSome is updateAll for the drains that may have changed since the
+// last Update: ids, the drains that name channels created or deleted (in
+// snap: one that named such a channel before and no longer does is in ids)
+// and the drains not started yet. Every other drain runs as it did, or
+// stays unwanted, so the outcome is updateAll's
+// (TestManagerUpdateSomeEqualsAll).
+func (m *Manager) updateSome(snap *config.Snapshot, ids []int64, channels []string) {
+	if len(ids) == 0 && len(channels) == 0 && len(m.unstarted) == 0 {
+		return
 	}
-	for _, ds := range t {
-		sort.Slice(ds, func(i, j int) bool { return ds[i].Config.ID < ds[j].Config.ID })
+	look := slices.Clone(ids)
+	for _, ch := range channels {
+		for _, d := range snap.ChannelDrains(ch) {
+			look = append(look, d.ID)
+		}
 	}
-	m.table.Store(&t)
+	for id := range m.unstarted {
+		look = append(look, id)
+	}
+	slices.Sort(look)
+	look = slices.Compact(look)
+	edit := tableEdit{from: m.table.Load()}
+	var stopping []*Drain
+	var gone []int64
+	for _, id := range look {
+		w := want(snap, snap.Drain(id))
+		if r := m.running[id]; r != nil && (w == nil || changed(r, w)) {
+			stopping = append(stopping, r)
+			delete(m.running, id)
+			edit.remove(r)
+		}
+		delete(m.unstarted, id)
+		switch {
+		case w == nil:
+			gone = append(gone, id)
+		case m.running[id] == nil:
+			if r := m.start(w); r != nil {
+				m.running[id] = r
+				edit.add(r)
+			} else {
+				m.unstarted[id] = true
+			}
+		}
+	}
+	m.table.Store(edit.table())
+	m.stopAll(stopping, m.opts.StopGrace)
+	m.spill.detach(stopping)
+	// Only a drain looked at can have become unwanted: the spill of every
+	// other one is as the last Update left it.
+	m.spill.drop(gone)
 }
 
 // stopAll stops drains in parallel, each flushing for at most grace.
@@ -208,6 +283,7 @@ func (m *Manager) Close(ctx context.Context) {
 		ds = append(ds, d)
 	}
 	m.running = map[int64]*Drain{}
+	m.applied = nil
 	m.table.Store(&Table{})
 	m.mu.Unlock()
 	grace := m.opts.StopGrace

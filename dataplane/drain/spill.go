@@ -195,6 +195,7 @@ func (n *nodeSpill) detach(ds []*Drain) {
 
 // forget removes the spill of a deleted drain, and the directories of
 // drains the first snapshot does not have (want: the drains that exist).
+// It looks at every spill: the manager's full update.
 func (n *nodeSpill) forget(want func(id int64) bool) {
 	if n == nil {
 		return
@@ -209,11 +210,43 @@ func (n *nodeSpill) forget(want func(id int64) bool) {
 	}
 	for id := range n.left {
 		if !want(id) {
-			delete(n.left, id)
-			os.RemoveAll(filepath.Join(n.o.Dir, strconv.FormatInt(id, 10)))
+			n.removeLeft(id)
 		}
 	}
 	n.mu.Unlock()
+	n.removeAll(gone)
+}
+
+// drop is forget for the drains of ids only, which no longer exist: the
+// manager's update of what changed, where a drain not in ids keeps its
+// spill.
+func (n *nodeSpill) drop(ids []int64) {
+	if n == nil || len(ids) == 0 {
+		return
+	}
+	n.mu.Lock()
+	var gone []*drainSpill
+	for _, id := range ids {
+		if ds := n.drains[id]; ds != nil {
+			gone = append(gone, ds)
+			delete(n.drains, id)
+		}
+		if n.left[id] {
+			n.removeLeft(id)
+		}
+	}
+	n.mu.Unlock()
+	n.removeAll(gone)
+}
+
+// removeLeft removes the directory of a drain found at start; n.mu held.
+func (n *nodeSpill) removeLeft(id int64) {
+	delete(n.left, id)
+	os.RemoveAll(filepath.Join(n.o.Dir, strconv.FormatInt(id, 10)))
+}
+
+// removeAll removes the spills of drains that are gone.
+func (n *nodeSpill) removeAll(gone []*drainSpill) {
 	for _, ds := range gone {
 		ds.remove()
 	}

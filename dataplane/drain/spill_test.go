@@ -252,18 +252,44 @@ func TestSpillUnwritable(t *testing.T) {
 }
 
 // TestSpillDeletedDrain: deleting a drain that has a spill removes it and
-// gives its bytes back to the node's budget.
+// gives its bytes back to the node's budget, whether the update compares
+// every drain (a full load) or handles what changed (a snapshot made from
+// the last one); so does deleting its channel (the drain no longer runs).
 func TestSpillDeletedDrain(t *testing.T) {
-	srv, dir, id, m, d := spillHTTP(t, "disk")
-	srv.down()
-	pushRange(d, 0, 1000)
-	waitFor(t, wait, "spill files", func() bool { return m.spill.budget.Used() > 0 })
-	m.Update(config.Build(map[string]config.Hash{config.ChannelKey("sp"): config.ChannelHash("sp", "")}, false, "2"))
-	if _, err := os.Stat(filepath.Join(dir, strconv.FormatInt(id, 10))); !os.IsNotExist(err) {
-		t.Fatalf("the deleted drain's spill is still there (%v)", err)
-	}
-	if u := m.spill.budget.Used(); u != 0 {
-		t.Fatalf("budget still holds %d bytes", u)
+	for _, tc := range []struct {
+		name string
+		next func(m *Manager, id int64) *config.Snapshot
+	}{
+		{"full load", func(*Manager, int64) *config.Snapshot {
+			return config.Build(map[string]config.Hash{config.ChannelKey("sp"): config.ChannelHash("sp", "")}, false, "2")
+		}},
+		{"drain deleted", func(m *Manager, id int64) *config.Snapshot {
+			return m.applied.With([]config.Change{{Key: config.DrainKey(id)}}, "2")
+		}},
+		{"channel deleted", func(m *Manager, _ int64) *config.Snapshot {
+			return m.applied.With([]config.Change{{Key: config.ChannelKey("sp")}}, "2")
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv, dir, id, m, d := spillHTTP(t, "disk")
+			srv.down()
+			pushRange(d, 0, 1000)
+			waitFor(t, wait, "spill files", func() bool { return m.spill.budget.Used() > 0 })
+			next := tc.next(m, id)
+			if _, _, some := next.DrainChangesSince(m.applied); some == (tc.name == "full load") {
+				t.Fatalf("the update handles what changed: %v", some)
+			}
+			m.Update(next)
+			if m.Drain(id) != nil {
+				t.Fatal("the drain still runs")
+			}
+			if _, err := os.Stat(filepath.Join(dir, strconv.FormatInt(id, 10))); !os.IsNotExist(err) {
+				t.Fatalf("the deleted drain's spill is still there (%v)", err)
+			}
+			if u := m.spill.budget.Used(); u != 0 {
+				t.Fatalf("budget still holds %d bytes", u)
+			}
+		})
 	}
 }
 

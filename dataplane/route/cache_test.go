@@ -91,13 +91,13 @@ func (m *cacheModel) change() config.Change {
 
 // table returns a new drain table: each drain on a random channel or none.
 func (m *cacheModel) table() *drain.Table {
-	t := drain.Table{}
+	t := map[string][]*drain.Drain{}
 	for _, d := range m.drains {
 		if k := m.rng.IntN(len(m.channels) + 2); k < len(m.channels) {
 			t[m.channels[k]] = append(t[m.channels[k]], d)
 		}
 	}
-	return &t
+	return drain.NewTable(t)
 }
 
 // expect is what every destination should get: history and tails by
