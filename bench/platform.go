@@ -115,7 +115,7 @@ type ResyncStats struct {
 	// end of the load.
 	SettleSeconds float64 `json:"settle_seconds"`
 	WindowSeconds float64 `json:"window_seconds"`
-	FullLoads       int     `json:"full_loads"` // logplex_config_full_loads_total increase in the window
+	FullLoads     int     `json:"full_loads"` // logplex_config_full_loads_total increase in the window
 	// Checks are the resyncs that found nothing missed and loaded nothing
 	// (logplex_config_resyncs_skipped_total increase in the window)
 	Checks          int     `json:"checks"`
