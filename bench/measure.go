@@ -42,7 +42,7 @@ func (r *scenarioRun) measureLoad(ctx context.Context) error {
 		return err
 	}
 	if r.s.Relay {
-		rp, err := StartRelay(r.o.Bin, r.tcpSink.Addr())
+		rp, err := StartRelay(r.o.Bin, r.o.RouterCPUs, r.tcpSink.Addr())
 		if err != nil {
 			return err
 		}

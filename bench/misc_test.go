@@ -6,6 +6,8 @@ import (
 	"encoding/xml"
 	"io"
 	"os"
+	"runtime"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -193,5 +195,41 @@ func TestReportTable(t *testing.T) {
 		if !strings.Contains(out, want) {
 			t.Errorf("table lacks %q:\n%s", want, out)
 		}
+	}
+}
+
+func TestCPUList(t *testing.T) {
+	cases := []struct {
+		in   string
+		want []int
+	}{{"0", []int{0}}, {"0-0", []int{0}}}
+	if runtime.NumCPU() >= 2 {
+		cases = append(cases, []struct {
+			in   string
+			want []int
+		}{{"1", []int{1}}, {"0-1", []int{0, 1}}, {"1, 0", []int{0, 1}}}...)
+	}
+	for _, c := range cases {
+		got, err := cpuList(c.in)
+		if err != nil || len(got) != len(c.want) {
+			t.Errorf("cpuList(%q) = %v, %v; want %v", c.in, got, err, c.want)
+			continue
+		}
+		for _, cpu := range c.want {
+			if !got[cpu] {
+				t.Errorf("cpuList(%q) = %v, want %v", c.in, got, c.want)
+			}
+		}
+	}
+	for _, bad := range []string{"", "x", "-1", "1-0", "0-", strconv.Itoa(runtime.NumCPU())} {
+		if _, err := cpuList(bad); err == nil {
+			t.Errorf("cpuList(%q): no error", bad)
+		}
+	}
+	if cmd := command("1", "/bin/true", "a"); strings.Join(cmd.Args, " ") != "taskset -c 1 /bin/true a" {
+		t.Errorf("command with CPUs: %q", cmd.Args)
+	}
+	if cmd := command("", "/bin/true", "a"); strings.Join(cmd.Args, " ") != "/bin/true a" {
+		t.Errorf("command without CPUs: %q", cmd.Args)
 	}
 }

@@ -43,7 +43,10 @@ type Options struct {
 
 	Target Target // a running cluster instead of a router started per scenario
 
-	SinkHost   string // host drains are given for the sinks; default 127.0.0.1
+	SinkHost string // host drains are given for the sinks; default 127.0.0.1
+	// RouterCPUs, a taskset CPU list ("1"), runs the router and the relay
+	// on those CPUs and the suite on the others (cpus.go); "": anywhere.
+	RouterCPUs string
 	ProfileDir string // save a CPU profile of the router per scenario here
 	WorkDir    string // router data, logs; default a temporary directory, removed
 	Version    string // the binary's version (commit) for the report

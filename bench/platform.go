@@ -180,7 +180,7 @@ func (r *scenarioRun) measurePlatform(ctx context.Context) error {
 	r.progress("config written: %d keys, %.1f MiB in Redis, in %.1fs; starting the router", pr.ConfigKeys, pr.RedisMemoryMiB, pr.WriteSeconds)
 
 	start := time.Now()
-	rt, err := startRouter(r.o.Bin, r.dir, r.routerFlags(), append(append([]string(nil), r.ks.env...),
+	rt, err := startRouter(r.o.Bin, r.o.RouterCPUs, r.dir, r.routerFlags(), append(append([]string(nil), r.ks.env...),
 		"LOGPLEX_CONFIG_REDIS_URL="+rd.URL()), 10*time.Minute)
 	if err != nil {
 		return err

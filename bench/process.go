@@ -41,17 +41,17 @@ func FreeAddr() (string, error) {
 var credLine = regexp.MustCompile(`credential \(full_api, any_channel\): ([0-9A-F]+):([0-9A-F]+)`)
 
 // StartRouter starts `bin all` on free loopback ports with extra flags and
-// environment, in dataDir, and waits until it is ready (GET /readyz on its
-// admin address answers 200). Its stderr goes to dataDir/router.log, its
-// stdout (the banner, with the bootstrap credential) to
-// dataDir/router.stdout.
-func StartRouter(bin, dataDir string, extra, env []string) (*Router, error) {
-	return startRouter(bin, dataDir, extra, env, 30*time.Second)
+// environment, in dataDir, on the CPUs cpus lists ("": any; see cpus.go),
+// and waits until it is ready (GET /readyz on its admin address answers
+// 200). Its stderr goes to dataDir/router.log, its stdout (the banner, with
+// the bootstrap credential) to dataDir/router.stdout.
+func StartRouter(bin, cpus, dataDir string, extra, env []string) (*Router, error) {
+	return startRouter(bin, cpus, dataDir, extra, env, 30*time.Second)
 }
 
 // startRouter is StartRouter with a longer wait for /readyz (a large config
 // takes a while to load).
-func startRouter(bin, dataDir string, extra, env []string, readyWithin time.Duration) (*Router, error) {
+func startRouter(bin, cpus, dataDir string, extra, env []string, readyWithin time.Duration) (*Router, error) {
 	r := &Router{done: make(chan struct{})}
 	addrs := make([]string, 5)
 	for i := range addrs {
@@ -66,7 +66,7 @@ func startRouter(bin, dataDir string, extra, env []string, readyWithin time.Dura
 		"--api-addr", addrs[0], "--api-v3-addr", addrs[1], "--http-input-addr", addrs[2],
 		"--syslog-addr", addrs[3], "--admin-addr", addrs[4], "--allow-private-drains"}, extra...)
 	r.Env = env
-	r.cmd = exec.Command(bin, r.Args...)
+	r.cmd = command(cpus, bin, r.Args...) // taskset execs bin: the same pid
 	r.cmd.Env = append(cleanEnv(), env...)
 	logf, err := os.Create(filepath.Join(dataDir, "router.log"))
 	if err != nil {
@@ -221,9 +221,10 @@ type RelayProc struct {
 	done chan struct{}
 }
 
-// StartRelay starts the relay process forwarding to dest.
-func StartRelay(bin, dest string) (*RelayProc, error) {
-	cmd := exec.Command(bin, "bench", "relay", "--listen", "127.0.0.1:0", "--to", dest)
+// StartRelay starts the relay process forwarding to dest, on the CPUs cpus
+// lists ("": any).
+func StartRelay(bin, cpus, dest string) (*RelayProc, error) {
+	cmd := command(cpus, bin, "bench", "relay", "--listen", "127.0.0.1:0", "--to", dest)
 	cmd.Env = cleanEnv()
 	cmd.Stderr = os.Stderr
 	stdout, err := cmd.StdoutPipe()

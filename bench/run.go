@@ -222,7 +222,7 @@ func (r *scenarioRun) startRouter() error {
 		r.onTeardown(rd.Stop)
 		env = append(env, "LOGPLEX_CONFIG_REDIS_URL="+rd.URL())
 	}
-	rt, err := StartRouter(r.o.Bin, r.dir, r.routerFlags(), env)
+	rt, err := StartRouter(r.o.Bin, r.o.RouterCPUs, r.dir, r.routerFlags(), env)
 	if err != nil {
 		return err
 	}

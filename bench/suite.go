@@ -53,6 +53,11 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
+	if o.RouterCPUs != "" {
+		if err := pinSuite(o.RouterCPUs); err != nil {
+			return nil, err
+		}
+	}
 	var scns []Scenario
 	for _, name := range o.Scenarios {
 		s, err := LookupScenario(name, o.Quick)
