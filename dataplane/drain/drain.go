@@ -40,6 +40,7 @@ package drain
 import (
 	"context"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/logplex/logplex/config"
@@ -360,6 +361,13 @@ type Drain struct {
 	cancel      context.CancelFunc // stops delivery and starts the final flush
 	flushCancel context.CancelFunc // ends the final flush
 	wg          sync.WaitGroup     // the sender goroutine, while one runs
+
+	// changes is the manager's list of drains that may have changed
+	// (changes.go; nil outside a Manager), touched whether d is on it,
+	// and stopped whether stop began (EachChanged skips d then).
+	changes *changeList
+	touched atomic.Bool
+	stopped atomic.Bool
 }
 
 // senderMemo is what a drain keeps of a sender it let go, for the next.
@@ -389,6 +397,7 @@ func (d *Drain) begin(s sender) {
 // it parked.
 func (d *Drain) loop() {
 	defer d.wg.Done()
+	d.touch() // a run changes the drain's status
 	if d.s == nil {
 		s, err := newSender(d.o, d)
 		if err != nil { // checkSender passed when the drain started: not expected
@@ -421,6 +430,7 @@ func (d *Drain) discard() {
 // A parked sender runs once more, on this goroutine, to release what it
 // holds.
 func (d *Drain) stop(grace time.Duration) {
+	d.stopped.Store(true)
 	running := d.Buf.close()
 	d.cancel()
 	if running || d.s != nil {

@@ -30,6 +30,7 @@ type Manager struct {
 	closed  bool
 	table   atomic.Pointer[Table]
 	spill   *nodeSpill // nil: no disk spill
+	changes changeList // the drains that may have changed (EachChanged)
 }
 
 // NewManager returns a manager with no drains. A disk spill whose
@@ -147,6 +148,7 @@ func (m *Manager) updateAll(snap *config.Snapshot) {
 	m.table.Store(NewTable(byChannel))
 	m.stopAll(stopping, m.opts.StopGrace)
 	m.spill.detach(stopping)
+	m.kickSuccessors(stopping)
 	m.spill.forget(func(id int64) bool { return wants[id] != nil }) // deleted drains lose their spill
 }
 
@@ -197,9 +199,27 @@ func (m *Manager) updateSome(snap *config.Snapshot, ids []int64, channels []stri
 	m.table.Store(edit.table())
 	m.stopAll(stopping, m.opts.StopGrace)
 	m.spill.detach(stopping)
+	m.kickSuccessors(stopping)
 	// Only a drain looked at can have become unwanted: the spill of every
 	// other one is as the last Update left it.
 	m.spill.drop(gone)
+}
+
+// kickSuccessors starts the sender of each running drain that replaced
+// one of the stopped drains (a restart) when their shared disk spill holds
+// messages: the stopped drain's final flush stows its ring and its frame
+// in hand there after its successor started, parked, so they are the
+// successor's to deliver without waiting for a push (and its status
+// changed: the run marks it for the status reporter).
+func (m *Manager) kickSuccessors(stopped []*Drain) {
+	if m.spill == nil {
+		return
+	}
+	for _, r := range stopped {
+		if d := m.running[r.Config.ID]; d != nil {
+			m.spill.kick(d)
+		}
+	}
 }
 
 // stopAll stops drains in parallel, each flushing for at most grace.
@@ -255,7 +275,7 @@ func (m *Manager) start(cfg *config.Drain) *Drain {
 		m.log.Warn("drain not started", "drain_id", cfg.ID, "err", err)
 		return nil
 	}
-	d := &Drain{Config: cfg, URL: u, o: &m.opts}
+	d := &Drain{Config: cfg, URL: u, o: &m.opts, changes: &m.changes}
 	size, form := m.opts.TCPBufferSize, FormCooked
 	switch u.Kind {
 	case config.DrainHTTP:
@@ -265,9 +285,11 @@ func (m *Manager) start(cfg *config.Drain) *Drain {
 	}
 	d.Buf = NewBuffer(size, form)
 	d.Stats = newStats(cfg.ID, TypeName(u.Kind), d.Buf)
+	d.Stats.owner = d
 	m.spill.attach(d)
 	d.begin(nil)
 	m.spill.kick(d) // messages on disk from before start the sender
+	d.touch()       // a new drain is reported once
 	return d
 }
 

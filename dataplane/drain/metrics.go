@@ -50,6 +50,9 @@ type Stats struct {
 	id   int64
 	kind string
 	buf  *Buffer
+	// owner is the drain the counters are of: a change marks it for the
+	// status reporter (Drain.touch). Nil outside a Manager.
+	owner *Drain
 
 	Delivered *metrics.Counter // messages the endpoint accepted
 	Dropped   *metrics.Counter // messages lost: overflow, permanent failure, retries exhausted
@@ -154,6 +157,7 @@ func (s *Stats) AddDelivered(n int) {
 		r.delivered.Add(n)
 	}
 	deliveredTotal.Add(n)
+	s.touch()
 }
 
 // AddBytes counts n bytes written.
@@ -163,6 +167,7 @@ func (s *Stats) AddBytes(n int) {
 		r.bytes.Add(n)
 	}
 	bytesTotal.Add(n)
+	s.touch()
 }
 
 // AddRetry counts a re-sent batch.
@@ -172,6 +177,7 @@ func (s *Stats) AddRetry() {
 		r.retries.Inc()
 	}
 	retriesTotal.Inc()
+	s.touch()
 }
 
 // AddDropped counts n lost messages.
@@ -181,6 +187,7 @@ func (s *Stats) AddDropped(n int) {
 		r.dropped.Add(n)
 	}
 	droppedTotal.Add(n)
+	s.touch()
 }
 
 // ObserveLatency records the duration of one request or write (a series
@@ -197,6 +204,14 @@ func (s *Stats) SetError(err error) {
 	if err != nil {
 		e := err.Error()
 		s.lastErr.Store(&e)
+		s.touch()
+	}
+}
+
+// touch marks the drain for the status reporter: its figures changed.
+func (s *Stats) touch() {
+	if s.owner != nil {
+		s.owner.touch()
 	}
 }
 
