@@ -203,3 +203,38 @@ func TestSpillSuccessorKicked(t *testing.T) {
 		t.Fatalf("looked at %v, status %+v; want %d with %d delivered", got, st[id], id, n)
 	}
 }
+
+// TestEachChangedSenderParksDuringFn: a busy HTTP drain's sender keeps
+// running on its open connection between requests; when its idle timer
+// closes the connection while fn looks at the drain, and the sender parks
+// (its connection's close changes Connected and no counter), the next call
+// looks at it again: whether to keep a drain listed is decided before fn
+// reads its status.
+func TestEachChangedSenderParksDuringFn(t *testing.T) {
+	ep := newFastEndpoint(t)
+	m, base := changesManager(t, Options{HTTPIdleTimeout: 300 * time.Millisecond, HTTPIdleFuzz: time.Millisecond}, 10, "http://"+ep.addr+"/")
+	visited(m)
+	d := m.Drain(base + 3)
+	for i := range 2 { // two requests under busyGap apart: busy
+		push(d, testMsg(i))
+		waitFor(t, wait, "delivery", func() bool { return ep.msgs.Load() == int64(i+1) })
+	}
+	var seen []DrainStatus
+	m.EachChanged(func(x *Drain) {
+		if x != d {
+			return
+		}
+		if parked(d) || !d.Status().Connected {
+			t.Skip("the sender parked before the call: not the case under test")
+		}
+		seen = append(seen, d.Status())
+		waitFor(t, 10*time.Second, "the idle close and the park", func() bool { return parked(d) && !d.Status().Connected })
+	})
+	if len(seen) != 1 || !seen[0].Connected {
+		t.Fatalf("first look: %+v", seen)
+	}
+	ids, st := visited(m)
+	if !slices.Equal(ids, []int64{base + 3}) || st[base+3].Connected {
+		t.Fatalf("after the park: looked at %v (%+v), want %d, not connected", ids, st[base+3], base+3)
+	}
+}
