@@ -166,7 +166,7 @@ func TestStatusFollowsSenderRuns(t *testing.T) {
 		got.Add(int64(n))
 	}))
 	defer srv.Close()
-	m := statusDrains(t, drain.Options{AllowPrivateDrains: true, HTTPIdleTimeout: 300 * time.Millisecond, HTTPIdleFuzz: time.Millisecond,
+	m := statusDrains(t, drain.Options{AllowPrivateDrains: true, HTTPIdleTimeout: time.Second, HTTPIdleFuzz: time.Millisecond,
 		HTTPReconnectTime: time.Hour, StopGrace: 50 * time.Millisecond}, 100, func(id int64) string {
 		if id == 100 {
 			return "http://127.0.0.1:9/" // refused

@@ -46,7 +46,7 @@ func visited(m *Manager) ([]int64, map[int64]DrainStatus) {
 func TestEachChangedOnlyChanged(t *testing.T) {
 	ep := newFastEndpoint(t)
 	const n = 2000
-	m, base := changesManager(t, Options{HTTPIdleTimeout: 300 * time.Millisecond, HTTPIdleFuzz: time.Millisecond}, n, "http://"+ep.addr+"/")
+	m, base := changesManager(t, Options{HTTPIdleTimeout: time.Second, HTTPIdleFuzz: time.Millisecond}, n, "http://"+ep.addr+"/")
 	if ids, _ := visited(m); len(ids) != n {
 		t.Fatalf("first call: %d drains, want all %d", len(ids), n)
 	}
@@ -212,7 +212,7 @@ func TestSpillSuccessorKicked(t *testing.T) {
 // reads its status.
 func TestEachChangedSenderParksDuringFn(t *testing.T) {
 	ep := newFastEndpoint(t)
-	m, base := changesManager(t, Options{HTTPIdleTimeout: 300 * time.Millisecond, HTTPIdleFuzz: time.Millisecond}, 10, "http://"+ep.addr+"/")
+	m, base := changesManager(t, Options{HTTPIdleTimeout: time.Second, HTTPIdleFuzz: time.Millisecond}, 10, "http://"+ep.addr+"/")
 	visited(m)
 	d := m.Drain(base + 3)
 	for i := range 2 { // two requests under busyGap apart: busy
