@@ -18,7 +18,9 @@
 // (and its metric series) are made by its first run, so a drain configured
 // but never used holds only its Buffer, Stats and config; a sender that
 // parks disconnected with nothing to report is let go, and the next
-// message makes a new one (senderMemo is what it must remember).
+// message makes a new one (senderMemo is what it must remember). Nor do
+// the status reports look at an idle drain: the manager lists only the
+// drains that may have changed (changes.go, Manager.EachChanged).
 //
 //	parked ──push, kick──► running ──buffer empty (syslog: and disconnected): park──► parked
 //	   └──────────── stop ──────────┴──► closed (flushes what it holds)
