@@ -29,8 +29,10 @@ type statusSource interface {
 	fillStatus(st *DrainStatus)
 }
 
-// statusSources maps a running *Drain to its sender. (A field in Drain
-// would do; drain.go is not this file's to change.)
+// statusSources maps a running *Drain to its sender: senders register
+// when they run and unregister when they finish or are let go, and a
+// sender let go removes only itself (CompareAndDelete), never the
+// successor a new message may already have made.
 var statusSources sync.Map
 
 // setStatusSource registers the sender of d; senders call it when run
