@@ -35,38 +35,22 @@ func TestIdleDrainMemory(t *testing.T) {
 	}
 	const drains = 10000
 	ep := newFastEndpoint(t)
-	m := NewManager(testOptions(Options{StopGrace: time.Second, MaxDrainSeries: 2 * drains}))
-	defer m.Close(context.Background())
-	hashes := map[string]config.Hash{}
-	for i := range drains {
-		ch := fmt.Sprintf("m%d", i)
-		id := httpNextID.Add(1)
-		url := fmt.Sprintf("http://%s/d/%d", ep.addr, i)
+	url := func(i int) string {
 		switch i % 4 {
 		case 1:
-			url = fmt.Sprintf("syslog://%s/", ep.addr)
+			return fmt.Sprintf("syslog://%s/", ep.addr)
 		case 2:
-			url = fmt.Sprintf("otlp+http://%s/v1/logs/%d", ep.addr, i)
+			return fmt.Sprintf("otlp+http://%s/v1/logs/%d", ep.addr, i)
 		}
-		hashes[config.ChannelKey(ch)] = config.ChannelHash(ch, "")
-		hashes[config.DrainKey(id)] = config.DrainHash(&config.Drain{ID: id, ChannelID: ch, Token: httpTestToken, URL: url})
+		return fmt.Sprintf("http://%s/d/%d", ep.addr, i)
 	}
-	snap := config.Build(hashes, false, "1")
-	hashes = nil
-	runtime.GC()
-	var m0, m1 runtime.MemStats
-	runtime.ReadMemStats(&m0)
-	g0 := runtime.NumGoroutine()
-	m.Update(snap)
-	time.Sleep(100 * time.Millisecond) // anything a drain would start, started
-	runtime.GC()
-	runtime.ReadMemStats(&m1)
-	goroutines := runtime.NumGoroutine() - g0
-	runtime.KeepAlive(snap)
-	if n := len(m.Table().For("m0")); n != 1 {
-		t.Fatalf("channel m0 has %d drains running", n)
-	}
-	per := float64(int64(m1.HeapInuse)+int64(m1.StackInuse)-int64(m0.HeapInuse)-int64(m0.StackInuse)) / drains
+	per, goroutines := drainMemory(t, Options{StopGrace: time.Second, MaxDrainSeries: 2 * drains}, drains, "m", url,
+		func(m *Manager) {
+			time.Sleep(100 * time.Millisecond) // anything a drain would start, started
+			if n := len(m.Table().For("m0")); n != 1 {
+				t.Fatalf("channel m0 has %d drains running", n)
+			}
+		})
 	t.Logf("%d idle drains: %.2f KiB each (heap + stacks), %d goroutines more", drains, per/1024, goroutines)
 	if per > 4<<10 {
 		t.Errorf("an idle drain costs %.2f KiB, want <= 4 KiB", per/1024)
@@ -111,15 +95,12 @@ func TestWentIdleDrainMemory(t *testing.T) {
 	}
 }
 
-// afterOneMessage runs n HTTP drains with options o (drain i on channel
-// prefix+i, to url(i)), sends one message to each and waits until each has
-// delivered it and settled says it is in the state measured; it returns
-// the heap and stack growth per drain from before the drains started (the
-// config snapshot excluded: it exists whether drains run or not; two
-// collections: sync.Pool caches emptied) and the goroutines left, after
-// linger.
-func afterOneMessage(t *testing.T, o Options, n int, prefix string, url func(i int) string, what string,
-	settled func(*Drain) bool, linger time.Duration) (per float64, goroutines int) {
+// drainMemory runs n drains with options o (drain i on channel prefix+i,
+// to url(i)), calls then, and returns the heap and stack growth per drain
+// from before the drains started (the config snapshot excluded: it exists
+// whether drains run or not; two collections: sync.Pool caches emptied)
+// and the goroutines left.
+func drainMemory(t *testing.T, o Options, n int, prefix string, url func(i int) string, then func(*Manager)) (per float64, goroutines int) {
 	t.Helper()
 	m := NewManager(testOptions(o))
 	t.Cleanup(func() { m.Close(context.Background()) })
@@ -137,25 +118,36 @@ func afterOneMessage(t *testing.T, o Options, n int, prefix string, url func(i i
 	runtime.ReadMemStats(&m0)
 	g0 := runtime.NumGoroutine()
 	m.Update(snap)
-	for i := range n {
-		push(m.Table().For(prefix + strconv.Itoa(i))[0], testMsg(i))
-	}
-	waitFor(t, 60*time.Second, what, func() bool {
-		k := 0
-		m.Each(func(d *Drain) {
-			if d.Stats.Delivered.Get() == 1 && settled(d) {
-				k++
-			}
-		})
-		return k == n
-	})
-	time.Sleep(linger)
+	then(m)
 	runtime.GC()
 	runtime.GC()
 	runtime.ReadMemStats(&m1)
 	runtime.KeepAlive(snap)
 	per = float64(int64(m1.HeapInuse)+int64(m1.StackInuse)-int64(m0.HeapInuse)-int64(m0.StackInuse)) / float64(n)
 	return per, runtime.NumGoroutine() - g0
+}
+
+// afterOneMessage is drainMemory for n drains that each get one message:
+// it waits until each has delivered it and settled says it is in the state
+// measured, then for linger.
+func afterOneMessage(t *testing.T, o Options, n int, prefix string, url func(i int) string, what string,
+	settled func(*Drain) bool, linger time.Duration) (per float64, goroutines int) {
+	t.Helper()
+	return drainMemory(t, o, n, prefix, url, func(m *Manager) {
+		for i := range n {
+			push(m.Table().For(prefix + strconv.Itoa(i))[0], testMsg(i))
+		}
+		waitFor(t, 60*time.Second, what, func() bool {
+			k := 0
+			m.Each(func(d *Drain) {
+				if d.Stats.Delivered.Get() == 1 && settled(d) {
+					k++
+				}
+			})
+			return k == n
+		})
+		time.Sleep(linger)
+	})
 }
 
 // newIdleEndpoint is an HTTP endpoint that answers 200 and keeps nothing of
