@@ -81,6 +81,18 @@ func settled(t *testing.T, srv *capServer, d *Drain, n int) bool {
 	return len(ids) >= n && d.Status().Buffered == 0
 }
 
+// recoverAndCount brings the endpoint back at addr, waits for d to empty
+// its buffer, sends message n (it carries the L10 of any loss not reported
+// yet) and waits for it; it returns what was delivered and the L10 total.
+func recoverAndCount(t *testing.T, srv *capServer, addr string, d *Drain, n int) (ids []int, l10 int) {
+	t.Helper()
+	srv.up(addr)
+	waitFor(t, 3*wait, "the buffer to empty", func() bool { return d.Status().Buffered == 0 })
+	push(d, testMsg(n))
+	waitFor(t, wait, "the last message", func() bool { ids, _ := delivered(t, srv); return len(ids) > 0 && ids[len(ids)-1] == n })
+	return delivered(t, srv)
+}
+
 // inOrder checks that ids are exactly from..to-1, in order.
 func inOrder(t *testing.T, ids []int, from, to int) {
 	t.Helper()
@@ -134,11 +146,7 @@ func TestSpillOffDropsAsBefore(t *testing.T) {
 	srv.down()
 	const n = 3000
 	pushRange(d, 0, n)
-	srv.up(addr)
-	waitFor(t, 3*wait, "the buffer to empty", func() bool { return d.Status().Buffered == 0 })
-	push(d, testMsg(n)) // carries the L10
-	waitFor(t, wait, "the last message", func() bool { ids, _ := delivered(t, srv); return len(ids) > 0 && ids[len(ids)-1] == n })
-	ids, l10 := delivered(t, srv)
+	ids, l10 := recoverAndCount(t, srv, addr, d, n)
 	if len(ids)+l10 != n+1 || l10 < n/2 {
 		t.Fatalf("delivered %d + L10 %d, want %d with most lost", len(ids), l10, n+1)
 	}
@@ -203,11 +211,7 @@ func TestSpillBudget(t *testing.T) {
 	if spillFull.Get() == full0 {
 		t.Fatal("the budget was never exhausted: the test does not test it")
 	}
-	srv.up(addr)
-	waitFor(t, 3*wait, "the buffer to empty", func() bool { return d.Status().Buffered == 0 })
-	push(d, testMsg(n))
-	waitFor(t, wait, "the last message", func() bool { ids, _ := delivered(t, srv); return len(ids) > 0 && ids[len(ids)-1] == n })
-	ids, l10 := delivered(t, srv)
+	ids, l10 := recoverAndCount(t, srv, addr, d, n)
 	if len(ids)+l10 != n+1 || l10 == 0 {
 		t.Fatalf("delivered %d + L10 %d, want %d with some lost", len(ids), l10, n+1)
 	}
@@ -241,11 +245,7 @@ func TestSpillUnwritable(t *testing.T) {
 	if spillErrors.Get() == errs0 {
 		t.Fatal("the spill error was not counted")
 	}
-	srv.up(addr)
-	waitFor(t, 3*wait, "the buffer to empty", func() bool { return d.Status().Buffered == 0 })
-	push(d, testMsg(n))
-	waitFor(t, wait, "the last message", func() bool { ids, _ := delivered(t, srv); return len(ids) > 0 && ids[len(ids)-1] == n })
-	ids, l10 := delivered(t, srv)
+	ids, l10 := recoverAndCount(t, srv, addr, d, n)
 	if len(ids)+l10 != n+1 || l10 == 0 {
 		t.Fatalf("delivered %d + L10 %d, want %d", len(ids), l10, n+1)
 	}
@@ -471,11 +471,7 @@ func TestSpillWriteFails(t *testing.T) {
 	const n = 2000
 	pushRange(d, 500, n)
 	waitFor(t, wait, "the failed write to be counted", func() bool { return spillErrors.Get() > errs0 && spillLost.Get() > lost0 })
-	srv.up(addr)
-	waitFor(t, 3*wait, "the buffer to empty", func() bool { return d.Status().Buffered == 0 })
-	push(d, testMsg(n))
-	waitFor(t, wait, "the last message", func() bool { ids, _ := delivered(t, srv); return len(ids) > 0 && ids[len(ids)-1] == n })
-	ids, l10 := delivered(t, srv)
+	ids, l10 := recoverAndCount(t, srv, addr, d, n)
 	if len(ids)+l10 != n+1 || l10 == 0 {
 		t.Fatalf("delivered %d + L10 %d, want %d with some lost", len(ids), l10, n+1)
 	}
