@@ -77,15 +77,7 @@ func seqOrder(raw string) []int {
 // disk), and no message is delivered twice. Once the receiver is back,
 // everything arrives, in order: delivered = sent, exactly.
 func TestSpillThroughRestarts(t *testing.T) {
-	sink := StartHTTPSink(t)
-	var down atomic.Bool
-	down.Store(true)
-	sink.SetStatus(func(int) int {
-		if down.Load() {
-			return 503
-		}
-		return 200
-	})
+	sink, down := downSink(t)
 	spillDir := t.TempDir()
 	p := StartAll(t, binPath, t.TempDir(), "--allow-private-drains", "--drain-spill-dir", spillDir,
 		"--http-drain-buffer-size", "100", "--shutdown-timeout", "2s", "--drain-status-interval", "100ms",
@@ -165,15 +157,7 @@ func TestSpillBudgetAndDiskFailure(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			const budget = 64 << 10
-			sink := StartHTTPSink(t)
-			var down atomic.Bool
-			down.Store(true)
-			sink.SetStatus(func(int) int {
-				if down.Load() {
-					return 503
-				}
-				return 200
-			})
+			sink, down := downSink(t)
 			dir := tc.dir(t)
 			p := StartAll(t, binPath, t.TempDir(), "--allow-private-drains", "--drain-spill-dir", dir,
 				"--drain-spill-max-bytes", strconv.Itoa(budget), "--drain-spill-drain-max-bytes", strconv.Itoa(budget),
@@ -221,4 +205,18 @@ func TestSpillBudgetAndDiskFailure(t *testing.T) {
 			}
 		})
 	}
+}
+
+// downSink is an HTTP sink that answers 503 until down is set false.
+func downSink(t *testing.T) (*HTTPSink, *atomic.Bool) {
+	sink := StartHTTPSink(t)
+	down := new(atomic.Bool)
+	down.Store(true)
+	sink.SetStatus(func(int) int {
+		if down.Load() {
+			return 503
+		}
+		return 200
+	})
+	return sink, down
 }
