@@ -49,7 +49,6 @@ type settings struct {
 	httpDrainCompression                                              string
 	httpDrainBatchAge, tcpDrainBatchAge                               time.Duration
 	httpDrainBatchWindow, tcpDrainBatchWindow                         time.Duration
-	httpDrainSharedIdle                                               int
 	tcpDrainBufferSize, tcpDrainTargetBytes, tcpSyslogShrinkAfter     int
 	tcpSyslogBackoffMaxS, tcpSyslogReconnectMinS, tcpSyslogSendTimeoS int
 	tcpSyslogIdleTimeoutMs, tcpSyslogIdleFuzzMs, tcpSyslogMaxTTLMs    int
@@ -150,7 +149,6 @@ func newFlagSet(name string, s *settings) *flag.FlagSet {
 	fs.IntVar(&s.httpDrainTargetBytes, "http-drain-target-bytes", 102400, "HTTP drain POST body target size")
 	fs.DurationVar(&s.httpDrainBatchAge, "http-drain-batch-age", 0, "space an HTTP drain's requests at least this far apart unless the target bytes are buffered (0: send as soon as the previous one is answered, as Logplex)")
 	fs.DurationVar(&s.httpDrainBatchWindow, "http-drain-batch-window", 40*time.Millisecond, "let the messages of an idle HTTP drain that sent within the last 4 windows gather this long before its next request, unless the target bytes are buffered (0: send at once, as Logplex; lowest latency)")
-	fs.IntVar(&s.httpDrainSharedIdle, "http-drain-shared-idle", 128, "idle keep-alive connections kept per receiver (address and TLS settings) for the HTTP drains that send there: a drain with sparse traffic lends its connection there when it parks and takes one before it dials (0: each drain keeps its own connection, as Logplex)")
 	fs.IntVar(&s.httpFrameRetries, "http-frame-retries", 2, "extra attempts per HTTP drain frame")
 	fs.IntVar(&s.httpDrainIdleTimeoutMs, "http-drain-idle-timeout", 144000, "ms without delivery before an HTTP drain closes its connection")
 	fs.IntVar(&s.httpDrainIdleFuzzMs, "http-drain-idle-fuzz", 15000, "ms of random addition to the HTTP drain idle timer")

@@ -120,8 +120,6 @@ var metricHelp = map[string]string{
 	// drains
 	"logplex_drains_retries_total":           "Batches all drains of this node sent again.",
 	"logplex_drains_bytes_total":             "Bytes all drains of this node wrote, after compression.",
-	"logplex_drain_http_pool_lent_total":     "Idle connections HTTP drains with sparse traffic put in their receiver's shared pool (--http-drain-shared-idle).",
-	"logplex_drain_http_pool_taken_total":    "Connections HTTP drains took from their receiver's shared pool instead of dialing.",
 	"logplex_drain_series_drains":            "Drains of this node that export their own metric series (at most --max-drain-metric-series).",
 	"logplex_drain_series_capped_total":      "Drains whose first message found --max-drain-metric-series reached: no series of their own (they count in the totals). Drains register their series with their first message.",
 	"logplex_drain_delivered_total":          "Messages delivered by all drains of this node.",

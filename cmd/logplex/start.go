@@ -255,7 +255,7 @@ func ms(n int) time.Duration { return time.Duration(n) * time.Millisecond }
 
 func drainOptions(s *settings) drain.Options {
 	return drain.Options{
-		HTTPBufferSize: s.httpDrainBufferSize, HTTPTargetBytes: s.httpDrainTargetBytes, HTTPBatchAge: s.httpDrainBatchAge, HTTPBatchWindow: s.httpDrainBatchWindow, HTTPSharedIdle: s.httpDrainSharedIdle,
+		HTTPBufferSize: s.httpDrainBufferSize, HTTPTargetBytes: s.httpDrainTargetBytes, HTTPBatchAge: s.httpDrainBatchAge, HTTPBatchWindow: s.httpDrainBatchWindow,
 		HTTPFrameRetries: retries(s.httpFrameRetries), HTTPIdleTimeout: ms(s.httpDrainIdleTimeoutMs),
 		HTTPIdleFuzz: ms(s.httpDrainIdleFuzzMs), HTTPMaxTTL: ms(s.httpDrainMaxTTLMs),
 		HTTPShrinkTimeout: ms(s.httpDrainShrinkTimeoutMs), HTTPReconnectTime: ms(s.httpReconnectTimeMs),

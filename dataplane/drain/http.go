@@ -147,9 +147,6 @@ func newHTTPSender(o *Options, d *Drain) (sender, error) {
 			return nil, fmt.Errorf("http drain: %w", err)
 		}
 	}
-	if o.HTTPSharedIdle > 0 && o.pools != nil {
-		s.conns.pool = o.pools.pool(o, s.conns.addr, s.conns.tls, s.conns.keep)
-	}
 	s.popFn = s.popOne
 	if otlp {
 		s.popFn = s.popOTLP
@@ -216,10 +213,6 @@ func (s *httpSender) run(ctx, flushCtx context.Context) (parked bool) {
 		// next push (parking would cost a goroutine per request); its
 		// connection's idle close parks it later.
 		if open := s.conns.connected(); !flushing && s.parkable() && (!open || !s.busy()) {
-			if open && s.conns.lend() { // sparse traffic: the receiver's pool keeps it
-				s.closeTimer.Stop()
-				open = false
-			}
 			s.quiesce(!open)
 			drop := !open && s.clean()
 			if drop {
@@ -326,13 +319,11 @@ func (s *httpSender) step(ctx context.Context, flushing bool) bool {
 		s.closeWindow() // a stopping drain sends what it holds at once
 	}
 	if !s.conns.connected() {
-		reused, err := s.conns.connect(ctx, false)
-		if err != nil {
+		if err := s.conns.connect(ctx); err != nil {
 			s.fail(err)
 			return true
 		}
 		s.onConnect(time.Now())
-		s.fresh = !reused // a pooled connection may be stale: send retries it once
 	}
 	if s.fr.msgs == 0 && !s.nextFrame() {
 		return true // only undeliverable messages were buffered
@@ -510,7 +501,7 @@ func (s *httpSender) send(ctx context.Context) {
 	deadline := start.Add(s.o.HTTPRequestTimeout)
 	err := s.conns.exchange(s.head, body, deadline, s.otlp != nil, &s.ans)
 	if err != nil && reused && !s.ans.got && httpStaleConnErr(err) {
-		if _, err = s.conns.connect(ctx, true); err == nil {
+		if err = s.conns.connect(ctx); err == nil {
 			s.onConnect(time.Now())
 			s.fresh = false
 			err = s.conns.exchange(s.head, body, deadline, s.otlp != nil, &s.ans)

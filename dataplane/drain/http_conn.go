@@ -20,11 +20,7 @@ import (
 // requests (http_client.go makes the exchanges on it).
 //
 //	run loop ── connect() ──► cur ──exchange──► endpoint
-//	                           ├── idle for keep: closed by a timer (no goroutine while it waits)
-//	                           └── the drain parks (sparse traffic): lent to the receiver's pool
-//
-// With shared connections (http_pool.go), connect takes an idle one from
-// the receiver's pool before it dials.
+//	                           └── idle for keep: closed by a timer (no goroutine while it waits)
 //
 // Every connection is wrapped in an httpConn, so the sender knows whether
 // one is open and a parked drain is kicked when its connection closes, and
@@ -52,7 +48,6 @@ type httpConns struct {
 	tls     *tls.Config // nil for http
 	timeout time.Duration
 	keep    time.Duration // an unused connection is closed after this long
-	pool    *hostPool     // the receiver's shared connections; nil: none
 
 	mu      sync.Mutex
 	cur     *httpConn // the open connection, if any
@@ -71,7 +66,6 @@ type httpConns struct {
 type httpConn struct {
 	net.Conn
 	c      *httpConns
-	born   time.Time // when it was dialed
 	closed atomic.Bool
 }
 
@@ -93,30 +87,29 @@ func (t *httpConn) Close() error {
 }
 
 // connect opens the connection for the next request (TCP connect and TLS
-// handshake together bounded by the connect timeout), or fails. Unless
-// dial is set, an idle connection from the receiver's pool comes first;
-// reused reports that one did.
-func (c *httpConns) connect(ctx context.Context, dial bool) (reused bool, err error) {
-	var nc net.Conn
-	now := time.Now()
-	born := now
-	if c.pool != nil && !dial {
-		nc, born = c.pool.take(now)
-		reused = nc != nil
+// handshake together bounded by the connect timeout), or fails.
+func (c *httpConns) connect(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+	nc, err := c.dialer.DialContext(ctx, "tcp", c.addr)
+	if err != nil {
+		return fmt.Errorf("connect: %w", err)
 	}
-	if nc == nil {
-		if nc, err = c.dial(ctx); err != nil {
-			return false, err
+	if c.tls != nil {
+		tc := tls.Client(nc, c.tls)
+		if err := tc.HandshakeContext(ctx); err != nil {
+			_ = nc.Close()
+			return fmt.Errorf("tls: %w", err)
 		}
-		born = now
+		nc = tc
 	}
-	t := &httpConn{Conn: nc, c: c, born: born}
+	t := &httpConn{Conn: nc, c: c}
 	c.open.Add(1)
 	c.mu.Lock()
 	if c.stopped {
 		c.mu.Unlock()
 		_ = t.Close()
-		return false, errHTTPDrainStopped
+		return errHTTPDrainStopped
 	}
 	old := c.cur
 	c.cur = t
@@ -124,48 +117,7 @@ func (c *httpConns) connect(ctx context.Context, dial bool) (reused bool, err er
 	if old != nil {
 		_ = old.Close()
 	}
-	return reused, nil
-}
-
-func (c *httpConns) dial(ctx context.Context) (net.Conn, error) {
-	ctx, cancel := context.WithTimeout(ctx, c.timeout)
-	defer cancel()
-	nc, err := c.dialer.DialContext(ctx, "tcp", c.addr)
-	if err != nil {
-		return nil, fmt.Errorf("connect: %w", err)
-	}
-	if c.tls != nil {
-		tc := tls.Client(nc, c.tls)
-		if err := tc.HandshakeContext(ctx); err != nil {
-			_ = nc.Close()
-			return nil, fmt.Errorf("tls: %w", err)
-		}
-		nc = tc
-	}
-	return nc, nil
-}
-
-// lend puts the open connection, unused, in the receiver's pool and
-// reports whether it did (no pool, none open, or one in use: it did not).
-// The drain is then not connected; its onClose is not called.
-func (c *httpConns) lend() bool {
-	if c.pool == nil {
-		return false
-	}
-	c.mu.Lock()
-	t := c.cur
-	if t == nil || c.busy || c.stopped || t.closed.Swap(true) {
-		c.mu.Unlock()
-		return false
-	}
-	c.cur = nil
-	if c.idle != nil {
-		c.idle.Stop()
-	}
-	c.mu.Unlock()
-	c.open.Add(-1)
-	c.pool.lend(t.Conn, t.born, time.Now())
-	return true
+	return nil
 }
 
 // exchange sends one request on the open connection and reads its answer

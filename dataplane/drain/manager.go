@@ -315,5 +315,4 @@ func (m *Manager) Close(ctx context.Context) {
 	m.stopAll(ds, max(grace, 0))
 	m.spill.detach(ds)
 	m.spill.close()
-	m.opts.pools.closeAll()
 }

@@ -42,12 +42,6 @@ var (
 	bytesTotal     = metrics.NewCounter(`logplex_drains_bytes_total`)
 )
 
-// Shared keep-alive connections (http_pool.go).
-var (
-	pooledLent  = metrics.NewCounter(`logplex_drain_http_pool_lent_total`)
-	pooledTaken = metrics.NewCounter(`logplex_drain_http_pool_taken_total`)
-)
-
 // Stats are one drain's counters. They live in the Stats itself (the status
 // endpoint and the stats lines read them); once the drain's sender first
 // runs, they are also exported as series labelled with its id and type

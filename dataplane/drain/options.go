@@ -71,13 +71,6 @@ type Options struct {
 	HTTPMaxRetries     int           // cap of the backoff exponent; default 10
 	// DefaultCompression applies to drains created without one: "", "gzip" or "zstd".
 	DefaultCompression string
-	// HTTPSharedIdle, when positive, is how many idle keep-alive
-	// connections this node keeps per receiver (address and TLS settings)
-	// for the HTTP drains that send there: a drain with sparse traffic
-	// lends its connection to that pool when it parks and takes one from
-	// it before it dials (http_pool.go). 0 (the Options default; the flag
-	// sets its own): each drain keeps its own connection, as Logplex.
-	HTTPSharedIdle int
 
 	// Syslog drains over TCP and TLS (docs/logplex.md §5.5–5.6)
 	TCPBufferSize  int // default 1024
@@ -126,8 +119,6 @@ type Options struct {
 	// sender goroutine.
 	Notify func(channelID string, msg []byte)
 	Logger *slog.Logger
-
-	pools *hostPools // the receivers' shared connections (setDefaults)
 }
 
 // sparseWindows: a drain whose last request (write) started more than this
@@ -155,9 +146,6 @@ func windowEnd(w time.Duration, last time.Time, idle bool, now time.Time) (end t
 
 // setDefaults fills zero (and negative) fields with Logplex's defaults.
 func (o *Options) setDefaults() {
-	if o.pools == nil {
-		o.pools = &hostPools{}
-	}
 	o.MaxDrainSeries = cmp.Or(max(o.MaxDrainSeries, 0), 1000)
 	o.HTTPBufferSize = cmp.Or(max(o.HTTPBufferSize, 0), 1024)
 	o.HTTPTargetBytes = cmp.Or(max(o.HTTPTargetBytes, 0), 102400)
