@@ -131,6 +131,23 @@ type ResyncStats struct {
 	// interval).
 	IdlePerMinute   float64 `json:"idle_core_seconds_per_minute"`
 	ResyncPerMinute float64 `json:"resync_core_seconds_per_minute_at_60s"`
+	// CheckCPUSeconds is the router's own account of its checks: the
+	// process CPU time while they ran (logplex_config_resync_check_cpu_seconds_total
+	// increase in the window); PerCheck divides it by Checks. Without a
+	// full load in the window, it is the resync's cost measured directly
+	// (the window's figure above attributes every idle task's noise to
+	// the resyncs).
+	CheckCPUSeconds float64 `json:"check_cpu_seconds"`
+	PerCheck        float64 `json:"cpu_seconds_per_check"`
+}
+
+// perMinute is the idle resync cost at one resync a minute: the checks'
+// own CPU when the window had no full load, else the window's figure.
+func (rs ResyncStats) perMinute() (float64, string) {
+	if rs.FullLoads == 0 && rs.Checks > 0 {
+		return rs.PerCheck, "measured by the router around each check"
+	}
+	return rs.ResyncPerMinute, "the window's CPU above its baseline per resync"
 }
 
 // measurePlatform is measureLoad for the platform scenario.
@@ -515,6 +532,10 @@ func (r *scenarioRun) measureResync(ctx context.Context) (ResyncStats, error) {
 	st.RedisCPUSeconds = (rd1.CPU - rd0.CPU).Seconds()
 	st.FullLoads = int(Delta(m0, m1, "logplex_config_full_loads_total"))
 	st.Checks = int(Delta(m0, m1, "logplex_config_resyncs_skipped_total"))
+	st.CheckCPUSeconds = Delta(m0, m1, "logplex_config_resync_check_cpu_seconds_total")
+	if st.Checks > 0 {
+		st.PerCheck = st.CheckCPUSeconds / float64(st.Checks)
+	}
 	if len(rates) > 0 {
 		sort.Float64s(rates)
 		st.BaselineCores = rates[len(rates)/2]
@@ -539,8 +560,8 @@ func (pr *PlatformResult) notes() []string {
 			c.Observed, c.Probes, c.Errors, c.RoutingP50, c.RoutingP99, c.RoutingMax, c.DeliveryP50, c.DeliveryP99, c.APIP50, c.APIP99, c.Messages),
 		fmt.Sprintf("sinks: %.3f HTTP requests per message (%d for %d), %.3f syslog reads per message (%d for %d); full loads in the load window %d",
 			pr.ReqsPerMsgHTTP, pr.HTTPRequests, pr.HTTPDelivered, pr.ReadsPerMsgTCP, pr.SyslogReads, pr.SyslogDelivered, pr.LoadWindowLoads),
-		fmt.Sprintf("idle (resync interval %.0f s, after %.0f s for the drains' connections to close): %d full loads and %d checks in %.0f s, %.2f core-s, baseline %.4f cores, %.3f core-s per resync (redis %.2f s), %.3f core-s per minute idle",
-			rs.IntervalSeconds, rs.SettleSeconds, rs.FullLoads, rs.Checks, rs.WindowSeconds, rs.CPUSeconds, rs.BaselineCores, rs.PerResync, rs.RedisCPUSeconds, rs.IdlePerMinute),
+		fmt.Sprintf("idle (resync interval %.0f s, after %.0f s for the drains' connections to close): %d full loads and %d checks in %.0f s, %.2f core-s, baseline %.4f cores, %.3f core-s per resync (redis %.2f s), %.3f core-s per minute idle; the router's CPU while its checks ran: %.4f core-s per check",
+			rs.IntervalSeconds, rs.SettleSeconds, rs.FullLoads, rs.Checks, rs.WindowSeconds, rs.CPUSeconds, rs.BaselineCores, rs.PerResync, rs.RedisCPUSeconds, rs.IdlePerMinute, rs.PerCheck),
 	}
 	if c.FirstError != "" {
 		out = append(out, "first probe error: "+c.FirstError)
@@ -577,8 +598,9 @@ func platformChecks(by map[string]*Result, add func(scn, target, got string, met
 		add(name, "platform: a token or drain change reaches routing in <= 50 ms p99 under load",
 			fmt.Sprintf("p99 %.1f ms (%d of %d observed)", c.RoutingP99, c.Observed, c.Probes), c.Observed == c.Probes && c.Probes > 0 && c.RoutingP99 <= 50)
 		rs := pr.Resync
+		perMin, how := rs.perMinute()
 		add(name, "platform: idle resync cost <= 0.05 core-s per minute",
-			fmt.Sprintf("%.3f core-s per resync, one a minute at the default interval (%d full loads and %d checks measured; idle total %.3f core-s/min)", rs.ResyncPerMinute, rs.FullLoads, rs.Checks, rs.IdlePerMinute),
-			rs.FullLoads+rs.Checks > 0 && rs.ResyncPerMinute <= 0.05)
+			fmt.Sprintf("%.4f core-s per resync (%s), one a minute at the default interval (%d full loads and %d checks measured; window figure %.3f; idle total %.3f core-s/min)", perMin, how, rs.FullLoads, rs.Checks, rs.ResyncPerMinute, rs.IdlePerMinute),
+			rs.FullLoads+rs.Checks > 0 && perMin <= 0.05)
 	}
 }

@@ -63,3 +63,20 @@ func TestPlatformScaled(t *testing.T) {
 		t.Errorf("a billion drains: %v", err)
 	}
 }
+
+// Without a full load in the idle window, the resync cost is what the
+// router measured around its checks; with one, the window's figure.
+func TestResyncPerMinute(t *testing.T) {
+	for _, c := range []struct {
+		rs   ResyncStats
+		want float64
+	}{
+		{ResyncStats{Checks: 2, PerCheck: 0.003, ResyncPerMinute: 0.3}, 0.003},
+		{ResyncStats{FullLoads: 1, Checks: 1, PerCheck: 0.003, ResyncPerMinute: 0.3}, 0.3},
+		{ResyncStats{ResyncPerMinute: 0.3}, 0.3},
+	} {
+		if got, how := c.rs.perMinute(); got != c.want || how == "" {
+			t.Errorf("%+v: %v (%q), want %v", c.rs, got, how, c.want)
+		}
+	}
+}

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/VictoriaMetrics/metrics"
@@ -192,7 +193,10 @@ func (w *Watcher) followChecked(ctx context.Context, snap *config.Snapshot, back
 		if time.Since(loaded) >= w.fullResync {
 			return
 		}
-		if why := w.missed(ctx); why != "" {
+		cpu := processCPUSeconds()
+		why := w.missed(ctx)
+		resyncCheckCPU.Add(processCPUSeconds() - cpu)
+		if why != "" {
 			w.log.Debug("full config reload", "why", why)
 			return
 		}
@@ -251,6 +255,16 @@ func (w *Watcher) missed(ctx context.Context) string {
 	return rc.FollowMissed(ctx)
 }
 
+// processCPUSeconds is the CPU time (user and system) this process has
+// used so far; 0 if the kernel does not say.
+func processCPUSeconds() float64 {
+	var ru syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
+}
+
 func sleepCtx(ctx context.Context, d time.Duration) {
 	t := time.NewTimer(d)
 	defer t.Stop()
@@ -268,6 +282,9 @@ var (
 	configFullLoads = metrics.NewCounter(`logplex_config_full_loads_total`)
 	// resync ticks at which nothing could have been missed: no full load
 	resyncSkipped = metrics.NewCounter(`logplex_config_resyncs_skipped_total`)
+	// the process's CPU time while resync checks ran (missed): what a
+	// resync costs when nothing changed, with whatever else ran meanwhile
+	resyncCheckCPU = metrics.NewFloatCounter(`logplex_config_resync_check_cpu_seconds_total`)
 	// the change-feed position of the newest snapshot ("<ms>-<seq>": its ms
 	// part, a Redis stream time; the embedded store counts), and when it
 	// was published or a resync check confirmed it current
@@ -290,6 +307,10 @@ func FullLoads() int64 { return int64(configFullLoads.Get()) }
 // ResyncsSkipped returns the number of resync ticks so far that found
 // nothing missed and skipped the full load.
 func ResyncsSkipped() int64 { return int64(resyncSkipped.Get()) }
+
+// ResyncCheckCPUSeconds returns the process CPU time used while resync
+// checks ran, so far.
+func ResyncCheckCPUSeconds() float64 { return resyncCheckCPU.Get() }
 
 // RefusedLoads returns the number of full loads the guard refused so far.
 func RefusedLoads() int64 { return int64(configRefused.Get()) }

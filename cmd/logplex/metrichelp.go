@@ -149,6 +149,7 @@ var metricHelp = map[string]string{
 	"logplex_config_snapshots_total":                 "Config snapshots adopted.",
 	"logplex_config_full_loads_total":                "Full config loads (start, feed gap, a resync check that could not rule out a missed change, full resync interval).",
 	"logplex_config_resyncs_skipped_total":           "Resync checks that found no change missed and skipped the full config load.",
+	"logplex_config_resync_check_cpu_seconds_total":  "CPU time this process used while resync checks ran (with whatever else ran at that moment): the cost of a resync that loads nothing.",
 	"logplex_config_version":                         "Change-feed position of the newest config snapshot (the ms part of a Redis stream id; a count on the embedded store).",
 	"logplex_config_last_snapshot_timestamp_seconds": "Unix time the newest config snapshot was published (every full load and change batch) or confirmed current by a resync check: config freshness.",
 	"logplex_control_rod":                            "Control rods: 1 for the state each rod is in (rod, state), 0 for its other states.",

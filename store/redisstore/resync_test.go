@@ -85,7 +85,11 @@ func TestResyncIdleReadsNothing(t *testing.T) {
 
 	loads := store.FullLoads()
 	before := commandCalls(t, srv, "scan", "hgetall")
+	cpu := store.ResyncCheckCPUSeconds()
 	waitSkipped(t, 5)
+	if store.ResyncCheckCPUSeconds() <= cpu {
+		t.Fatal("5 resync checks used no CPU time: logplex_config_resync_check_cpu_seconds_total does not count them")
+	}
 	if after := commandCalls(t, srv, "scan", "hgetall"); after["scan"] != before["scan"] || after["hgetall"] != before["hgetall"] {
 		t.Fatalf("idle resync ticks read the config: %v before, %v after", before, after)
 	}
