@@ -42,8 +42,10 @@ type Options struct {
 	// SyslogIdleTimeout and SyslogFrameTimeout: see ingest.TCPOptions
 	// (defaults: never, 30 s).
 	SyslogIdleTimeout, SyslogFrameTimeout time.Duration
-	MaxLogsBodyBytes                      int // largest /logs body (encoded and decoded); default 8 MB
-	MaxHTTPConns                          int // concurrent /logs connections; default 1024
+	// SyslogReadCoalesce: see ingest.TCPOptions.ReadCoalesce (default 0: off).
+	SyslogReadCoalesce time.Duration
+	MaxLogsBodyBytes   int // largest /logs body (encoded and decoded); default 8 MB
+	MaxHTTPConns       int // concurrent /logs connections; default 1024
 	// InflightLogsBytes bounds the /logs bodies held at once (then 503 +
 	// Retry-After, as above 80% of GOMEMLIMIT); default 256 MiB.
 	InflightLogsBytes int64
@@ -139,7 +141,7 @@ func New(opts Options) (*DataPlane, error) {
 	d.Router = router
 	d.tcp = ingest.NewTCP(ingest.TCPOptions{Addr: opts.SyslogAddr, EventLoops: opts.EventLoops,
 		ReadBufferCap: opts.ReadBufferCap, MaxConnections: opts.MaxTCPConnections,
-		IdleTimeout: opts.SyslogIdleTimeout, FrameTimeout: opts.SyslogFrameTimeout,
+		IdleTimeout: opts.SyslogIdleTimeout, FrameTimeout: opts.SyslogFrameTimeout, ReadCoalesce: opts.SyslogReadCoalesce,
 		DrainIdle: opts.ShutdownIdle, DrainTimeout: opts.ShutdownTimeout / 2}, d.Router, log)
 	h, err := ingest.NewHTTP(ingest.HTTPOptions{Addr: opts.HTTPInputAddr, MaxBodyBytes: opts.MaxLogsBodyBytes,
 		MaxConnections: opts.MaxHTTPConns, InflightBudget: opts.InflightLogsBytes, ReadTimeout: opts.LogsReadTimeout,

@@ -59,7 +59,7 @@ var configDocGroups = []struct {
 			"max-fetches-per-session", "max-session-fetches", "session-fetch-write-timeout",
 			"api-read-timeout", "api-idle-timeout", "max-api-connections"}},
 	{"Ingest (data plane)", "",
-		[]string{"event-loops", "read-buffer-cap", "max-tcp-connections", "syslog-idle-timeout", "syslog-frame-timeout", "max-logs-body-bytes", "max-inflight-logs-bytes", "http-log-input-max-connections", "frame-id-ttl", "max-frame-ids-per-sender"}},
+		[]string{"event-loops", "read-buffer-cap", "max-tcp-connections", "syslog-idle-timeout", "syslog-frame-timeout", "syslog-read-coalesce", "max-logs-body-bytes", "max-inflight-logs-bytes", "http-log-input-max-connections", "frame-id-ttl", "max-frame-ids-per-sender"}},
 	{"HTTP drains (data plane)", "Times are integers in milliseconds, as Logplex's keys of the same name; `--http-drain-batch-age` (an extension) is a duration such as `2ms`.",
 		[]string{"http-drain-buffer-size", "http-drain-target-bytes", "http-drain-batch-age", "http-drain-batch-window", "http-frame-retries", "http-drain-idle-timeout", "http-drain-idle-fuzz", "http-drain-max-ttl", "http-drain-shrink-timeout", "http-reconnect-time", "http-drain-compression", "max-drain-metric-series"}},
 	{"Disk spill of drain buffers (data plane)", "An extension (off by default): a drain whose buffer is full moves its oldest messages to disk instead of dropping them (docs/operations.md, Disk spill).",

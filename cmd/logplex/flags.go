@@ -42,6 +42,7 @@ type settings struct {
 	maxLogsBodyBytes, httpLogInputMaxConns       int
 	maxInflightLogsBytes                         int64
 	syslogIdleTimeout, syslogFrameTimeout        time.Duration
+	syslogReadCoalesce                           time.Duration
 	// drains (Logplex's keys and units)
 	httpDrainBufferSize, httpDrainTargetBytes, httpFrameRetries       int
 	httpDrainIdleTimeoutMs, httpDrainIdleFuzzMs, httpDrainMaxTTLMs    int
@@ -141,6 +142,7 @@ func newFlagSet(name string, s *settings) *flag.FlagSet {
 	fs.IntVar(&s.readBufferCap, "read-buffer-cap", 64<<10, "bytes read per TCP readable event (one buffer per event loop; a connection keeps only an incomplete frame)")
 	fs.IntVar(&s.maxTCPConnections, "max-tcp-connections", 0, "open syslog TCP connections at most (0: what the file descriptor limit allows: RLIMIT_NOFILE - 256, at least half of it, at most 100000)")
 	fs.DurationVar(&s.syslogIdleTimeout, "syslog-idle-timeout", 0, "close a syslog TCP connection that sends nothing for this long (0: never, as Logplex)")
+	fs.DurationVar(&s.syslogReadCoalesce, "syslog-read-coalesce", 2*time.Millisecond, "let a syslog TCP connection that sends a steady stream of small writes gather about this long of them in the kernel before it is read (its receive low-water mark; a quiet connection is read within about three times this; 0: read as soon as anything arrives)")
 	fs.DurationVar(&s.syslogFrameTimeout, "syslog-frame-timeout", 30*time.Second, "close a syslog TCP connection that holds an incomplete frame and completes none for this long (0: never)")
 	fs.IntVar(&s.maxLogsBodyBytes, "max-logs-body-bytes", 8_000_000, "largest POST /logs body, encoded and decoded (larger: 413)")
 	fs.Int64Var(&s.maxInflightLogsBytes, "max-inflight-logs-bytes", 256<<20, "POST /logs body bytes held at once; beyond it, or above 80% of GOMEMLIMIT, 503 with Retry-After")

@@ -31,6 +31,13 @@ type rig struct {
 
 func newRig(t *testing.T) *rig {
 	t.Helper()
+	return newRigTCP(t, TCPOptions{})
+}
+
+// newRigTCP is newRig with the syslog listener's options (address and
+// event loops set here).
+func newRigTCP(t *testing.T, tcp TCPOptions) *rig {
+	t.Helper()
 	cred, _ := config.NewCredential("any", false, true)
 	pass := "secret"
 	cred.ID = "ANY"
@@ -46,7 +53,8 @@ func newRig(t *testing.T) *rig {
 	r := &rig{spool: embedded.NewSpool(100, 0), snap: snap}
 	router := route.New(func() *config.Snapshot { return snap }, r.spool, nil)
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	r.tcp = NewTCP(TCPOptions{Addr: "127.0.0.1:0", EventLoops: 2}, router, log)
+	tcp.Addr, tcp.EventLoops = "127.0.0.1:0", 2
+	r.tcp = NewTCP(tcp, router, log)
 	h, err := NewHTTP(HTTPOptions{Addr: "127.0.0.1:0", MaxBodyBytes: 1 << 20}, router, func() bool { return true }, log)
 	if err != nil {
 		t.Fatal(err)

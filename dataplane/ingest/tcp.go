@@ -47,6 +47,11 @@ type TCPOptions struct {
 	// stops once no connection has sent a byte for DrainIdle (default
 	// 250 ms), or DrainTimeout (default 5 s) after the shutdown began.
 	DrainIdle, DrainTimeout time.Duration
+	// ReadCoalesce, when positive, lets a connection that sends a steady
+	// stream of small writes gather about this long of them in the kernel
+	// before its event loop is woken (read_coalesce.go). 0 (the Options
+	// default; the flag sets its own): read as soon as anything arrives.
+	ReadCoalesce time.Duration
 }
 
 var (
@@ -54,6 +59,7 @@ var (
 	tcpConnsAccepted = metrics.NewCounter(`logplex_tcp_connections_accepted_total`)
 	tcpConnsRejected = metrics.NewCounter(`logplex_tcp_connections_rejected_total`)
 	tcpBytesRead     = metrics.NewCounter(`logplex_tcp_bytes_received_total`)
+	tcpReads         = metrics.NewCounter(`logplex_tcp_reads_total`)
 	_                = metrics.NewGauge(`logplex_tcp_connections`, func() float64 { return float64(tcpConnsOpen.Load()) })
 
 	tcpIdleClosed    = metrics.NewCounter(`logplex_tcp_connections_idle_closed_total`)
@@ -90,11 +96,14 @@ type TCP struct {
 	readyOnce sync.Once
 	addr      atomic.Pointer[net.TCPAddr]
 
-	tick    time.Duration // OnTick's period
-	doomed  []*tcpConn    // OnTick's scratch
-	clock   atomic.Int64  // coarse unix nanoseconds, advanced by OnTick
-	connsMu sync.Mutex    // taken per connection open and close, and per sweep
-	conns   map[*tcpConn]struct{}
+	tick      time.Duration // OnTick's period
+	sweep     time.Duration // how often OnTick looks for expired connections
+	lastSweep int64         // when it last did (OnTick's)
+	doomed    []*tcpConn    // OnTick's scratch
+	clock     atomic.Int64  // coarse unix nanoseconds, advanced by OnTick
+	connsMu   sync.Mutex    // taken per connection open and close, per sweep and per low-water change
+	conns     map[*tcpConn]struct{}
+	raised    map[*tcpConn]struct{} // connections whose receive low-water mark is raised (read_coalesce.go)
 
 	open      atomic.Int64 // this server's open connections
 	draining  atomic.Bool  // set when the shutdown begins
@@ -113,6 +122,7 @@ type tcpConn struct {
 	c            gnet.Conn
 	lastRead     atomic.Int64 // coarse clock at the last read event
 	partialSince atomic.Int64 // coarse clock since an incomplete frame is held without progress; 0: none
+	coalesce                  // read_coalesce.go
 }
 
 // NewTCP returns a server routing with router.
@@ -135,9 +145,14 @@ func NewTCP(opts TCPOptions, router *route.Router, log *slog.Logger) *TCP {
 	if opts.DrainTimeout <= 0 {
 		opts.DrainTimeout = 5 * time.Second
 	}
-	s := &TCP{opts: opts, router: router, log: log, ready: make(chan struct{}), conns: map[*tcpConn]struct{}{}}
+	s := &TCP{opts: opts, router: router, log: log, ready: make(chan struct{}),
+		conns: map[*tcpConn]struct{}{}, raised: map[*tcpConn]struct{}{}}
 	s.clock.Store(time.Now().UnixNano())
-	s.tick = s.sweepTick()
+	s.sweep = s.sweepTick()
+	s.tick = s.sweep
+	if opts.ReadCoalesce > 0 {
+		s.tick = min(s.tick, max(opts.ReadCoalesce, time.Millisecond))
+	}
 	return s
 }
 
@@ -226,6 +241,7 @@ func (s *TCP) Run(ctx context.Context) error {
 // every event loop adds to, so serving costs nothing extra.
 func (s *TCP) drain() {
 	s.draining.Store(true)
+	s.lowerAll() // read whatever arrives at once
 	start := time.Now()
 	tick := time.NewTicker(max(min(s.opts.DrainIdle/5, 50*time.Millisecond), time.Millisecond))
 	defer tick.Stop()
@@ -285,12 +301,20 @@ func (s *TCP) accept(ctx context.Context, ln *retryListener) {
 
 // OnTick implements gnet.EventHandler: it runs on gnet's ticker goroutine,
 // first once the event loops exist (so Ready means Register is safe), then
-// every tick: it advances the coarse clock and closes idle connections and
-// those stuck on an incomplete frame.
+// every tick: it advances the coarse clock, lowers the receive low-water
+// mark of connections that went quiet (read_coalesce.go) and, every sweep
+// period, closes idle connections and those stuck on an incomplete frame.
 func (s *TCP) OnTick() (time.Duration, gnet.Action) {
 	s.readyOnce.Do(func() { close(s.ready) })
 	now := time.Now().UnixNano()
 	s.clock.Store(now)
+	if s.opts.ReadCoalesce > 0 {
+		s.lowerQuiet(now)
+	}
+	if now-s.lastSweep < int64(s.sweep) {
+		return s.tick, gnet.None
+	}
+	s.lastSweep = now
 	s.doomed = s.expired(now, s.doomed[:0])
 	for _, st := range s.doomed {
 		_ = st.c.Close()
@@ -385,6 +409,7 @@ func (s *TCP) OnClose(c gnet.Conn, _ error) gnet.Action {
 	if st, ok := c.Context().(*tcpConn); ok {
 		s.connsMu.Lock()
 		delete(s.conns, st)
+		s.markLocked(st, 1)
 		s.connsMu.Unlock()
 	}
 	return gnet.None
@@ -399,12 +424,16 @@ func (s *TCP) OnTraffic(c gnet.Conn) gnet.Action {
 		return gnet.None
 	}
 	tcpBytesRead.Add(len(buf))
+	tcpReads.Inc()
 	b := s.router.Batch()
 	consumed := SplitInto(b, buf)
 	b.Flush()
 	if st, ok := c.Context().(*tcpConn); ok {
 		now := s.clock.Load()
 		st.lastRead.Store(now)
+		if s.opts.ReadCoalesce > 0 {
+			s.observe(st, len(buf), len(buf)-consumed, now)
+		}
 		switch {
 		case consumed == len(buf):
 			st.partialSince.Store(0)
