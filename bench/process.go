@@ -50,8 +50,19 @@ func StartRouter(bin, cpus, dataDir string, extra, env []string) (*Router, error
 }
 
 // startRouter is StartRouter with a longer wait for /readyz (a large config
-// takes a while to load).
+// takes a while to load). A port another process took between FreeAddr and
+// the router's bind ("address already in use") is not the router's failure:
+// it starts again on other ports, up to three times.
 func startRouter(bin, cpus, dataDir string, extra, env []string, readyWithin time.Duration) (*Router, error) {
+	for try := 1; ; try++ {
+		r, err := startRouterOnce(bin, cpus, dataDir, extra, env, readyWithin)
+		if err == nil || try == 3 || !strings.Contains(string(readFile(filepath.Join(dataDir, "router.log"))), "address already in use") {
+			return r, err
+		}
+	}
+}
+
+func startRouterOnce(bin, cpus, dataDir string, extra, env []string, readyWithin time.Duration) (*Router, error) {
 	r := &Router{done: make(chan struct{})}
 	addrs := make([]string, 5)
 	for i := range addrs {

@@ -38,10 +38,11 @@ type SpoolOptions struct {
 	// (default 1).
 	Writers int
 	// FlushBytes and FlushMsgs start a flush as soon as that much is queued
-	// (defaults 64 KiB, 1000).
+	// (defaults 256 KiB, 5000).
 	FlushBytes, FlushMsgs int
 	// FlushAge is the longest a message waits for more to batch with, plus
-	// a random jitter of up to as much again (default 5 ms).
+	// a random jitter of up to as much again (default 50 ms: at moderate
+	// rates each flush costs three commands per channel, whatever it holds).
 	FlushAge time.Duration
 	// Timeout bounds dials, connection writes and each pipeline (default 2 s).
 	Timeout time.Duration
@@ -55,10 +56,10 @@ func (o *SpoolOptions) setDefaults() {
 	o.QueueLen = cmp.Or(max(o.QueueLen, 0), 2000)
 	o.QueueBytes = cmp.Or(max(o.QueueBytes, 0), 64<<20)
 	o.Writers = cmp.Or(max(o.Writers, 0), 1)
-	o.FlushBytes = cmp.Or(max(o.FlushBytes, 0), 64<<10)
-	o.FlushMsgs = cmp.Or(max(o.FlushMsgs, 0), 1000)
+	o.FlushBytes = cmp.Or(max(o.FlushBytes, 0), 256<<10)
+	o.FlushMsgs = cmp.Or(max(o.FlushMsgs, 0), 5000)
 	o.Expiry = cmp.Or(max(o.Expiry, 0), 604800*time.Second)
-	o.FlushAge = cmp.Or(max(o.FlushAge, 0), 5*time.Millisecond)
+	o.FlushAge = cmp.Or(max(o.FlushAge, 0), 50*time.Millisecond)
 	o.Timeout = cmp.Or(max(o.Timeout, 0), defaultTimeout)
 	o.CloseTimeout = cmp.Or(max(o.CloseTimeout, 0), 5*time.Second)
 }
