@@ -137,11 +137,28 @@ func windowEnd(w time.Duration, last time.Time, idle bool, now time.Time) (end t
 	case last.IsZero():
 		return time.Time{}, false
 	case !idle:
-		return last.Add(w), true
+		return onGrid(last.Add(w), w), true
 	case now.Sub(last) > sparseWindows*w:
 		return time.Time{}, false
 	}
-	return now.Add(w), true
+	return onGrid(now.Add(w), w), true
+}
+
+// windowGrid: a window of at least 4 grid steps closes on the next multiple
+// of it (of the wall clock, added to the monotonic time: a clock step moves
+// no window by more than a step), so the windows of many drains close
+// together and one wake-up of the scheduler serves several of them rather
+// than each its own.
+const windowGrid = 4 * time.Millisecond
+
+func onGrid(end time.Time, w time.Duration) time.Time {
+	if w < 4*windowGrid {
+		return end
+	}
+	if rem := end.UnixNano() % int64(windowGrid); rem != 0 {
+		end = end.Add(windowGrid - time.Duration(rem))
+	}
+	return end
 }
 
 // setDefaults fills zero (and negative) fields with Logplex's defaults.

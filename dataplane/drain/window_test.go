@@ -1,6 +1,7 @@
 package drain
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -224,5 +225,39 @@ func TestBatchWindowAllocs(t *testing.T) {
 	}
 	if allocs := testing.AllocsPerRun(100, cycle); allocs != 0 {
 		t.Errorf("%v allocations per window, want 0", allocs)
+	}
+}
+
+// TestWindowGrid: a window of at least 4 grid steps closes on the next
+// multiple of windowGrid, never earlier than asked and less than a step
+// later, so windows opened within one step close at the same instant;
+// shorter windows are left alone; the end keeps its monotonic reading (a
+// clock step cannot stretch a window).
+func TestWindowGrid(t *testing.T) {
+	now := time.Now()
+	step := now.Add(windowGrid - time.Duration(now.UnixNano()%int64(windowGrid))) // on the grid
+	w := 40 * time.Millisecond
+	var first time.Time
+	for i := range 4 {
+		opened := step.Add(time.Millisecond/2 + time.Duration(i)*900*time.Microsecond) // within one step
+		end, ok := windowEnd(w, opened.Add(-time.Millisecond), true, opened)
+		if !ok {
+			t.Fatal("no window")
+		}
+		if d := end.Sub(opened.Add(w)); d < 0 || d >= windowGrid {
+			t.Fatalf("window %d ends %v after its length", i, d)
+		}
+		if !strings.Contains(end.String(), "m=") {
+			t.Fatalf("window %d's end lost its monotonic reading: %v", i, end)
+		}
+		if i == 0 {
+			first = end
+		} else if !end.Equal(first) {
+			t.Fatalf("windows opened within one grid step end %v apart", end.Sub(first))
+		}
+	}
+	short := 10 * time.Millisecond
+	if end, _ := windowEnd(short, now.Add(-time.Millisecond), true, now); !end.Equal(now.Add(short)) {
+		t.Fatalf("a %v window ends at %v, want %v", short, end, now.Add(short))
 	}
 }
