@@ -3,6 +3,7 @@ package ingest
 import (
 	"sync/atomic"
 	"syscall"
+	"time"
 
 	"github.com/VictoriaMetrics/metrics"
 )
@@ -20,22 +21,24 @@ import (
 // window) keeps the kernel's default of 1 byte.
 //
 // A sender that slows down or stops would leave its last bytes below the
-// mark: OnTick (which runs every ReadCoalesce while this is on) lowers the
-// mark of a connection unread for two windows, and lowering it wakes the
-// event loop at once if bytes wait (tcp_set_rcvlowat signals readiness).
-// So no byte waits more than about three windows; the shutdown lowers
-// every mark before it drains. At saturation reads are full (the read
-// buffer cap) and the mark changes nothing.
+// mark: a timer that runs every window while any mark is raised (and not
+// at all otherwise: an idle listener wakes for nothing) lowers the mark of
+// a connection unread for two windows, and lowering it wakes the event
+// loop at once if bytes wait (tcp_set_rcvlowat signals readiness). So no
+// byte waits more than about three windows; the shutdown lowers every
+// mark before it drains. At saturation reads are full (the read buffer
+// cap) and the mark changes nothing.
 //
 //	read ── observe: bytes per window ──► setLowat (a syscall only when it moves 2× or to/from 1)
-//	OnTick ── lowerQuiet: unread for 2 windows ──► mark 1 (the kernel wakes the loop if bytes wait)
+//	lowerTimer (while any is raised) ── lowerQuiet: unread for 2 windows ──► mark 1 (the kernel wakes the loop if bytes wait)
 
 // coalesce is a connection's measurement, owned by its event loop but for
 // lowat, which OnTick lowers too (both under TCP.connsMu).
 type coalesce struct {
-	winStart int64        // coarse clock at the start of the measuring span; 0: none yet
+	winStart int64        // unix nanoseconds at the start of the measuring span; 0: none yet
 	winBytes int          // bytes read since
 	held     int          // bytes the last read left unconsumed (not new at the next read)
+	readAt   atomic.Int64 // unix nanoseconds of the last read (lowerQuiet)
 	lowat    atomic.Int32 // the socket's SO_RCVLOWAT as set here; 0 or 1: the default
 }
 
@@ -53,9 +56,10 @@ var (
 )
 
 // observe accounts a read of n bytes of which left stayed unconsumed, at
-// coarse time now, and moves the connection's mark once a span of
-// coalesceWindows windows is measured.
+// now (unix nanoseconds, read once per read event), and moves the
+// connection's mark once a span of coalesceWindows windows is measured.
 func (s *TCP) observe(st *tcpConn, n, left int, now int64) {
+	st.readAt.Store(now)
 	fresh := n - st.held
 	st.held = left
 	if s.draining.Load() {
@@ -98,7 +102,8 @@ func (s *TCP) setLowat(st *tcpConn, want int) {
 	s.markLocked(st, want)
 }
 
-// markLocked records st's mark; s.connsMu is held.
+// markLocked records st's mark and arms the lowering timer when the first
+// mark is raised; s.connsMu is held.
 func (s *TCP) markLocked(st *tcpConn, v int) {
 	st.lowat.Store(int32(v))
 	_, was := s.raised[st]
@@ -106,20 +111,40 @@ func (s *TCP) markLocked(st *tcpConn, v int) {
 	case v > 1 && !was:
 		s.raised[st] = struct{}{}
 		coalescingConns.Add(1)
+		if !s.lowerArmed {
+			s.lowerArmed = true
+			if s.lowerTimer == nil {
+				s.lowerTimer = time.AfterFunc(s.opts.ReadCoalesce, s.lowerTick)
+			} else {
+				s.lowerTimer.Reset(s.opts.ReadCoalesce)
+			}
+		}
 	case v <= 1 && was:
 		delete(s.raised, st)
 		coalescingConns.Add(-1)
 	}
 }
 
+// lowerTick is the lowering timer's function: it lowers the quiet marks
+// and runs again a window later while any mark is raised.
+func (s *TCP) lowerTick() {
+	s.lowerQuiet(time.Now().UnixNano())
+	s.connsMu.Lock()
+	s.lowerArmed = len(s.raised) > 0
+	if s.lowerArmed {
+		s.lowerTimer.Reset(s.opts.ReadCoalesce)
+	}
+	s.connsMu.Unlock()
+}
+
 // lowerQuiet lowers the mark of the connections unread for two windows at
-// coarse time now (OnTick).
+// now (unix nanoseconds).
 func (s *TCP) lowerQuiet(now int64) {
 	quiet := 2 * int64(s.opts.ReadCoalesce)
 	s.connsMu.Lock()
 	defer s.connsMu.Unlock()
 	for st := range s.raised {
-		if now-st.lastRead.Load() >= quiet {
+		if now-st.readAt.Load() >= quiet {
 			_ = syscall.SetsockoptInt(st.c.Fd(), syscall.SOL_SOCKET, syscall.SO_RCVLOWAT, 1)
 			lowatQuietLowered.Inc()
 			s.markLocked(st, 1)

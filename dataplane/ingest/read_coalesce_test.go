@@ -66,7 +66,7 @@ func TestReadCoalesceMeasures(t *testing.T) {
 	fd, _ := socketPair(t)
 	st := &tcpConn{c: fdConn{fd: fd}}
 	s.conns[st] = struct{}{}
-	now := int64(1e12)
+	now := time.Now().Add(time.Hour).UnixNano() // ahead of the lowering timer's clock: only the test lowers
 	read := func(bytesPerWindow int) {
 		for range coalesceWindows {
 			s.observe(st, bytesPerWindow, 0, now)
@@ -88,7 +88,7 @@ func TestReadCoalesceMeasures(t *testing.T) {
 	if got := lowat(t, fd); got != maxLowat {
 		t.Fatalf("100 KiB a window: mark %d, want %d", got, maxLowat)
 	}
-	st.lastRead.Store(now)
+	st.readAt.Store(now)
 	s.lowerQuiet(now + w) // read a window ago: still coalescing
 	if got := lowat(t, fd); got != maxLowat {
 		t.Fatalf("read one window ago: mark %d, want it kept", got)
@@ -105,8 +105,9 @@ func TestReadCoalesceMeasures(t *testing.T) {
 }
 
 // TestReadCoalesceQuietIsRead: a connection whose mark is above what it
-// sends last still has those bytes routed: OnTick lowers the mark once
-// the connection is quiet, which wakes its event loop.
+// sends last still has those bytes routed: the lowering timer lowers the
+// mark once the connection is quiet, which wakes its event loop; with no
+// mark left raised the timer stops.
 func TestReadCoalesceQuietIsRead(t *testing.T) {
 	r := newRigTCP(t, TCPOptions{ReadCoalesce: 5 * time.Millisecond})
 	c, err := net.Dial("tcp", r.tcp.Addr().String())
@@ -133,6 +134,20 @@ func TestReadCoalesceQuietIsRead(t *testing.T) {
 	}
 	if lowatQuietLowered.Get() == quiet || coalescingConns.Load() != 0 {
 		t.Fatalf("read without the quiet connection's mark lowered (%d coalescing)", coalescingConns.Load())
+	}
+	// no mark raised: the lowering timer stops (an idle listener wakes for nothing)
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		r.tcp.connsMu.Lock()
+		armed := r.tcp.lowerArmed
+		r.tcp.connsMu.Unlock()
+		if !armed {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the lowering timer still runs with no mark raised")
+		}
+		time.Sleep(time.Millisecond)
 	}
 }
 

@@ -96,14 +96,16 @@ type TCP struct {
 	readyOnce sync.Once
 	addr      atomic.Pointer[net.TCPAddr]
 
-	tick      time.Duration // OnTick's period
-	sweep     time.Duration // how often OnTick looks for expired connections
-	lastSweep int64         // when it last did (OnTick's)
-	doomed    []*tcpConn    // OnTick's scratch
-	clock     atomic.Int64  // coarse unix nanoseconds, advanced by OnTick
-	connsMu   sync.Mutex    // taken per connection open and close, per sweep and per low-water change
-	conns     map[*tcpConn]struct{}
-	raised    map[*tcpConn]struct{} // connections whose receive low-water mark is raised (read_coalesce.go)
+	tick    time.Duration // OnTick's period
+	doomed  []*tcpConn    // OnTick's scratch
+	clock   atomic.Int64  // coarse unix nanoseconds, advanced by OnTick
+	connsMu sync.Mutex    // taken per connection open and close, per sweep and per low-water change
+	conns   map[*tcpConn]struct{}
+	// connections whose receive low-water mark is raised, and the timer
+	// that lowers those gone quiet while there are any (read_coalesce.go)
+	raised     map[*tcpConn]struct{}
+	lowerTimer *time.Timer
+	lowerArmed bool
 
 	open      atomic.Int64 // this server's open connections
 	draining  atomic.Bool  // set when the shutdown begins
@@ -148,11 +150,7 @@ func NewTCP(opts TCPOptions, router *route.Router, log *slog.Logger) *TCP {
 	s := &TCP{opts: opts, router: router, log: log, ready: make(chan struct{}),
 		conns: map[*tcpConn]struct{}{}, raised: map[*tcpConn]struct{}{}}
 	s.clock.Store(time.Now().UnixNano())
-	s.sweep = s.sweepTick()
-	s.tick = s.sweep
-	if opts.ReadCoalesce > 0 {
-		s.tick = min(s.tick, max(opts.ReadCoalesce, time.Millisecond))
-	}
+	s.tick = s.sweepTick()
 	return s
 }
 
@@ -301,20 +299,12 @@ func (s *TCP) accept(ctx context.Context, ln *retryListener) {
 
 // OnTick implements gnet.EventHandler: it runs on gnet's ticker goroutine,
 // first once the event loops exist (so Ready means Register is safe), then
-// every tick: it advances the coarse clock, lowers the receive low-water
-// mark of connections that went quiet (read_coalesce.go) and, every sweep
-// period, closes idle connections and those stuck on an incomplete frame.
+// every tick: it advances the coarse clock and closes idle connections and
+// those stuck on an incomplete frame.
 func (s *TCP) OnTick() (time.Duration, gnet.Action) {
 	s.readyOnce.Do(func() { close(s.ready) })
 	now := time.Now().UnixNano()
 	s.clock.Store(now)
-	if s.opts.ReadCoalesce > 0 {
-		s.lowerQuiet(now)
-	}
-	if now-s.lastSweep < int64(s.sweep) {
-		return s.tick, gnet.None
-	}
-	s.lastSweep = now
 	s.doomed = s.expired(now, s.doomed[:0])
 	for _, st := range s.doomed {
 		_ = st.c.Close()
@@ -432,7 +422,7 @@ func (s *TCP) OnTraffic(c gnet.Conn) gnet.Action {
 		now := s.clock.Load()
 		st.lastRead.Store(now)
 		if s.opts.ReadCoalesce > 0 {
-			s.observe(st, len(buf), len(buf)-consumed, now)
+			s.observe(st, len(buf), len(buf)-consumed, time.Now().UnixNano())
 		}
 		switch {
 		case consumed == len(buf):
