@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -391,6 +392,9 @@ func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond)
 // settle waits after sending until the drains (and tails, and history)
 // have everything, or nothing moved for 2 s, or Options.Settle passed. It
 // returns the last metrics scraped (nil if none).
+// settleStall: settle gives up once nothing has been delivered for this long.
+const settleStall = 2 * time.Second
+
 func (r *scenarioRun) settle(ctx context.Context, sent, expD, expT int64, m0 Metrics) Metrics {
 	history := r.s.History == "redis" && r.admin() != ""
 	var m Metrics
@@ -413,7 +417,7 @@ func (r *scenarioRun) settle(ctx context.Context, sent, expD, expT int64, m0 Met
 		}
 		if n := d + t + hist; n != last {
 			last, since = n, time.Now()
-		} else if time.Since(since) > 2*time.Second {
+		} else if time.Since(since) > cmp.Or(r.stall, settleStall) {
 			break
 		}
 		sleepCtx(ctx, 20*time.Millisecond)

@@ -22,6 +22,10 @@ import (
 //	warm ──► drain 0's endpoint closed ──(outage)──► reopened ──(after)──► settle
 //	                                                   └ catch-up: first delivery → first message sent after the reopening
 
+// outageStall is settle's stall after an outage: the longest reconnect
+// backoff of an HTTP drain at the defaults (5.1 s) and a second.
+const outageStall = 6200 * time.Millisecond
+
 // outageSink is drain 0's endpoint: net/http on a fixed address that can be
 // closed and reopened; it feeds the recorder like the other sinks and
 // times the catch-up.
@@ -289,6 +293,10 @@ func (r *scenarioRun) measureOutage(ctx context.Context) error {
 			exp0 += int64(n)
 		}
 	}
+	// drain 0 may be in its reconnect backoff when the endpoint comes back:
+	// up to --http-reconnect-time × (2^10 − 1) / 2 (5.1 s at the default
+	// 10 ms) before its next try, longer than settle's usual stall
+	r.stall = outageStall
 	m1 := r.settle(ctx, st.Sent, expD, 0, s0.m)
 	close(stopPeak)
 	<-peakDone

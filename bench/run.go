@@ -42,6 +42,9 @@ type scenarioRun struct {
 	topo     *Topology
 
 	moreHTTP []*HTTPSink // the platform scenario's further HTTP sinks
+	// stall is how long settle waits for a delivery before it gives up
+	// (0: settleStall); the outage scenarios wait out a drain's backoff
+	stall time.Duration
 	// the platform scenario: drains per channel (nil: DrainsPerChannel
 	// each), and which endpoints are syslog drains
 	chanDrains []int32
