@@ -172,24 +172,31 @@ func (b *Bus) publishLoop() {
 		clear(b.queueLost)
 		b.mu.Unlock()
 		b.lost.sweep(time.Now())
-		b.send(batch)
+		recycle := b.send(batch)
 		for i := range batch {
-			putPayload(batch[i].buf)
+			if recycle {
+				putPayload(batch[i].buf)
+			}
 			batch[i] = payload{}
 		}
 	}
 }
 
-func (b *Bus) send(batch []payload) {
+// send publishes batch in one pipeline and reports whether its buffers may
+// be reused: not after a failed command, since rueidis answers a broken or
+// timed-out pipeline while its writer may still be copying the commands'
+// arguments, which are views of those buffers (the garbage collector takes
+// them instead).
+func (b *Bus) send(batch []payload) (recycle bool) {
 	if len(batch) == 0 {
-		return
+		return true
 	}
 	cl, err := b.conn.get()
 	if err != nil {
 		for _, p := range batch {
 			busDropped.Add(p.msgs) // numbered: the subscribers see the gap
 		}
-		return
+		return true // nothing was handed to rueidis
 	}
 	cluster := cl.Mode() == rueidis.ClientModeCluster
 	cmds := make(rueidis.Commands, 0, len(batch))
@@ -206,12 +213,19 @@ func (b *Bus) send(batch []payload) {
 			markers = append(markers, marker{channel: p.channel, cmd: len(cmds), n: l.n})
 			cmds = append(cmds, publish(key, encodeLoss(l.n, l.since)))
 		}
-		// zero-copy: the buffer is recycled only after DoMulti returns
+		// zero-copy: the buffer is recycled only after DoMulti returns, and
+		// only if every command succeeded
 		cmds = append(cmds, publish(key, rueidis.BinaryString(*p.buf)))
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), b.opts.Timeout)
 	defer cancel()
 	res := cl.DoMulti(ctx, cmds...)
+	recycle = true
+	for _, r := range res {
+		if r.Error() != nil {
+			recycle = false
+		}
+	}
 	for _, m := range markers {
 		if n, err := res[m.cmd].AsInt64(); err == nil && n > 0 {
 			b.lost.reported(m.channel, m.n)
@@ -236,6 +250,7 @@ func (b *Bus) send(batch []payload) {
 			busPublished.Add(p.msgs)
 		}
 	}
+	return recycle
 }
 
 // Loss reporting (L11 across the bus), two ways:

@@ -154,7 +154,7 @@ func (w *writer) flush(batches []*store.HistoryBatch, deadline time.Time) {
 	}
 	w.group(batches)
 	start := time.Now()
-	written, dropped, err := w.send(deadline)
+	written, dropped, recycle, err := w.send(deadline)
 	historyFlushSeconds.UpdateDuration(start)
 	historyFlushMessages.Update(float64(written + dropped))
 	w.sp.countWritten(written)
@@ -172,7 +172,9 @@ func (w *writer) flush(batches []*store.HistoryBatch, deadline time.Time) {
 	w.order = w.order[:0]
 	clear(w.groups)
 	for _, b := range batches {
-		store.PutHistoryBatch(b)
+		if recycle {
+			store.PutHistoryBatch(b)
+		}
 	}
 	clear(batches)
 	w.mu.Lock()
@@ -212,15 +214,19 @@ func (w *writer) groupOf(channel string) *group {
 // send pipelines LPUSH (oldest first, so the newest ends at the head),
 // LTRIM and EXPIRE per channel and reports what Redis acknowledged.
 // Messages beyond History in one flush would be trimmed at once: they are
-// not sent, and count as written.
-func (w *writer) send(deadline time.Time) (written, dropped int64, err error) {
+// not sent, and count as written. recycle reports whether the batches may
+// be reused: not after a failed command, since rueidis answers a broken or
+// timed-out pipeline while its writer may still be copying the LPUSH
+// arguments, which are views of the batches (the garbage collector takes
+// them instead).
+func (w *writer) send(deadline time.Time) (written, dropped int64, recycle bool, err error) {
 	total := int64(0)
 	for _, g := range w.order {
 		total += int64(len(g.msgs))
 	}
 	cl, err := w.conn.get()
 	if err != nil {
-		return 0, total, err
+		return 0, total, true, err // nothing was handed to rueidis
 	}
 	o := &w.sp.opts
 	expiry := max(int64(o.Expiry/time.Second), 1)
@@ -238,6 +244,12 @@ func (w *writer) send(deadline time.Time) (written, dropped int64, err error) {
 	cancel()
 	clear(cmds) // built commands are single-use
 	w.cmds = cmds[:0]
+	recycle = true
+	for _, r := range res {
+		if r.Error() != nil {
+			recycle = false
+		}
+	}
 	for i, g := range w.order {
 		n := int64(len(g.msgs))
 		if e := res[3*i].Error(); e != nil {
@@ -247,7 +259,7 @@ func (w *writer) send(deadline time.Time) (written, dropped int64, err error) {
 		}
 		written += n
 	}
-	return written, dropped, err
+	return written, dropped, recycle, err
 }
 
 func (w *writer) logFailure(dropped int64, err error) {
