@@ -119,8 +119,10 @@ func (c *Config) PutSession(ctx context.Context, id string, body []byte, ttl tim
 	secs := max(int64((ttl+time.Second-1)/time.Second), 1)
 	cctx, cancel := c.call(ctx)
 	defer cancel()
-	// body is only read until Do returns
-	err = cl.Do(cctx, cl.B().Setex().Key(sessionKey(id)).Seconds(secs).Value(rueidis.BinaryString(body)).Build()).Error()
+	// a copy: rueidis may still be writing a timed-out command's arguments
+	// after Do returns, and the caller may reuse body by then (sessions are
+	// rare; the bus and the history writer keep their buffers instead)
+	err = cl.Do(cctx, cl.B().Setex().Key(sessionKey(id)).Seconds(secs).Value(string(body)).Build()).Error()
 	if err != nil {
 		return failure(ctx, "SETEX session", err)
 	}
