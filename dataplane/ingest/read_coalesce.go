@@ -33,7 +33,8 @@ import (
 //	lowerTimer (while any is raised) ── lowerQuiet: unread for 2 windows ──► mark 1 (the kernel wakes the loop if bytes wait)
 
 // coalesce is a connection's measurement, owned by its event loop but for
-// lowat, which OnTick lowers too (both under TCP.connsMu).
+// readAt and lowat, which the lowering timer reads and lowers too (marks
+// change under TCP.connsMu).
 type coalesce struct {
 	winStart int64        // unix nanoseconds at the start of the measuring span; 0: none yet
 	winBytes int          // bytes read since
