@@ -389,12 +389,13 @@ func ratio(a, b float64) float64 {
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 
-// settle waits after sending until the drains (and tails, and history)
-// have everything, or nothing moved for 2 s, or Options.Settle passed. It
-// returns the last metrics scraped (nil if none).
-// settleStall: settle gives up once nothing has been delivered for this long.
+// settleStall: settle gives up once nothing has been delivered for this
+// long (unless the scenario set scenarioRun.stall).
 const settleStall = 2 * time.Second
 
+// settle waits after sending until the drains (and tails, and history)
+// have everything, or nothing moved for the stall, or Options.Settle
+// passed. It returns the last metrics scraped (nil if none).
 func (r *scenarioRun) settle(ctx context.Context, sent, expD, expT int64, m0 Metrics) Metrics {
 	history := r.s.History == "redis" && r.admin() != ""
 	var m Metrics
