@@ -73,6 +73,18 @@ func newRigTCP(t *testing.T, tcp TCPOptions) *rig {
 	return r
 }
 
+// dialSyslog opens a connection to the rig's syslog listener, closed when
+// the test ends.
+func (r *rig) dialSyslog(t *testing.T) net.Conn {
+	t.Helper()
+	c, err := net.Dial("tcp", r.tcp.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Close() })
+	return c
+}
+
 func (r *rig) history(t *testing.T, ch string) []string {
 	t.Helper()
 	ms, _ := r.spool.Range(context.Background(), ch, 1000)
@@ -108,11 +120,7 @@ func msg(i int) string {
 // and the connection stays usable.
 func TestTCPSplitAndOversized(t *testing.T) {
 	r := newRig(t)
-	c, err := net.Dial("tcp", r.tcp.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c := r.dialSyslog(t)
 	f := octet(msg(1))
 	read0 := tcpBytesRead.Get()
 	fmt.Fprint(c, f[:2])
@@ -138,11 +146,7 @@ func TestTCPSplitAndOversized(t *testing.T) {
 // on the same connection still arrive.
 func TestTCPNeverEndingLineIsBounded(t *testing.T) {
 	r := newRig(t)
-	c, err := net.Dial("tcp", r.tcp.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c := r.dialSyslog(t)
 	before := route.ReadCounters().Malformed
 	garbage := strings.Repeat("a", 200_000)
 	fmt.Fprint(c, garbage+"\n"+octet(msg(3)))

@@ -74,10 +74,12 @@ func TestReadCoalesceMeasures(t *testing.T) {
 		}
 		s.observe(st, 0, 0, now) // the span is complete
 	}
+	base := coalescingConns.Load() // the counter is the process's
+	coalescing := func() int64 { return coalescingConns.Load() - base }
 	read(100) // starts the span
 	read(3000)
-	if got := lowat(t, fd); got != 3000 || coalescingConns.Load() != 1 {
-		t.Fatalf("3000 bytes a window: mark %d (%d coalescing), want 3000", got, coalescingConns.Load())
+	if got := lowat(t, fd); got != 3000 || coalescing() != 1 {
+		t.Fatalf("3000 bytes a window: mark %d (%d coalescing), want 3000", got, coalescing())
 	}
 	changes := lowatChanges.Get()
 	read(4000) // within 2x: left alone
@@ -94,13 +96,13 @@ func TestReadCoalesceMeasures(t *testing.T) {
 		t.Fatalf("read one window ago: mark %d, want it kept", got)
 	}
 	s.lowerQuiet(now + 2*w)
-	if got := lowat(t, fd); got != 1 || coalescingConns.Load() != 0 {
-		t.Fatalf("unread for two windows: mark %d (%d coalescing), want 1", got, coalescingConns.Load())
+	if got := lowat(t, fd); got != 1 || coalescing() != 0 {
+		t.Fatalf("unread for two windows: mark %d (%d coalescing), want 1", got, coalescing())
 	}
 	read(3000)
 	read(minLowat / 2) // sends little: the kernel's default again
-	if got := lowat(t, fd); got != 1 || coalescingConns.Load() != 0 {
-		t.Fatalf("%d bytes a window: mark %d (%d coalescing), want 1", minLowat/2, got, coalescingConns.Load())
+	if got := lowat(t, fd); got != 1 || coalescing() != 0 {
+		t.Fatalf("%d bytes a window: mark %d (%d coalescing), want 1", minLowat/2, got, coalescing())
 	}
 }
 
@@ -110,11 +112,7 @@ func TestReadCoalesceMeasures(t *testing.T) {
 // mark left raised the timer stops.
 func TestReadCoalesceQuietIsRead(t *testing.T) {
 	r := newRigTCP(t, TCPOptions{ReadCoalesce: 5 * time.Millisecond})
-	c, err := net.Dial("tcp", r.tcp.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c := r.dialSyslog(t)
 	if _, err := c.Write([]byte(octet(msg(0)))); err != nil {
 		t.Fatal(err)
 	}
@@ -136,19 +134,11 @@ func TestReadCoalesceQuietIsRead(t *testing.T) {
 		t.Fatalf("read without the quiet connection's mark lowered (%d coalescing)", coalescingConns.Load())
 	}
 	// no mark raised: the lowering timer stops (an idle listener wakes for nothing)
-	deadline := time.Now().Add(5 * time.Second)
-	for {
+	waitFor(t, "the lowering timer stopped with no mark raised", func() bool {
 		r.tcp.connsMu.Lock()
-		armed := r.tcp.lowerArmed
-		r.tcp.connsMu.Unlock()
-		if !armed {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the lowering timer still runs with no mark raised")
-		}
-		time.Sleep(time.Millisecond)
-	}
+		defer r.tcp.connsMu.Unlock()
+		return !r.tcp.lowerArmed
+	})
 }
 
 // TestReadCoalesceStream: a connection that writes a steady stream of
@@ -156,11 +146,7 @@ func TestReadCoalesceQuietIsRead(t *testing.T) {
 // is routed, the last ones too.
 func TestReadCoalesceStream(t *testing.T) {
 	r := newRigTCP(t, TCPOptions{ReadCoalesce: 10 * time.Millisecond})
-	c, err := net.Dial("tcp", r.tcp.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c := r.dialSyslog(t)
 	changes, reads := lowatChanges.Get(), tcpReads.Get()
 	pad := strings.Repeat("x", 300)
 	const frames = 400
@@ -173,13 +159,10 @@ func TestReadCoalesceStream(t *testing.T) {
 		time.Sleep(500 * time.Microsecond) // the sender's pace (about 800 bytes a millisecond), not synchronisation
 	}
 	last := "message " + strconv.Itoa(frames-1) + pad
-	deadline := time.Now().Add(5 * time.Second)
-	for h := waitLen(t, r, "1", 100); !strings.HasSuffix(h[len(h)-1], last); h = r.history(t, "1") {
-		if time.Now().After(deadline) {
-			t.Fatalf("the last frame was not routed; the newest is %q", h[len(h)-1])
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	waitFor(t, "the last frame routed", func() bool {
+		h := r.history(t, "1")
+		return len(h) > 0 && strings.HasSuffix(h[len(h)-1], last)
+	})
 	if !raised || lowatChanges.Get() == changes {
 		t.Fatalf("a steady stream of %d frames never had its mark raised (%d reads)", frames, tcpReads.Get()-reads)
 	}
