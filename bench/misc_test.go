@@ -6,6 +6,7 @@ import (
 	"encoding/xml"
 	"io"
 	"os"
+	"path/filepath"
 	"runtime"
 	"strconv"
 	"strings"
@@ -231,5 +232,34 @@ func TestCPUList(t *testing.T) {
 	}
 	if cmd := command("", "/bin/true", "a"); strings.Join(cmd.Args, " ") != "/bin/true a" {
 		t.Errorf("command without CPUs: %q", cmd.Args)
+	}
+}
+
+// A router that could not bind because a port was taken between FreeAddr
+// and its start ("address already in use") is started again on other
+// ports, three times at most; any other failure is reported at once. The
+// router here is a script that fails as told and counts its starts.
+func TestStartRouterRetriesTakenPorts(t *testing.T) {
+	for _, c := range []struct {
+		stderr string
+		starts int
+	}{
+		{"listen tcp 127.0.0.1:40000: bind: address already in use", 3},
+		{"invalid --admin-addr", 1},
+	} {
+		dir := t.TempDir()
+		count := filepath.Join(dir, "starts")
+		bin := filepath.Join(dir, "router")
+		script := "#!/bin/sh\necho x >> " + count + "\necho '" + c.stderr + "' >&2\nexit 1\n"
+		if err := os.WriteFile(bin, []byte(script), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := startRouter(bin, "", dir, nil, nil, 5*time.Second); err == nil {
+			t.Fatalf("%q: a router that exits started", c.stderr)
+		}
+		b, _ := os.ReadFile(count)
+		if got := strings.Count(string(b), "x"); got != c.starts {
+			t.Errorf("%q: started %d times, want %d", c.stderr, got, c.starts)
+		}
 	}
 }
