@@ -42,8 +42,8 @@ test: deps fmt-check tidy-check vet staticcheck build
 	$(GO) test -race -count=1 -timeout 8m $$($(GO) list ./... | grep -v '/e2e$$')
 	@echo "== end-to-end through the real binary (each fault scenario prints its account)"
 	set -o pipefail; $(GO) test -count=1 -timeout 8m -v ./e2e/ | grep -v -E '^=== (RUN|PAUSE|CONT)'
-	@echo "== allocation tests (without -race, where sync.Pool keeps its items)"
-	$(GO) test -count=1 -run 'Alloc' $(PKGS)
+	@echo "== allocation and drain memory tests (without -race, where sync.Pool keeps its items and memory is not the detector's)"
+	$(GO) test -count=1 -run 'Alloc|DrainMemory' $(PKGS)
 
 ## fuzz: run every fuzz target for FUZZTIME each (default 30s)
 FUZZTIME ?= 30s

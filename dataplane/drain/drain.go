@@ -355,14 +355,12 @@ type Drain struct {
 	// memo was let go). The goroutine running it owns it, and memo; between
 	// runs Buf.mu hands them over (park, then the push that starts the
 	// next run).
-	s           sender
-	memo        senderMemo
-	made        func(sender)       // tests: called with each sender a run makes
-	ctx         context.Context    // delivery; cancel starts the final flush
-	flushCtx    context.Context    // the final flush
-	cancel      context.CancelFunc // stops delivery and starts the final flush
-	flushCancel context.CancelFunc // ends the final flush
-	wg          sync.WaitGroup     // the sender goroutine, while one runs
+	s        sender
+	memo     senderMemo
+	made     func(sender)   // tests: called with each sender a run makes
+	ctx      stopCtx        // delivery; its stop starts the final flush
+	flushCtx stopCtx        // the final flush
+	wg       sync.WaitGroup // the sender goroutine, while one runs
 
 	// changes is the manager's list of drains that may have changed
 	// (changes.go; nil outside a Manager), touched whether d is on it,
@@ -383,8 +381,6 @@ type senderMemo struct {
 // the sender (at once if messages were pushed before).
 func (d *Drain) begin(s sender) {
 	d.s = s
-	d.ctx, d.cancel = context.WithCancel(context.Background())
-	d.flushCtx, d.flushCancel = context.WithCancel(context.Background())
 	b := d.Buf
 	b.mu.Lock()
 	b.d, b.state = d, senderParked
@@ -413,7 +409,7 @@ func (d *Drain) loop() {
 		}
 	}
 	d.Stats.register()
-	d.s.run(d.ctx, d.flushCtx)
+	d.s.run(&d.ctx, &d.flushCtx)
 }
 
 // discard closes the buffer of a drain whose sender cannot be made and
@@ -434,17 +430,17 @@ func (d *Drain) discard() {
 func (d *Drain) stop(grace time.Duration) {
 	d.stopped.Store(true)
 	running := d.Buf.close()
-	d.cancel()
+	d.ctx.stop()
 	if running || d.s != nil {
-		t := time.AfterFunc(grace, d.flushCancel)
+		t := time.AfterFunc(grace, d.flushCtx.stop)
 		if running {
 			d.wg.Wait()
 		} else {
-			d.s.run(d.ctx, d.flushCtx)
+			d.s.run(&d.ctx, &d.flushCtx)
 		}
 		t.Stop()
 	}
-	d.flushCancel()
+	d.flushCtx.stop()
 	if d.Stats != nil {
 		d.Stats.remove()
 	}

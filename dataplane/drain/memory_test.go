@@ -28,7 +28,8 @@ import (
 // ran its sender from the start (of which 4.0 KiB stacks, 2.2 KiB the HTTP
 // sender with the fasthttp request and response it had then, 1.5 KiB metric series,
 // 0.9 KiB timers); 0.7 KiB and none with the sender made and run on the
-// first message.
+// first message; 1.2 KiB later, 1.1 KiB once the drain's two contexts
+// were no longer context.WithCancel pairs (stopctx.go).
 func TestIdleDrainMemory(t *testing.T) {
 	if httpRaceEnabled {
 		t.Skip("memory figures are not meaningful under -race")
@@ -62,12 +63,15 @@ func TestIdleDrainMemory(t *testing.T) {
 
 // TestWentIdleDrainMemory: a drain that had traffic and went idle costs as
 // little as one that never had any, once its connection closed: 2 000 HTTP
-// drains each deliver a message to a live endpoint, their keep-alive
+// drains each deliver a message to an endpoint in another process (its
+// goroutines and buffers are not the drains'), their keep-alive
 // connections close (idle timeout 50 ms here), the senders are let go;
 // heap and stack growth from before Update on (two collections: sync.Pool
 // caches emptied), and goroutines left. Measured on the 2-core dev machine:
-// 3.4 KiB each (of which ~1 KiB the configured drain, 1.5 KiB the metric
-// series of each of the first 1 000 drains); 28.9 KiB and two goroutines
+// 2.5–2.8 KiB each (of which ~1 KiB the configured drain, 1.5 KiB the
+// metric series of each of the first 1 000 drains); 3.2–3.8 KiB while a
+// drain's two contexts were context.WithCancel pairs (stopctx.go), 3.9–4.4
+// KiB with the endpoint in this process; 28.9 KiB and two goroutines
 // each (the sender's and the fasthttp idle cleaner it had then) while every sender kept
 // running on its connection, ~10 KiB with the sender kept once the
 // connection closed.
@@ -76,13 +80,12 @@ func TestWentIdleDrainMemory(t *testing.T) {
 		t.Skip("memory figures are not meaningful under -race")
 	}
 	const drains = 2000
-	ep := newIdleEndpoint(t)
+	ep := endpointProcess(t)
 	o := Options{StopGrace: time.Second, HTTPIdleTimeout: 50 * time.Millisecond, HTTPIdleFuzz: time.Millisecond}
 	run := func(n int, prefix string) (float64, int) {
 		return afterOneMessage(t, o, n, prefix, func(i int) string { return fmt.Sprintf("http://%s/d/%d", ep, i) },
 			"every drain delivered, disconnected and let its sender go",
-			func(d *Drain) bool { return !d.Status().Connected && parked(d) && letGo(d) },
-			100*time.Millisecond) // the endpoint's connection goroutines end
+			func(d *Drain) bool { return !d.Status().Connected && parked(d) && letGo(d) }, 0)
 	}
 	run(200, "warm") // what the first drains of a process make once (pools, the network poller's tables)
 	per, goroutines := run(drains, "w")
@@ -150,30 +153,6 @@ func afterOneMessage(t *testing.T, o Options, n int, prefix string, url func(i i
 	})
 }
 
-// newIdleEndpoint is an HTTP endpoint that answers 200 and keeps nothing of
-// a connection once it is closed (a bare accept loop: no server worker pool
-// whose goroutines would count as the drains').
-func newIdleEndpoint(t *testing.T) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				_ = fasthttp.ServeConn(c, func(ctx *fasthttp.RequestCtx) {})
-			}()
-		}
-	}()
-	return ln.Addr().String()
-}
-
 // TestConnectedDrainMemory: what an active drain costs between two
 // requests, its keep-alive connection open (a platform's busy drains,
 // most of the time): 2 000 HTTP drains each deliver a message to an
@@ -185,7 +164,7 @@ func newIdleEndpoint(t *testing.T) string {
 // fasthttp.HostClient the drains used before (its read and write buffers,
 // request and response objects, its idle cleaner's goroutine); 7.4–8.9
 // KiB and none with http_client.go (a pooled reader only during a read,
-// an idle-close timer).
+// an idle-close timer); 6.8–7.3 KiB with stopctx.go.
 func TestConnectedDrainMemory(t *testing.T) {
 	if httpRaceEnabled {
 		t.Skip("memory figures are not meaningful under -race")
@@ -229,7 +208,7 @@ func endpointProcess(t *testing.T) string {
 // 200 to every request until killed. Run as a test, it does nothing.
 func TestEndpointProcess(t *testing.T) {
 	if os.Getenv("LOGPLEX_DRAIN_TEST_ENDPOINT") == "" {
-		t.Skip("the endpoint of TestConnectedDrainMemory, started by it")
+		t.Skip("the endpoint of the memory tests, started by them")
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
