@@ -14,6 +14,7 @@ import (
 	"github.com/logplex/logplex/frame"
 	"github.com/logplex/logplex/ringbuf"
 	"github.com/logplex/logplex/store"
+	"github.com/logplex/logplex/store/embedded"
 )
 
 // recordingSpool is a store.Spool that records what each channel's history
@@ -292,4 +293,47 @@ func TestIDKey(t *testing.T) {
 	if idKeyString("t.x") == idKeyString("t.y") {
 		t.Error("short ids collide")
 	}
+}
+
+// BenchmarkRouteZipfTokens: the many-channels scenario's spread, routed:
+// 100 000 tokens on 10 000 tailed channels, Zipf(1.1) over the tokens,
+// batches of 150 (what that scenario reads per ingest batch). Far more
+// tokens than the caches hold, so the misses (the snapshot's lookups) are
+// what this measures beside the hits.
+func BenchmarkRouteZipfTokens(b *testing.B) {
+	const tokens, channels, per = 100_000, 10_000, 150
+	hs := map[string]config.Hash{}
+	rng := rand.New(rand.NewPCG(3, 4))
+	msgs := make([][]byte, tokens)
+	for i := range tokens {
+		id := strconv.Itoa(1 + i%channels)
+		tk := fmt.Sprintf("t.%08x-%04x-4%03x-8%03x-%012x", rng.Uint32(), rng.Uint32()&0xffff, rng.Uint32()&0xfff,
+			rng.Uint32()&0xfff, rng.Uint64()&0xffffffffffff)
+		if i < channels {
+			hs[config.ChannelKey(id)] = config.ChannelHash("", "")
+			hs[config.TailKey(id, "s")] = config.TailHash("n")
+		}
+		hs[config.TokenKey(tk)] = config.TokenHash(id, "app")
+		msgs[i] = []byte("<134>1 2012-12-10T03:00:48.123456Z erlang " + tk + " console.1 - - Logsplat test message 1")
+	}
+	snap := config.Build(hs, false, "1-0")
+	z := rand.NewZipf(rand.New(rand.NewPCG(5, 6)), 1.1, 1, tokens-1)
+	order := make([]uint32, 1<<20)
+	for i := range order {
+		order[i] = uint32(z.Uint64())
+	}
+	r := New(func() *config.Snapshot { return snap }, discard{}, nil)
+	r.SetBus(embedded.NewBus())
+	b.ReportAllocs()
+	k := 0
+	for b.Loop() {
+		bt := r.Batch()
+		for range per {
+			bt.AddByAppName(msgs[order[k&(len(order)-1)]])
+			k++
+		}
+		bt.Flush()
+	}
+	b.ReportMetric(float64(b.N)*per/b.Elapsed().Seconds(), "msgs/s")
+	b.ReportMetric(b.Elapsed().Seconds()*1e9/(float64(b.N)*per), "ns/msg")
 }
