@@ -121,6 +121,10 @@ func TestPlatformScenarioSmall(t *testing.T) {
 	if ch.Probes < 2 || ch.Observed != ch.Probes || ch.Errors != 0 || ch.RoutingP99 <= 0 || ch.DeliveryP99 < ch.RoutingP50 || ch.APIP50 <= 0 {
 		t.Errorf("config-change probes: %+v", ch)
 	}
+	// every probe's write is a feed entry the router applied and timed
+	if p.FeedApplied < ch.Probes || p.FeedDelayP50 <= 0 || p.FeedDelayP99 < p.FeedDelayP50 {
+		t.Errorf("the router's feed delay: %d entries for %d probes, p50 %g ms, p99 %g ms", p.FeedApplied, ch.Probes, p.FeedDelayP50, p.FeedDelayP99)
+	}
 	rs := p.Resync
 	if rs.IntervalSeconds != 1 || rs.FullLoads+rs.Checks < 1 || rs.WindowSeconds < 2 || rs.CPUSeconds < 0 || rs.IdlePerMinute < 0 {
 		t.Errorf("resync: %+v", rs)
@@ -129,7 +133,7 @@ func TestPlatformScenarioSmall(t *testing.T) {
 	if err := rep.WriteTable(&table); err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"config changes under load", "requests per message", "per resync"} {
+	for _, want := range []string{"config changes under load", "requests per message", "per resync", "the router's feed"} {
 		if !strings.Contains(table.String(), want) {
 			t.Errorf("the table lacks %q:\n%s", want, table.String())
 		}

@@ -4,14 +4,17 @@ import (
 	"bufio"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 )
 
 // Metrics is one scrape of a Prometheus text page: each metric name with
-// the sum of its series (labels dropped).
+// the sum of its series (labels dropped); a histogram's buckets are also
+// kept apart, as name{le="bound"} (summed over their other labels).
 type Metrics map[string]float64
 
 // ParseMetrics reads the Prometheus text format.
@@ -40,6 +43,9 @@ func ParseMetrics(r io.Reader) (Metrics, error) {
 			continue
 		}
 		m[name] += v
+		if le, ok := bucketBound(line, name); ok {
+			m[name+`{le="`+le+`"}`] += v
+		}
 	}
 	return m, sc.Err()
 }
@@ -59,6 +65,50 @@ func ScrapeMetrics(admin string) (Metrics, error) {
 		return nil, fmt.Errorf("metrics: %s", res.Status)
 	}
 	return ParseMetrics(res.Body)
+}
+
+// bucketBound returns the le label of a histogram bucket's line.
+func bucketBound(line, name string) (string, bool) {
+	if !strings.HasSuffix(name, "_bucket") {
+		return "", false
+	}
+	_, rest, ok := strings.Cut(line, `le="`)
+	if !ok {
+		return "", false
+	}
+	le, _, ok := strings.Cut(rest, `"`)
+	return le, ok
+}
+
+// HistogramQuantile returns the upper bound of the bucket of histogram
+// name (without _bucket) that holds quantile q of what was observed between
+// the two scrapes, and how many were; +Inf when q falls past the last
+// finite bound, 0 when nothing was observed.
+func HistogramQuantile(before, after Metrics, name string, q float64) (bound float64, n float64) {
+	n = Delta(before, after, name+"_count")
+	if n <= 0 {
+		return 0, 0
+	}
+	prefix := name + `_bucket{le="`
+	var bounds []float64
+	for k := range after {
+		if le, ok := strings.CutPrefix(k, prefix); ok {
+			if b, err := strconv.ParseFloat(strings.TrimSuffix(le, `"}`), 64); err == nil {
+				bounds = append(bounds, b)
+			}
+		}
+	}
+	slices.Sort(bounds)
+	for _, b := range bounds {
+		k := prefix + strconv.FormatFloat(b, 'g', -1, 64) + `"}`
+		if _, ok := after[k]; !ok {
+			continue // a bound spelt otherwise (+Inf)
+		}
+		if Delta(before, after, k) >= q*n {
+			return b, n
+		}
+	}
+	return math.Inf(1), n
 }
 
 // Delta returns after[name] - before[name].

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/xml"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -12,6 +13,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/VictoriaMetrics/metrics"
 )
 
 func contextWithCancel() (context.Context, context.CancelFunc) {
@@ -58,6 +61,43 @@ func TestParseMetrics(t *testing.T) {
 	}
 	if Delta(Metrics{"a": 1}, m, "logplex_x") != 7.5 {
 		t.Error("Delta")
+	}
+}
+
+// A histogram rendered by the router's metrics library (two series, by a
+// label) gives the bucket that holds a quantile of what was observed
+// between two scrapes.
+func TestHistogramQuantile(t *testing.T) {
+	set := metrics.NewSet()
+	bounds := []float64{0.001, 0.01, 0.05, 0.1, 1}
+	a := set.NewPrometheusHistogramExt(`delay_seconds{node="a"}`, bounds)
+	b := set.NewPrometheusHistogramExt(`delay_seconds{node="b"}`, bounds)
+	scrape := func() Metrics {
+		var page bytes.Buffer
+		set.WritePrometheus(&page)
+		m, err := ParseMetrics(&page)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return m
+	}
+	a.Update(5) // before: not counted
+	m0 := scrape()
+	for range 90 {
+		a.Update(0.005)
+	}
+	for range 9 {
+		b.Update(0.07)
+	}
+	b.Update(3)
+	m1 := scrape()
+	for _, c := range []struct{ q, want float64 }{{0.5, 0.01}, {0.95, 0.1}, {0.99, 0.1}, {1, math.Inf(1)}} {
+		if got, n := HistogramQuantile(m0, m1, "delay_seconds", c.q); got != c.want || n != 100 {
+			t.Errorf("quantile %g: bound %g of %g observations, want %g of 100", c.q, got, n, c.want)
+		}
+	}
+	if got, n := HistogramQuantile(m1, m1, "delay_seconds", 0.99); got != 0 || n != 0 {
+		t.Errorf("nothing observed: %g of %g", got, n)
 	}
 }
 

@@ -97,6 +97,13 @@ type PlatformResult struct {
 	ReqsPerMsgHTTP  float64 `json:"http_requests_per_msg"`
 	ReadsPerMsgTCP  float64 `json:"syslog_reads_per_msg"`
 	LoadWindowLoads int     `json:"full_loads_in_load_window"`
+	// the router's own account of its feed during the load window
+	// (logplex_config_change_delay_seconds: an entry's XADD to the snapshot
+	// holding it): entries applied, and the upper bounds of the buckets
+	// holding their median and 99th percentile
+	FeedApplied  int     `json:"feed_entries_applied"`
+	FeedDelayP50 float64 `json:"feed_delay_p50_ms_at_most"`
+	FeedDelayP99 float64 `json:"feed_delay_p99_ms_at_most"`
 
 	Changes ProbeStats  `json:"changes"`
 	Resync  ResyncStats `json:"resync"`
@@ -230,6 +237,9 @@ func (r *scenarioRun) measurePlatform(ctx context.Context) error {
 	pr.Changes = <-probeDone
 	m1, _ := ScrapeMetrics(rt.Admin)
 	pr.LoadWindowLoads = int(Delta(m0, m1, "logplex_config_full_loads_total"))
+	p50, n := HistogramQuantile(m0, m1, "logplex_config_change_delay_seconds", 0.5)
+	p99, _ := HistogramQuantile(m0, m1, "logplex_config_change_delay_seconds", 0.99)
+	pr.FeedApplied, pr.FeedDelayP50, pr.FeedDelayP99 = int(n), finiteMS(p50), finiteMS(p99)
 	pr.SyslogReads = r.tcpSinkReads() - reads0
 	pr.HTTPRequests = res.DrainRequests
 	pr.HTTPDelivered, pr.SyslogDelivered = r.deliveredByKind()
@@ -550,6 +560,23 @@ func (r *scenarioRun) measureResync(ctx context.Context) (ResyncStats, error) {
 	return st, ctx.Err()
 }
 
+// finiteMS is a histogram bound in seconds as milliseconds, -1 for one past
+// the last finite bound (JSON has no infinity).
+func finiteMS(s float64) float64 {
+	if math.IsInf(s, 1) {
+		return -1
+	}
+	return s * 1000
+}
+
+// atMostMS renders a finiteMS bound.
+func atMostMS(ms float64) string {
+	if ms < 0 {
+		return "above the last bucket"
+	}
+	return fmt.Sprintf("≤ %g ms", ms)
+}
+
 // platformNotes summarise a platform run for the table.
 func (pr *PlatformResult) notes() []string {
 	c, rs := pr.Changes, pr.Resync
@@ -558,6 +585,8 @@ func (pr *PlatformResult) notes() []string {
 			pr.Channels, pr.Tokens, pr.HTTPDrains, pr.SyslogDrains, pr.ConfigKeys, float64(pr.ConfigBytes)/1e6, pr.RedisMemoryMiB, pr.WriteSeconds, pr.LoadSeconds, pr.AllDrainsSeconds),
 		fmt.Sprintf("config changes under load: %d of %d observed (%d errors), routing p50 %.1f / p99 %.1f / max %.1f ms, first delivery p50 %.1f / p99 %.1f ms, API call p50 %.1f / p99 %.1f ms, %d probe messages",
 			c.Observed, c.Probes, c.Errors, c.RoutingP50, c.RoutingP99, c.RoutingMax, c.DeliveryP50, c.DeliveryP99, c.APIP50, c.APIP99, c.Messages),
+		fmt.Sprintf("the router's feed (XADD to its snapshot, logplex_config_change_delay_seconds): %d entries, p50 %s, p99 %s",
+			pr.FeedApplied, atMostMS(pr.FeedDelayP50), atMostMS(pr.FeedDelayP99)),
 		fmt.Sprintf("sinks: %.3f HTTP requests per message (%d for %d), %.3f syslog reads per message (%d for %d); full loads in the load window %d",
 			pr.ReqsPerMsgHTTP, pr.HTTPRequests, pr.HTTPDelivered, pr.ReadsPerMsgTCP, pr.SyslogReads, pr.SyslogDelivered, pr.LoadWindowLoads),
 		fmt.Sprintf("idle (resync interval %.0f s, after %.0f s for the drains' connections to close): %d full loads and %d checks in %.0f s, %.2f core-s, baseline %.4f cores, %.3f core-s per resync (redis %.2f s), %.3f core-s per minute idle; the router's CPU while its checks ran: %.4f core-s per check",

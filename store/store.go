@@ -62,6 +62,15 @@ type ConfigStore interface {
 	Close() error
 }
 
+// TimedFeed is a ConfigStore whose feed versions tell when the change was
+// written (a Redis stream id: "<unix ms>-<seq>", the Redis server's clock).
+// The watcher then measures how long each feed batch took to reach its
+// snapshot (logplex_config_change_delay_seconds).
+type TimedFeed interface {
+	// FeedTime is when the feed entry of version was written, if known.
+	FeedTime(version string) (time.Time, bool)
+}
+
 // HistoryMsg is one message of a HistoryBatch: Buf[Off:End] for Channel.
 type HistoryMsg struct {
 	Channel  string

@@ -211,10 +211,17 @@ func (w *Watcher) follow(ctx context.Context, cur *config.Snapshot) (*config.Sna
 	jitter := time.Duration(rand.Int64N(int64(w.resync/10) + 1))
 	fctx, cancel := context.WithTimeout(ctx, w.resync+jitter)
 	defer cancel()
+	timed, _ := w.st.(TimedFeed)
 	err := w.st.Follow(fctx, cur.Version, func(changes []config.Change, version string) {
+		fresh := version != cur.Version // another writer's batch carries the version before it
 		cur = cur.With(changes, version)
 		w.learnEpoch(ctx)
 		w.publish(cur)
+		if timed != nil && fresh {
+			if at, ok := timed.FeedTime(version); ok {
+				changeDelay.Update(max(time.Since(at), 0).Seconds())
+			}
+		}
 	})
 	return cur, ctx.Err() == nil && fctx.Err() != nil, err
 }
@@ -279,6 +286,11 @@ func sleepCtx(ctx context.Context, d time.Duration) {
 var (
 	loadErrors      = metrics.NewCounter(`logplex_config_load_errors_total`)
 	configSwaps     = metrics.NewCounter(`logplex_config_snapshots_total`)
+	// from a feed entry's write (its version's time, TimedFeed) to the
+	// snapshot holding it published: how long a change takes to reach
+	// routing on this node
+	changeDelay = metrics.NewPrometheusHistogramExt(`logplex_config_change_delay_seconds`,
+		[]float64{0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10})
 	configFullLoads = metrics.NewCounter(`logplex_config_full_loads_total`)
 	// resync ticks at which nothing could have been missed: no full load
 	resyncSkipped = metrics.NewCounter(`logplex_config_resyncs_skipped_total`)

@@ -1,11 +1,16 @@
 package store
 
 import (
+	"bytes"
 	"context"
+	"regexp"
+	"strconv"
 	"sync"
 	"testing"
 	"testing/synctest"
 	"time"
+
+	"github.com/VictoriaMetrics/metrics"
 
 	"github.com/logplex/logplex/config"
 )
@@ -166,6 +171,86 @@ func TestResyncReloadsOnEpochChange(t *testing.T) {
 		synctest.Wait()
 		if loads, _ := f.counts(); loads != 3 {
 			t.Fatalf("%d full loads after the acceptance was adopted, want 3", loads)
+		}
+		cancel()
+		<-done
+	})
+}
+
+// feedFake is a ConfigStore with a timed feed (TimedFeed): Follow delivers
+// what the test queues, each batch 30 ms of the bubble's time after the
+// write its version names.
+type feedFake struct {
+	*resyncFake
+	batches chan feedBatch
+}
+
+type feedBatch struct {
+	version string
+	changes []config.Change
+}
+
+func (f feedFake) Follow(ctx context.Context, _ string, fn func([]config.Change, string)) error {
+	for {
+		select {
+		case b := <-f.batches:
+			time.Sleep(30 * time.Millisecond)
+			fn(b.changes, b.version)
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+func (feedFake) FeedTime(version string) (time.Time, bool) {
+	ms, _ := splitVersion(version)
+	return time.UnixMilli(int64(ms)), ms > 0
+}
+
+// histogram returns the count and sum of a Prometheus histogram of the
+// process's default metrics set.
+func histogram(t *testing.T, name string) (count int, sum float64) {
+	t.Helper()
+	var b bytes.Buffer
+	metrics.WritePrometheus(&b, false)
+	c := regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(name) + `_count (\d+)$`).FindSubmatch(b.Bytes())
+	s := regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(name) + `_sum (\S+)$`).FindSubmatch(b.Bytes())
+	if c == nil || s == nil {
+		return 0, 0 // not exported before its first observation
+	}
+	count, _ = strconv.Atoi(string(c[1]))
+	sum, _ = strconv.ParseFloat(string(s[1]), 64)
+	return count, sum
+}
+
+// Each feed batch that moves the version is measured from its entry's
+// write to the snapshot holding it (logplex_config_change_delay_seconds);
+// a batch of another writer, which carries the version before it, is not
+// (its write time is unknown).
+func TestChangeDelayMeasured(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := feedFake{&resyncFake{}, make(chan feedBatch, 2)}
+		w := NewWatcher(f, time.Hour, nil)
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() { w.Run(ctx); close(done) }()
+		synctest.Wait()
+		n0, s0 := histogram(t, "logplex_config_change_delay_seconds")
+
+		v := strconv.FormatInt(time.Now().UnixMilli(), 10) + "-0"
+		f.batches <- feedBatch{v, []config.Change{{Key: config.ChannelKey("2"), Fields: config.ChannelHash("b", "")}}}
+		f.batches <- feedBatch{v, []config.Change{{Key: config.ChannelKey("3"), Fields: config.ChannelHash("c", "")}}}
+		time.Sleep(time.Second)
+		synctest.Wait()
+		if w.Current().Channel("3") == nil {
+			t.Fatal("the second batch was not applied")
+		}
+		n, s := histogram(t, "logplex_config_change_delay_seconds")
+		if n-n0 != 1 {
+			t.Fatalf("%d delays measured for one write and one other writer's batch; want 1", n-n0)
+		}
+		if d := s - s0; d < 0.029 || d > 0.031 {
+			t.Fatalf("delay measured %.4f s, want the 30 ms the feed took", d)
 		}
 		cancel()
 		<-done

@@ -151,6 +151,7 @@ var metricHelp = map[string]string{
 	// config
 	"logplex_config_load_errors_total":               "Config loads or change-feed reads that failed (the last snapshot is kept).",
 	"logplex_config_snapshots_total":                 "Config snapshots adopted.",
+	"logplex_config_change_delay_seconds":            "Time from a change-feed entry's write (the Redis server's clock, its stream id) to the snapshot holding it published on this node: how long a change takes to reach routing (Redis stores only).",
 	"logplex_config_full_loads_total":                "Full config loads (start, feed gap, a resync check that could not rule out a missed change, full resync interval).",
 	"logplex_config_resyncs_skipped_total":           "Resync checks that found no change missed and skipped the full config load.",
 	"logplex_config_resync_check_cpu_seconds_total":  "CPU time this process used while resync checks ran (with whatever else ran at that moment): the cost of a resync that loads nothing.",

@@ -53,8 +53,9 @@ func TestStopCtx(t *testing.T) {
 	late := make(chan struct{})
 	context.AfterFunc(&c, func() { close(late) })
 	<-late
-	if ctx, cancel := context.WithCancel(&c); ctx.Err() == nil {
-		cancel()
+	ctx, cancel := context.WithCancel(&c)
+	defer cancel()
+	if ctx.Err() == nil {
 		t.Fatal("a context derived after the stop is not done")
 	}
 }

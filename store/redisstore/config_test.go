@@ -119,6 +119,29 @@ func TestWriteReplacesWholeHash(t *testing.T) {
 	}
 }
 
+// A written version tells when Redis wrote it (store.TimedFeed: the
+// stream id's time part), which the watcher's change delay is measured
+// from; a version that is not a stream time tells nothing.
+func TestFeedTimeIsTheWrite(t *testing.T) {
+	srv := redistest.Start(t)
+	c := openConfig(t, ConfigOptions{URL: srv.URL()})
+	var timed store.TimedFeed = c
+	before := time.Now().Add(-time.Second) // Redis's clock is this machine's, to the ms
+	v, err := c.Write(testCtx(t), config.Change{Key: config.ChannelKey("1"), Fields: config.ChannelHash("a", "")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	at, ok := timed.FeedTime(v)
+	if !ok || at.Before(before) || at.After(time.Now().Add(time.Second)) {
+		t.Fatalf("FeedTime(%q) = %v, %v; want the write's time", v, at, ok)
+	}
+	for _, v := range []string{"0-0", "", "x-1"} {
+		if at, ok := timed.FeedTime(v); ok {
+			t.Errorf("FeedTime(%q) = %v, want none", v, at)
+		}
+	}
+}
+
 // Follow reports a gap once the entries after its version were trimmed.
 func TestFollowGap(t *testing.T) {
 	srv := redistest.Start(t)

@@ -100,6 +100,17 @@ func (f *following) record(changes []config.Change) {
 	}
 }
 
+// FeedTime implements store.TimedFeed: a feed version is a stream id whose
+// first part is the Redis server's time of the XADD, in milliseconds.
+func (c *Config) FeedTime(version string) (time.Time, bool) {
+	ms, _, _ := strings.Cut(version, "-")
+	n, err := strconv.ParseInt(ms, 10, 64)
+	if err != nil || n <= 0 {
+		return time.Time{}, false
+	}
+	return time.UnixMilli(n), true
+}
+
 // readFeedWoken is one XREAD BLOCK of FollowBlock, ended early (without
 // entries) when a keyspace notification arrives.
 func (c *Config) readFeedWoken(ctx context.Context, cl rueidis.Client, from string) ([]rueidis.XRangeSlice, error) {
