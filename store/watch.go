@@ -284,8 +284,8 @@ func sleepCtx(ctx context.Context, d time.Duration) {
 // Config sync metrics: failed loads and feed errors, full loads, and
 // snapshots published (one per full load or feed batch).
 var (
-	loadErrors      = metrics.NewCounter(`logplex_config_load_errors_total`)
-	configSwaps     = metrics.NewCounter(`logplex_config_snapshots_total`)
+	loadErrors  = metrics.NewCounter(`logplex_config_load_errors_total`)
+	configSwaps = metrics.NewCounter(`logplex_config_snapshots_total`)
 	// from a feed entry's write (its version's time, TimedFeed) to the
 	// snapshot holding it published: how long a change takes to reach
 	// routing on this node
