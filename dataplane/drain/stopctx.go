@@ -19,9 +19,9 @@ import (
 // it) in a slice that is let go once empty.
 type stopCtx struct {
 	mu      sync.Mutex
-	done    chan struct{} // made by the first Done; closed by stop
-	after   []*afterStop  // AfterFunc's registrations
-	stopped atomic.Bool   // set once done is closed (if made)
+	done    atomic.Value // chan struct{}: made by the first Done (under mu), closed by stop
+	after   []*afterStop // AfterFunc's registrations
+	stopped atomic.Bool  // set by stop, under mu, just before it closes done (if made)
 }
 
 // afterStop is one AfterFunc registration.
@@ -37,23 +37,34 @@ var closedDone = func() chan struct{} {
 func (c *stopCtx) Deadline() (time.Time, bool) { return time.Time{}, false }
 func (c *stopCtx) Value(any) any               { return nil }
 
+// Err is non-nil once Done is closed (the context package relies on it:
+// a context derived from a stopped one takes its Err): when stop has begun
+// it waits for the close, which stop makes before it lets go of mu.
 func (c *stopCtx) Err() error {
 	if c.stopped.Load() {
+		<-c.Done()
 		return context.Canceled
 	}
 	return nil
 }
 
+// Done is a load once the channel is made (the sender's loop asks for it
+// before every wait).
 func (c *stopCtx) Done() <-chan struct{} {
+	if d := c.done.Load(); d != nil {
+		return d.(chan struct{})
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.done == nil {
-		if c.stopped.Load() {
-			return closedDone
-		}
-		c.done = make(chan struct{})
+	if d := c.done.Load(); d != nil {
+		return d.(chan struct{})
 	}
-	return c.done
+	d := closedDone
+	if !c.stopped.Load() {
+		d = make(chan struct{})
+	}
+	c.done.Store(d)
+	return d
 }
 
 // stop ends the context: Done is closed, then the AfterFunc functions run
@@ -64,10 +75,10 @@ func (c *stopCtx) stop() {
 		c.mu.Unlock()
 		return
 	}
-	if c.done != nil {
-		close(c.done)
-	}
 	c.stopped.Store(true)
+	if d := c.done.Load(); d != nil {
+		close(d.(chan struct{}))
+	}
 	after := c.after
 	c.after = nil
 	c.mu.Unlock()

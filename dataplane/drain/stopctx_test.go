@@ -3,6 +3,7 @@ package drain
 import (
 	"context"
 	"errors"
+	"sync"
 	"testing"
 	"time"
 )
@@ -89,5 +90,31 @@ func TestStopCtxLetsRegistrationsGo(t *testing.T) {
 	defer c.mu.Unlock()
 	if c.after != nil {
 		t.Fatalf("%d registrations kept (capacity %d) once every one ended", len(c.after), cap(c.after))
+	}
+}
+
+// Done, Err, AfterFunc and stop from many goroutines at once (the sender,
+// the flush deadline's timer, dials): every Done is closed and every
+// function registered runs, whether it came before or after the stop.
+func TestStopCtxConcurrent(t *testing.T) {
+	for range 50 {
+		var c stopCtx
+		var ran sync.WaitGroup
+		var wg sync.WaitGroup
+		for range 8 {
+			wg.Add(1)
+			ran.Add(1)
+			go func() {
+				defer wg.Done()
+				context.AfterFunc(&c, ran.Done)
+				<-c.Done()
+				if c.Err() == nil {
+					t.Error("Done closed, Err nil")
+				}
+			}()
+		}
+		c.stop()
+		wg.Wait()
+		ran.Wait()
 	}
 }
