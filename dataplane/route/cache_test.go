@@ -14,7 +14,6 @@ import (
 	"github.com/logplex/logplex/frame"
 	"github.com/logplex/logplex/ringbuf"
 	"github.com/logplex/logplex/store"
-	"github.com/logplex/logplex/store/embedded"
 )
 
 // recordingSpool is a store.Spool that records what each channel's history
@@ -307,8 +306,7 @@ func BenchmarkRouteZipfTokens(b *testing.B) {
 	msgs := make([][]byte, tokens)
 	for i := range tokens {
 		id := strconv.Itoa(1 + i%channels)
-		tk := fmt.Sprintf("t.%08x-%04x-4%03x-8%03x-%012x", rng.Uint32(), rng.Uint32()&0xffff, rng.Uint32()&0xfff,
-			rng.Uint32()&0xfff, rng.Uint64()&0xffffffffffff)
+		tk := randomTokenID(rng)
 		if i < channels {
 			hs[config.ChannelKey(id)] = config.ChannelHash("", "")
 			hs[config.TailKey(id, "s")] = config.TailHash("n")
@@ -322,18 +320,7 @@ func BenchmarkRouteZipfTokens(b *testing.B) {
 	for i := range order {
 		order[i] = uint32(z.Uint64())
 	}
-	r := New(func() *config.Snapshot { return snap }, discard{}, nil)
-	r.SetBus(embedded.NewBus())
-	b.ReportAllocs()
 	k := 0
-	for b.Loop() {
-		bt := r.Batch()
-		for range per {
-			bt.AddByAppName(msgs[order[k&(len(order)-1)]])
-			k++
-		}
-		bt.Flush()
-	}
-	b.ReportMetric(float64(b.N)*per/b.Elapsed().Seconds(), "msgs/s")
+	routeBatches(b, snap, per, func() []byte { k++; return msgs[order[k&(len(order)-1)]] })
 	b.ReportMetric(b.Elapsed().Seconds()*1e9/(float64(b.N)*per), "ns/msg")
 }
