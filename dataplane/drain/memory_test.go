@@ -164,7 +164,9 @@ func afterOneMessage(t *testing.T, o Options, n int, prefix string, url func(i i
 // fasthttp.HostClient the drains used before (its read and write buffers,
 // request and response objects, its idle cleaner's goroutine); 7.4–8.9
 // KiB and none with http_client.go (a pooled reader only during a read,
-// an idle-close timer); 6.8–7.3 KiB with stopctx.go.
+// an idle-close timer); 6.8–7.3 KiB with stopctx.go; 5.6–6.4 KiB with
+// lazyTimer (a sender's timers made when first armed) and the HTTP
+// sender's logger made when it first logs.
 func TestConnectedDrainMemory(t *testing.T) {
 	if httpRaceEnabled {
 		t.Skip("memory figures are not meaningful under -race")

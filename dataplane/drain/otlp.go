@@ -111,7 +111,7 @@ func otlpRetryable(status int) bool {
 func (s *httpSender) throttle(err error, retryAfter time.Duration) {
 	if !s.failing {
 		s.failing = true
-		s.log.Warn("otlp drain throttled", "err", err)
+		s.logger().Warn("otlp drain throttled", "err", err)
 	}
 	s.maybeShrink(time.Now())
 	s.d.Stats.SetError(err)

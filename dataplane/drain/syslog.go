@@ -75,11 +75,11 @@ type syslogSender struct {
 	failures    int       // F: consecutive failures
 	retryAt     time.Time // no connect attempt before this
 	shrunk      bool
-	closeTimer  *time.Timer // idle / max-TTL check while connected
-	retryTimer  *time.Timer
-	ageTimer    *time.Timer  // batch age (Options.TCPBatchAge)
+	closeTimer  lazyTimer // idle / max-TTL check while connected
+	retryTimer  lazyTimer
+	ageTimer    lazyTimer    // batch age (Options.TCPBatchAge)
 	lastWrite   time.Time    // when the last batch write started
-	winTimer    *time.Timer  // batch window (Options.TCPBatchWindow)
+	winTimer    lazyTimer    // batch window (Options.TCPBatchWindow)
 	winEnd      time.Time    // when the open window closes; zero: none open
 	idle        bool         // the buffer was found empty since the last write
 	seenDrops   uint64       // overflow drops of Buf already added to Stats
@@ -112,10 +112,6 @@ func newSyslogSender(o *Options, d *Drain) (sender, error) {
 	s.log = o.Logger.With("drain_id", d.Config.ID, "channel_id", d.Config.ChannelID, "drain_type", kind)
 	s.dialer = o.newDialer(o.TCPSendTimeout)
 	s.dialContext = s.dialer.DialContext
-	s.closeTimer = stoppedTimer()
-	s.retryTimer = stoppedTimer()
-	s.ageTimer = stoppedTimer()
-	s.winTimer = stoppedTimer()
 	s.fillFn, s.takeFn = s.fill, s.take
 	s.lastGood, s.seenDrops = d.memo.lastGood, d.memo.seenDrops
 	if d.o == nil { // Manager.start sets them; tests may not
@@ -130,12 +126,35 @@ func newSyslogSender(o *Options, d *Drain) (sender, error) {
 	return s, nil
 }
 
-// stoppedTimer returns a timer that will not fire until Reset; the HTTP and
-// syslog senders arm theirs as they need them.
-func stoppedTimer() *time.Timer {
-	t := time.NewTimer(time.Hour)
-	t.Stop()
-	return t
+// lazyTimer is a timer the HTTP and syslog senders arm as they need it: the
+// time.Timer is made by its first Reset, so a sender that never backs off,
+// opens no batch window or has no batch age pays nothing for that timer
+// (~0.2 KiB each, kept by every connected drain; TestConnectedDrainMemory).
+// Until then C is nil: a select never takes it.
+type lazyTimer struct{ t *time.Timer }
+
+// C is the timer's channel, nil before the first Reset.
+func (l *lazyTimer) C() <-chan time.Time {
+	if l.t == nil {
+		return nil
+	}
+	return l.t.C
+}
+
+// Reset arms the timer to fire after d.
+func (l *lazyTimer) Reset(d time.Duration) {
+	if l.t == nil {
+		l.t = time.NewTimer(d)
+		return
+	}
+	l.t.Reset(d)
+}
+
+// Stop disarms the timer, if made.
+func (l *lazyTimer) Stop() {
+	if l.t != nil {
+		l.t.Stop()
+	}
 }
 
 func (s *syslogSender) run(ctx, flushCtx context.Context) (parked bool) {
@@ -206,7 +225,7 @@ func (s *syslogSender) waitBatchAge(ctx context.Context) bool {
 	s.ageTimer.Reset(wait)
 	select {
 	case <-ctx.Done():
-	case <-s.ageTimer.C:
+	case <-s.ageTimer.C():
 	case <-s.d.Buf.Wake(): // re-check the bytes buffered
 	case <-s.peerGone:
 		s.dropConn(errPeerClosed)
@@ -243,7 +262,7 @@ func (s *syslogSender) waitWindow(ctx context.Context) bool {
 	s.winTimer.Reset(wait)
 	select {
 	case <-ctx.Done():
-	case <-s.winTimer.C:
+	case <-s.winTimer.C():
 	case <-s.d.Buf.Wake(): // the target bytes or half the buffer are buffered
 	case <-s.peerGone:
 		s.dropConn(errPeerClosed)
@@ -275,7 +294,7 @@ func (s *syslogSender) waitAndConnect(ctx context.Context) {
 		s.retryTimer.Reset(wait)
 		select {
 		case <-ctx.Done():
-		case <-s.retryTimer.C:
+		case <-s.retryTimer.C():
 		case <-s.d.Buf.Wake(): // keep the drop count current while waiting
 			s.syncDrops()
 		}
@@ -292,7 +311,7 @@ func (s *syslogSender) waitConnected(ctx context.Context) {
 	case <-s.d.Buf.Wake():
 	case <-s.peerGone:
 		s.dropConn(errPeerClosed)
-	case <-s.closeTimer.C:
+	case <-s.closeTimer.C():
 		s.closeTimerFired()
 	}
 }
