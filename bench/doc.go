@@ -36,7 +36,8 @@
 // resync cost (router CPU from /proc over two resync intervals without
 // traffic, per resync: a full load or a check that loaded nothing). --scale shrinks it; --quick runs it tiny.
 //
-// bench imports frame and the standard library (docs/architecture.md's
-// import rules allow frame and config); only cmd/logplex imports bench,
+// bench imports frame, the standard library and x/net/http2 (the HTTP
+// sink's cleartext HTTP/2, sink_h2.go; docs/architecture.md's import rules
+// allow frame and config of ours); only cmd/logplex imports bench,
 // whose `logplex bench` is Main (cli.go: the command's flags and wiring).
 package bench

@@ -18,8 +18,11 @@ import (
 // HTTPSink is the HTTP drain endpoint: a minimal HTTP/1.1 server (keep-alive,
 // Content-Length bodies, optional gzip) that answers 200 to every POST and
 // feeds the body's octet-counted frames to the recorder. The drain index is
-// the request path "/d/<index>". It is hand-written rather than net/http so
-// that the sink, which shares the machine with the router, costs little.
+// the request path "/d/<index>". A connection that starts with the HTTP/2
+// client preface is served as cleartext HTTP/2 instead (sink_h2.go), many
+// drains' requests on one connection. It is hand-written rather than
+// net/http so that the sink, which shares the machine with the router,
+// costs little.
 type HTTPSink struct {
 	connServer
 	rec *Recorder
@@ -72,8 +75,25 @@ type httpReq struct {
 	close    bool
 }
 
+// serve serves one connection: HTTP/2 if it starts with the client
+// preface, else HTTP/1.1.
 func (s *HTTPSink) serve(c net.Conn) {
 	br := bufio.NewReaderSize(c, 64<<10)
+	h2, err := isH2Preface(br)
+	switch {
+	case err != nil:
+		if !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) {
+			s.count(true)
+		}
+	case h2:
+		s.serveH2(c, br)
+	default:
+		s.serveHTTP1(c, br)
+	}
+}
+
+// serveHTTP1 serves HTTP/1.1 requests one at a time.
+func (s *HTTPSink) serveHTTP1(c net.Conn, br *bufio.Reader) {
 	bw := bufio.NewWriterSize(c, 256)
 	sc := &sinkScratch{b: s.rec.NewBatch(), otlp: s.otlp}
 	for {
@@ -109,6 +129,7 @@ func (s *HTTPSink) serve(c net.Conn) {
 	}
 }
 
+// count counts a request served, bad when it was malformed.
 func (s *HTTPSink) count(bad bool) {
 	s.mu.Lock()
 	s.reqs++
