@@ -159,6 +159,7 @@ var flagRules = map[string]rule{
 	"http-drain-max-ttl": atLeast(1), "http-drain-shrink-timeout": atLeast(1),
 	"http-reconnect-time":    atLeast(1),
 	"http-drain-compression": enum("", "none", "gzip", "zstd"),
+	"http-drain-http2":       enum("off", "tls", "all"),
 	"tcp-drain-buffer-size":  atLeast(1), "tcp-drain-target-bytes": atLeast(1),
 	"tcp-drain-batch-age": durMin(0), "tcp-syslog-shrink-after": atLeast(1),
 	"tcp-syslog-backoff-max": atLeast(1), "tcp-syslog-reconnect-min": atLeast(1),

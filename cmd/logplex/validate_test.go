@@ -36,7 +36,7 @@ var badGood = map[string][2]string{
 	"http-drain-batch-age": {"-1s", "0s"}, "http-frame-retries": {"-1", "0"},
 	"http-drain-idle-timeout": {"0", "144000"}, "http-drain-idle-fuzz": {"0", "15000"},
 	"http-drain-max-ttl": {"0", "18000000"}, "http-drain-shrink-timeout": {"0", "300000"},
-	"http-reconnect-time": {"0", "10"}, "http-drain-compression": {"brotli", "zstd"},
+	"http-reconnect-time": {"0", "10"}, "http-drain-compression": {"brotli", "zstd"}, "http-drain-http2": {"h2c", "all"},
 	"tcp-drain-buffer-size": {"0", "1024"}, "tcp-drain-target-bytes": {"0", "4096"},
 	"tcp-drain-batch-age": {"-5ms", "5ms"}, "tcp-syslog-shrink-after": {"0", "10"},
 	"tcp-syslog-backoff-max": {"0", "300"}, "tcp-syslog-reconnect-min": {"0", "30"},

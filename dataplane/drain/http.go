@@ -141,12 +141,13 @@ func newHTTPSender(o *Options, d *Drain) (sender, error) {
 	}
 	s.tmpl = tmpl
 	s.conns = &httpConns{dialer: o.newDialer(o.HTTPConnectTimeout), addr: d.URL.HostPort(),
-		timeout: o.HTTPConnectTimeout, keep: httpKeepAlive(o)}
+		timeout: o.HTTPConnectTimeout, keep: httpKeepAlive(o), tmpl: tmpl, maxTTL: o.HTTPMaxTTL, h2s: o.h2}
 	if d.URL.Scheme == "https" {
 		if s.conns.tls, err = httpTLSConfig(o, d.URL); err != nil {
 			return nil, fmt.Errorf("http drain: %w", err)
 		}
 	}
+	s.conns.h2k, s.conns.useH2 = o.h2.key(s.conns.addr, s.conns.tls)
 	s.popFn = s.popOne
 	if otlp {
 		s.popFn = s.popOTLP

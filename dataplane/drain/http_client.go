@@ -331,5 +331,6 @@ func clip(b []byte) []byte { return b[:min(len(b), 64)] }
 // httpStaleConnErr reports whether err is what a request on a keep-alive
 // connection the server has closed meanwhile fails with.
 func httpStaleConnErr(err error) bool {
-	return errors.Is(err, io.EOF) || errors.Is(err, syscall.EPIPE) || errors.Is(err, syscall.ECONNRESET)
+	return errors.Is(err, io.EOF) || errors.Is(err, syscall.EPIPE) || errors.Is(err, syscall.ECONNRESET) ||
+		errors.Is(err, errH2Refused)
 }

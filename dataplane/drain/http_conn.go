@@ -56,10 +56,21 @@ type httpConns struct {
 	idle    *time.Timer
 	stopped bool
 
-	open atomic.Int32 // connections dialed and not closed
+	open atomic.Int32 // connections dialed and not closed (a shared HTTP/2 one counts while attached)
 	// onClose, if set, is called when a connection closes (the sender's
 	// wake-up: an idle drain parks once its connection closed).
 	onClose func()
+
+	// HTTP/2 (http2.go): the receiver's key among h2s (useH2 false: HTTP/1.1
+	// only), the shared connection the drain is attached to (under mu), the
+	// drain's reusable request on it, and what the request is made of.
+	h2s    *h2Hosts
+	h2k    h2Key
+	useH2  bool
+	h2c    *h2Conn
+	h2st   *h2Stream
+	tmpl   *httpRequestTemplate
+	maxTTL time.Duration // a shared connection older than this takes no new request
 }
 
 // httpConn counts itself out of its httpConns when closed.
@@ -91,11 +102,24 @@ func (t *httpConn) Close() error {
 func (c *httpConns) connect(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
-	nc, err := c.dialer.DialContext(ctx, "tcp", c.addr)
-	if err != nil {
-		return fmt.Errorf("connect: %w", err)
+	var nc net.Conn
+	if c.useH2 {
+		hc, h1, err := c.h2s.get(c.h2k, c.tls).attach(ctx, c)
+		if err != nil {
+			return err
+		}
+		if hc != nil {
+			return c.attached(hc)
+		}
+		nc = h1 // nil, or a TLS connection that negotiated HTTP/1.1
 	}
-	if c.tls != nil {
+	if nc == nil {
+		var err error
+		if nc, err = c.dialer.DialContext(ctx, "tcp", c.addr); err != nil {
+			return fmt.Errorf("connect: %w", err)
+		}
+	}
+	if _, ok := nc.(*tls.Conn); !ok && c.tls != nil {
 		tc := tls.Client(nc, c.tls)
 		if err := tc.HandshakeContext(ctx); err != nil {
 			_ = nc.Close()
@@ -111,13 +135,70 @@ func (c *httpConns) connect(ctx context.Context) error {
 		_ = t.Close()
 		return errHTTPDrainStopped
 	}
-	old := c.cur
-	c.cur = t
+	old, oldH2 := c.cur, c.h2c
+	c.cur, c.h2c = t, nil
 	c.mu.Unlock()
 	if old != nil {
 		_ = old.Close()
 	}
+	if oldH2 != nil {
+		c.detached(oldH2)
+	}
 	return nil
+}
+
+// attached makes hc, which has adopted the drain, its connection.
+func (c *httpConns) attached(hc *h2Conn) error {
+	if c.h2st == nil {
+		c.h2st = &h2Stream{done: make(chan error, 1), fields: c.tmpl.h2Fields(c.tls != nil)}
+	}
+	c.open.Add(1)
+	c.mu.Lock()
+	if c.stopped {
+		c.mu.Unlock()
+		c.detached(hc)
+		return errHTTPDrainStopped
+	}
+	old, oldH2 := c.cur, c.h2c
+	c.cur, c.h2c = nil, hc
+	c.mu.Unlock()
+	if old != nil {
+		_ = old.Close()
+	}
+	switch oldH2 {
+	case nil:
+	case hc: // attached again to the one it was on
+		c.open.Add(-1)
+	default:
+		c.detached(oldH2)
+	}
+	return nil
+}
+
+// detached lets hc go (no longer c.h2c): it counts out, the connection may
+// close, the sender is woken.
+func (c *httpConns) detached(hc *h2Conn) {
+	hc.host.detach(hc, c)
+	c.open.Add(-1)
+	if c.onClose != nil {
+		c.onClose()
+	}
+}
+
+// h2Gone is the shared connection's notice that it closed.
+func (c *httpConns) h2Gone(hc *h2Conn) {
+	c.mu.Lock()
+	mine := c.h2c == hc
+	if mine {
+		c.h2c = nil
+	}
+	c.mu.Unlock()
+	if mine {
+		c.open.Add(-1)
+		if c.onClose != nil {
+			c.onClose()
+		}
+	}
 }
 
 // exchange sends one request on the open connection and reads its answer
@@ -125,21 +206,42 @@ func (c *httpConns) connect(ctx context.Context) error {
 // answer does not let it carry another request.
 func (c *httpConns) exchange(head, body []byte, deadline time.Time, wantBody bool, a *httpAnswer) error {
 	c.mu.Lock()
-	t := c.cur
-	if t == nil {
+	t, hc := c.cur, c.h2c
+	if t == nil && hc == nil {
 		c.mu.Unlock()
 		a.got = false
 		return errHTTPNotConnected
 	}
 	c.busy = true
 	c.mu.Unlock()
-	err := httpExchange(t, head, body, deadline, wantBody, a)
-	if err != nil || !a.keep {
-		_ = t.Close()
+	var err error
+	if hc != nil {
+		st := c.h2st
+		st.body, st.wantBody, st.a = body, wantBody, a
+		st.ndyn = c.tmpl.h2Dynamic(&st.dyn, head, len(body))
+		a.got = false
+		err = hc.roundTrip(st, deadline)
+		st.body, st.a = nil, nil
+		if errors.Is(err, errH2Refused) { // the connection takes no more: the next connect finds another
+			c.mu.Lock()
+			mine := c.h2c == hc
+			if mine {
+				c.h2c = nil
+			}
+			c.mu.Unlock()
+			if mine {
+				c.detached(hc)
+			}
+		}
+	} else {
+		err = httpExchange(t, head, body, deadline, wantBody, a)
+		if err != nil || !a.keep {
+			_ = t.Close()
+		}
 	}
 	c.mu.Lock()
 	c.busy, c.lastUse = false, time.Now()
-	if c.cur != nil && !c.stopped {
+	if (c.cur != nil || c.h2c != nil) && !c.stopped {
 		if c.idle == nil {
 			c.idle = time.AfterFunc(c.keep, c.closeIdle)
 		} else {
@@ -154,8 +256,8 @@ func (c *httpConns) exchange(head, body []byte, deadline time.Time, wantBody boo
 // idle timer's function).
 func (c *httpConns) closeIdle() {
 	c.mu.Lock()
-	t := c.cur
-	if t == nil || c.busy {
+	t, hc := c.cur, c.h2c
+	if (t == nil && hc == nil) || c.busy {
 		c.mu.Unlock()
 		return // closed meanwhile, or in use: the exchange re-arms the timer
 	}
@@ -164,9 +266,14 @@ func (c *httpConns) closeIdle() {
 		c.mu.Unlock()
 		return
 	}
-	c.cur = nil // no exchange starts on it any more
+	c.cur, c.h2c = nil, nil // no exchange starts on it any more
 	c.mu.Unlock()
-	_ = t.Close()
+	if t != nil {
+		_ = t.Close()
+	}
+	if hc != nil {
+		c.detached(hc)
+	}
 }
 
 // connected reports whether a connection is open.
@@ -179,13 +286,20 @@ func (c *httpConns) closeAll(stop bool) {
 	if stop {
 		c.stopped = true
 	}
-	cur := c.cur
+	cur, hc, busy := c.cur, c.h2c, c.busy
+	c.cur, c.h2c = nil, nil
 	if c.idle != nil {
 		c.idle.Stop()
 	}
 	c.mu.Unlock()
 	if cur != nil {
 		_ = cur.Close()
+	}
+	if hc != nil {
+		if busy { // cut the request in flight short
+			hc.cancel(c.h2st, errHTTPDrainStopped, true)
+		}
+		c.detached(hc)
 	}
 }
 

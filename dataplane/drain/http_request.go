@@ -1,12 +1,14 @@
 package drain
 
 import (
+	"bytes"
 	"encoding/base64"
 	"math/rand/v2"
 	"strconv"
 	"strings"
 
 	"github.com/valyala/fasthttp"
+	"golang.org/x/net/http2/hpack"
 
 	"github.com/logplex/logplex/config"
 )
@@ -135,6 +137,52 @@ func (t *httpRequestTemplate) appendHead(dst []byte, bodyLen, count int, id []by
 	dst = append(dst, "Content-Length: "...)
 	dst = strconv.AppendInt(dst, int64(bodyLen), 10)
 	return append(dst, "\r\n\r\n"...)
+}
+
+// h2Fields are the header fields of every HTTP/2 request of the drain
+// (http2.go), translated from the HTTP/1.1 head the template renders, so
+// both say the same: the pseudo-headers (:authority from Host), then the
+// other fields with lowercase names. The Authorization value is never
+// indexed.
+func (t *httpRequestTemplate) h2Fields(https bool) []hpack.HeaderField {
+	scheme := "http"
+	if https {
+		scheme = "https"
+	}
+	lines := strings.Split(strings.TrimSuffix(string(t.pre)+string(t.post), "\r\n"), "\r\n")
+	reqLine := strings.Fields(lines[0]) // POST <uri> HTTP/1.1
+	fields := []hpack.HeaderField{{Name: ":method", Value: "POST"}, {Name: ":scheme", Value: scheme},
+		{Name: ":authority"}, {Name: ":path", Value: reqLine[1]}}
+	for _, l := range lines[1:] {
+		name, value, _ := strings.Cut(l, ": ")
+		name = strings.ToLower(name)
+		if name == "host" {
+			fields[2].Value = value
+			continue
+		}
+		fields = append(fields, hpack.HeaderField{Name: name, Value: value, Sensitive: name == "authorization"})
+	}
+	return fields
+}
+
+// h2Dynamic puts in dst the fields of one HTTP/2 request that change from
+// request to request, read from its HTTP/1.1 head (appendHead's layout),
+// and returns how many: Logplex-Msg-Count and Logplex-Frame-Id (not OTLP)
+// and Content-Length. They are never indexed: each would push a drain's
+// fixed fields out of the receiver's table.
+func (t *httpRequestTemplate) h2Dynamic(dst *[3]hpack.HeaderField, head []byte, bodyLen int) int {
+	n := 0
+	if !t.otlp {
+		rest := head[len(t.pre):]
+		for _, name := range [2]string{"logplex-msg-count", "logplex-frame-id"} {
+			_, v, _ := bytes.Cut(rest, []byte(": "))
+			v, rest, _ = bytes.Cut(v, []byte("\r\n"))
+			dst[n] = hpack.HeaderField{Name: name, Value: string(v), Sensitive: true}
+			n++
+		}
+	}
+	dst[n] = hpack.HeaderField{Name: "content-length", Value: strconv.Itoa(bodyLen), Sensitive: true}
+	return n + 1
 }
 
 // newHTTPFrameID returns a fresh random frame id: 16 random bytes as 32

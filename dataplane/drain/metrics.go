@@ -34,6 +34,14 @@ var (
 
 func init() { maxSeriesDrains.Store(1000) }
 
+// Shared HTTP/2 connections (http2.go) of this node.
+var (
+	h2ConnsOpen   atomic.Int64
+	_             = metrics.NewGauge(`logplex_drain_http2_connections`, func() float64 { return float64(h2ConnsOpen.Load()) })
+	h2Fallbacks   = metrics.NewCounter(`logplex_drain_http2_fallbacks_total`)
+	h2ConnsFailed = metrics.NewCounter(`logplex_drain_http2_connection_failures_total`)
+)
+
 // Totals over all drains of this node.
 var (
 	deliveredTotal = metrics.NewCounter(`logplex_drain_delivered_total`)

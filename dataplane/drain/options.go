@@ -71,6 +71,10 @@ type Options struct {
 	HTTPMaxRetries     int           // cap of the backoff exponent; default 10
 	// DefaultCompression applies to drains created without one: "", "gzip" or "zstd".
 	DefaultCompression string
+	// HTTP2 lets HTTP drains to the same receiver share HTTP/2 connections
+	// (http2.go): HTTP2Off ("" too, the default), HTTP2TLS or HTTP2All.
+	HTTP2 string
+	h2    *h2Hosts // the shared connections, made by setDefaults
 
 	// Syslog drains over TCP and TLS (docs/logplex.md §5.5–5.6)
 	TCPBufferSize  int // default 1024
@@ -197,4 +201,7 @@ func (o *Options) setDefaults() {
 	}
 	o.UserAgent = cmp.Or(o.UserAgent, "Logplex/dev")
 	o.Logger = cmp.Or(o.Logger, slog.Default())
+	if o.h2 == nil {
+		o.h2 = newH2Hosts(o.HTTP2, o.Logger)
+	}
 }
