@@ -346,17 +346,14 @@ type h2Conn struct {
 	// the writer's own
 	wbuf bytes.Buffer
 	wfr  *http2.Framer
-	hbuf bytes.Buffer
-	henc *hpack.Encoder
 }
 
 // h2Stream is a drain's request on a shared connection; each httpConns has
 // one, reused from request to request.
 type h2Stream struct {
 	// the request, set by the sender before roundTrip
-	fields   []hpack.HeaderField // the drain's fixed fields (h2Fields)
-	dyn      [3]hpack.HeaderField
-	ndyn     int
+	static   []byte // the HPACK block of the drain's fixed fields (h2Block)
+	block    []byte // the request's: static and the changing fields
 	body     []byte
 	wantBody bool
 	a        *httpAnswer
@@ -378,7 +375,6 @@ func newH2Conn(h *h2Host, nc net.Conn, deadline time.Time) (*h2Conn, error) {
 		attached: map[*httpConns]struct{}{}, streams: map[uint32]*h2Stream{}, nextID: 1,
 		connWin: 65535, streamInit: 65535, maxFrame: 16384, maxStreams: h2MaxDrainsPerConn}
 	hc.wfr = http2.NewFramer(&hc.wbuf, nil)
-	hc.henc = hpack.NewEncoder(&hc.hbuf)
 	hc.rfr = http2.NewFramer(nil, bufio.NewReaderSize(nc, 16<<10))
 	hc.rfr.ReadMetaHeaders = hpack.NewDecoder(4096, nil)
 	hc.rfr.MaxHeaderListSize = httpMaxHeaderBytes
@@ -463,8 +459,6 @@ func (hc *h2Conn) applySettings(sf *http2.SettingsFrame) error {
 			}
 		case http2.SettingMaxFrameSize:
 			hc.maxFrame = int(s.Val)
-		case http2.SettingHeaderTableSize:
-			hc.henc.SetMaxDynamicTableSizeLimit(s.Val)
 		}
 		return nil
 	})
@@ -670,14 +664,7 @@ func (hc *h2Conn) build() (more bool) {
 
 // writeHeaders writes st's HEADERS (and CONTINUATION) frames (with mu).
 func (hc *h2Conn) writeHeaders(st *h2Stream) error {
-	hc.hbuf.Reset()
-	for _, f := range st.fields {
-		_ = hc.henc.WriteField(f)
-	}
-	for _, f := range st.dyn[:st.ndyn] {
-		_ = hc.henc.WriteField(f)
-	}
-	block := hc.hbuf.Bytes()
+	block := st.block
 	first := true
 	for len(block) > 0 || first {
 		n := min(len(block), hc.maxFrame)

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"golang.org/x/net/http2"
+	"golang.org/x/net/http2/hpack"
 )
 
 // h2Req is one request an h2Server received.
@@ -424,5 +425,21 @@ func TestHTTP2HostileReceiver(t *testing.T) {
 				t.Errorf("status %+v: want none delivered, the message kept or (its tries used up) counted dropped", st)
 			}
 		})
+	}
+}
+
+// The changing fields are HPACK literals a decoder reads back, lengths
+// past the 7-bit prefix included.
+func TestHpackLiteral(t *testing.T) {
+	for _, n := range []int{0, 1, 126, 127, 128, 300, 20000} {
+		value := bytes.Repeat([]byte("v"), n)
+		var got []hpack.HeaderField
+		d := hpack.NewDecoder(4096, func(f hpack.HeaderField) { got = append(got, f) })
+		if _, err := d.Write(appendHpackLiteral(nil, "logplex-frame-id", value)); err != nil {
+			t.Fatalf("length %d: %v", n, err)
+		}
+		if len(got) != 1 || got[0].Name != "logplex-frame-id" || got[0].Value != string(value) || !got[0].Sensitive {
+			t.Errorf("length %d: decoded %d fields, first %.40v", n, len(got), got)
+		}
 	}
 }

@@ -150,7 +150,7 @@ func (c *httpConns) connect(ctx context.Context) error {
 // attached makes hc, which has adopted the drain, its connection.
 func (c *httpConns) attached(hc *h2Conn) error {
 	if c.h2st == nil {
-		c.h2st = &h2Stream{done: make(chan error, 1), fields: c.tmpl.h2Fields(c.tls != nil)}
+		c.h2st = &h2Stream{done: make(chan error, 1), static: c.tmpl.h2Block(c.tls != nil)}
 	}
 	c.open.Add(1)
 	c.mu.Lock()
@@ -179,25 +179,33 @@ func (c *httpConns) attached(hc *h2Conn) error {
 // close, the sender is woken.
 func (c *httpConns) detached(hc *h2Conn) {
 	hc.host.detach(hc, c)
+	c.gone()
+}
+
+// gone counts a connection out and wakes the sender.
+func (c *httpConns) gone() {
 	c.open.Add(-1)
 	if c.onClose != nil {
 		c.onClose()
 	}
 }
 
+// dropH2 clears the shared connection if it is hc, and reports whether it
+// was.
+func (c *httpConns) dropH2(hc *h2Conn) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.h2c != hc {
+		return false
+	}
+	c.h2c = nil
+	return true
+}
+
 // h2Gone is the shared connection's notice that it closed.
 func (c *httpConns) h2Gone(hc *h2Conn) {
-	c.mu.Lock()
-	mine := c.h2c == hc
-	if mine {
-		c.h2c = nil
-	}
-	c.mu.Unlock()
-	if mine {
-		c.open.Add(-1)
-		if c.onClose != nil {
-			c.onClose()
-		}
+	if c.dropH2(hc) {
+		c.gone()
 	}
 }
 
@@ -218,20 +226,12 @@ func (c *httpConns) exchange(head, body []byte, deadline time.Time, wantBody boo
 	if hc != nil {
 		st := c.h2st
 		st.body, st.wantBody, st.a = body, wantBody, a
-		st.ndyn = c.tmpl.h2Dynamic(&st.dyn, head, len(body))
+		st.block = c.tmpl.appendH2Dynamic(append(st.block[:0], st.static...), head, len(body))
 		a.got = false
 		err = hc.roundTrip(st, deadline)
 		st.body, st.a = nil, nil
-		if errors.Is(err, errH2Refused) { // the connection takes no more: the next connect finds another
-			c.mu.Lock()
-			mine := c.h2c == hc
-			if mine {
-				c.h2c = nil
-			}
-			c.mu.Unlock()
-			if mine {
-				c.detached(hc)
-			}
+		if errors.Is(err, errH2Refused) && c.dropH2(hc) { // it takes no more: the next connect finds another
+			c.detached(hc)
 		}
 	} else {
 		err = httpExchange(t, head, body, deadline, wantBody, a)
