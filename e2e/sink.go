@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"compress/gzip"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"regexp"
@@ -31,6 +32,8 @@ type HTTPSink struct {
 	raw      strings.Builder // the accepted bodies, up to maxRaw bytes
 	status   func(n int) int // status for the n-th request (1-based); nil: 200
 	srv      *http.Server
+	protos   map[int]int     // requests by HTTP major version
+	conns    map[string]bool // client addresses seen: one per connection
 }
 
 const (
@@ -41,14 +44,26 @@ const (
 var l10Re = regexp.MustCompile(`Error L10 \(output buffer overflow\): (\d+) messages dropped`)
 
 // StartHTTPSink listens on a free loopback port until the test ends.
-func StartHTTPSink(t testing.TB) *HTTPSink {
+func StartHTTPSink(t testing.TB) *HTTPSink { return startHTTPSink(t, false) }
+
+// StartHTTPSinkH2 is StartHTTPSink speaking cleartext HTTP/2 (prior
+// knowledge) besides HTTP/1.1.
+func StartHTTPSinkH2(t testing.TB) *HTTPSink { return startHTTPSink(t, true) }
+
+func startHTTPSink(t testing.TB, h2 bool) *HTTPSink {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &HTTPSink{URL: "http://" + ln.Addr().String() + "/logs", pages: map[int][]uint64{}, dupSeqs: map[int]int{}}
+	s := &HTTPSink{URL: "http://" + ln.Addr().String() + "/logs", pages: map[int][]uint64{}, dupSeqs: map[int]int{},
+		protos: map[int]int{}, conns: map[string]bool{}}
 	s.srv = &http.Server{Handler: http.HandlerFunc(s.serve)}
+	if h2 {
+		s.srv.Protocols = new(http.Protocols)
+		s.srv.Protocols.SetHTTP1(true)
+		s.srv.Protocols.SetUnencryptedHTTP2(true)
+	}
 	go s.srv.Serve(ln)
 	t.Cleanup(func() { s.srv.Close() })
 	return s
@@ -74,6 +89,8 @@ func (s *HTTPSink) serve(w http.ResponseWriter, r *http.Request) {
 	b, _ := io.ReadAll(body)
 	s.mu.Lock()
 	s.requests++
+	s.protos[r.ProtoMajor]++
+	s.conns[r.RemoteAddr] = true
 	code := 200
 	if s.status != nil {
 		code = s.status(s.requests)
@@ -152,6 +169,14 @@ func (s *HTTPSink) has(seq int) bool {
 	pg := s.pages[seq>>pageBits]
 	i := seq & (1<<pageBits - 1)
 	return pg != nil && pg[i/64]&(1<<(i%64)) != 0
+}
+
+// Transport returns the requests received by HTTP major version and the
+// connections they came on.
+func (s *HTTPSink) Transport() (byProto map[int]int, conns int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return maps.Clone(s.protos), len(s.conns)
 }
 
 // Counts returns distinct sequence numbers received, duplicates, and the sum

@@ -1,0 +1,49 @@
+package e2e
+
+import (
+	"testing"
+	"time"
+)
+
+// TestHTTP2DrainsThroughBinary: with --http-drain-http2=all, the drains of
+// four channels to one receiver that speaks HTTP/2 share one connection
+// through the real binary, and 503s are retried on it: every message
+// arrives, every request over HTTP/2.
+func TestHTTP2DrainsThroughBinary(t *testing.T) {
+	sink := StartHTTPSinkH2(t)
+	sink.SetStatus(func(n int) int {
+		if n == 3 || n == 4 { // at most two failures for one frame: none runs out of its 3 tries
+			return 503
+		}
+		return 200
+	})
+	p := StartAll(t, binPath, t.TempDir(), "--allow-private-drains", "--http-drain-http2", "all",
+		"--http-reconnect-time", "1", "--drain-status-interval", "50ms")
+	const channels, n = 4, 500
+	toks := make([]string, channels)
+	for c := range toks {
+		ch, tok := createChannel(t, p, "app")
+		r := Do(t, "POST", "http://"+p.API+"/v2/channels/"+ch+"/drains", p.User, p.Pass, nil, []byte(`{"url":"`+sink.URL+`"}`))
+		var d struct{ ID int64 }
+		JSON(t, r, &d)
+		waitDrainRunning(t, p.V3, ch, d.ID, nil, p.User, p.Pass, 1)
+		toks[c] = tok
+	}
+	for i := 0; i < n; i += 50 {
+		for c, tok := range toks {
+			sendTCP(t, p.Syslog, tok, c*n+i, c*n+i+50, nil)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	Eventually(t, 20*time.Second, "every message at the receiver or reported lost", func() bool {
+		got, _ := sink.CountRange(0, channels*n)
+		return got+sink.Reported() >= channels*n
+	})
+	if lost := sink.Reported(); lost > 0 {
+		t.Errorf("%d messages reported lost, want none", lost)
+	}
+	byProto, conns := sink.Transport()
+	if byProto[1] != 0 || byProto[2] < 5 || conns != 1 {
+		t.Errorf("requests by HTTP version %v on %d connections, want HTTP/2 only (the 503s and more), on one", byProto, conns)
+	}
+}
