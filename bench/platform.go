@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math"
 	"sort"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -179,7 +180,7 @@ func (r *scenarioRun) measurePlatform(ctx context.Context) error {
 	k["rate"] = strconv.FormatFloat(r.rate, 'f', -1, 64)
 	k["config_store"] = "redis (written directly)"
 
-	if err := checkFileLimit(p, r.conns); err != nil {
+	if err := checkFileLimit(p, r.conns, slices.Contains(r.routerFlags(), "--http-drain-http2=all")); err != nil {
 		return err
 	}
 	rd, err := StartRedis(r.dir)
@@ -342,14 +343,19 @@ func (r *scenarioRun) deliveredByKind() (httpMsgs, syslogMsgs int64) {
 // checkFileLimit fails early when this process (the sinks: a connection
 // per drain) cannot hold the scenario's connections, nor can the router,
 // which gets the same limit: the warm-up would wait for drains that cannot
-// connect.
-func checkFileLimit(p Platform, conns int) error {
+// connect. With sharedHTTP (the router's --http-drain-http2=all) the HTTP
+// drains share a connection per 1 000 drains (per sink at least).
+func checkFileLimit(p Platform, conns int, sharedHTTP bool) error {
 	var l syscall.Rlimit
 	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &l); err != nil {
 		return nil
 	}
 	drains := p.HTTPDrains + p.SyslogDrains
-	need := uint64(drains + conns + p.Probes + 1000)
+	httpConns := p.HTTPDrains
+	if sharedHTTP {
+		httpConns = p.HTTPDrains/1000 + max(p.HTTPSinks, 1)
+	}
+	need := uint64(httpConns + p.SyslogDrains + conns + p.Probes + 1000)
 	if l.Cur >= need {
 		return nil
 	}

@@ -59,8 +59,11 @@ func TestPlatformScaled(t *testing.T) {
 	if s.Channels != 1 || p.HTTPDrains+p.SyslogDrains > 1 {
 		t.Errorf("tiny: %d channels, %d+%d drains", s.Channels, p.HTTPDrains, p.SyslogDrains)
 	}
-	if err := checkFileLimit(Platform{HTTPDrains: 1 << 30}, 8); err == nil || !strings.Contains(err.Error(), "--scale") {
+	if err := checkFileLimit(Platform{HTTPDrains: 1 << 30}, 8, false); err == nil || !strings.Contains(err.Error(), "--scale") {
 		t.Errorf("a billion drains: %v", err)
+	}
+	if err := checkFileLimit(Platform{HTTPDrains: 1 << 20, HTTPSinks: 4}, 8, true); err != nil {
+		t.Errorf("a million drains sharing HTTP/2 connections (~1 000): %v", err)
 	}
 }
 
