@@ -36,6 +36,7 @@ type h2Server struct {
 	ts *httptest.Server
 
 	mu      sync.Mutex
+	arrived int // requests whose body was read, answered or not
 	reqs    []h2Req
 	conns   map[string]bool
 	respond func(r *h2Req) int // status for a request, under mu
@@ -80,6 +81,9 @@ func (s *h2Server) serve(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(400)
 		return
 	}
+	s.mu.Lock()
+	s.arrived++
+	s.mu.Unlock()
 	if ch := s.held(r.URL.Path); ch != nil {
 		select {
 		case <-ch:
@@ -285,6 +289,36 @@ func TestHTTP2SlowStreamIsolated(t *testing.T) {
 	}
 	if len(conns) != 1 {
 		t.Errorf("%d connections, want the one shared", len(conns))
+	}
+}
+
+// A stopping drain's flush deadline cuts its request in flight short on
+// the shared connection too (TestHTTPDrainStopCutsSlowRequest), and the
+// others on it go on.
+func TestHTTP2StopCutsSlowRequest(t *testing.T) {
+	srv := newH2Server(t, false, true, nil)
+	release := make(chan struct{})
+	srv.hold["/d/0"] = release
+	defer close(release)
+	o := testOptions(Options{HTTP2: HTTP2All})
+	other := startHTTP(t, o, srv.url("http", 1), "")
+	push(other, testMsg(0))
+	waitFor(t, wait, "the other drain's message", func() bool { return srv.messages(t) == 1 })
+	d := startHTTP(t, o, srv.url("http", 0), "")
+	push(d, testMsg(1))
+	waitFor(t, wait, "the held request", func() bool { srv.mu.Lock(); defer srv.mu.Unlock(); return srv.arrived == 2 })
+	start := time.Now()
+	d.stop(100 * time.Millisecond)
+	if took := time.Since(start); took > time.Second {
+		t.Errorf("stop took %v with a 100 ms grace", took)
+	}
+	if st := d.Status(); st.Dropped != 1 || st.Delivered != 0 {
+		t.Errorf("after cut-short stop: %+v, want the message dropped", st)
+	}
+	push(other, testMsg(2))
+	waitFor(t, wait, "the other drain's next message", func() bool { return srv.messages(t) == 2 })
+	if n := o.h2.open.Load(); n != 1 {
+		t.Errorf("%d shared connections, want the one", n)
 	}
 }
 
