@@ -287,7 +287,7 @@ func (r *scenarioRun) measure(ctx context.Context, rate float64, d time.Duration
 	r.rec.Reset(time.Now().UnixNano())
 	s0 := r.takeSample(true)
 	watch := WatchRSS(r.pid(), 100*time.Millisecond)
-	prof := r.captureProfile(max(1, min(5, int(d.Seconds()))))
+	prof := r.captureProfile(max(1, min(15, int(d.Seconds())/2))) // half the window, at most 15 s: enough samples to read
 	start := time.Now()
 	st := r.gen.Run(ctx, d, 0, rate)
 	sent, _ := ReadProc(r.pid())

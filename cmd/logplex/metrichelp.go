@@ -127,6 +127,8 @@ var metricHelp = map[string]string{
 	"logplex_drain_http2_connections":               "Shared HTTP/2 connections of HTTP drains open on this node (--http-drain-http2).",
 	"logplex_drain_http2_fallbacks_total":           "Receivers found not to speak HTTP/2 (their drains use HTTP/1.1 for 10 minutes before HTTP/2 is tried again).",
 	"logplex_drain_http2_connection_failures_total": "Shared HTTP/2 connections that failed (read or write error, protocol error of the receiver, a receiver silent past a request timeout); their drains reconnect.",
+	"logplex_drain_http2_requests_total":            "Requests HTTP drains sent on shared HTTP/2 connections.",
+	"logplex_drain_http2_writes_total":              "Writes of the shared HTTP/2 connections (each carries every request queued since the previous one): requests per write is the coalescing.",
 	"logplex_drain_series_drains":                   "Drains of this node that export their own metric series (at most --max-drain-metric-series).",
 	"logplex_drain_series_capped_total":             "Drains whose first message found --max-drain-metric-series reached: no series of their own (they count in the totals). Drains register their series with their first message.",
 	"logplex_drain_delivered_total":                 "Messages delivered by all drains of this node.",

@@ -40,6 +40,8 @@ var (
 	_             = metrics.NewGauge(`logplex_drain_http2_connections`, func() float64 { return float64(h2ConnsOpen.Load()) })
 	h2Fallbacks   = metrics.NewCounter(`logplex_drain_http2_fallbacks_total`)
 	h2ConnsFailed = metrics.NewCounter(`logplex_drain_http2_connection_failures_total`)
+	h2Requests    = metrics.NewCounter(`logplex_drain_http2_requests_total`)
+	h2Writes      = metrics.NewCounter(`logplex_drain_http2_writes_total`)
 )
 
 // Totals over all drains of this node.
