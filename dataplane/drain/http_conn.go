@@ -25,6 +25,11 @@ import (
 // Every connection is wrapped in an httpConn, so the sender knows whether
 // one is open and a parked drain is kicked when its connection closes, and
 // can cut an in-flight request short when the final flush runs out of time.
+//
+// With Options.HTTP2, connect attaches the drain to an HTTP/2 connection it
+// shares with the other drains to the same receiver (http2.go) instead, and
+// exchange makes its request there; the drain counts as connected while
+// attached, and its idle close, max TTL and stop detach it.
 
 // httpMaxResponseBody bounds the response body a drain reads: endpoints
 // answer with small bodies.
