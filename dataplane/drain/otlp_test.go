@@ -287,12 +287,22 @@ type otlpReq struct {
 	logs   plog.Logs
 	status int
 	at     time.Time
+	proto  int // HTTP major version
 }
 
-func newOTLPReceiver(t *testing.T) *otlpReceiver {
+func newOTLPReceiver(t *testing.T) *otlpReceiver { return newOTLPReceiverH2(t, false) }
+
+// newOTLPReceiverH2 is newOTLPReceiver speaking cleartext HTTP/2 too (h2).
+func newOTLPReceiverH2(t *testing.T, h2 bool) *otlpReceiver {
 	r := &otlpReceiver{t: t, changed: make(chan struct{}),
 		respond: func(int) (int, http.Header, []byte) { return 200, nil, nil }}
-	r.srv = httptest.NewServer(http.HandlerFunc(r.serve))
+	r.srv = httptest.NewUnstartedServer(http.HandlerFunc(r.serve))
+	if h2 {
+		r.srv.Config.Protocols = new(http.Protocols)
+		r.srv.Config.Protocols.SetHTTP1(true)
+		r.srv.Config.Protocols.SetUnencryptedHTTP2(true)
+	}
+	r.srv.Start()
 	t.Cleanup(r.srv.Close)
 	return r
 }
@@ -309,7 +319,7 @@ func (r *otlpReceiver) serve(w http.ResponseWriter, q *http.Request) {
 	}
 	r.mu.Lock()
 	status, hdr, rb := r.respond(len(r.reqs) + 1)
-	r.reqs = append(r.reqs, otlpReq{header: q.Header, logs: req.Logs(), status: status, at: time.Now()})
+	r.reqs = append(r.reqs, otlpReq{header: q.Header, logs: req.Logs(), status: status, at: time.Now(), proto: q.ProtoMajor})
 	close(r.changed)
 	r.changed = make(chan struct{})
 	r.mu.Unlock()
@@ -388,9 +398,16 @@ func partialSuccess(n int64) []byte {
 
 // Retries, drops and partial success, with exact accounting: every message
 // is delivered or reported lost in an L10 record, and the drain's counters
-// agree.
+// agree; over HTTP/1.1 and over a shared HTTP/2 connection (the partial
+// success is an answer's body, read from its DATA frames).
 func TestOTLPDrainAccounting(t *testing.T) {
-	rcv := newOTLPReceiver(t)
+	for _, h2 := range []bool{false, true} {
+		t.Run(map[bool]string{false: "http1", true: "http2"}[h2], func(t *testing.T) { testOTLPDrainAccounting(t, h2) })
+	}
+}
+
+func testOTLPDrainAccounting(t *testing.T, h2 bool) {
+	rcv := newOTLPReceiverH2(t, h2)
 	rejected := map[int]int{3: 2}
 	rcv.respond = func(n int) (int, http.Header, []byte) {
 		switch n {
@@ -409,7 +426,11 @@ func TestOTLPDrainAccounting(t *testing.T) {
 		}
 		return 200, nil, nil
 	}
-	d := startOTLP(t, Options{HTTPTargetBytes: 300}, rcv.url(), "", "x-api-key: s3cret\nAuthorization: Bearer abc")
+	o := Options{HTTPTargetBytes: 300}
+	if h2 {
+		o.HTTP2 = HTTP2All
+	}
+	d := startOTLP(t, o, rcv.url(), "", "x-api-key: s3cret\nAuthorization: Bearer abc")
 	sent := 0
 	for round := range 12 {
 		push(d, testMsgs(sent, 3+round%3)...)
@@ -433,6 +454,11 @@ func TestOTLPDrainAccounting(t *testing.T) {
 	if h.Get("Content-Type") != "application/x-protobuf" || h.Get("Content-Encoding") != "gzip" ||
 		h.Get("X-Api-Key") != "s3cret" || h.Get("Authorization") != "Bearer abc" || h.Get("Logplex-Msg-Count") != "" {
 		t.Errorf("request headers %v", h)
+	}
+	for _, q := range reqs {
+		if want := map[bool]int{false: 1, true: 2}[h2]; q.proto != want {
+			t.Fatalf("a request over HTTP/%d, want %d", q.proto, want)
+		}
 	}
 	if reqs[0].logs.LogRecordCount() != reqs[1].logs.LogRecordCount() {
 		t.Errorf("a 503-answered frame was not sent again: %d then %d records", reqs[0].logs.LogRecordCount(), reqs[1].logs.LogRecordCount())
