@@ -169,22 +169,7 @@ func afterOneMessage(t *testing.T, o Options, n int, prefix string, url func(i i
 // lazyTimer (a sender's timers made when first armed) and the HTTP
 // sender's logger made when it first logs.
 func TestConnectedDrainMemory(t *testing.T) {
-	if httpRaceEnabled {
-		t.Skip("memory figures are not meaningful under -race")
-	}
-	const drains = 2000
-	ep := endpointProcess(t)
-	o := Options{StopGrace: time.Second, HTTPIdleTimeout: 10 * time.Minute}
-	per, goroutines := afterOneMessage(t, o, drains, "c", func(i int) string { return fmt.Sprintf("http://%s/d/%d", ep, i) },
-		"every drain delivered and parked on its open connection",
-		func(d *Drain) bool { return d.Status().Connected && parked(d) }, 0)
-	t.Logf("%d drains connected between requests: %.2f KiB each (heap + stacks), %d goroutines more", drains, per/1024, goroutines)
-	if per > 10<<10 {
-		t.Errorf("a connected drain costs %.2f KiB, want <= 10 KiB", per/1024)
-	}
-	if goroutines > 10 {
-		t.Errorf("%d connected drains run %d goroutines, want none each", drains, goroutines)
-	}
+	connectedDrainMemory(t, "h1", Options{StopGrace: time.Second, HTTPIdleTimeout: 10 * time.Minute})
 }
 
 // TestSharedH2DrainMemory is TestConnectedDrainMemory with the drains
@@ -193,21 +178,27 @@ func TestConnectedDrainMemory(t *testing.T) {
 // each, against 6.2–7.5 for TestConnectedDrainMemory in the same runs: a
 // connected drain's cost is its sender's state, not its connection.
 func TestSharedH2DrainMemory(t *testing.T) {
+	connectedDrainMemory(t, "h2", Options{StopGrace: time.Second, HTTPIdleTimeout: 10 * time.Minute, HTTP2: HTTP2All})
+}
+
+// connectedDrainMemory runs 2 000 drains with options o to an endpoint
+// process of kind (endpointProcessOf), each delivers a message and stays
+// connected, and checks what each costs then.
+func connectedDrainMemory(t *testing.T, kind string, o Options) {
 	if httpRaceEnabled {
 		t.Skip("memory figures are not meaningful under -race")
 	}
 	const drains = 2000
-	ep := endpointProcessOf(t, "h2")
-	o := Options{StopGrace: time.Second, HTTPIdleTimeout: 10 * time.Minute, HTTP2: HTTP2All}
-	per, goroutines := afterOneMessage(t, o, drains, "h", func(i int) string { return fmt.Sprintf("http://%s/d/%d", ep, i) },
-		"every drain delivered and parked on the shared connection",
+	ep := endpointProcessOf(t, kind)
+	per, goroutines := afterOneMessage(t, o, drains, kind, func(i int) string { return fmt.Sprintf("http://%s/d/%d", ep, i) },
+		"every drain delivered and parked on its open connection",
 		func(d *Drain) bool { return d.Status().Connected && parked(d) }, 0)
-	t.Logf("%d drains on shared HTTP/2 connections between requests: %.2f KiB each (heap + stacks), %d goroutines more", drains, per/1024, goroutines)
+	t.Logf("%d drains connected (%s) between requests: %.2f KiB each (heap + stacks), %d goroutines more", drains, kind, per/1024, goroutines)
 	if per > 10<<10 {
-		t.Errorf("a drain on a shared connection costs %.2f KiB, want <= 10 KiB", per/1024)
+		t.Errorf("a connected drain costs %.2f KiB, want <= 10 KiB", per/1024)
 	}
 	if goroutines > 10 {
-		t.Errorf("%d drains run %d goroutines, want none each", drains, goroutines)
+		t.Errorf("%d connected drains run %d goroutines, want none each", drains, goroutines)
 	}
 }
 
