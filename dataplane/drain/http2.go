@@ -448,13 +448,13 @@ func (hc *h2Conn) failure() error {
 // applySettings applies the receiver's SETTINGS and owes an ack (with mu).
 func (hc *h2Conn) applySettings(sf *http2.SettingsFrame) error {
 	err := sf.ForeachSetting(func(s http2.Setting) error {
+		if err := s.Valid(); err != nil {
+			return err // e.g. a frame size below 16 KiB, which would make no frame progress
+		}
 		switch s.ID {
 		case http2.SettingMaxConcurrentStreams:
 			hc.maxStreams = min(int(s.Val), h2MaxDrainsPerConn)
 		case http2.SettingInitialWindowSize:
-			if s.Val > 1<<31-1 {
-				return errors.New("http2: initial window too large")
-			}
 			delta := int64(s.Val) - hc.streamInit
 			hc.streamInit = int64(s.Val)
 			for _, st := range hc.streams {

@@ -367,11 +367,12 @@ func TestHTTP2Retries(t *testing.T) {
 }
 
 // A receiver that breaks the protocol (a DATA frame on stream 0 after its
-// SETTINGS, a frame over 16 KiB), or that says nothing after them, costs
+// SETTINGS, a frame size of 0 in them, a frame over 16 KiB), or that says
+// nothing after its SETTINGS, costs
 // the drain its request and the connection: the drain tries again on a
 // new connection.
 func TestHTTP2HostileReceiver(t *testing.T) {
-	for _, mode := range []string{"garbage", "silent", "bigframe"} {
+	for _, mode := range []string{"garbage", "badsettings", "silent", "bigframe"} {
 		t.Run(mode, func(t *testing.T) {
 			ln, err := net.Listen("tcp", "127.0.0.1:0")
 			if err != nil {
@@ -394,7 +395,11 @@ func TestHTTP2HostileReceiver(t *testing.T) {
 						}
 						fr := http2.NewFramer(c, br)
 						fr.AllowIllegalWrites = true
-						_ = fr.WriteSettings()
+						if mode == "badsettings" { // a frame size no frame could be written in
+							_ = fr.WriteSettings(http2.Setting{ID: http2.SettingMaxFrameSize, Val: 0})
+						} else {
+							_ = fr.WriteSettings()
+						}
 						switch mode {
 						case "garbage":
 							_ = fr.WriteData(0, false, []byte("garbage"))
@@ -427,7 +432,7 @@ func TestHTTP2HostileReceiver(t *testing.T) {
 			patient.HTTPRequestTimeout = time.Hour
 			var d *Drain
 			switch mode {
-			case "garbage":
+			case "garbage", "badsettings":
 				d = startHTTP(t, o, url+"/d/0", "")
 				push(d, testMsg(1))
 				<-accepted
