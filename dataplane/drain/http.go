@@ -63,8 +63,7 @@ type httpSender struct {
 	conns  *httpConns
 	tmpl   *httpRequestTemplate
 	coding string     // "", "gzip" or "zstd"
-	head   []byte     // the request head of the current try
-	ans    httpAnswer // the answer to it
+	ans    httpAnswer // the answer to the current try
 
 	raw   []byte // httpL10Room bytes, then the frame's formatted messages; nil while idle
 	zbody []byte // the compressed body of the current try
@@ -302,7 +301,7 @@ func (s *httpSender) quiesce(release bool) {
 	if !release {
 		return
 	}
-	s.raw, s.zbody, s.l10, s.head = nil, nil, nil, nil
+	s.raw, s.zbody, s.l10, s.conns.head = nil, nil, nil, nil
 	if s.otlp != nil {
 		s.otlp.release()
 	}
@@ -502,16 +501,15 @@ func (s *httpSender) send(ctx context.Context) {
 	start := time.Now()
 	s.prevReq, s.lastReq, s.idle = s.lastReq, start, false
 	body, count := s.body(start)
-	s.head = s.tmpl.appendHead(s.head[:0], len(body), count, s.fr.id[:])
 	reused := !s.fresh
 	s.fresh = false
 	deadline := start.Add(s.o.HTTPRequestTimeout)
-	err := s.conns.exchange(s.head, body, deadline, s.otlp != nil, &s.ans)
+	err := s.conns.exchange(count, s.fr.id[:], body, deadline, s.otlp != nil, &s.ans)
 	if err != nil && reused && !s.ans.got && httpStaleConnErr(err) {
 		if err = s.conns.connect(ctx); err == nil {
 			s.onConnect(time.Now())
 			s.fresh = false
-			err = s.conns.exchange(s.head, body, deadline, s.otlp != nil, &s.ans)
+			err = s.conns.exchange(count, s.fr.id[:], body, deadline, s.otlp != nil, &s.ans)
 		}
 	}
 	end := time.Now()

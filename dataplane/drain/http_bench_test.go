@@ -286,7 +286,7 @@ func TestHTTPSendPathAllocs(t *testing.T) {
 		}
 		s.dropped, s.dropSince = 1, time.Unix(1e9, 0) // with an L10 notice
 		body, count := s.body(time.Unix(1e9, 0))
-		s.head = s.tmpl.appendHead(s.head[:0], len(body), count, s.fr.id[:])
+		s.conns.head = s.tmpl.appendHead(s.conns.head[:0], len(body), count, s.fr.id[:])
 		s.fr.msgs = 0
 	}
 	for range 2000 { // until every ring slot has grown to hold any message of the batch

@@ -69,6 +69,8 @@ type httpConns struct {
 	// HTTP/2 (http2.go): the receiver's key among h2s (useH2 false: HTTP/1.1
 	// only), the shared connection the drain is attached to (under mu), the
 	// drain's reusable request on it, and what the request is made of.
+	head []byte // the HTTP/1.1 head of the request under way (the sender's)
+
 	h2s    *h2Hosts
 	h2k    h2Key
 	useH2  bool
@@ -214,10 +216,12 @@ func (c *httpConns) h2Gone(hc *h2Conn) {
 	}
 }
 
-// exchange sends one request on the open connection and reads its answer
-// (http_client.go); the connection is closed after a failure or when the
-// answer does not let it carry another request.
-func (c *httpConns) exchange(head, body []byte, deadline time.Time, wantBody bool, a *httpAnswer) error {
+// exchange sends one request (count messages in body, frame id) on the
+// open connection and reads its answer (http_client.go); the connection is
+// closed after a failure or when the answer does not let it carry another
+// request. The head is rendered for the connection: HTTP/1.1 text (head),
+// or the HTTP/2 header block.
+func (c *httpConns) exchange(count int, id, body []byte, deadline time.Time, wantBody bool, a *httpAnswer) error {
 	c.mu.Lock()
 	t, hc := c.cur, c.h2c
 	if t == nil && hc == nil {
@@ -231,7 +235,7 @@ func (c *httpConns) exchange(head, body []byte, deadline time.Time, wantBody boo
 	if hc != nil {
 		st := c.h2st
 		st.body, st.wantBody, st.a = body, wantBody, a
-		st.block = c.tmpl.appendH2Dynamic(append(st.block[:0], st.static...), head, len(body))
+		st.block = c.tmpl.appendH2Dynamic(append(st.block[:0], st.static...), count, id, len(body))
 		a.got = false
 		err = hc.roundTrip(st, deadline)
 		st.body, st.a = nil, nil
@@ -239,7 +243,8 @@ func (c *httpConns) exchange(head, body []byte, deadline time.Time, wantBody boo
 			c.detached(hc)
 		}
 	} else {
-		err = httpExchange(t, head, body, deadline, wantBody, a)
+		c.head = c.tmpl.appendHead(c.head[:0], len(body), count, id)
+		err = httpExchange(t, c.head, body, deadline, wantBody, a)
 		if err != nil || !a.keep {
 			_ = t.Close()
 		}

@@ -175,19 +175,15 @@ func (t *httpRequestTemplate) h2Block(https bool) []byte {
 }
 
 // appendH2Dynamic appends to block the fields of one HTTP/2 request that
-// change from request to request, read from its HTTP/1.1 head
-// (appendHead's layout): Logplex-Msg-Count and Logplex-Frame-Id (not OTLP)
-// and Content-Length, as literals never indexed (h2Block).
-func (t *httpRequestTemplate) appendH2Dynamic(block, head []byte, bodyLen int) []byte {
-	if !t.otlp {
-		rest := head[len(t.pre):]
-		for _, name := range [2]string{"logplex-msg-count", "logplex-frame-id"} {
-			_, v, _ := bytes.Cut(rest, []byte(": "))
-			v, rest, _ = bytes.Cut(v, []byte("\r\n"))
-			block = appendHpackLiteral(block, name, v)
-		}
-	}
+// change from request to request: Logplex-Msg-Count (count) and
+// Logplex-Frame-Id (id), not for OTLP, and Content-Length, as literals
+// never indexed (h2Block); appendHead renders the same for HTTP/1.1.
+func (t *httpRequestTemplate) appendH2Dynamic(block []byte, count int, id []byte, bodyLen int) []byte {
 	var n [20]byte
+	if !t.otlp {
+		block = appendHpackLiteral(block, "logplex-msg-count", strconv.AppendInt(n[:0], int64(count), 10))
+		block = appendHpackLiteral(block, "logplex-frame-id", id)
+	}
 	return appendHpackLiteral(block, "content-length", strconv.AppendInt(n[:0], int64(bodyLen), 10))
 }
 
