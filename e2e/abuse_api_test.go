@@ -265,6 +265,21 @@ func TestAbuseAPISlowBodyFlood(t *testing.T) {
 	}
 	legit(t, p, "after")
 
+	// The flood's connections closed on both ends, so that only the idle
+	// ones below can take the process to its limit.
+	fds := func() int {
+		ents, _ := os.ReadDir(fmt.Sprintf("/proc/%d/fd", p.cmd.Process.Pid))
+		return len(ents)
+	}
+	t.Logf("the process's open files after the flood: %d", fds())
+	mu.Lock()
+	for _, c := range conns {
+		c.Close()
+	}
+	conns = nil
+	mu.Unlock()
+	Eventually(t, 30*time.Second, "the flood's connections closed in the process", func() bool { return fds() < 100 })
+
 	// 400 idle connections to the v3 port take the process past its 300
 	// file descriptors: accepts fail with EMFILE, are counted and retried,
 	// and once the connections close both APIs serve again
@@ -276,10 +291,6 @@ func TestAbuseAPISlowBodyFlood(t *testing.T) {
 			break
 		}
 		idle = append(idle, c)
-	}
-	fds := func() int {
-		ents, _ := os.ReadDir(fmt.Sprintf("/proc/%d/fd", p.cmd.Process.Pid))
-		return len(ents)
 	}
 	Eventually(t, 30*time.Second, "the process at its open-file limit", func() bool { return fds() >= 295 })
 	for _, c := range idle {
