@@ -28,6 +28,7 @@ package drain
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
@@ -494,9 +495,14 @@ func (s *httpSender) body(now time.Time) ([]byte, int) {
 	return body, count
 }
 
+// httpRefusedRetries bounds the requests refused by shared HTTP/2
+// connections (never processed) that one try makes again at once.
+const httpRefusedRetries = 3
+
 // send makes one try of the frame in hand and acts on the outcome. A try
 // that finds its reused connection closed by the server (nothing of an
-// answer read) goes once more on a fresh connection.
+// answer read) goes once more on a fresh connection, one refused by a
+// shared HTTP/2 connection up to httpRefusedRetries more times.
 func (s *httpSender) send(ctx context.Context) {
 	start := time.Now()
 	s.prevReq, s.lastReq, s.idle = s.lastReq, start, false
@@ -505,7 +511,11 @@ func (s *httpSender) send(ctx context.Context) {
 	s.fresh = false
 	deadline := start.Add(s.o.HTTPRequestTimeout)
 	err := s.conns.exchange(count, s.fr.id[:], body, deadline, s.otlp != nil, &s.ans)
-	if err != nil && reused && !s.ans.got && httpStaleConnErr(err) {
+	// A reused connection found closed goes once more on a fresh one; a
+	// request a shared HTTP/2 connection refused (GOAWAY, a closing
+	// connection: not processed) goes again up to httpRefusedRetries times.
+	for again := 0; err != nil && !s.ans.got && again < httpRefusedRetries &&
+		(errors.Is(err, errH2Refused) || again == 0 && reused && httpStaleConnErr(err)); again++ {
 		if err = s.conns.connect(ctx); err == nil {
 			s.onConnect(time.Now())
 			s.fresh = false

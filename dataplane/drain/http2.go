@@ -798,18 +798,17 @@ func (hc *h2Conn) onFrame(f http2.Frame) (idle bool, err error) {
 				hc.finish(st, fmt.Errorf("http2: stream reset by the receiver: %v", f.ErrCode))
 			}
 		}
-	case *http2.GoAwayFrame:
+	case *http2.GoAwayFrame: // no new stream (adopt and roundTrip refuse a closing connection)
+		if !hc.closing && f.ErrCode != http2.ErrCodeNo { // logged once, however many the receiver sends
+			hc.host.hs.log.Warn("drain receiver sent GOAWAY", "addr", hc.host.key.addr, "code", f.ErrCode.String(),
+				"debug", string(f.DebugData()))
+		}
 		hc.closing = true
 		for id, st := range hc.streams {
 			if id > f.LastStreamID {
 				hc.finish(st, errH2Refused)
 			}
 		}
-		if f.ErrCode != http2.ErrCodeNo {
-			hc.host.hs.log.Warn("drain receiver sent GOAWAY", "addr", hc.host.key.addr, "code", f.ErrCode.String(),
-				"debug", string(f.DebugData()))
-		}
-		go hc.host.remove(hc)
 	case *http2.PushPromiseFrame:
 		return false, errors.New("http2: push promise, though push is disabled")
 	}

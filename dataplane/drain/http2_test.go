@@ -341,6 +341,35 @@ func TestHTTP2ConnectionLost(t *testing.T) {
 	}
 }
 
+// A receiver that goes away gracefully (GOAWAY after its streams end: net/
+// http's server with keep-alives off) loses nothing: the drains move to a
+// new connection, and nothing is retried or dropped.
+func TestHTTP2ReceiverGoesAway(t *testing.T) {
+	srv := newH2Server(t, false, true, nil)
+	o := testOptions(Options{HTTP2: HTTP2All})
+	ds := sendAll(t, o, 3, 1, func(i int) string { return srv.url("http", i) }, func() int { return srv.messages(t) })
+	srv.ts.Config.SetKeepAlivesEnabled(false)
+	for k := 1; k <= 3; k++ {
+		for i, d := range ds {
+			push(d, testMsg(i*1000+k))
+		}
+		waitFor(t, wait, "the next messages", func() bool { return srv.messages(t) == 3*(k+1) })
+	}
+	for _, d := range ds {
+		waitFor(t, wait, "delivered", func() bool { return d.Status().Delivered == 4 })
+		if st := d.Status(); st.Dropped != 0 || st.LastError != "" {
+			t.Errorf("status %+v: want nothing dropped, no error", st)
+		}
+	}
+	conns := map[string]bool{}
+	for _, r := range srv.Reqs() {
+		conns[r.Conn] = true
+	}
+	if len(conns) < 2 {
+		t.Errorf("%d connections: the receiver did not go away", len(conns))
+	}
+}
+
 // A 5xx is retried and a 429 honoured over HTTP/2 as over HTTP/1.1: the
 // same frame (Logplex-Frame-Id) again until a 2xx.
 func TestHTTP2Retries(t *testing.T) {
