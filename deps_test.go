@@ -110,7 +110,6 @@ var rules = []struct {
 		forbid:   []string{"store/storetest", "store/redisstore/redistest", "internal/testenv"},
 		external: []string{gnetMod, fasthttp, compress, protowire, rueidis, metricsMod, "golang.org/x/net/http2"}}},
 	{"internal/readyz", rule{}},
-	{"bench/h2mux", rule{external: []string{fasthttp, "golang.org/x/net/http2"}}},
 	{"bench", rule{internal: []string{"frame", "config", "bench", "internal/readyz"}, external: []string{metricsMod, "golang.org/x/net/http2"}}},
 	{"e2e", rule{internal: []string{"store/redisstore/redistest", "internal/testenv", "internal/readyz"}}},
 }

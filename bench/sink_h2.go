@@ -19,10 +19,12 @@ import (
 // The HTTP sink's cleartext HTTP/2 (prior knowledge: the connection starts
 // with the client preface) on the HTTP/1.1 listener, for a router that
 // multiplexes many drains' POSTs on one connection. Like the HTTP/1.1 path
-// it is hand-written, on http2.Framer and hpack, after the measured
-// prototype bench/h2mux/server: one reader goroutine per connection decodes
-// frames, collects each stream's body and, at END_STREAM, hands the request
-// to the connection's sinkScratch, as the HTTP/1.1 path does. Frames are
+// it is hand-written, on http2.Framer and hpack, after the prototype that
+// measured HTTP/2 before the router had it (bench/RESULTS.md, "what one
+// shared HTTP/2 connection would cost"): one reader goroutine per
+// connection decodes frames, collects each stream's body and, at
+// END_STREAM, hands the request to the connection's sinkScratch, as the
+// HTTP/1.1 path does. Frames are
 // written into a bufio.Writer under a lock and flushed when the read side
 // holds no whole frame, so answers to requests that arrived together leave
 // in one write. With a per-answer delay (the platform scenario) answers wait

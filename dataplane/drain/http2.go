@@ -25,7 +25,7 @@ import (
 // HTTP/2 to receivers that speak it (Options.HTTP2). A platform's drains
 // go to few receivers, and most carry a request now and then: over
 // HTTP/1.1 each request costs the router a write and a read of its own
-// (~20 µs on the dev machine, most of it the two syscalls; bench/h2mux).
+// (~20 µs on the dev machine, most of it the two syscalls; bench/RESULTS.md).
 // The drains to one receiver share an HTTP/2 connection instead, and a
 // writer goroutine writes every request queued since its last write in one
 // write, a reader goroutine reads the answers of all:
