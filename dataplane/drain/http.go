@@ -302,7 +302,8 @@ func (s *httpSender) quiesce(release bool) {
 	if !release {
 		return
 	}
-	s.raw, s.zbody, s.l10, s.conns.head = nil, nil, nil, nil
+	s.raw, s.zbody, s.l10 = nil, nil, nil
+	s.conns.release()
 	if s.otlp != nil {
 		s.otlp.release()
 	}

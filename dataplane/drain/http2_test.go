@@ -116,6 +116,15 @@ func (s *h2Server) Reqs() []h2Req {
 	return append([]h2Req(nil), s.reqs...)
 }
 
+// connections counts the connections the requests came on.
+func (s *h2Server) connections() int {
+	conns := map[string]bool{}
+	for _, r := range s.Reqs() {
+		conns[r.Conn] = true
+	}
+	return len(conns)
+}
+
 // messages counts the frames the endpoint received in 2xx-answered requests.
 func (s *h2Server) messages(t testing.TB) int {
 	n := 0
@@ -283,12 +292,8 @@ func TestHTTP2SlowStreamIsolated(t *testing.T) {
 		waitFor(t, wait, "the fast drain's message", func() bool { return srv.messages(t) == k+1 })
 	}
 	waitFor(t, wait, "the slow drain's timeout", func() bool { return slow.Status().Retries > 0 })
-	conns := map[string]bool{}
-	for _, r := range srv.Reqs() {
-		conns[r.Conn] = true
-	}
-	if len(conns) != 1 {
-		t.Errorf("%d connections, want the one shared", len(conns))
+	if n := srv.connections(); n != 1 {
+		t.Errorf("%d connections, want the one shared", n)
 	}
 }
 
@@ -332,12 +337,8 @@ func TestHTTP2ConnectionLost(t *testing.T) {
 	for _, d := range ds {
 		waitFor(t, wait, "the next messages", func() bool { return d.Status().Delivered == 2 })
 	}
-	conns := map[string]bool{}
-	for _, r := range srv.Reqs() {
-		conns[r.Conn] = true
-	}
-	if len(conns) != 2 {
-		t.Errorf("%d connections, want 2 (the lost one, its replacement)", len(conns))
+	if n := srv.connections(); n != 2 {
+		t.Errorf("%d connections, want 2 (the lost one, its replacement)", n)
 	}
 }
 
@@ -361,12 +362,8 @@ func TestHTTP2ReceiverGoesAway(t *testing.T) {
 			t.Errorf("status %+v: want nothing dropped, no error", st)
 		}
 	}
-	conns := map[string]bool{}
-	for _, r := range srv.Reqs() {
-		conns[r.Conn] = true
-	}
-	if len(conns) < 2 {
-		t.Errorf("%d connections: the receiver did not go away", len(conns))
+	if n := srv.connections(); n < 2 {
+		t.Errorf("%d connections: the receiver did not go away", n)
 	}
 }
 

@@ -286,6 +286,15 @@ func (c *httpConns) closeIdle() {
 	}
 }
 
+// release gives back the buffers of the last request (a quiescing sender's;
+// no request is under way).
+func (c *httpConns) release() {
+	c.head = nil
+	if c.h2st != nil {
+		c.h2st.block = nil
+	}
+}
+
 // connected reports whether a connection is open.
 func (c *httpConns) connected() bool { return c.open.Load() > 0 }
 
