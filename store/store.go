@@ -91,6 +91,22 @@ func (b *HistoryBatch) Add(channel string, msg []byte) {
 	b.Msgs = append(b.Msgs, HistoryMsg{Channel: channel, Off: uint32(off), End: uint32(len(b.Buf))})
 }
 
+// Absorb appends o's messages to b and reports true if they fit in b's
+// spare capacity; otherwise it leaves b as it is. o is unchanged either way.
+func (b *HistoryBatch) Absorb(o *HistoryBatch) bool {
+	if len(o.Buf) > cap(b.Buf)-len(b.Buf) || len(o.Msgs) > cap(b.Msgs)-len(b.Msgs) {
+		return false
+	}
+	off := uint32(len(b.Buf))
+	b.Buf = append(b.Buf, o.Buf...)
+	for _, m := range o.Msgs {
+		m.Off += off
+		m.End += off
+		b.Msgs = append(b.Msgs, m)
+	}
+	return true
+}
+
 // Msg returns the bytes of message i; valid while the caller owns the batch.
 func (b *HistoryBatch) Msg(i int) []byte { return b.Buf[b.Msgs[i].Off:b.Msgs[i].End] }
 

@@ -159,8 +159,9 @@ func (s *Spool) writerOf(channel string) int {
 var writerSeed = maphash.MakeSeed()
 
 // Write implements store.Spool: it never blocks. It takes ownership of b;
-// b's bytes are written zero-copy and b is recycled after the pipeline
-// carrying them returns.
+// b is recycled once its messages are copied, into the batch queued before
+// it (writer.push) or into its writer's arena when a flush starts
+// (writer.group).
 func (s *Spool) Write(b *store.HistoryBatch) {
 	switch {
 	case len(b.Msgs) == 0:

@@ -105,8 +105,11 @@ func TestQueueFullDrops(t *testing.T) {
 	srv := redistest.Start(t)
 	sp := openSpool(t, SpoolOptions{URLs: []string{srv.URL()}, QueueLen: 2, FlushAge: time.Hour,
 		FlushMsgs: 1 << 30, FlushBytes: 1 << 30, CloseTimeout: time.Second})
-	for range 5 {
-		writeMsgs(sp, "c", "a", "b")
+	for range 5 { // batches with no spare capacity: none absorbs the next
+		b := &store.HistoryBatch{}
+		b.Add("c", []byte("a"))
+		b.Add("c", []byte("b"))
+		sp.Write(b)
 	}
 	if sp.Dropped() != 6 || sp.Queued() != 2 {
 		t.Fatalf("dropped %d queued %d, want 6 and 2", sp.Dropped(), sp.Queued())
@@ -153,5 +156,72 @@ func TestOrderAcrossShardsAndWriters(t *testing.T) {
 				t.Fatalf("channel %d out of order: %s", c, strings.Join(toStrings(got), ","))
 			}
 		}
+	}
+}
+
+// A flush groups its messages by channel in arrival order, keeps the
+// newest History of each, and counts every message.
+func TestWriterGroups(t *testing.T) {
+	w := &writer{sp: &Spool{opts: SpoolOptions{History: 3}}, groups: map[string]*group{}}
+	var batches []*store.HistoryBatch
+	want := map[string][]string{}
+	n := 0
+	for b := range 3 {
+		hb := store.GetHistoryBatch()
+		for i := range 7 {
+			ch := []string{"a", "b", "a", "c"}[(b+i)%4]
+			m := fmt.Sprintf("%s-%d-%d%s", ch, b, i, strings.Repeat("x", n%5))
+			hb.Add(ch, []byte(m))
+			want[ch] = append(want[ch], m)
+			n++
+		}
+		batches = append(batches, hb)
+	}
+	for round := range 2 { // the second flush reuses the arena and groups
+		w.group(batches)
+		got, counted := map[string][]string{}, 0
+		for _, g := range w.order {
+			got[g.channel] = g.msgs
+			counted += g.n
+		}
+		for ch, msgs := range want {
+			if keep := msgs[max(len(msgs)-3, 0):]; fmt.Sprint(got[ch]) != fmt.Sprint(keep) {
+				t.Fatalf("round %d, channel %s: %q, want %q", round, ch, got[ch], keep)
+			}
+		}
+		if len(got) != len(want) || counted != n {
+			t.Fatalf("round %d: %d groups counting %d messages, want %d and %d", round, len(got), counted, len(want), n)
+		}
+		w.release(true)
+	}
+}
+
+// A batch that fits in the spare capacity of the one queued before it is
+// copied into it: QueueLen counts batches, and a hundred one-message
+// batches take no more of it than one.
+func TestWriterAbsorbsSmallBatches(t *testing.T) {
+	sp := &Spool{opts: SpoolOptions{QueueLen: 2, QueueBytes: 1 << 20, FlushMsgs: 1 << 20, FlushBytes: 1 << 20}}
+	w := &writer{sp: sp, wake: make(chan struct{}, 1)}
+	first := &store.HistoryBatch{Buf: make([]byte, 0, 4096), Msgs: make([]store.HistoryMsg, 0, 128)}
+	first.Add("c0", []byte("0"))
+	w.push(first)
+	for i := 1; i < 100; i++ {
+		b := &store.HistoryBatch{}
+		b.Add(fmt.Sprint("c", i%3), []byte(fmt.Sprint(i)))
+		if !w.push(b) {
+			t.Fatalf("batch %d dropped", i)
+		}
+	}
+	q := w.take()
+	if len(q) != 1 || len(q[0].Msgs) != 100 {
+		t.Fatalf("queued %d batches, the first of %d messages; want 1 of 100", len(q), len(q[0].Msgs))
+	}
+	for i, m := range q[0].Msgs {
+		if got := string(q[0].Msg(i)); got != fmt.Sprint(i) || m.Channel != fmt.Sprint("c", i%3) {
+			t.Fatalf("message %d: %q on %s", i, got, m.Channel)
+		}
+	}
+	if w.msgs != 0 || w.bytes != 0 {
+		t.Fatalf("after take: %d messages, %d bytes counted", w.msgs, w.bytes)
 	}
 }
