@@ -224,4 +224,12 @@ func TestWriterAbsorbsSmallBatches(t *testing.T) {
 	if w.msgs != 0 || w.bytes != 0 {
 		t.Fatalf("after take: %d messages, %d bytes counted", w.msgs, w.bytes)
 	}
+	// A large batch is queued as it is, whatever room the last one has.
+	roomy := &store.HistoryBatch{Buf: make([]byte, 0, 4*maxAbsorbed), Msgs: make([]store.HistoryMsg, 0, 8)}
+	roomy.Add("c", []byte("small"))
+	large := &store.HistoryBatch{}
+	large.Add("c", make([]byte, maxAbsorbed+1))
+	if !w.push(roomy) || !w.push(large) || len(w.take()) != 2 {
+		t.Fatal("a batch over maxAbsorbed was copied into the one before it")
+	}
 }

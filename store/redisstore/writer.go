@@ -68,8 +68,8 @@ func newWriter(s *Spool, sh shardInfo) *writer {
 }
 
 // push queues b, or returns false when the queue is full or stopped. A
-// batch that fits in the spare capacity of the last one queued is copied
-// into it (and recycled): a router with CPU to spare reads more often, so
+// small batch that fits in the spare capacity of the last one queued is
+// copied into it (and recycled): a router with CPU to spare reads more often, so
 // its batches are smaller, and QueueLen would otherwise be reached with
 // fewer messages queued the less busy the router is.
 func (w *writer) push(b *store.HistoryBatch) bool {
@@ -81,7 +81,7 @@ func (w *writer) push(b *store.HistoryBatch) bool {
 		return false
 	}
 	wasFull := w.full()
-	absorbed := n > 0 && w.queue[n-1].Absorb(b)
+	absorbed := n > 0 && len(b.Buf) <= maxAbsorbed && w.queue[n-1].Absorb(b)
 	if !absorbed {
 		if n >= o.QueueLen {
 			w.mu.Unlock()
@@ -109,6 +109,12 @@ func (w *writer) push(b *store.HistoryBatch) bool {
 	}
 	return true
 }
+
+// maxAbsorbed is the largest batch push copies into the one queued before
+// it: a copy under mu of a few microseconds at most. Larger batches are
+// queued as they come; the default 2 000 of them hold over 500 000
+// messages of ~120 bytes.
+const maxAbsorbed = 32 << 10
 
 // full reports whether a flush should start now; w.mu is held.
 func (w *writer) full() bool {
