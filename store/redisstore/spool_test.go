@@ -194,6 +194,13 @@ func TestWriterGroups(t *testing.T) {
 		}
 		w.release(true)
 	}
+	empty := &store.HistoryBatch{} // nothing to copy, two messages to send
+	empty.Add("e", nil)
+	empty.Add("e", nil)
+	w.group([]*store.HistoryBatch{empty})
+	if len(w.order) != 1 || len(w.order[0].msgs) != 2 {
+		t.Fatalf("two empty messages grouped as %d groups", len(w.order))
+	}
 }
 
 // A batch that fits in the spare capacity of the one queued before it is

@@ -256,39 +256,39 @@ func (w *writer) group(batches []*store.HistoryBatch) {
 		g.left, g.pos = g.skip, 0
 		g.msgs = slices.Grow(g.msgs[:0], g.n-g.skip)
 	}
-	k := 0
-	for _, b := range batches { // each group's bytes, in pos
-		for i := range b.Msgs {
-			g := w.order[of[k]]
-			k++
-			if g.left > 0 {
-				g.left--
-				continue
-			}
-			g.pos += int(b.Msgs[i].End - b.Msgs[i].Off)
-		}
-	}
+	w.place(batches, nil, false) // each group's bytes, in pos
 	size := 0
 	for _, g := range w.order { // each group's place in the arena
 		size, g.pos = size+g.pos, size
 		g.left = g.skip
 	}
 	arena := slices.Grow(w.arena[:0], size)[:size]
-	k = 0
-	for _, b := range batches { // the copy
+	w.place(batches, arena, true)
+	w.arena = arena
+}
+
+// place walks the messages group sends, in arrival order (each group's
+// left oldest are not sent), moving each one's group pos past it; with
+// fill it first copies the message to pos in arena and adds its view to
+// the group.
+func (w *writer) place(batches []*store.HistoryBatch, arena []byte, fill bool) {
+	k := 0
+	for _, b := range batches {
 		for i := range b.Msgs {
-			g := w.order[of[k]]
+			g := w.order[w.of[k]]
 			k++
 			if g.left > 0 {
 				g.left--
 				continue
 			}
-			n := copy(arena[g.pos:], b.Msg(i))
-			g.msgs = append(g.msgs, rueidis.BinaryString(arena[g.pos:g.pos+n]))
-			g.pos += n
+			m := b.Msg(i)
+			if fill {
+				copy(arena[g.pos:], m)
+				g.msgs = append(g.msgs, rueidis.BinaryString(arena[g.pos:g.pos+len(m)]))
+			}
+			g.pos += len(m)
 		}
 	}
-	w.arena = arena
 }
 
 func (w *writer) groupOf(channel string) *group {
