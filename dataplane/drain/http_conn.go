@@ -134,24 +134,7 @@ func (c *httpConns) connect(ctx context.Context) error {
 		}
 		nc = tc
 	}
-	t := &httpConn{Conn: nc, c: c}
-	c.open.Add(1)
-	c.mu.Lock()
-	if c.stopped {
-		c.mu.Unlock()
-		_ = t.Close()
-		return errHTTPDrainStopped
-	}
-	old, oldH2 := c.cur, c.h2c
-	c.cur, c.h2c = t, nil
-	c.mu.Unlock()
-	if old != nil {
-		_ = old.Close()
-	}
-	if oldH2 != nil {
-		c.detached(oldH2)
-	}
-	return nil
+	return c.use(&httpConn{Conn: nc, c: c}, nil)
 }
 
 // attached makes hc, which has adopted the drain, its connection.
@@ -159,15 +142,27 @@ func (c *httpConns) attached(hc *h2Conn) error {
 	if c.h2st == nil {
 		c.h2st = &h2Stream{done: make(chan error, 1), static: c.tmpl.h2Block(c.tls != nil)}
 	}
+	return c.use(nil, hc)
+}
+
+// use makes t (HTTP/1.1) or hc (a shared HTTP/2 connection that adopted
+// the drain) the drain's connection, counted in open, and closes or leaves
+// the one it replaces; once the drain is stopped it lets the new one go
+// instead.
+func (c *httpConns) use(t *httpConn, hc *h2Conn) error {
 	c.open.Add(1)
 	c.mu.Lock()
 	if c.stopped {
 		c.mu.Unlock()
-		c.detached(hc)
+		if t != nil {
+			_ = t.Close()
+		} else {
+			c.detached(hc)
+		}
 		return errHTTPDrainStopped
 	}
 	old, oldH2 := c.cur, c.h2c
-	c.cur, c.h2c = nil, hc
+	c.cur, c.h2c = t, hc
 	c.mu.Unlock()
 	if old != nil {
 		_ = old.Close()
