@@ -69,9 +69,9 @@ func newWriter(s *Spool, sh shardInfo) *writer {
 
 // push queues b, or returns false when the queue is full or stopped. A
 // small batch that fits in the spare capacity of the last one queued is
-// copied into it (and recycled): a router with CPU to spare reads more often, so
-// its batches are smaller, and QueueLen would otherwise be reached with
-// fewer messages queued the less busy the router is.
+// copied into it (and recycled): a router with CPU to spare reads more
+// often, so its batches are smaller, and QueueLen would otherwise be
+// reached with fewer messages queued the less busy the router is.
 func (w *writer) push(b *store.HistoryBatch) bool {
 	o := &w.sp.opts
 	w.mu.Lock()
