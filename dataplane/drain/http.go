@@ -502,8 +502,10 @@ const httpRefusedRetries = 3
 
 // send makes one try of the frame in hand and acts on the outcome. A try
 // that finds its reused connection closed by the server (nothing of an
-// answer read) goes once more on a fresh connection, one refused by a
-// shared HTTP/2 connection up to httpRefusedRetries more times.
+// answer read) goes once more on a fresh connection; one refused by a
+// shared HTTP/2 connection, or that found the drain's connection gone
+// before it was sent (a shared one that closed after the sender saw it
+// open), up to httpRefusedRetries more times.
 func (s *httpSender) send(ctx context.Context) {
 	start := time.Now()
 	s.prevReq, s.lastReq, s.idle = s.lastReq, start, false
@@ -514,9 +516,11 @@ func (s *httpSender) send(ctx context.Context) {
 	err := s.conns.exchange(count, s.fr.id[:], body, deadline, s.otlp != nil, &s.ans)
 	// A reused connection found closed goes once more on a fresh one; a
 	// request a shared HTTP/2 connection refused (GOAWAY, a closing
-	// connection: not processed) goes again up to httpRefusedRetries times.
+	// connection: not processed) or never sent goes again up to
+	// httpRefusedRetries times.
 	for again := 0; err != nil && !s.ans.got && again < httpRefusedRetries &&
-		(errors.Is(err, errH2Refused) || again == 0 && reused && httpStaleConnErr(err)); again++ {
+		(errors.Is(err, errH2Refused) || errors.Is(err, errHTTPNotConnected) ||
+			again == 0 && reused && httpStaleConnErr(err)); again++ {
 		if err = s.conns.connect(ctx); err == nil {
 			s.onConnect(time.Now())
 			s.fresh = false
