@@ -234,7 +234,7 @@ func oversized(n, c, small int) bool { return c > small && n < c/4 }
 // those beyond History in one flush, which would be trimmed at once. The
 // copy costs less than it saves: the batches are read in the order they
 // were written, which the CPU prefetches, and rueidis then copies each
-// channel's messages from consecutive bytes, instead of picking 100-byte
+// channel's messages from consecutive bytes, instead of picking ~120-byte
 // messages one by one out of batches written long enough ago to have left
 // the caches (each a cache miss or two; a quarter of the router's CPU at
 // 2 M msgs/s).
