@@ -345,6 +345,9 @@ type h2Conn struct {
 	pings        [][8]byte
 	rsts         []uint32
 	recvUnacked  int64 // DATA bytes read and not yet given back
+	// the sweep of expired requests: one timer for all (armSweep)
+	sweeper *time.Timer
+	sweepAt time.Time // when it fires; zero: not armed
 
 	// the writer's own
 	wbuf bytes.Buffer
@@ -365,10 +368,11 @@ type h2Stream struct {
 	id       uint32
 	sent     int
 	win      int64
-	finished bool // answered, failed or cancelled: done holds the outcome, or the waiter left
+	finished bool // answered, failed, cancelled or expired: done holds the outcome, or the waiter took it
+	start    time.Time
+	deadline time.Time // the sweep ends the request then
 
-	done  chan error // capacity 1
-	timer lazyTimer
+	done chan error // capacity 1
 }
 
 // newH2Conn starts HTTP/2 on nc: the preface and our SETTINGS, then the
@@ -477,48 +481,102 @@ func (hc *h2Conn) poke() {
 	}
 }
 
-// roundTrip makes st's request and waits for its answer until deadline or
-// until abort ends it.
+// roundTrip makes st's request and waits for its answer, or for deadline
+// (the connection's sweep ends it then) or a cancel.
 func (hc *h2Conn) roundTrip(st *h2Stream, deadline time.Time) error {
+	now := time.Now()
 	hc.mu.Lock()
 	if hc.closing {
 		hc.mu.Unlock()
 		return errH2Refused
 	}
 	st.id, st.sent, st.finished = 0, 0, false
+	st.start, st.deadline = now, deadline
 	hc.queue = append(hc.queue, st)
+	hc.armSweep(deadline, now)
 	hc.mu.Unlock()
 	hc.poke()
-	start := time.Now()
-	st.timer.Reset(deadline.Sub(start))
-	select {
-	case err := <-st.done:
-		st.timer.Stop()
-		return err
-	case <-st.timer.C():
-		err := hc.cancel(st, fmt.Errorf("http2 request: %w", os.ErrDeadlineExceeded), false)
-		if hc.lastRead.Load() < start.UnixNano() {
-			// Nothing at all came from the receiver while this request
-			// waited: the connection is taken for dead, and every drain on
-			// it reconnects (HTTP/1.1 closes a connection that timed out).
-			hc.fail(fmt.Errorf("http2: receiver silent for %v", deadline.Sub(start)))
-		}
-		return err
+	return <-st.done
+}
+
+// armSweep makes the sweep run by deadline at the latest (with mu). A
+// request's own timer would cost every request a timer reset and a select
+// on two channels; the connection's one timer is reset only for a deadline
+// earlier than the one it waits for, which drains with equal request
+// timeouts never give.
+func (hc *h2Conn) armSweep(deadline, now time.Time) {
+	if !hc.sweepAt.IsZero() && !deadline.Before(hc.sweepAt) {
+		return
+	}
+	hc.sweepAt = deadline
+	if hc.sweeper == nil {
+		hc.sweeper = time.AfterFunc(deadline.Sub(now), hc.sweep)
+	} else {
+		hc.sweeper.Reset(deadline.Sub(now))
 	}
 }
 
-// cancel ends st before its answer: it leaves the queue, or its stream is
-// reset. The waiter (deliver false) gets err, or the outcome that came
-// first; deliver hands err to the waiter instead (the drain is stopping).
-func (hc *h2Conn) cancel(st *h2Stream, err error, deliver bool) error {
-	hc.mu.Lock()
-	if st.finished {
-		hc.mu.Unlock()
-		if deliver {
-			return nil
+// sweep ends the requests past their deadline (os.ErrDeadlineExceeded)
+// and waits for the earliest deadline left. When nothing at all came from
+// the receiver while an expired request waited, the connection is taken
+// for dead, and every drain on it reconnects (HTTP/1.1 closes a connection
+// that timed out).
+func (hc *h2Conn) sweep() {
+	now := time.Now()
+	var expired []*h2Stream
+	var next time.Time
+	check := func(st *h2Stream) {
+		if !now.Before(st.deadline) {
+			expired = append(expired, st)
+		} else if next.IsZero() || st.deadline.Before(next) {
+			next = st.deadline
 		}
-		return <-st.done
 	}
+	hc.mu.Lock()
+	hc.sweepAt = time.Time{}
+	if hc.err != nil {
+		hc.mu.Unlock()
+		return
+	}
+	for _, st := range hc.queue {
+		check(st)
+	}
+	for _, st := range hc.streams {
+		check(st)
+	}
+	var silent time.Duration
+	for _, st := range expired {
+		if hc.lastRead.Load() < st.start.UnixNano() {
+			silent = max(silent, st.deadline.Sub(st.start))
+		}
+		hc.drop(st, fmt.Errorf("http2 request: %w", os.ErrDeadlineExceeded))
+	}
+	if !next.IsZero() {
+		hc.armSweep(next, now)
+	}
+	hc.mu.Unlock()
+	if len(expired) > 0 {
+		hc.poke() // the resets
+	}
+	if silent > 0 {
+		hc.fail(fmt.Errorf("http2: receiver silent for %v", silent))
+	}
+}
+
+// cancel ends st before its answer, handing its waiter err instead (the
+// drain is stopping), unless an outcome came first.
+func (hc *h2Conn) cancel(st *h2Stream, err error) {
+	hc.mu.Lock()
+	if !st.finished {
+		hc.drop(st, err)
+	}
+	hc.mu.Unlock()
+	hc.poke()
+}
+
+// drop ends unfinished st with err (with mu): it leaves the queue, or its
+// stream is reset.
+func (hc *h2Conn) drop(st *h2Stream, err error) {
 	st.finished = true
 	if i := slices.Index(hc.queue, st); i >= 0 {
 		hc.queue = slices.Delete(hc.queue, i, i+1)
@@ -527,12 +585,7 @@ func (hc *h2Conn) cancel(st *h2Stream, err error, deliver bool) error {
 		hc.endStream(st)
 		hc.rsts = append(hc.rsts, st.id)
 	}
-	if deliver {
-		st.done <- err
-	}
-	hc.mu.Unlock()
-	hc.poke()
-	return err
+	st.done <- err
 }
 
 // endStream forgets a started stream (with mu).
@@ -833,6 +886,9 @@ func (hc *h2Conn) fail(err error) {
 		return
 	}
 	hc.err, hc.closing = err, true
+	if hc.sweeper != nil {
+		hc.sweeper.Stop()
+	}
 	for _, st := range hc.streams {
 		hc.finish(st, err)
 	}

@@ -3,15 +3,18 @@ package drain
 import (
 	"bufio"
 	"bytes"
+	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"golang.org/x/net/http2"
@@ -500,4 +503,37 @@ func TestHpackLiteral(t *testing.T) {
 			t.Errorf("length %d: decoded %d fields, first %.40v", n, len(got), got)
 		}
 	}
+}
+
+// The connection's one timer ends each request at its own deadline: an
+// earlier deadline moves it forward, and after the sweep that ends a
+// request it waits for the earliest left (armSweep). The receiver is not
+// involved (no frame is read or written), so the bubble's clock times the
+// requests exactly.
+func TestHTTP2SweepEndsEachRequestAtItsDeadline(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		hc := &h2Conn{kick: make(chan struct{}, 1), done: make(chan struct{}), streams: map[uint32]*h2Stream{}}
+		hc.lastRead.Store(time.Now().Add(time.Hour).UnixNano()) // not silent: the connection stays
+		start := time.Now()
+		ended := make(chan time.Duration, 3)
+		for _, timeout := range []time.Duration{500 * time.Millisecond, 300 * time.Millisecond, 400 * time.Millisecond} {
+			st := &h2Stream{done: make(chan error, 1)}
+			go func() {
+				err := hc.roundTrip(st, time.Now().Add(timeout))
+				if !errors.Is(err, os.ErrDeadlineExceeded) {
+					t.Errorf("request of %v ended with %v, want the deadline", timeout, err)
+				}
+				ended <- time.Since(start)
+			}()
+			synctest.Wait()
+		}
+		for _, want := range []time.Duration{300 * time.Millisecond, 400 * time.Millisecond, 500 * time.Millisecond} {
+			if got := <-ended; got != want {
+				t.Errorf("a request ended after %v, want %v", got, want)
+			}
+		}
+		if hc.err != nil || len(hc.queue) != 0 {
+			t.Errorf("connection failed (%v) or still queues %d requests", hc.err, len(hc.queue))
+		}
+	})
 }

@@ -311,7 +311,7 @@ func (c *httpConns) closeAll(stop bool) {
 	}
 	if hc != nil {
 		if busy { // cut the request in flight short
-			hc.cancel(c.h2st, errHTTPDrainStopped, true)
+			hc.cancel(c.h2st, errHTTPDrainStopped)
 		}
 		c.detached(hc)
 	}
