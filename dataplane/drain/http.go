@@ -93,7 +93,11 @@ type httpSender struct {
 	degraded    atomic.Bool
 
 	closeTimer, reconnectTimer lazyTimer
-	stopCut                    func() bool // unregisters the flush deadline's cut (context.AfterFunc)
+	// closeArmed: closeTimer is armed. It is armed when the sender is about
+	// to wait with a connection open, so a drain with sparse traffic, whose
+	// sender sends and parks, pays no timer for it.
+	closeArmed bool
+	stopCut    func() bool // unregisters the flush deadline's cut (context.AfterFunc)
 	// batch age (Options.HTTPBatchAge): when the last frame started, and
 	// the timer that ends a wait for the next one
 	lastFrame  time.Time
@@ -187,12 +191,8 @@ func (s *httpSender) run(ctx, flushCtx context.Context) (parked bool) {
 	if s.stopCut == nil { // the first run
 		s.stopCut = context.AfterFunc(flushCtx, func() { s.conns.closeAll(true) })
 		setStatusSource(s.d, s)
-	} else if s.conns.connected() { // parked on an open connection
-		if time.Since(s.connectedAt) > s.o.HTTPMaxTTL {
-			s.closeConn()
-		} else {
-			s.armCloseTimer()
-		}
+	} else if s.conns.connected() && time.Since(s.connectedAt) > s.o.HTTPMaxTTL { // parked on an open connection
+		s.closeConn()
 	}
 	flushing := false
 	for {
@@ -226,10 +226,14 @@ func (s *httpSender) run(ctx, flushCtx context.Context) (parked bool) {
 		if flushing {
 			done = flushCtx.Done()
 		}
+		if !s.closeArmed && s.conns.connected() {
+			s.armCloseTimer()
+		}
 		select {
 		case <-done:
 		case <-s.d.Buf.Wake():
 		case <-s.closeTimer.C():
+			s.closeArmed = false
 			s.onCloseTimer()
 		case <-s.reconnectTimer.C():
 			s.backingOff = false
@@ -296,7 +300,7 @@ const busyGap = 100 * time.Millisecond
 // OTLP encoder's.
 func (s *httpSender) quiesce(release bool) {
 	s.closeWindow()
-	s.closeTimer.Stop()
+	s.stopCloseTimer()
 	s.ageTimer.Stop()
 	s.ageWaiting = false
 	if !release {
@@ -651,15 +655,21 @@ func (s *httpSender) resize(n int, now time.Time) {
 
 func (s *httpSender) onConnect(now time.Time) {
 	s.connectedAt, s.attempt, s.fresh = now, 0, true
-	s.armCloseTimer()
 }
 
+// armCloseTimer arms the idle and max-TTL check (onCloseTimer).
 func (s *httpSender) armCloseTimer() {
 	fuzz := s.o.HTTPIdleFuzz
 	if ms := int64(fuzz / time.Millisecond); ms > 0 {
 		fuzz = time.Duration(1+rand.Int64N(ms)) * time.Millisecond
 	}
 	s.closeTimer.Reset(s.o.HTTPIdleTimeout + fuzz)
+	s.closeArmed = true
+}
+
+func (s *httpSender) stopCloseTimer() {
+	s.closeTimer.Stop()
+	s.closeArmed = false
 }
 
 // onCloseTimer closes a connection that has delivered nothing for the idle
@@ -693,7 +703,7 @@ func (s *httpSender) onCloseTimer() {
 }
 
 func (s *httpSender) closeConn() {
-	s.closeTimer.Stop()
+	s.stopCloseTimer()
 	s.conns.closeAll(false)
 }
 
@@ -702,7 +712,7 @@ func (s *httpSender) closeConn() {
 func (s *httpSender) finish() {
 	s.stopCut()
 	clearStatusSource(s.d)
-	s.closeTimer.Stop()
+	s.stopCloseTimer()
 	s.reconnectTimer.Stop()
 	s.ageTimer.Stop()
 	s.closeWindow()

@@ -58,8 +58,12 @@ type httpConns struct {
 	cur     *httpConn // the open connection, if any
 	busy    bool      // an exchange is under way on cur
 	lastUse time.Time // when the last exchange ended
-	idle    *time.Timer
-	stopped bool
+	// idle closes the connection unused for keep (closeIdle); armed once
+	// and moved on by closeIdle itself, so that an exchange need not reset
+	// it.
+	idle      *time.Timer
+	idleArmed bool
+	stopped   bool
 
 	open atomic.Int32 // connections dialed and not closed (a shared HTTP/2 one counts while attached)
 	// onClose, if set, is called when a connection closes (the sender's
@@ -246,7 +250,8 @@ func (c *httpConns) exchange(count int, id, body []byte, deadline time.Time, wan
 	}
 	c.mu.Lock()
 	c.busy, c.lastUse = false, time.Now()
-	if (c.cur != nil || c.h2c != nil) && !c.stopped {
+	if (c.cur != nil || c.h2c != nil) && !c.stopped && !c.idleArmed {
+		c.idleArmed = true
 		if c.idle == nil {
 			c.idle = time.AfterFunc(c.keep, c.closeIdle)
 		} else {
@@ -261,12 +266,14 @@ func (c *httpConns) exchange(count int, id, body []byte, deadline time.Time, wan
 // idle timer's function).
 func (c *httpConns) closeIdle() {
 	c.mu.Lock()
+	c.idleArmed = false
 	t, hc := c.cur, c.h2c
 	if (t == nil && hc == nil) || c.busy {
 		c.mu.Unlock()
 		return // closed meanwhile, or in use: the exchange re-arms the timer
 	}
 	if left := c.keep - time.Since(c.lastUse); left > 0 {
+		c.idleArmed = true
 		c.idle.Reset(left)
 		c.mu.Unlock()
 		return
@@ -304,6 +311,7 @@ func (c *httpConns) closeAll(stop bool) {
 	c.cur, c.h2c = nil, nil
 	if c.idle != nil {
 		c.idle.Stop()
+		c.idleArmed = false
 	}
 	c.mu.Unlock()
 	if cur != nil {

@@ -146,3 +146,28 @@ func TestHTTPParkedWakes(t *testing.T) {
 		t.Errorf("%d requests, want 4", n)
 	}
 }
+
+// TestHTTPParkedIdleCloseFollowsLastUse: a sparse drain's connection
+// closes once unused for its keep-alive, counted from its last request:
+// the idle timer, armed by the first request, is not moved by the second
+// (a timer reset per request costs every request); when it fires early it
+// waits for the rest (httpConns.closeIdle).
+func TestHTTPParkedIdleCloseFollowsLastUse(t *testing.T) {
+	ep := newFastEndpoint(t)
+	o := Options{HTTPIdleTimeout: 30 * time.Millisecond, HTTPIdleFuzz: time.Millisecond}
+	d := startHTTP(t, o, "http://"+ep.addr+"/", "")
+	keep := httpKeepAlive(d.o)
+	push(d, testMsg(0))
+	waitFor(t, wait, "the first delivery", func() bool { return ep.msgs.Load() == 1 })
+	time.Sleep(keep / 2) // sparse: the sender parked on the open connection
+	push(d, testMsg(1))
+	waitFor(t, wait, "the second delivery", func() bool { return ep.msgs.Load() == 2 })
+	last := time.Now()
+	waitFor(t, 10*keep, "the idle connection closed", func() bool { return !d.Status().Connected && parked(d) })
+	if idle := time.Since(last); idle < keep-keep/10 {
+		t.Errorf("connection closed %v after its last request, want the keep-alive %v", idle, keep)
+	}
+	if n := ep.reqs.Load(); n != 2 {
+		t.Errorf("%d requests, want 2", n)
+	}
+}
