@@ -209,6 +209,12 @@ func randomTokenID(rng *rand.Rand) string {
 // routeBatches routes batches of per messages (next gives each) through a
 // router on snap whose tails go to an embedded bus, and reports msgs/s.
 func routeBatches(b *testing.B, snap *config.Snapshot, per int, next func() []byte) {
+	routeBatchesBetween(b, snap, per, next, nil)
+}
+
+// routeBatchesBetween is routeBatches calling between (untimed, unless
+// nil) after each batch.
+func routeBatchesBetween(b *testing.B, snap *config.Snapshot, per int, next func() []byte, between func()) {
 	r := New(func() *config.Snapshot { return snap }, discard{}, nil)
 	r.SetBus(embedded.NewBus())
 	b.ReportAllocs()
@@ -218,6 +224,11 @@ func routeBatches(b *testing.B, snap *config.Snapshot, per int, next func() []by
 			bt.AddByAppName(next())
 		}
 		bt.Flush()
+		if between != nil {
+			b.StopTimer()
+			between()
+			b.StartTimer()
+		}
 	}
 	b.ReportMetric(float64(b.N)*float64(per)/b.Elapsed().Seconds(), "msgs/s")
 }
