@@ -8,6 +8,7 @@ import (
 	"runtime"
 	"strconv"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -296,4 +297,92 @@ func TestHTTPSendPathAllocs(t *testing.T) {
 	if allocs != 0 {
 		t.Errorf("%v allocations per frame of 100 messages, want 0", allocs)
 	}
+}
+
+// BenchmarkSparseDrains measures what a request of a drain with sparse
+// traffic costs the sending process: 1 000 drains to an endpoint in
+// another process (endpointProcessOf: its CPU is not counted), each sent
+// its next message only once it delivered the last, so every request
+// carries one message and the sender parks between two (a platform's
+// typical drain). One op is one request; cpu-us/req is this process's CPU
+// time (getrusage) per request. Kinds: HTTP/1.1 and shared cleartext
+// HTTP/2, and both over TLS (a connection each, or shared by ALPN).
+func BenchmarkSparseDrains(b *testing.B) {
+	if httpRaceEnabled {
+		b.Skip("CPU figures are not meaningful under -race")
+	}
+	const drains = 1000
+	for _, kind := range []string{"h1", "h2", "tls-h1", "tls-h2"} {
+		b.Run(kind, func(b *testing.B) {
+			o := Options{StopGrace: time.Second, HTTPIdleTimeout: 10 * time.Minute, TLSInsecure: true}
+			scheme := "http"
+			switch kind {
+			case "h2":
+				o.HTTP2 = HTTP2All
+			case "tls-h1", "tls-h2":
+				scheme, o.HTTP2 = "https", HTTP2TLS
+			}
+			ep := endpointProcessOf(b, kind)
+			m := NewManager(testOptions(o))
+			b.Cleanup(func() { m.Close(context.Background()) })
+			hashes := map[string]config.Hash{}
+			for i := range drains {
+				ch := "sparse" + strconv.Itoa(i)
+				id := httpNextID.Add(1)
+				hashes[config.ChannelKey(ch)] = config.ChannelHash(ch, "")
+				hashes[config.DrainKey(id)] = config.DrainHash(&config.Drain{ID: id, ChannelID: ch, Token: httpTestToken,
+					URL: fmt.Sprintf("%s://%s/d/%d", scheme, ep, i)})
+			}
+			m.Update(config.Build(hashes, false, "1"))
+			var ds []*Drain
+			for i := range drains {
+				ds = append(ds, m.ForChannel("sparse"+strconv.Itoa(i))...)
+			}
+			batch := newBenchBatch(FormHTTP, logLines(1, 4))
+			sent := make([]uint64, drains)
+			send := func(n int) {
+				deadline := time.Now().Add(time.Minute)
+				for pushed := 0; pushed < n; {
+					progress := false
+					for i, d := range ds {
+						if pushed < n && d.Stats.Delivered.Get() == sent[i] {
+							d.Buf.PushBatch(batch.buf, batch.spans, 0)
+							sent[i]++
+							pushed++
+							progress = true
+						}
+					}
+					if !progress {
+						if time.Now().After(deadline) {
+							b.Fatalf("no delivery for a minute: %+v", ds[0].Status())
+						}
+						time.Sleep(200 * time.Microsecond)
+					}
+				}
+				for i, d := range ds { // the last ones delivered too
+					for d.Stats.Delivered.Get() != sent[i] {
+						if time.Now().After(deadline) {
+							b.Fatalf("drain %d delivered %d of %d", i, d.Stats.Delivered.Get(), sent[i])
+						}
+						time.Sleep(200 * time.Microsecond)
+					}
+				}
+			}
+			send(2 * drains) // warm up: connections, ring slots
+			cpu0 := cpuTime()
+			b.ResetTimer()
+			send(b.N)
+			b.StopTimer()
+			b.ReportMetric(float64((cpuTime()-cpu0).Microseconds())/float64(b.N), "cpu-us/req")
+		})
+	}
+}
+
+// cpuTime is the CPU time this process used so far (user and system).
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
