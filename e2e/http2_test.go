@@ -47,3 +47,45 @@ func TestHTTP2DrainsThroughBinary(t *testing.T) {
 		t.Errorf("requests by HTTP version %v on %d connections, want HTTP/2 only (the 503s and more), on one", byProto, conns)
 	}
 }
+
+// TestHTTPSDrainsShareHTTP2ByDefault: at the default settings https drains
+// to a receiver that selects h2 by ALPN share one HTTP/2 connection
+// (--http-drain-http2 tls), and those to a receiver that offers only
+// HTTP/1.1 use it, a connection each. Every message arrives.
+func TestHTTPSDrainsShareHTTP2ByDefault(t *testing.T) {
+	h2, h1 := StartHTTPSinkTLS(t, true), StartHTTPSinkTLS(t, false)
+	p := StartAll(t, binPath, t.TempDir(), "--allow-private-drains", "--drain-status-interval", "50ms")
+	const n = 200
+	sinks := []*HTTPSink{h2, h2, h2, h1, h1}
+	toks := make([]string, len(sinks))
+	for c, sink := range sinks {
+		ch, tok := createChannel(t, p, "app")
+		r := Do(t, "POST", "http://"+p.API+"/v2/channels/"+ch+"/drains", p.User, p.Pass, nil, []byte(`{"url":"`+sink.URL+`"}`))
+		var d struct{ ID int64 }
+		JSON(t, r, &d)
+		waitDrainRunning(t, p.V3, ch, d.ID, nil, p.User, p.Pass, 1)
+		toks[c] = tok
+	}
+	for i := 0; i < n; i += 50 {
+		for c, tok := range toks {
+			sendTCP(t, p.Syslog, tok, c*n+i, c*n+i+50, nil)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	for _, w := range []struct {
+		sink   *HTTPSink
+		from   int
+		drains int
+	}{{h2, 0, 3}, {h1, 3 * n, 2}} {
+		Eventually(t, 20*time.Second, "every message at its receiver", func() bool {
+			got, _ := w.sink.CountRange(w.from, w.from+w.drains*n)
+			return got == w.drains*n
+		})
+	}
+	if byProto, conns := h2.Transport(); byProto[1] != 0 || byProto[2] == 0 || conns != 1 {
+		t.Errorf("the h2 receiver: requests by HTTP version %v on %d connections, want HTTP/2 only, on one", byProto, conns)
+	}
+	if byProto, conns := h1.Transport(); byProto[2] != 0 || byProto[1] == 0 || conns != 2 {
+		t.Errorf("the HTTP/1.1 receiver: requests by HTTP version %v on %d connections, want HTTP/1.1 only, one per drain", byProto, conns)
+	}
+}

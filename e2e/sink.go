@@ -7,6 +7,7 @@ import (
 	"maps"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"regexp"
 	"strconv"
 	"strings"
@@ -44,13 +45,23 @@ const (
 var l10Re = regexp.MustCompile(`Error L10 \(output buffer overflow\): (\d+) messages dropped`)
 
 // StartHTTPSink listens on a free loopback port until the test ends.
-func StartHTTPSink(t testing.TB) *HTTPSink { return startHTTPSink(t, false) }
+func StartHTTPSink(t testing.TB) *HTTPSink { return startHTTPSink(t, "h1") }
 
 // StartHTTPSinkH2 is StartHTTPSink speaking cleartext HTTP/2 (prior
 // knowledge) besides HTTP/1.1.
-func StartHTTPSinkH2(t testing.TB) *HTTPSink { return startHTTPSink(t, true) }
+func StartHTTPSinkH2(t testing.TB) *HTTPSink { return startHTTPSink(t, "h2c") }
 
-func startHTTPSink(t testing.TB, h2 bool) *HTTPSink {
+// StartHTTPSinkTLS is StartHTTPSink over TLS (httptest's certificate, which
+// the router does not trust: URL ends with #insecure), selecting h2 by ALPN
+// when h2 is set, HTTP/1.1 only otherwise.
+func StartHTTPSinkTLS(t testing.TB, h2 bool) *HTTPSink {
+	if h2 {
+		return startHTTPSink(t, "tls-h2")
+	}
+	return startHTTPSink(t, "tls-h1")
+}
+
+func startHTTPSink(t testing.TB, kind string) *HTTPSink {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -59,10 +70,17 @@ func startHTTPSink(t testing.TB, h2 bool) *HTTPSink {
 	s := &HTTPSink{URL: "http://" + ln.Addr().String() + "/logs", pages: map[int][]uint64{}, dupSeqs: map[int]int{},
 		protos: map[int]int{}, conns: map[string]bool{}}
 	s.srv = &http.Server{Handler: http.HandlerFunc(s.serve)}
-	if h2 {
+	switch kind {
+	case "h2c":
 		s.srv.Protocols = new(http.Protocols)
 		s.srv.Protocols.SetHTTP1(true)
 		s.srv.Protocols.SetUnencryptedHTTP2(true)
+	case "tls-h1", "tls-h2":
+		ts := &httptest.Server{Listener: ln, Config: s.srv, EnableHTTP2: kind == "tls-h2"}
+		ts.StartTLS()
+		t.Cleanup(ts.Close)
+		s.URL = "https://" + ln.Addr().String() + "/logs#insecure"
+		return s
 	}
 	go s.srv.Serve(ln)
 	t.Cleanup(func() { s.srv.Close() })

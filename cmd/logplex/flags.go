@@ -158,7 +158,7 @@ func newFlagSet(name string, s *settings) *flag.FlagSet {
 	fs.IntVar(&s.httpDrainMaxTTLMs, "http-drain-max-ttl", 18000000, "ms an HTTP drain connection lives at most")
 	fs.IntVar(&s.httpDrainShrinkTimeoutMs, "http-drain-shrink-timeout", 300000, "ms of failure before an HTTP drain buffer shrinks to 10")
 	fs.IntVar(&s.httpReconnectTimeMs, "http-reconnect-time", 10, "ms, HTTP drain reconnect backoff unit")
-	fs.StringVar(&s.httpDrainHTTP2, "http-drain-http2", "off", "HTTP drains to the same receiver share HTTP/2 connections where it speaks HTTP/2: off, tls (https drains, negotiated by ALPN) or all (http drains too, cleartext with prior knowledge; a receiver that does not answer it gets HTTP/1.1)")
+	fs.StringVar(&s.httpDrainHTTP2, "http-drain-http2", "tls", "HTTP drains to the same receiver share HTTP/2 connections where it speaks HTTP/2: off, tls (https drains whose receiver selects h2 by ALPN; the default) or all (http drains too, cleartext with prior knowledge; a receiver that does not answer it gets HTTP/1.1)")
 	fs.StringVar(&s.httpDrainCompression, "http-drain-compression", "", "default compression of HTTP drains created without one: none, gzip or zstd")
 	fs.IntVar(&s.tcpDrainBufferSize, "tcp-drain-buffer-size", 1024, "messages buffered per syslog drain (drop-oldest)")
 	fs.IntVar(&s.tcpDrainTargetBytes, "tcp-drain-target-bytes", 4096, "bytes per syslog drain write")

@@ -55,8 +55,8 @@ import (
 
 // HTTP/2 settings of Options.HTTP2.
 const (
-	HTTP2Off = "off" // HTTP/1.1 only (the default)
-	HTTP2TLS = "tls" // https drains share a connection where the receiver selects h2 by ALPN
+	HTTP2Off = "off" // HTTP/1.1 only (Options' zero value)
+	HTTP2TLS = "tls" // https drains share a connection where the receiver selects h2 by ALPN (--http-drain-http2's default)
 	HTTP2All = "all" // also http drains, with prior knowledge (fallback to HTTP/1.1 per receiver)
 )
 

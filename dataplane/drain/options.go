@@ -72,7 +72,8 @@ type Options struct {
 	// DefaultCompression applies to drains created without one: "", "gzip" or "zstd".
 	DefaultCompression string
 	// HTTP2 lets HTTP drains to the same receiver share HTTP/2 connections
-	// (http2.go): HTTP2Off ("" too, the default), HTTP2TLS or HTTP2All.
+	// (http2.go): HTTP2Off ("" too, the zero value), HTTP2TLS (the
+	// binary's default) or HTTP2All.
 	HTTP2 string
 	h2    *h2Hosts // the shared connections, made by setDefaults
 
