@@ -20,21 +20,7 @@ func TestHTTP2DrainsThroughBinary(t *testing.T) {
 	p := StartAll(t, binPath, t.TempDir(), "--allow-private-drains", "--http-drain-http2", "all",
 		"--http-reconnect-time", "1", "--drain-status-interval", "50ms")
 	const channels, n = 4, 500
-	toks := make([]string, channels)
-	for c := range toks {
-		ch, tok := createChannel(t, p, "app")
-		r := Do(t, "POST", "http://"+p.API+"/v2/channels/"+ch+"/drains", p.User, p.Pass, nil, []byte(`{"url":"`+sink.URL+`"}`))
-		var d struct{ ID int64 }
-		JSON(t, r, &d)
-		waitDrainRunning(t, p.V3, ch, d.ID, nil, p.User, p.Pass, 1)
-		toks[c] = tok
-	}
-	for i := 0; i < n; i += 50 {
-		for c, tok := range toks {
-			sendTCP(t, p.Syslog, tok, c*n+i, c*n+i+50, nil)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	sendToDrains(t, p, []*HTTPSink{sink, sink, sink, sink}, n)
 	Eventually(t, 20*time.Second, "every message at the receiver or reported lost", func() bool {
 		got, _ := sink.CountRange(0, channels*n)
 		return got+sink.Reported() >= channels*n
@@ -56,22 +42,7 @@ func TestHTTPSDrainsShareHTTP2ByDefault(t *testing.T) {
 	h2, h1 := StartHTTPSinkTLS(t, true), StartHTTPSinkTLS(t, false)
 	p := StartAll(t, binPath, t.TempDir(), "--allow-private-drains", "--drain-status-interval", "50ms")
 	const n = 200
-	sinks := []*HTTPSink{h2, h2, h2, h1, h1}
-	toks := make([]string, len(sinks))
-	for c, sink := range sinks {
-		ch, tok := createChannel(t, p, "app")
-		r := Do(t, "POST", "http://"+p.API+"/v2/channels/"+ch+"/drains", p.User, p.Pass, nil, []byte(`{"url":"`+sink.URL+`"}`))
-		var d struct{ ID int64 }
-		JSON(t, r, &d)
-		waitDrainRunning(t, p.V3, ch, d.ID, nil, p.User, p.Pass, 1)
-		toks[c] = tok
-	}
-	for i := 0; i < n; i += 50 {
-		for c, tok := range toks {
-			sendTCP(t, p.Syslog, tok, c*n+i, c*n+i+50, nil)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	sendToDrains(t, p, []*HTTPSink{h2, h2, h2, h1, h1}, n)
 	for _, w := range []struct {
 		sink   *HTTPSink
 		from   int
@@ -87,5 +58,27 @@ func TestHTTPSDrainsShareHTTP2ByDefault(t *testing.T) {
 	}
 	if byProto, conns := h1.Transport(); byProto[2] != 0 || byProto[1] == 0 || conns != 2 {
 		t.Errorf("the HTTP/1.1 receiver: requests by HTTP version %v on %d connections, want HTTP/1.1 only, one per drain", byProto, conns)
+	}
+}
+
+// sendToDrains makes a channel per sink with a drain to it, waits until
+// each drain runs, and sends each channel n messages over TCP, 50 at a
+// time, channel c's numbered from c*n.
+func sendToDrains(t *testing.T, p *Proc, sinks []*HTTPSink, n int) {
+	t.Helper()
+	toks := make([]string, len(sinks))
+	for c, sink := range sinks {
+		ch, tok := createChannel(t, p, "app")
+		r := Do(t, "POST", "http://"+p.API+"/v2/channels/"+ch+"/drains", p.User, p.Pass, nil, []byte(`{"url":"`+sink.URL+`"}`))
+		var d struct{ ID int64 }
+		JSON(t, r, &d)
+		waitDrainRunning(t, p.V3, ch, d.ID, nil, p.User, p.Pass, 1)
+		toks[c] = tok
+	}
+	for i := 0; i < n; i += 50 {
+		for c, tok := range toks {
+			sendTCP(t, p.Syslog, tok, c*n+i, c*n+i+50, nil)
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 }
