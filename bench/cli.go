@@ -108,6 +108,7 @@ func Main(args []string, stdout, stderr io.Writer, version string) int {
 	fs.StringVar(&target.Admin, "target-admin", "", "with --target: admin host:port (/metrics, /debug/pprof)")
 	fs.IntVar(&target.PID, "target-pid", 0, "with --target: the router's pid on this machine (CPU and RSS from /proc)")
 	fs.StringVar(&o.SinkHost, "sink-host", "127.0.0.1", "address the drain sinks listen on and drains point at")
+	fs.BoolVar(&o.SinkTLS, "sink-tls", false, "HTTP drain sinks speak TLS, offering h2 and http/1.1 by ALPN (drain URLs https://…#insecure: a self-signed certificate, not verified)")
 	fs.StringVar(&o.RouterCPUs, "router-cpus", "", "run the router (and the relay) on these CPUs (taskset list, e.g. 1) and the suite on the others")
 	fs.StringVar(&o.WorkDir, "work-dir", "", "keep router data and logs here (default: a temporary directory, removed)")
 	fs.StringVar(&bin, "bin", self, "logplex binary to start as the router and the relay")

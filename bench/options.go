@@ -44,6 +44,9 @@ type Options struct {
 	Target Target // a running cluster instead of a router started per scenario
 
 	SinkHost string // host drains are given for the sinks; default 127.0.0.1
+	// SinkTLS makes the HTTP drain sinks speak TLS, offering h2 and
+	// http/1.1 by ALPN, as a platform's receivers do (sinkTLSConfig).
+	SinkTLS bool
 	// RouterCPUs, a taskset CPU list ("1"), runs the router and the relay
 	// on those CPUs and the suite on the others (cpus.go); "": anywhere.
 	RouterCPUs string

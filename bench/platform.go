@@ -180,7 +180,10 @@ func (r *scenarioRun) measurePlatform(ctx context.Context) error {
 	k["rate"] = strconv.FormatFloat(r.rate, 'f', -1, 64)
 	k["config_store"] = "redis (written directly)"
 
-	if err := checkFileLimit(p, r.conns, slices.Contains(r.routerFlags(), "--http-drain-http2=all")); err != nil {
+	if r.o.SinkTLS {
+		k["sinks"] = "tls (h2 and http/1.1 by ALPN)"
+	}
+	if err := checkFileLimit(p, r.conns, r.sharedHTTP()); err != nil {
 		return err
 	}
 	rd, err := StartRedis(r.dir)
@@ -294,7 +297,7 @@ func (r *scenarioRun) platformTopology(p Platform) {
 func (r *scenarioRun) startPlatformSinks(p Platform) error {
 	listen := r.o.SinkHost + ":0"
 	for i := range max(p.HTTPSinks, 1) {
-		hs, err := startHTTPSink(listen, r.rec, false)
+		hs, err := startHTTPSink(listen, r.rec, false, r.o.SinkTLS)
 		if err != nil {
 			return err
 		}
@@ -340,11 +343,20 @@ func (r *scenarioRun) deliveredByKind() (httpMsgs, syslogMsgs int64) {
 	return httpMsgs, syslogMsgs
 }
 
+// sharedHTTP reports whether the router's HTTP drains share HTTP/2
+// connections to the sinks: --http-drain-http2=all, or TLS sinks (which
+// offer h2 by ALPN) and the router's default (tls) not turned off.
+func (r *scenarioRun) sharedHTTP() bool {
+	flags := r.routerFlags()
+	return slices.Contains(flags, "--http-drain-http2=all") ||
+		(r.o.SinkTLS && !slices.Contains(flags, "--http-drain-http2=off"))
+}
+
 // checkFileLimit fails early when this process (the sinks: a connection
 // per drain) cannot hold the scenario's connections, nor can the router,
 // which gets the same limit: the warm-up would wait for drains that cannot
-// connect. With sharedHTTP (the router's --http-drain-http2=all) the HTTP
-// drains share a connection per 1 000 drains (per sink at least).
+// connect. With sharedHTTP (sharedHTTP above) the HTTP drains share a
+// connection per 1 000 drains (per sink at least).
 func checkFileLimit(p Platform, conns int, sharedHTTP bool) error {
 	var l syscall.Rlimit
 	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &l); err != nil {

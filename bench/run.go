@@ -157,6 +157,9 @@ func (r *scenarioRun) settings(defaults map[string]string) error {
 		if s.Compression != "" {
 			k["compression"] = s.Compression
 		}
+		if o.SinkTLS && s.Drain != "syslog" {
+			k["sinks"] = "tls (h2 and http/1.1 by ALPN)"
+		}
 		if s.Tails > 0 {
 			k["tails"] = strconv.Itoa(s.Tails)
 		}
@@ -371,7 +374,7 @@ func (r *scenarioRun) startSinks() error {
 		r.tcpSink = ts
 		r.onTeardown(ts.Close)
 	default:
-		hs, err := startHTTPSink(listen, r.rec, r.s.Drain == "otlp")
+		hs, err := startHTTPSink(listen, r.rec, r.s.Drain == "otlp", r.o.SinkTLS)
 		if err != nil {
 			return err
 		}

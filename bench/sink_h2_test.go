@@ -4,11 +4,13 @@ import (
 	"bufio"
 	"bytes"
 	"compress/gzip"
+	"crypto/tls"
 	"errors"
 	"io"
 	"net"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -405,5 +407,36 @@ func TestH2SinkProtocolError(t *testing.T) {
 	}
 	if _, bad := s.Requests(); bad != 1 {
 		t.Errorf("%d bad, want 1 (the protocol error)", bad)
+	}
+}
+
+// TestHTTPSinkTLS: a sink started with TLS (--sink-tls) serves HTTP/2 to a
+// client that negotiates h2 by ALPN and HTTP/1.1 to one that offers only
+// http/1.1, on the same listener, and counts both clients' messages.
+func TestHTTPSinkTLS(t *testing.T) {
+	l, rec := testRecorder(t)
+	s, err := startHTTPSink("127.0.0.1:0", rec, false, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Close)
+	url := s.URL("127.0.0.1", 1)
+	if !strings.HasPrefix(url, "https://") || !strings.HasSuffix(url, "#insecure") {
+		t.Errorf("URL %q, want https://…#insecure", url)
+	}
+	for i, wantProto := range []int{2, 1} {
+		tr := &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}, ForceAttemptHTTP2: wantProto == 2}
+		if wantProto == 1 {
+			tr.TLSNextProto = map[string]func(string, *tls.Conn) http.RoundTripper{} // offers http/1.1 only
+		}
+		t.Cleanup(tr.CloseIdleConnections)
+		c := &http.Client{Transport: tr, Timeout: 20 * time.Second}
+		st, proto, err := h2Post(c, url, drainBody(t, l, 1, 0, uint32(3*i), 3), 3, false)
+		if err != nil || st != 200 || proto != wantProto {
+			t.Errorf("client %d: status %d over HTTP/%d, %v; want 200 over HTTP/%d", i, st, proto, err, wantProto)
+		}
+	}
+	if got := rec.Totals(false); got.Received != 6 || got.OutOfOrder != 0 || got.Corrupt != 0 {
+		t.Errorf("counts %+v: want 6 received, in order", got)
 	}
 }

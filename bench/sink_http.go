@@ -4,9 +4,16 @@ import (
 	"bufio"
 	"bytes"
 	"compress/gzip"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"errors"
 	"fmt"
 	"io"
+	"math/big"
 	"net"
 	"strconv"
 	"sync"
@@ -28,6 +35,7 @@ type HTTPSink struct {
 	rec *Recorder
 
 	otlp  bool          // bodies are OTLP ExportLogsServiceRequests (sink_otlp.go)
+	tls   bool          // the listener speaks TLS (sinkTLSConfig)
 	delay time.Duration // wait before each answer, as a real receiver takes (the platform scenario)
 
 	mu   sync.Mutex
@@ -40,23 +48,56 @@ const maxSinkBody = 64 << 20
 
 // StartHTTPSink listens on addr (host:0 for a free port).
 func StartHTTPSink(addr string, rec *Recorder) (*HTTPSink, error) {
-	return startHTTPSink(addr, rec, false)
+	return startHTTPSink(addr, rec, false, false)
 }
 
-func startHTTPSink(addr string, rec *Recorder, otlp bool) (*HTTPSink, error) {
+// startHTTPSink is StartHTTPSink for OTLP bodies (otlp) and over TLS
+// (useTLS: sinkTLSConfig).
+func startHTTPSink(addr string, rec *Recorder, otlp, useTLS bool) (*HTTPSink, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("http sink: %w", err)
 	}
-	s := &HTTPSink{rec: rec, otlp: otlp}
+	if useTLS {
+		cfg, err := sinkTLSConfig()
+		if err != nil {
+			ln.Close()
+			return nil, fmt.Errorf("http sink: %w", err)
+		}
+		ln = tls.NewListener(ln, cfg)
+	}
+	s := &HTTPSink{rec: rec, otlp: otlp, tls: useTLS}
 	s.start(ln, s.serve)
 	return s, nil
 }
 
-// URL is the drain URL of endpoint i.
+// URL is the drain URL of endpoint i: https with the fragment #insecure
+// (the router does not verify the sink's certificate) over TLS.
 func (s *HTTPSink) URL(host string, i int) string {
 	_, port, _ := net.SplitHostPort(s.ln.Addr().String())
+	if s.tls {
+		return "https://" + net.JoinHostPort(host, port) + "/d/" + strconv.Itoa(i) + "#insecure"
+	}
 	return "http://" + net.JoinHostPort(host, port) + "/d/" + strconv.Itoa(i)
+}
+
+// sinkTLSConfig is the TLS of the HTTP sinks: a self-signed ECDSA P-256
+// certificate made for the run, h2 and http/1.1 offered by ALPN (serve
+// tells them apart by the HTTP/2 preface, as it does in cleartext).
+func sinkTLSConfig() (*tls.Config, error) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, err
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "logplex bench sink"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		return nil, err
+	}
+	return &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}},
+		NextProtos: []string{"h2", "http/1.1"}}, nil
 }
 
 // Requests and Errors are the requests served and the malformed ones.

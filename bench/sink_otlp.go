@@ -14,7 +14,7 @@ import (
 
 // StartOTLPSink listens on addr (host:0 for a free port).
 func StartOTLPSink(addr string, rec *Recorder) (*HTTPSink, error) {
-	return startHTTPSink(addr, rec, true)
+	return startHTTPSink(addr, rec, true, false)
 }
 
 // otlpURL is the OTLP drain URL of endpoint i of an OTLP sink.
