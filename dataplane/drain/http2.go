@@ -321,8 +321,10 @@ func (h *h2Host) detach(hc *h2Conn, c *httpConns) {
 type h2Conn struct {
 	host     *h2Host
 	nc       net.Conn
-	rfr      *http2.Framer // the reader's
-	lastRead atomic.Int64  // when the reader last read a frame (UnixNano)
+	rfr      *http2.Framer  // the reader's
+	dec      *hpack.Decoder // the reader's: decodes the answers' header blocks (onField)
+	head     h2Head         // the header block being read (the reader's, with mu)
+	lastRead atomic.Int64   // when the reader last read a frame (UnixNano)
 	started  time.Time
 	kick     chan struct{} // wakes the writer
 	done     chan struct{} // closed when the connection fails or closes
@@ -383,9 +385,9 @@ func newH2Conn(h *h2Host, nc net.Conn, deadline time.Time) (*h2Conn, error) {
 		connWin: 65535, streamInit: 65535, maxFrame: 16384, maxStreams: h2MaxDrainsPerConn}
 	hc.wfr = http2.NewFramer(&hc.wbuf, nil)
 	hc.rfr = http2.NewFramer(nil, bufio.NewReaderSize(nc, 16<<10))
-	hc.rfr.ReadMetaHeaders = hpack.NewDecoder(4096, nil)
-	hc.rfr.MaxHeaderListSize = httpMaxHeaderBytes
 	hc.rfr.SetMaxReadFrameSize(16384) // what we accept: the default, as we do not raise SETTINGS_MAX_FRAME_SIZE
+	hc.dec = hpack.NewDecoder(4096, hc.onField)
+	hc.dec.SetMaxStringLength(httpMaxHeaderBytes)
 	hc.wbuf.WriteString(http2.ClientPreface)
 	_ = hc.wfr.WriteSettings(http2.Setting{ID: http2.SettingEnablePush, Val: 0},
 		http2.Setting{ID: http2.SettingInitialWindowSize, Val: h2RecvWindow},
@@ -801,29 +803,14 @@ func (hc *h2Conn) onFrame(f http2.Frame) (idle bool, err error) {
 		} else if st := hc.streams[f.StreamID]; st != nil {
 			st.win += int64(f.Increment)
 		}
-	case *http2.MetaHeadersFrame:
-		st := hc.streams[f.StreamID]
-		if st == nil {
-			return false, nil // cancelled
+	case *http2.HeadersFrame:
+		hc.startHead(f.StreamID, f.StreamEnded())
+		if err := hc.headerBlock(f.HeaderBlockFragment(), f.HeadersEnded()); err != nil {
+			return false, err
 		}
-		status, err := strconv.Atoi(f.PseudoValue("status"))
-		if err != nil || status < 100 || status > 999 {
-			hc.answered(st, errHTTPResponse, f.StreamEnded())
-			return false, nil
-		}
-		if status < 200 {
-			return false, nil // interim
-		}
-		a := st.a
-		a.got, a.keep, a.status, a.body, a.tooLarge = true, true, status, a.body[:0], false
-		a.retryAfter = nil
-		for _, hf := range f.RegularFields() {
-			if hf.Name == "retry-after" {
-				a.retryAfter = []byte(hf.Value)
-			}
-		}
-		if f.StreamEnded() || !st.wantBody { // without wantBody the status is all the drain reads
-			hc.answered(st, nil, f.StreamEnded())
+	case *http2.ContinuationFrame: // the Framer lets none but the block's own come between
+		if err := hc.headerBlock(f.HeaderBlockFragment(), f.HeadersEnded()); err != nil {
+			return false, err
 		}
 	case *http2.DataFrame:
 		hc.recvUnacked += int64(f.Length)
@@ -866,6 +853,95 @@ func (hc *h2Conn) onFrame(f http2.Frame) (idle bool, err error) {
 		return false, errors.New("http2: push promise, though push is disabled")
 	}
 	return hc.closing && len(hc.streams) == 0 && len(hc.queue) == 0, nil
+}
+
+// h2Head is what the reader keeps of the header block it is reading: the
+// fields a drain reads of an answer, nothing else.
+type h2Head struct {
+	stream     uint32
+	ended      bool // its HEADERS ended the stream
+	size       int  // the block's bytes so far
+	status     int  // :status, -1 absent or malformed
+	retryAfter []byte
+	hasRetry   bool
+}
+
+// startHead starts reading a header block of stream id (with mu); ended:
+// its HEADERS ended the stream.
+func (hc *h2Conn) startHead(id uint32, ended bool) {
+	hc.head = h2Head{stream: id, ended: ended, status: -1, retryAfter: hc.head.retryAfter[:0]}
+	hc.dec.SetEmitEnabled(hc.streams[id] != nil) // a cancelled stream's is decoded, not read
+}
+
+// headerBlock decodes the next fragment of the header block being read and
+// acts on the block once it ended (with mu). The fragments are decoded as
+// they come, so a block is never held whole; past httpMaxHeaderBytes it
+// fails the connection, as an HTTP/1.1 head that long does.
+func (hc *h2Conn) headerBlock(frag []byte, end bool) error {
+	if hc.head.size += len(frag); hc.head.size > httpMaxHeaderBytes {
+		return fmt.Errorf("http2: a header block over %d bytes", httpMaxHeaderBytes)
+	}
+	if _, err := hc.dec.Write(frag); err != nil {
+		return fmt.Errorf("http2: header block: %w", err)
+	}
+	if !end {
+		return nil
+	}
+	if err := hc.dec.Close(); err != nil {
+		return fmt.Errorf("http2: header block: %w", err)
+	}
+	hc.onHead()
+	return nil
+}
+
+// onField takes a field of the header block being read (the decoder's
+// emit function, with mu). Once a success's :status is known nothing else
+// is read: the decoder then skips the other fields' strings instead of
+// making them (an answer's date, server, content type…), so an answer
+// costs no allocation; a failure's Retry-After is kept.
+func (hc *h2Conn) onField(f hpack.HeaderField) {
+	switch f.Name {
+	case ":status":
+		hc.head.status = -1
+		if n, err := strconv.Atoi(f.Value); err == nil && n >= 100 && n <= 999 {
+			hc.head.status = n
+		}
+		if hc.head.status >= 100 && hc.head.status < 300 {
+			hc.dec.SetEmitEnabled(false)
+		}
+	case "retry-after":
+		hc.head.retryAfter = append(hc.head.retryAfter[:0], f.Value...)
+		hc.head.hasRetry = true
+	}
+}
+
+// onHead acts on a header block read whole: the answer's head, an interim
+// answer, or the trailers after an answer's body (with mu).
+func (hc *h2Conn) onHead() {
+	h := &hc.head
+	st := hc.streams[h.stream]
+	if st == nil {
+		return // cancelled
+	}
+	a := st.a
+	switch {
+	case a.got: // trailers
+		if h.ended {
+			hc.answered(st, nil, true)
+		}
+	case h.status < 0:
+		hc.answered(st, errHTTPResponse, h.ended)
+	case h.status < 200: // interim
+	default:
+		a.got, a.keep, a.status, a.body, a.tooLarge = true, true, h.status, a.body[:0], false
+		a.retryAfter = nil
+		if h.hasRetry {
+			a.retryAfter = append(a.retryAfter[:0], h.retryAfter...)
+		}
+		if h.ended || !st.wantBody { // without wantBody the status is all the drain reads
+			hc.answered(st, nil, h.ended)
+		}
+	}
 }
 
 // goAway ends the connection after a protocol error of the receiver.

@@ -401,7 +401,7 @@ func TestHTTP2Retries(t *testing.T) {
 // the drain its request and the connection: the drain tries again on a
 // new connection.
 func TestHTTP2HostileReceiver(t *testing.T) {
-	for _, mode := range []string{"garbage", "badsettings", "silent", "bigframe"} {
+	for _, mode := range []string{"garbage", "badsettings", "silent", "bigframe", "bigheaders"} {
 		t.Run(mode, func(t *testing.T) {
 			ln, err := net.Listen("tcp", "127.0.0.1:0")
 			if err != nil {
@@ -448,6 +448,25 @@ func TestHTTP2HostileReceiver(t *testing.T) {
 								time.Sleep(20 * time.Millisecond)
 							}
 							return
+						case "bigheaders": // the answer's header block never ends: 16 KiB fragments of valid HPACK (":status: 200", indexed) every 20 ms
+							var id uint32
+							for id == 0 {
+								f, err := fr.ReadFrame()
+								if err != nil {
+									return
+								}
+								if h, ok := f.(*http2.HeadersFrame); ok {
+									id = h.StreamID
+								}
+							}
+							go func() { _, _ = io.Copy(io.Discard, br) }()
+							frag := bytes.Repeat([]byte{0x88}, 16<<10)
+							err := fr.WriteHeaders(http2.HeadersFrameParam{StreamID: id, BlockFragment: frag})
+							for err == nil {
+								time.Sleep(20 * time.Millisecond)
+								err = fr.WriteContinuation(id, false, frag)
+							}
+							return
 						}
 						_, _ = io.Copy(io.Discard, br)
 					}()
@@ -456,7 +475,8 @@ func TestHTTP2HostileReceiver(t *testing.T) {
 			o := testOptions(Options{HTTP2: HTTP2All, HTTPReconnectTime: time.Millisecond, HTTPRequestTimeout: 200 * time.Millisecond})
 			url := "http://" + ln.Addr().String()
 			// patient's requests wait as long as it takes: in bigframe
-			// mode, only the frame can end its connection.
+			// and bigheaders modes, only the frame or the header block's
+			// size can end its connection.
 			patient := o // shares o's connections
 			patient.HTTPRequestTimeout = time.Hour
 			var d *Drain
@@ -471,7 +491,7 @@ func TestHTTP2HostileReceiver(t *testing.T) {
 				waitFor(t, wait, "the patient drain's request", func() bool { return o.h2.open.Load() == 1 })
 				d = startHTTP(t, o, url+"/d/0", "")
 				push(d, testMsg(1))
-			case "bigframe":
+			case "bigframe", "bigheaders":
 				d = startHTTP(t, patient, url+"/d/0", "")
 				push(d, testMsg(1))
 				<-accepted
@@ -536,4 +556,82 @@ func TestHTTP2SweepEndsEachRequestAtItsDeadline(t *testing.T) {
 			t.Errorf("connection failed (%v) or still queues %d requests", hc.err, len(hc.queue))
 		}
 	})
+}
+
+// An answer's header block, read as the reader reads it (startHead, then
+// headerBlock): the status and a failure's Retry-After are kept, an
+// interim answer waits for the final one, trailers end a stream whose body
+// was read, a malformed status is an error; a success's other fields are
+// skipped without allocating, however the receiver encodes them.
+func TestHTTP2AnswerHead(t *testing.T) {
+	hc := &h2Conn{streams: map[uint32]*h2Stream{}}
+	hc.dec = hpack.NewDecoder(4096, hc.onField)
+	block := func(fields ...string) []byte {
+		var b bytes.Buffer
+		enc := hpack.NewEncoder(&b)
+		for i := 0; i < len(fields); i += 2 { // all but :status never indexed: the decoder meets every string every time
+			_ = enc.WriteField(hpack.HeaderField{Name: fields[i], Value: fields[i+1], Sensitive: fields[i] != ":status"})
+		}
+		return b.Bytes()
+	}
+	stream := func(wantBody bool) *h2Stream {
+		st := &h2Stream{id: 1, done: make(chan error, 1), a: &httpAnswer{}, wantBody: wantBody}
+		hc.streams[1] = st
+		return st
+	}
+	read := func(b []byte, ended bool) {
+		t.Helper()
+		hc.startHead(1, ended)
+		if err := hc.headerBlock(b, true); err != nil {
+			t.Fatal(err)
+		}
+	}
+	outcome := func(st *h2Stream) (error, bool) {
+		select {
+		case err := <-st.done:
+			return err, true
+		default:
+			return nil, false
+		}
+	}
+
+	st := stream(false)
+	read(block(":status", "100"), false)
+	if _, done := outcome(st); done || st.a.got {
+		t.Errorf("an interim answer ended the request")
+	}
+	read(block(":status", "429", "date", "Mon, 07 Dec 2026 16:00:00 GMT", "retry-after", "7"), true)
+	if err, done := outcome(st); !done || err != nil || st.a.status != 429 || string(st.a.retryAfter) != "7" {
+		t.Errorf("429: done %v err %v status %d retry-after %q, want 429 with 7", done, err, st.a.status, st.a.retryAfter)
+	}
+
+	st = stream(false)
+	read(block(":status", "abc"), true)
+	if err, done := outcome(st); !done || !errors.Is(err, errHTTPResponse) {
+		t.Errorf("malformed status: done %v err %v, want errHTTPResponse", done, err)
+	}
+
+	st = stream(true)
+	read(block(":status", "200", "content-type", "text/plain"), false)
+	if _, done := outcome(st); done || !st.a.got || st.a.status != 200 {
+		t.Errorf("head of an answer with a body: got %v status %d, or ended early", st.a.got, st.a.status)
+	}
+	read(block("x-checksum", "abc"), true)
+	if err, done := outcome(st); !done || err != nil {
+		t.Errorf("trailers: done %v err %v, want the request answered", done, err)
+	}
+
+	ok := block(":status", "200", "date", "Mon, 07 Dec 2026 16:00:00 GMT", "server", "receiver/1.0",
+		"content-type", "text/plain; charset=utf-8", "retry-after", "120")
+	st = stream(false)
+	allocs := testing.AllocsPerRun(100, func() {
+		hc.streams[1], st.finished, st.a.got = st, false, false
+		read(ok, true)
+		if err, done := outcome(st); !done || err != nil || st.a.status != 200 || st.a.retryAfter != nil {
+			t.Fatalf("200: done %v err %v status %d retry-after %q", done, err, st.a.status, st.a.retryAfter)
+		}
+	})
+	if allocs != 0 {
+		t.Errorf("%v allocations per answer, want 0", allocs)
+	}
 }
