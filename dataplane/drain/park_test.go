@@ -164,7 +164,7 @@ func TestHTTPParkedIdleCloseFollowsLastUse(t *testing.T) {
 	waitFor(t, wait, "the second delivery", func() bool { return ep.msgs.Load() == 2 })
 	last := time.Now()
 	waitFor(t, 10*keep, "the idle connection closed", func() bool { return !d.Status().Connected && parked(d) })
-	if idle := time.Since(last); idle < keep-keep/10 {
+	if idle := time.Since(last); idle < keep-keep/4 { // closing at the first fire would give about keep/2
 		t.Errorf("connection closed %v after its last request, want the keep-alive %v", idle, keep)
 	}
 	if n := ep.reqs.Load(); n != 2 {
