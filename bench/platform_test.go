@@ -83,3 +83,39 @@ func TestResyncPerMinute(t *testing.T) {
 		}
 	}
 }
+
+// The one-core targets are checked on runs pinned to one CPU at the
+// router's default settings only.
+func TestOneCoreChecks(t *testing.T) {
+	pinned := map[string]string{"router_cpus": "1", "router_settings": "default"}
+	check := func(r Result) (met, checked bool) {
+		t.Helper()
+		cs := Checks([]Result{r})
+		if len(cs) > 1 || (len(cs) == 1 && cs[0].Got == "") {
+			t.Errorf("%s: checks %+v, want one that says what was measured", r.Scenario, cs)
+		}
+		return len(cs) == 1 && cs[0].Met, len(cs) == 1
+	}
+	for _, tc := range []struct {
+		name string
+		r    Result
+		met  bool
+	}{
+		{"50k, 0.14 of the core, p99 45 ms, 21 per POST", Result{Scenario: "tcp-to-history@50k", Knobs: pinned, RouterCores: 0.14, P99Ms: 45, Delivered: 2100, DrainRequests: 100}, true},
+		{"50k, 10.5 per POST", Result{Scenario: "tcp-to-history@50k", Knobs: pinned, RouterCores: 0.14, P99Ms: 45, Delivered: 2100, DrainRequests: 200}, false},
+		{"50k, 0.16 of the core", Result{Scenario: "tcp-to-history@50k", Knobs: pinned, RouterCores: 0.16, P99Ms: 45, Delivered: 2100, DrainRequests: 100}, false},
+		{"2.02 M msgs/s a core", Result{Scenario: "tcp-to-history", Knobs: pinned, InMsgsPerSec: 2e6, RouterCores: 0.99}, true},
+		{"1.92 M msgs/s a core", Result{Scenario: "tcp-to-history", Knobs: pinned, InMsgsPerSec: 1.9e6, RouterCores: 0.99}, false},
+		{"2.9 M msgs/s a core, a message dropped", Result{Scenario: "tcp-to-history", Knobs: pinned, InMsgsPerSec: 1.9e6, RouterCores: 0.65, RouterDropped: 1}, false},
+	} {
+		if met, checked := check(tc.r); !checked || met != tc.met {
+			t.Errorf("%s: met %v (checked %v), want %v", tc.name, met, checked, tc.met)
+		}
+	}
+	for _, knobs := range []map[string]string{{"router_cpus": "1"}, {"router_cpus": "0-1", "router_settings": "default"}, {}} {
+		r := Result{Scenario: "tcp-to-history", Knobs: knobs, InMsgsPerSec: 2e6, RouterCores: 0.5}
+		if _, checked := check(r); checked {
+			t.Errorf("knobs %v: checked, want no check (not one core at the defaults)", knobs)
+		}
+	}
+}

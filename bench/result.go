@@ -147,10 +147,37 @@ func Checks(rs []Result) []Check {
 		add(r.Scenario, "RSS <= 256 MiB with 10 000 connections", fmt.Sprintf("peak %.1f MiB", r.RSSPeakMiB), r.RSSPeakMiB <= 256)
 	}
 	platformChecks(by, add)
+	oneCoreChecks(by, add)
 	if r := by["idle"]; r != nil {
 		add(r.Scenario, "idle RSS of logplex all <= 64 MiB", fmt.Sprintf("%.1f MiB", r.RSSEndMiB), r.RSSEndMiB <= 64)
 	}
 	return cs
+}
+
+// oneCoreChecks are issue 15's targets for the router on a core of its
+// own (--router-cpus with one CPU) at its default settings (no --knob).
+func oneCoreChecks(by map[string]*Result, add func(scn, target, got string, met bool)) {
+	oneCore := func(r *Result) bool {
+		cpus, err := cpuList(r.Knobs["router_cpus"])
+		return r.Knobs["router_cpus"] != "" && err == nil && len(cpus) == 1 && r.Knobs["router_settings"] == "default"
+	}
+	if r := by["tcp-to-history@50k"]; r != nil && oneCore(r) {
+		perPOST := 0.0
+		if r.DrainRequests > 0 {
+			perPOST = float64(r.Delivered) / float64(r.DrainRequests)
+		}
+		add(r.Scenario, "one router core, default settings: <= 15 % of the core, p99 <= 50 ms, >= 20 messages per POST",
+			fmt.Sprintf("%.2f of the core, p99 %.2f ms, %.1f messages per POST", r.RouterCores, r.P99Ms, perPOST),
+			r.RouterCores <= 0.15 && r.P99Ms > 0 && r.P99Ms <= 50 && perPOST >= 20)
+	}
+	if r := by["tcp-to-history"]; r != nil && oneCore(r) && r.RouterCores > 0 {
+		perCore := r.InMsgsPerSec / r.RouterCores
+		// Messages dropped cost the router less than messages delivered:
+		// a rate with losses does not count.
+		add(r.Scenario, "one router core, default settings: >= 2 000 000 msgs/s per router core, nothing lost (100 HTTP drains + history)",
+			fmt.Sprintf("%s msgs/s per core (%s msgs/s at %.2f cores; %s)", count(perCore), count(r.InMsgsPerSec), r.RouterCores, lossText(r)),
+			perCore >= 2e6 && r.Loss() == 0 && r.RouterDropped == 0)
+	}
 }
 
 func lossText(r *Result) string {

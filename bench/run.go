@@ -187,6 +187,12 @@ func (r *scenarioRun) settings(defaults map[string]string) error {
 		name, v, _ := strings.Cut(e, "=")
 		k["env "+name] = v
 	}
+	if o.RouterCPUs != "" {
+		k["router_cpus"] = o.RouterCPUs
+	}
+	if len(r.ks.flags)+len(r.ks.env) == 0 {
+		k["router_settings"] = "default" // no --knob: what oneCoreChecks require
+	}
 	return nil
 }
 
