@@ -863,7 +863,6 @@ type h2Head struct {
 	size       int  // the block's bytes so far
 	status     int  // :status, -1 absent or malformed
 	retryAfter []byte
-	hasRetry   bool
 }
 
 // startHead starts reading a header block of stream id (with mu); ended:
@@ -911,7 +910,6 @@ func (hc *h2Conn) onField(f hpack.HeaderField) {
 		}
 	case "retry-after":
 		hc.head.retryAfter = append(hc.head.retryAfter[:0], f.Value...)
-		hc.head.hasRetry = true
 	}
 }
 
@@ -934,10 +932,7 @@ func (hc *h2Conn) onHead() {
 	case h.status < 200: // interim
 	default:
 		a.got, a.keep, a.status, a.body, a.tooLarge = true, true, h.status, a.body[:0], false
-		a.retryAfter = nil
-		if h.hasRetry {
-			a.retryAfter = append(a.retryAfter[:0], h.retryAfter...)
-		}
+		a.retryAfter = append(a.retryAfter[:0], h.retryAfter...)
 		if h.ended || !st.wantBody { // without wantBody the status is all the drain reads
 			hc.answered(st, nil, h.ended)
 		}

@@ -627,7 +627,7 @@ func TestHTTP2AnswerHead(t *testing.T) {
 	allocs := testing.AllocsPerRun(100, func() {
 		hc.streams[1], st.finished, st.a.got = st, false, false
 		read(ok, true)
-		if err, done := outcome(st); !done || err != nil || st.a.status != 200 || st.a.retryAfter != nil {
+		if err, done := outcome(st); !done || err != nil || st.a.status != 200 || len(st.a.retryAfter) != 0 {
 			t.Fatalf("200: done %v err %v status %d retry-after %q", done, err, st.a.status, st.a.retryAfter)
 		}
 	})

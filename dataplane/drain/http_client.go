@@ -43,7 +43,7 @@ var httpReaders = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 40
 // httpAnswer is what a drain reads of a response.
 type httpAnswer struct {
 	status     int
-	retryAfter []byte // the Retry-After value (copied), nil if absent
+	retryAfter []byte // the Retry-After value (copied), empty if absent
 	body       []byte // the body (wantBody only), at most httpMaxResponseBody
 	tooLarge   bool   // the body was longer than httpMaxResponseBody (not read)
 	keep       bool   // the connection may carry the next request
