@@ -91,12 +91,17 @@ func TestSIGTERMFlushesDrains(t *testing.T) {
 func TestSIGTERMReadsOpenSyslogConnections(t *testing.T) {
 	sink := StartHTTPSink(t)
 	p := StartAll(t, binPath, t.TempDir(), "--allow-private-drains", "--shutdown-timeout", "20s",
-		"--http-drain-buffer-size", "200000")
+		"--drain-status-interval", "100ms", "--http-drain-buffer-size", "200000")
 	ch, tok := createChannel(t, p, "app")
 	r := Do(t, "POST", "http://"+p.API+"/v2/channels/"+ch+"/drains", p.User, p.Pass, nil, []byte(`{"url":"`+sink.URL+`"}`))
 	if r.Status != 201 {
 		t.Fatalf("add drain: %d %s", r.Status, r.Body)
 	}
+	// As in TestSIGTERMFlushesDrains: the first messages must find the
+	// drain in the data plane's snapshot, or they go to history alone.
+	var drain struct{ ID int64 }
+	JSON(t, r, &drain)
+	waitDrainRunning(t, p.V3, ch, drain.ID, nil, p.User, p.Pass, 1)
 	// One sender's partial frame: its length prefix promises more.
 	partial := "500 <134>1 2012-12-10T03:00:48Z h " + tok + " web.1 - - half"
 	pc, err := net.Dial("tcp", p.Syslog)
