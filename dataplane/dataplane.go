@@ -193,7 +193,7 @@ func (d *DataPlane) SetDenyLogsIngress(on bool) { d.http.DenyLogsIngress.Store(o
 // way out it drains ingest first (ShutdownTimeout/2 at most: see
 // Options.ShutdownTimeout), then lets every drain flush what it holds until
 // ShutdownTimeout after the start of the shutdown, and logs what was
-// discarded.
+// discarded and what the drains could not deliver.
 func (d *DataPlane) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -223,14 +223,15 @@ func (d *DataPlane) Run(ctx context.Context) error {
 	read := time.Since(start)
 	sctx, scancel := context.WithDeadline(context.Background(), start.Add(d.opts.ShutdownTimeout))
 	defer scancel()
-	d.Drains.Close(sctx)
+	undelivered := d.Drains.Close(sctx)
 	disc := d.tcp.Discarded()
 	bytes, frames := disc.Bytes.Load(), disc.Frames.Load()
 	if d.tls != nil {
 		bytes += d.tls.Discarded().Bytes.Load()
 	}
 	d.log.Info("data plane stopped", "ingest_drained_in", read.String(), "took", time.Since(start).String(),
-		"discarded_bytes", bytes, "discarded_frames", frames, "refused_connections", disc.Conns.Load())
+		"discarded_bytes", bytes, "discarded_frames", frames, "refused_connections", disc.Conns.Load(),
+		"drains_undelivered", undelivered)
 	return err
 }
 

@@ -80,14 +80,54 @@ func TestSIGTERMFlushesDrains(t *testing.T) {
 	})
 }
 
+// TestSIGTERMCountsUndelivered: the receiver holds every request past
+// --shutdown-timeout. The data plane exits on time, its final line counts
+// every message the drain held (none delivered, none announced in an L10
+// notice), and the drain logs what it dropped.
+func TestSIGTERMCountsUndelivered(t *testing.T) {
+	sink := StartHTTPSink(t)
+	sink.SetStatus(func(int) int { time.Sleep(3 * time.Second); return 503 })
+	p := StartAll(t, binPath, t.TempDir(), "--allow-private-drains", "--shutdown-timeout", "1s", "--drain-status-interval", "100ms")
+	ch, tok := createChannel(t, p, "app")
+	r := Do(t, "POST", "http://"+p.API+"/v2/channels/"+ch+"/drains", p.User, p.Pass, nil, []byte(`{"url":"`+sink.URL+`"}`))
+	var drain struct{ ID int64 }
+	JSON(t, r, &drain)
+	waitDrainRunning(t, p.V3, ch, drain.ID, nil, p.User, p.Pass, 1)
+	const n = 50
+	msgs := make([]string, n)
+	for i := range msgs {
+		msgs[i] = fmt.Sprintf("<134>1 2012-12-10T03:00:48Z h %s web.1 - - seq=%d", tok, i)
+	}
+	if st := postLogs(t, p, tok, msgs...); st != 204 {
+		t.Fatalf("POST /logs: %d", st)
+	}
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-p.done:
+	case <-time.After(30 * time.Second):
+		t.Fatal("did not exit within 30 s of SIGTERM")
+	}
+	out := p.Output()
+	if got := logInt(t, finalLine(t, out), "drains_undelivered"); got != n {
+		t.Errorf("drains_undelivered=%d, want %d\n%s", got, n, out)
+	}
+	if !strings.Contains(out, `msg="http drain stopped with undelivered messages"`) {
+		t.Errorf("no warning from the drain:\n%s", out)
+	}
+}
+
 // TestSIGTERMReadsOpenSyslogConnections is issue 17 item 2: numbered
 // messages flow over open syslog connections when the data plane gets
 // SIGTERM, and the senders go on writing for a moment (as a shipper does
 // before it notices). Every frame the kernel accepted is read, routed and
 // delivered to the drain (or reported dropped by its L10 lines, when the
 // sink falls behind), or counted as discarded in the final log line:
-// delivered + L10 + discarded = sent, exactly. One connection ends with half a
-// frame, which the shutdown discards and counts (bytes, no frame).
+// delivered + L10 + discarded = sent, exactly (+ what the line counts as
+// undelivered by the drains, should the flush run out of time). One
+// connection ends with half a frame, which the shutdown discards and counts
+// (bytes, no frame).
 func TestSIGTERMReadsOpenSyslogConnections(t *testing.T) {
 	sink := StartHTTPSink(t)
 	p := StartAll(t, binPath, t.TempDir(), "--allow-private-drains", "--shutdown-timeout", "20s",
@@ -176,6 +216,8 @@ func TestSIGTERMReadsOpenSyslogConnections(t *testing.T) {
 	}
 	line := finalLine(t, p.Output())
 	discBytes, discFrames := logInt(t, line, "discarded_bytes"), logInt(t, line, "discarded_frames")
+	// What the drains gave up when their flush ran out of time.
+	undelivered := logInt(t, line, "drains_undelivered")
 	total, delivered := 100, 0 // the /logs request's 100
 	if d, _ := sink.CountRange(9_000_000, 9_000_100); d != 100 {
 		t.Errorf("the /logs request in flight: %d of 100 delivered", d)
@@ -194,9 +236,9 @@ func TestSIGTERMReadsOpenSyslogConnections(t *testing.T) {
 		total, delivered, all, l10, discFrames, discBytes, line)
 	// A loaded machine's sink may fall behind: what the drain's buffer
 	// dropped is reported in L10 lines, and counted here.
-	if delivered+l10+discFrames != total || all != delivered {
-		t.Fatalf("delivered %d + discarded %d != sent %d (sink holds %d, L10 %d)\n%s",
-			delivered, discFrames, total, all, l10, p.Output())
+	if delivered+l10+discFrames+undelivered != total || all != delivered {
+		t.Fatalf("delivered %d + discarded %d + undelivered %d != sent %d (sink holds %d, L10 %d)\n%s",
+			delivered, discFrames, undelivered, total, all, l10, p.Output())
 	}
 	if discBytes != len(partial) {
 		t.Fatalf("discarded bytes %d, want %d (the partial frame)", discBytes, len(partial))

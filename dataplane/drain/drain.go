@@ -41,6 +41,7 @@ package drain
 
 import (
 	"context"
+	"log/slog"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -368,6 +369,23 @@ type Drain struct {
 	changes *changeList
 	touched atomic.Bool
 	stopped atomic.Bool
+
+	// unreported counts the messages its stop gave up on, or that were
+	// dropped before it and still awaited their L10 notice: neither
+	// delivered nor announced to the receiver (Manager.Close adds them up).
+	unreported atomic.Int64
+}
+
+// stoppedUnreported records, once the final flush is over, the messages
+// the stop dropped (dropped) and those dropped before it whose L10 notice
+// never went (earlier), and logs them if there are any.
+func (d *Drain) stoppedUnreported(log *slog.Logger, kind string, dropped, earlier int) {
+	n := dropped + earlier
+	if n <= 0 {
+		return
+	}
+	d.unreported.Add(int64(n))
+	log.Warn(kind+" drain stopped with undelivered messages", "dropped", dropped, "unreported_earlier", earlier)
 }
 
 // senderMemo is what a drain keeps of a sender it let go, for the next.

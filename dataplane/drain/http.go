@@ -729,6 +729,14 @@ func (s *httpSender) finish() {
 	if lost > 0 {
 		s.d.Stats.AddDropped(lost)
 	}
+	// What no L10 notice will announce: the loss just counted, frames
+	// dropped earlier and buffer losses still waiting for a frame to
+	// carry them (that of the frame in hand included).
+	earlier := s.dropped + s.carry
+	if s.fr.msgs > 0 {
+		earlier += s.fr.loss
+	}
+	s.d.stoppedUnreported(s.logger(), "http", lost, earlier)
 	s.fr.msgs = 0
 	s.inHand.Store(0)
 }

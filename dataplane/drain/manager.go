@@ -296,8 +296,9 @@ func (m *Manager) start(cfg *config.Drain) *Drain {
 // Close stops every drain, each flushing what it holds until ctx's deadline
 // (the shutdown timeout; without a deadline, the stop grace), and returns
 // when all have stopped. Whatever is still buffered then is counted as
-// dropped by its sender.
-func (m *Manager) Close(ctx context.Context) {
+// dropped by its sender. It returns the messages the drains neither
+// delivered nor announced in an L10 notice (each such drain logs its own).
+func (m *Manager) Close(ctx context.Context) (undelivered int64) {
 	m.mu.Lock()
 	m.closed = true
 	ds := make([]*Drain, 0, len(m.running))
@@ -315,4 +316,8 @@ func (m *Manager) Close(ctx context.Context) {
 	m.stopAll(ds, max(grace, 0))
 	m.spill.detach(ds)
 	m.spill.close()
+	for _, d := range ds {
+		undelivered += d.unreported.Load()
+	}
+	return undelivered
 }

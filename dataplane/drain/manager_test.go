@@ -345,3 +345,36 @@ func TestManagerUpdateOneDrainAllocs(t *testing.T) {
 		t.Fatal("the last change did not apply")
 	}
 }
+
+// TestManagerCloseCountsUndelivered: Close returns the messages its drains
+// neither delivered nor announced in an L10 notice: a frame refused (400)
+// before the stop, whose notice never went; a request the receiver still
+// held at the deadline; a syslog drain that could not connect.
+func TestManagerCloseCountsUndelivered(t *testing.T) {
+	refusing, holding := newCapServer(t, nil), newCapServer(t, nil)
+	refusing.setRespond(func(*capReq) (int, time.Duration) { return 400, 0 })
+	holding.setRespond(func(*capReq) (int, time.Duration) { return 200, 3 * time.Second })
+	down := newSLEndpoint(t, nil)
+	down.stop()
+	base := httpNextID.Add(3) - 3
+	urls := []string{httpURL(refusing, "http", "/"), httpURL(holding, "http", "/"), slURL("syslog", down)}
+	hashes := map[string]config.Hash{config.ChannelKey("c"): config.ChannelHash("c", "")}
+	for i, u := range urls {
+		id := base + int64(i)
+		hashes[config.DrainKey(id)] = config.DrainHash(&config.Drain{ID: id, ChannelID: "c", Token: httpTestToken, URL: u})
+	}
+	m := NewManager(testOptions(Options{StopGrace: time.Second}))
+	m.Update(config.Build(hashes, false, "1"))
+	refused, held, unsent := m.Drain(base), m.Drain(base+1), m.Drain(base+2)
+	push(refused, testMsgs(0, 5)...)
+	waitFor(t, wait, "the refused frame dropped", func() bool { return refused.Stats.Dropped.Get() == 5 })
+	push(held, testMsg(5))
+	holding.waitFor(wait, "the held request", func() bool { return len(holding.reqs) == 1 })
+	push(unsent, slMsg(0), slMsg(1), slMsg(2))
+	waitFor(t, wait, "a failed connect", func() bool { return unsent.Stats.LastError() != "" })
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	if n := m.Close(ctx); n != 5+1+3 {
+		t.Errorf("Close: %d undelivered, want 9 (5 refused and unannounced, 1 held, 3 unsent)", n)
+	}
+}

@@ -511,13 +511,13 @@ func (s *syslogSender) shutdown(flushCtx context.Context) {
 	}
 	s.d.Buf.Stow(nil, 0) // a disk spill keeps what is left
 	s.syncDrops()
-	left := 0
+	left, loss := 0, 0
 	s.d.Buf.With(func(r *ringbuf.Ring) {
 		left = r.PopWhile(func([]byte) bool { return true })
-		r.TakeLoss()
+		loss, _ = r.TakeLoss() // counted by syncDrops; no L10 will announce it
 	})
 	if left > 0 {
 		s.d.Stats.AddDropped(left)
-		s.log.Warn("syslog drain stopped with undelivered messages", "dropped", left)
 	}
+	s.d.stoppedUnreported(s.log, "syslog", left, loss)
 }
