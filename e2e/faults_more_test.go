@@ -20,6 +20,22 @@ func waitDrainRunning(t *testing.T, v3, ch string, drainID int64, header map[str
 	})
 }
 
+// addRunningDrain adds a drain of url to channel ch of the all-in-one p
+// and waits until the data plane runs it: the first messages sent after it
+// returns find the drain in the snapshot (before that, a message goes to
+// history alone). It returns the drain's id.
+func addRunningDrain(t *testing.T, p *Proc, ch, url string) int64 {
+	t.Helper()
+	r := Do(t, "POST", "http://"+p.API+"/v2/channels/"+ch+"/drains", p.User, p.Pass, nil, []byte(`{"url":"`+url+`"}`))
+	if r.Status != 201 {
+		t.Fatalf("add drain: %d %s", r.Status, r.Body)
+	}
+	var d struct{ ID int64 }
+	JSON(t, r, &d)
+	waitDrainRunning(t, p.V3, ch, d.ID, nil, p.User, p.Pass, 1)
+	return d.ID
+}
+
 // TestDrainEndpointMisbehaves is fault scenario 2 through the real binary:
 // under a steady load the drain endpoint is slow (2 s), answers 500s, 429s
 // and 404s, then recovers. Every message is delivered or reported in an L10
@@ -42,10 +58,7 @@ func TestDrainEndpointMisbehaves(t *testing.T) {
 	p := StartAll(t, binPath, t.TempDir(), "--allow-private-drains", "--http-drain-buffer-size", "300",
 		"--http-drain-target-bytes", "4096", "--http-reconnect-time", "1", "--drain-status-interval", "50ms")
 	ch, tok := createChannel(t, p, "app")
-	r := Do(t, "POST", "http://"+p.API+"/v2/channels/"+ch+"/drains", p.User, p.Pass, nil, []byte(`{"url":"`+sink.URL+`"}`))
-	var d struct{ ID int64 }
-	JSON(t, r, &d)
-	waitDrainRunning(t, p.V3, ch, d.ID, nil, p.User, p.Pass, 1)
+	addRunningDrain(t, p, ch, sink.URL)
 	const n = 3000
 	for i := 0; i < n; i += 100 { // a steady load: 100 messages every 10 ms
 		sendTCP(t, p.Syslog, tok, i, i+100, nil)

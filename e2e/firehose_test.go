@@ -19,12 +19,9 @@ func TestFirehose(t *testing.T) {
 	if f != "1" {
 		t.Fatalf("firehose channel id %s, want 1", f)
 	}
-	r := Do(t, "POST", "http://"+p.API+"/v2/channels/"+f+"/drains", p.User, p.Pass, nil, []byte(`{"url":"`+sink.URL+`"}`))
-	var d struct{ ID int64 }
-	JSON(t, r, &d)
-	waitDrainRunning(t, p.V3, f, d.ID, nil, p.User, p.Pass, 1)
+	addRunningDrain(t, p, f, sink.URL)
 	_, heroku := createChannel(t, p, "heroku")
-	r = Do(t, "POST", "http://"+p.API+"/v2/channels/2/tokens", p.User, p.Pass, nil, []byte(`{"name":"app"}`))
+	r := Do(t, "POST", "http://"+p.API+"/v2/channels/2/tokens", p.User, p.Pass, nil, []byte(`{"name":"app"}`))
 	var app struct{ Token string }
 	JSON(t, r, &app)
 	line := func(tok string, seq int) string {

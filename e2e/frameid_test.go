@@ -14,10 +14,7 @@ func TestFrameIDDedup(t *testing.T) {
 	sink := StartHTTPSink(t)
 	p := StartAll(t, binPath, t.TempDir(), "--allow-private-drains", "--drain-status-interval", "50ms")
 	ch, tok := createChannel(t, p, "app")
-	r := Do(t, "POST", "http://"+p.API+"/v2/channels/"+ch+"/drains", p.User, p.Pass, nil, []byte(`{"url":"`+sink.URL+`"}`))
-	var d struct{ ID int64 }
-	JSON(t, r, &d)
-	waitDrainRunning(t, p.V3, ch, d.ID, nil, p.User, p.Pass, 1)
+	addRunningDrain(t, p, ch, sink.URL)
 	post := func(seq int, frameID string) {
 		t.Helper()
 		body := Frame(fmt.Sprintf("<134>1 2012-12-10T03:00:48Z h %s web.1 - - seq=%d", tok, seq))

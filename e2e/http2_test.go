@@ -69,10 +69,7 @@ func sendToDrains(t *testing.T, p *Proc, sinks []*HTTPSink, n int) {
 	toks := make([]string, len(sinks))
 	for c, sink := range sinks {
 		ch, tok := createChannel(t, p, "app")
-		r := Do(t, "POST", "http://"+p.API+"/v2/channels/"+ch+"/drains", p.User, p.Pass, nil, []byte(`{"url":"`+sink.URL+`"}`))
-		var d struct{ ID int64 }
-		JSON(t, r, &d)
-		waitDrainRunning(t, p.V3, ch, d.ID, nil, p.User, p.Pass, 1)
+		addRunningDrain(t, p, ch, sink.URL)
 		toks[c] = tok
 	}
 	for i := 0; i < n; i += 50 {

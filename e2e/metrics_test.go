@@ -76,10 +76,7 @@ func TestMetricsMove(t *testing.T) {
 	})
 	p := StartAll(t, binPath, t.TempDir(), "--allow-private-drains", "--drain-status-interval", "50ms")
 	ch, tok := createChannel(t, p, "app")
-	r := Do(t, "POST", "http://"+p.API+"/v2/channels/"+ch+"/drains", p.User, p.Pass, nil, []byte(`{"url":"`+sink.URL+`"}`))
-	var d struct{ ID int64 }
-	JSON(t, r, &d)
-	waitDrainRunning(t, p.V3, ch, d.ID, nil, p.User, p.Pass, 1)
+	addRunningDrain(t, p, ch, sink.URL)
 	before := scrape(t, p)
 	names := []string{"logplex_message_received_total", "logplex_message_processed_total",
 		"logplex_message_received_malformed_total", "logplex_unknown_token_total", "logplex_unknown_channel_total",

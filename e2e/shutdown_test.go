@@ -25,15 +25,7 @@ func TestSIGTERMFlushesDrains(t *testing.T) {
 	p := StartAll(t, binPath, t.TempDir(), "--allow-private-drains", "--shutdown-timeout", "20s", "--drain-status-interval", "100ms",
 		"--http-drain-buffer-size", "100000", "--http-drain-target-bytes", "2048")
 	ch, tok := createChannel(t, p, "app")
-	r := Do(t, "POST", "http://"+p.API+"/v2/channels/"+ch+"/drains", p.User, p.Pass, nil, []byte(`{"url":"`+sink.URL+`"}`))
-	if r.Status != 201 {
-		t.Fatalf("add drain: %d %s", r.Status, r.Body)
-	}
-	// The data plane starts the drain when its snapshot has it, just after
-	// the API answered: messages routed before that have no drain to go to.
-	var drain struct{ ID int64 }
-	JSON(t, r, &drain)
-	waitDrainRunning(t, p.V3, ch, drain.ID, nil, p.User, p.Pass, 1)
+	addRunningDrain(t, p, ch, sink.URL)
 	acked := 0
 	for batch := range 20 {
 		var body strings.Builder
@@ -89,10 +81,7 @@ func TestSIGTERMCountsUndelivered(t *testing.T) {
 	sink.SetStatus(func(int) int { time.Sleep(3 * time.Second); return 503 })
 	p := StartAll(t, binPath, t.TempDir(), "--allow-private-drains", "--shutdown-timeout", "1s", "--drain-status-interval", "100ms")
 	ch, tok := createChannel(t, p, "app")
-	r := Do(t, "POST", "http://"+p.API+"/v2/channels/"+ch+"/drains", p.User, p.Pass, nil, []byte(`{"url":"`+sink.URL+`"}`))
-	var drain struct{ ID int64 }
-	JSON(t, r, &drain)
-	waitDrainRunning(t, p.V3, ch, drain.ID, nil, p.User, p.Pass, 1)
+	addRunningDrain(t, p, ch, sink.URL)
 	const n = 50
 	msgs := make([]string, n)
 	for i := range msgs {
@@ -133,15 +122,7 @@ func TestSIGTERMReadsOpenSyslogConnections(t *testing.T) {
 	p := StartAll(t, binPath, t.TempDir(), "--allow-private-drains", "--shutdown-timeout", "20s",
 		"--drain-status-interval", "100ms", "--http-drain-buffer-size", "200000")
 	ch, tok := createChannel(t, p, "app")
-	r := Do(t, "POST", "http://"+p.API+"/v2/channels/"+ch+"/drains", p.User, p.Pass, nil, []byte(`{"url":"`+sink.URL+`"}`))
-	if r.Status != 201 {
-		t.Fatalf("add drain: %d %s", r.Status, r.Body)
-	}
-	// As in TestSIGTERMFlushesDrains: the first messages must find the
-	// drain in the data plane's snapshot, or they go to history alone.
-	var drain struct{ ID int64 }
-	JSON(t, r, &drain)
-	waitDrainRunning(t, p.V3, ch, drain.ID, nil, p.User, p.Pass, 1)
+	addRunningDrain(t, p, ch, sink.URL)
 	// One sender's partial frame: its length prefix promises more.
 	partial := "500 <134>1 2012-12-10T03:00:48Z h " + tok + " web.1 - - half"
 	pc, err := net.Dial("tcp", p.Syslog)

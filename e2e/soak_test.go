@@ -34,10 +34,7 @@ func TestSoak(t *testing.T) {
 	var toks []string
 	for range 10 {
 		ch, tok := createChannel(t, p, "app")
-		r := Do(t, "POST", "http://"+p.API+"/v2/channels/"+ch+"/drains", p.User, p.Pass, nil, []byte(`{"url":"`+sink.URL+`"}`))
-		var d struct{ ID int64 }
-		JSON(t, r, &d)
-		waitDrainRunning(t, p.V3, ch, d.ID, nil, p.User, p.Pass, 1)
+		addRunningDrain(t, p, ch, sink.URL)
 		toks = append(toks, tok)
 	}
 	end := time.Now().Add(time.Duration(minutes) * time.Minute)
