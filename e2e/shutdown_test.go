@@ -43,17 +43,8 @@ func TestSIGTERMFlushesDrains(t *testing.T) {
 		t.Fatalf("the drain already had everything (%d): the test proves nothing; slow the sink", d)
 	}
 	start := time.Now()
-	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case <-p.done:
-	case <-time.After(30 * time.Second):
-		t.Fatal("did not exit within 30 s of SIGTERM")
-	}
-	if code := p.cmd.ProcessState.ExitCode(); code != 0 {
-		t.Fatalf("exit code %d after SIGTERM\n%s", code, p.Output())
-	}
+	sigterm(t, p)
+	awaitExit(t, p)
 	d, dups, l10 := sink.Counts()
 	t.Logf("SIGTERM: %d acknowledged, %d delivered (%d duplicates, %d reported dropped), exit after %v", acked, d, dups, l10, time.Since(start))
 	if d != acked || l10 != 0 {
@@ -90,14 +81,8 @@ func TestSIGTERMCountsUndelivered(t *testing.T) {
 	if st := postLogs(t, p, tok, msgs...); st != 204 {
 		t.Fatalf("POST /logs: %d", st)
 	}
-	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case <-p.done:
-	case <-time.After(30 * time.Second):
-		t.Fatal("did not exit within 30 s of SIGTERM")
-	}
+	sigterm(t, p)
+	awaitExit(t, p)
 	out := p.Output()
 	if got := logInt(t, finalLine(t, out), "drains_undelivered"); got != n {
 		t.Errorf("drains_undelivered=%d, want %d\n%s", got, n, out)
@@ -168,9 +153,7 @@ func TestSIGTERMReadsOpenSyslogConnections(t *testing.T) {
 		}()
 	}
 	Eventually(t, 20*time.Second, "load reaches the drain", func() bool { d, _, _ := sink.Counts(); return d >= 5000 })
-	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
+	sigterm(t, p)
 	// The senders go on for a while after the signal (the issue saw 36
 	// messages written 18 ms after SIGTERM vanish), then stop but keep
 	// their connections open: the data plane decides when they are done.
@@ -187,14 +170,7 @@ func TestSIGTERMReadsOpenSyslogConnections(t *testing.T) {
 	if err != nil || resp.StatusCode != 204 {
 		t.Fatalf("the /logs request in flight: %v %v", resp, err)
 	}
-	select {
-	case <-p.done:
-	case <-time.After(30 * time.Second):
-		t.Fatal("did not exit within 30 s of SIGTERM")
-	}
-	if code := p.cmd.ProcessState.ExitCode(); code != 0 {
-		t.Fatalf("exit code %d after SIGTERM\n%s", code, p.Output())
-	}
+	awaitExit(t, p)
 	line := finalLine(t, p.Output())
 	discBytes, discFrames := logInt(t, line, "discarded_bytes"), logInt(t, line, "discarded_frames")
 	// What the drains gave up when their flush ran out of time.
@@ -278,4 +254,25 @@ func logInt(t *testing.T, line, key string) int {
 	}
 	n, _ := strconv.Atoi(m[1])
 	return n
+}
+
+// sigterm sends SIGTERM to p.
+func sigterm(t *testing.T, p *Proc) {
+	t.Helper()
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// awaitExit waits for p, signalled, to exit (30 s at most) with status 0.
+func awaitExit(t *testing.T, p *Proc) {
+	t.Helper()
+	select {
+	case <-p.done:
+	case <-time.After(30 * time.Second):
+		t.Fatal("did not exit within 30 s of SIGTERM")
+	}
+	if code := p.cmd.ProcessState.ExitCode(); code != 0 {
+		t.Fatalf("exit code %d after SIGTERM\n%s", code, p.Output())
+	}
 }
