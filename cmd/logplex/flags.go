@@ -51,6 +51,7 @@ type settings struct {
 	httpDrainHTTP2                                                    string
 	httpDrainBatchAge, tcpDrainBatchAge                               time.Duration
 	httpDrainBatchWindow, tcpDrainBatchWindow                         time.Duration
+	httpDrainSparseWindow, tcpDrainSparseWindow                       time.Duration
 	tcpDrainBufferSize, tcpDrainTargetBytes, tcpSyslogShrinkAfter     int
 	tcpSyslogBackoffMaxS, tcpSyslogReconnectMinS, tcpSyslogSendTimeoS int
 	tcpSyslogIdleTimeoutMs, tcpSyslogIdleFuzzMs, tcpSyslogMaxTTLMs    int
@@ -152,6 +153,7 @@ func newFlagSet(name string, s *settings) *flag.FlagSet {
 	fs.IntVar(&s.httpDrainTargetBytes, "http-drain-target-bytes", 102400, "HTTP drain POST body target size")
 	fs.DurationVar(&s.httpDrainBatchAge, "http-drain-batch-age", 0, "space an HTTP drain's requests at least this far apart unless the target bytes are buffered (0: send as soon as the previous one is answered, as Logplex)")
 	fs.DurationVar(&s.httpDrainBatchWindow, "http-drain-batch-window", 40*time.Millisecond, "let the messages of an idle HTTP drain that sent within the last 4 windows gather this long before its next request, unless the target bytes are buffered (0: send at once, as Logplex; lowest latency)")
+	fs.DurationVar(&s.httpDrainSparseWindow, "http-drain-sparse-window", 0, "with a batch window, let a message that finds an HTTP drain idle with sparse traffic (nothing sent within the last 4 windows) wait this long for others before its request (0: send at once, as Logplex)")
 	fs.IntVar(&s.httpFrameRetries, "http-frame-retries", 2, "extra attempts per HTTP drain frame")
 	fs.IntVar(&s.httpDrainIdleTimeoutMs, "http-drain-idle-timeout", 144000, "ms without delivery before an HTTP drain closes its connection")
 	fs.IntVar(&s.httpDrainIdleFuzzMs, "http-drain-idle-fuzz", 15000, "ms of random addition to the HTTP drain idle timer")
@@ -164,6 +166,7 @@ func newFlagSet(name string, s *settings) *flag.FlagSet {
 	fs.IntVar(&s.tcpDrainTargetBytes, "tcp-drain-target-bytes", 4096, "bytes per syslog drain write")
 	fs.DurationVar(&s.tcpDrainBatchAge, "tcp-drain-batch-age", 0, "space a syslog drain's writes at least this far apart unless the target bytes are buffered (0: write as soon as anything is buffered)")
 	fs.DurationVar(&s.tcpDrainBatchWindow, "tcp-drain-batch-window", 20*time.Millisecond, "let the messages of an idle syslog drain that wrote within the last 4 windows gather this long before its next write, unless the target bytes are buffered (0: write at once, as Logplex; lowest latency)")
+	fs.DurationVar(&s.tcpDrainSparseWindow, "tcp-drain-sparse-window", 0, "with a batch window, let a message that finds a syslog drain idle with sparse traffic (nothing written within the last 4 windows) wait this long for others before its write (0: write at once, as Logplex)")
 	fs.IntVar(&s.tcpSyslogShrinkAfter, "tcp-syslog-shrink-after", 10, "failures before a full syslog drain buffer shrinks to 10")
 	fs.IntVar(&s.tcpSyslogBackoffMaxS, "tcp-syslog-backoff-max", 300, "s, syslog drain reconnect backoff cap")
 	fs.IntVar(&s.tcpSyslogReconnectMinS, "tcp-syslog-reconnect-min", 30, "s, minimum gap before reconnecting after a clean close")

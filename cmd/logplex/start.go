@@ -256,12 +256,12 @@ func ms(n int) time.Duration { return time.Duration(n) * time.Millisecond }
 
 func drainOptions(s *settings) drain.Options {
 	return drain.Options{
-		HTTPBufferSize: s.httpDrainBufferSize, HTTPTargetBytes: s.httpDrainTargetBytes, HTTPBatchAge: s.httpDrainBatchAge, HTTPBatchWindow: s.httpDrainBatchWindow,
+		HTTPBufferSize: s.httpDrainBufferSize, HTTPTargetBytes: s.httpDrainTargetBytes, HTTPBatchAge: s.httpDrainBatchAge, HTTPBatchWindow: s.httpDrainBatchWindow, HTTPSparseWindow: s.httpDrainSparseWindow,
 		HTTPFrameRetries: retries(s.httpFrameRetries), HTTPIdleTimeout: ms(s.httpDrainIdleTimeoutMs),
 		HTTPIdleFuzz: ms(s.httpDrainIdleFuzzMs), HTTPMaxTTL: ms(s.httpDrainMaxTTLMs),
 		HTTPShrinkTimeout: ms(s.httpDrainShrinkTimeoutMs), HTTPReconnectTime: ms(s.httpReconnectTimeMs),
 		DefaultCompression: strings.TrimPrefix(s.httpDrainCompression, "none"), HTTP2: s.httpDrainHTTP2,
-		TCPBufferSize: s.tcpDrainBufferSize, TCPTargetBytes: s.tcpDrainTargetBytes, TCPBatchAge: s.tcpDrainBatchAge, TCPBatchWindow: s.tcpDrainBatchWindow,
+		TCPBufferSize: s.tcpDrainBufferSize, TCPTargetBytes: s.tcpDrainTargetBytes, TCPBatchAge: s.tcpDrainBatchAge, TCPBatchWindow: s.tcpDrainBatchWindow, TCPSparseWindow: s.tcpDrainSparseWindow,
 		TCPShrinkAfter: s.tcpSyslogShrinkAfter, TCPBackoffMax: time.Duration(s.tcpSyslogBackoffMaxS) * time.Second,
 		TCPReconnectMin: time.Duration(s.tcpSyslogReconnectMinS) * time.Second,
 		TCPSendTimeout:  time.Duration(s.tcpSyslogSendTimeoS) * time.Second,

@@ -187,6 +187,7 @@ var flagRules = map[string]rule{
 	"session-fetch-write-timeout": durMin(time.Millisecond), "api-read-timeout": durMin(time.Millisecond),
 	"api-idle-timeout": durMin(time.Millisecond), "max-api-connections": atLeast(1),
 	"http-drain-batch-window": durMin(0), "tcp-drain-batch-window": durMin(0),
+	"http-drain-sparse-window": durMin(0), "tcp-drain-sparse-window": durMin(0),
 	"syslog-read-coalesce": durMin(0),
 	"drain-spill-dir":      anyValue, "drain-spill-max-bytes": atLeast(1), "drain-spill-drain-max-bytes": atLeast(1),
 	"drain-spill-fsync": enum("segment", "always", "never"), "drain-spill-all": boolean,

@@ -58,6 +58,7 @@ var badGood = map[string][2]string{
 	"max-drain-metric-series": {"-1", "0"}, "max-frame-ids-per-sender": {"-1", "0"},
 	"shutdown-idle":           {"-1ms", "250ms"},
 	"http-drain-batch-window": {"-1ms", "20ms"}, "tcp-drain-batch-window": {"-1ms", "0s"},
+	"http-drain-sparse-window": {"-1ms", "1s"}, "tcp-drain-sparse-window": {"-1ms", "0s"},
 	"syslog-read-coalesce": {"-1ms", "0s"},
 	"drain-spill-dir":      {none, "/var/lib/logplex/spill"}, "drain-spill-max-bytes": {"0", "1073741824"},
 	"drain-spill-drain-max-bytes": {"-1", "268435456"}, "drain-spill-fsync": {"sometimes", "always"},

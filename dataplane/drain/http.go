@@ -372,7 +372,8 @@ func (s *httpSender) waitBatchAge() bool {
 // the sender idle, or, for messages that gathered while a request was in
 // flight, when that request started; it closes early once the target bytes
 // or half the buffer are buffered. A drain whose last request started more
-// than sparseWindows windows ago opens none: its message goes at once.
+// than sparseWindows windows ago opens the sparse window
+// (Options.HTTPSparseWindow), by default none: its message goes at once.
 func (s *httpSender) waitWindow() bool {
 	w := s.o.HTTPBatchWindow
 	if w <= 0 {
@@ -380,7 +381,7 @@ func (s *httpSender) waitWindow() bool {
 	}
 	now := time.Now()
 	if s.winEnd.IsZero() {
-		end, ok := windowEnd(w, s.lastReq, s.idle, now)
+		end, ok := windowEnd(w, s.o.HTTPSparseWindow, s.lastReq, s.idle, now)
 		if !ok {
 			return false // sparse traffic: a lone message goes at once
 		}

@@ -57,9 +57,16 @@ type Options struct {
 	// frame starts when it closes or once HTTPTargetBytes (or half the
 	// buffer's messages) are buffered. A drain whose last request started
 	// more than sparseWindows windows ago opens no window (sparse traffic
-	// keeps its latency). 0 (the Options default; the flag sets its own):
-	// as soon as the previous request is answered.
-	HTTPBatchWindow    time.Duration
+	// keeps its latency) unless HTTPSparseWindow is set. 0 (the Options
+	// default; the flag sets its own): as soon as the previous request is
+	// answered.
+	HTTPBatchWindow time.Duration
+	// HTTPSparseWindow, when positive, gives a drain with sparse traffic
+	// (no request yet, or its last one started more than sparseWindows
+	// batch windows ago) a window of its own: a message that finds it idle
+	// waits this long for others before its frame starts. 0 (default,
+	// Logplex): it goes at once. Ignored while HTTPBatchWindow is 0.
+	HTTPSparseWindow   time.Duration
 	HTTPFrameRetries   int           // extra attempts per frame; default 2 (3 in all). Negative: 0
 	HTTPConnectTimeout time.Duration // default 3 s
 	HTTPRequestTimeout time.Duration // default 5 s
@@ -87,7 +94,9 @@ type Options struct {
 	// TCPBatchWindow is HTTPBatchWindow for a syslog drain's writes (up to
 	// TCPTargetBytes). 0 (the Options default): write as soon as anything
 	// is buffered.
-	TCPBatchWindow  time.Duration
+	TCPBatchWindow time.Duration
+	// TCPSparseWindow is HTTPSparseWindow for a syslog drain's writes.
+	TCPSparseWindow time.Duration
 	TCPSendTimeout  time.Duration // connect and write timeout; default 4 s
 	TCPBackoffMax   time.Duration // reconnect backoff cap; default 300 s
 	TCPReconnectMin time.Duration // min gap after a clean close; default 30 s
@@ -134,17 +143,19 @@ const sparseWindows = 4
 
 // windowEnd is when a batch window of w opening now closes, for a sender
 // whose last request (write) started at last and that is idle or not: from
-// that start while a request is in flight, else from now. ok is false when
-// no window opens: no request yet, or sparse traffic (idle, and the last
-// request started more than sparseWindows windows ago).
-func windowEnd(w time.Duration, last time.Time, idle bool, now time.Time) (end time.Time, ok bool) {
+// that start while a request is in flight, else from now. A sender with
+// sparse traffic (no request yet, or idle and the last request started
+// more than sparseWindows windows ago) gets the sparse window instead,
+// from now; ok is false when no window opens (sparse is 0).
+func windowEnd(w, sparse time.Duration, last time.Time, idle bool, now time.Time) (end time.Time, ok bool) {
 	switch {
-	case last.IsZero():
-		return time.Time{}, false
+	case last.IsZero() || idle && now.Sub(last) > sparseWindows*w:
+		if sparse <= 0 {
+			return time.Time{}, false
+		}
+		return onGrid(now.Add(sparse), sparse), true
 	case !idle:
 		return onGrid(last.Add(w), w), true
-	case now.Sub(last) > sparseWindows*w:
-		return time.Time{}, false
 	}
 	return onGrid(now.Add(w), w), true
 }

@@ -239,8 +239,9 @@ func (s *syslogSender) waitBatchAge(ctx context.Context) bool {
 // with the buffer hushed meanwhile. The window opens when a message finds
 // the sender idle, or, for messages that gathered during a write, when that
 // write started; a drain whose last write started more than sparseWindows
-// windows ago opens none (its message goes at once). It reports whether it
-// waited (the caller then looks at the state again).
+// windows ago opens the sparse window (Options.TCPSparseWindow), by default
+// none (its message goes at once). It reports whether it waited (the caller
+// then looks at the state again).
 func (s *syslogSender) waitWindow(ctx context.Context) bool {
 	w := s.o.TCPBatchWindow
 	if w <= 0 || s.held() == 0 {
@@ -248,7 +249,7 @@ func (s *syslogSender) waitWindow(ctx context.Context) bool {
 	}
 	now := time.Now()
 	if s.winEnd.IsZero() {
-		end, ok := windowEnd(w, s.lastWrite, s.idle, now)
+		end, ok := windowEnd(w, s.o.TCPSparseWindow, s.lastWrite, s.idle, now)
 		if !ok {
 			return false // sparse traffic: a lone message goes at once
 		}

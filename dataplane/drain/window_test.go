@@ -202,6 +202,77 @@ func TestSyslogBatchWindowLone(t *testing.T) {
 	}
 }
 
+// TestWindowEndSparse: a sender with sparse traffic (no request yet, or
+// idle since more than sparseWindows windows) gets the sparse window from
+// now when one is set, else none; a sender whose request is in flight, or
+// that sent within sparseWindows windows, gets the batch window as before.
+func TestWindowEndSparse(t *testing.T) {
+	const w, sparse = 10 * time.Millisecond, 5 * time.Millisecond // under 4 grid steps: no rounding
+	now := time.Now()
+	long, recent := now.Add(-sparseWindows*w-time.Millisecond), now.Add(-time.Millisecond)
+	for _, c := range []struct {
+		name   string
+		last   time.Time
+		idle   bool
+		sparse time.Duration
+		want   time.Time // zero: no window
+	}{
+		{"first message", time.Time{}, true, sparse, now.Add(sparse)},
+		{"first message, no sparse window", time.Time{}, true, 0, time.Time{}},
+		{"idle long", long, true, sparse, now.Add(sparse)},
+		{"idle long, no sparse window", long, true, 0, time.Time{}},
+		{"idle recently", recent, true, sparse, now.Add(w)},
+		{"in flight", long, false, sparse, long.Add(w)},
+	} {
+		end, ok := windowEnd(w, c.sparse, c.last, c.idle, now)
+		if ok != !c.want.IsZero() || ok && !end.Equal(c.want) {
+			t.Errorf("%s: window until %v (%v), want %v", c.name, end, ok, c.want)
+		}
+	}
+}
+
+// TestHTTPSparseWindow: with a sparse window, the first message of a drain
+// that has sent nothing does not go at once: the messages that follow
+// gather with it in one POST (here the target bytes close the hour-long
+// window; no clock in the test).
+func TestHTTPSparseWindow(t *testing.T) {
+	const n = 20
+	srv := newCapServer(t, nil)
+	target := n*len(testFrame(0)) + 1 // the 21st message closes the window; a frame holds 20
+	d := startHTTP(t, Options{HTTPBatchWindow: 10 * time.Millisecond, HTTPSparseWindow: time.Hour, HTTPTargetBytes: target},
+		httpURL(srv, "http", "/logs"), "")
+	push(d, testMsg(0))
+	waitFor(t, wait, "the first message to open the sparse window", func() bool { return hushed(d.Buf) })
+	for i := 1; i <= n; i++ {
+		push(d, testMsg(i))
+	}
+	reqs := srv.waitReqs(1, wait)
+	if got := len(splitFrames(t, reqs[0].Body)); got != n {
+		t.Fatalf("the first POST holds %d messages, want %d", got, n)
+	}
+}
+
+// TestSyslogSparseWindow: the same for a syslog drain's first write.
+func TestSyslogSparseWindow(t *testing.T) {
+	const n = 10
+	e := newSLEndpoint(t, nil)
+	f, c := len(slFrame(0)), len(slMsg(0))
+	target := n * f           // a write takes n frames
+	m := (target + c - 1) / c // the m-th message buffers the target bytes
+	r := startSL(t, Options{TCPBatchWindow: 10 * time.Millisecond, TCPSparseWindow: time.Hour, TCPTargetBytes: target},
+		slURL("syslog", e), time.Second)
+	r.push(slMsg(0))
+	slWaitFor(t, wait, "the first message to open the sparse window", func() bool { return hushed(r.d.Buf) })
+	for i := 1; i < m; i++ {
+		r.push(slMsg(i))
+	}
+	if !hushed(r.d.Buf) || len(e.Frames()) != 0 {
+		t.Fatalf("the sparse window closed before the target bytes: hushed %v, %d frames", hushed(r.d.Buf), len(e.Frames()))
+	}
+	r.push(slMsg(m))
+	slWaitFor(t, wait, "the batch", func() bool { return len(e.Frames()) >= n })
+}
+
 // TestBatchWindowAllocs: opening, re-checking and closing a window, and
 // pushing into a hushed buffer, allocate nothing.
 func TestBatchWindowAllocs(t *testing.T) {
@@ -240,7 +311,7 @@ func TestWindowGrid(t *testing.T) {
 	var first time.Time
 	for i := range 4 {
 		opened := step.Add(time.Millisecond/2 + time.Duration(i)*900*time.Microsecond) // within one step
-		end, ok := windowEnd(w, opened.Add(-time.Millisecond), true, opened)
+		end, ok := windowEnd(w, 0, opened.Add(-time.Millisecond), true, opened)
 		if !ok {
 			t.Fatal("no window")
 		}
@@ -257,7 +328,7 @@ func TestWindowGrid(t *testing.T) {
 		}
 	}
 	short := 10 * time.Millisecond
-	if end, _ := windowEnd(short, now.Add(-time.Millisecond), true, now); !end.Equal(now.Add(short)) {
+	if end, _ := windowEnd(short, 0, now.Add(-time.Millisecond), true, now); !end.Equal(now.Add(short)) {
 		t.Fatalf("a %v window ends at %v, want %v", short, end, now.Add(short))
 	}
 }
