@@ -378,14 +378,15 @@ type Drain struct {
 
 // stoppedUnreported records, once the final flush is over, the messages
 // the stop dropped (dropped) and those dropped before it whose L10 notice
-// never went (earlier), and logs them if there are any.
-func (d *Drain) stoppedUnreported(log *slog.Logger, kind string, dropped, earlier int) {
+// never went (earlier), and logs them if there are any; log is called only
+// then (an HTTP sender makes its logger at its first use).
+func (d *Drain) stoppedUnreported(log func() *slog.Logger, kind string, dropped, earlier int) {
 	n := dropped + earlier
 	if n <= 0 {
 		return
 	}
 	d.unreported.Add(int64(n))
-	log.Warn(kind+" drain stopped with undelivered messages", "dropped", dropped, "unreported_earlier", earlier)
+	log().Warn(kind+" drain stopped with undelivered messages", "dropped", dropped, "unreported_earlier", earlier)
 }
 
 // senderMemo is what a drain keeps of a sender it let go, for the next.

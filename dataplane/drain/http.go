@@ -737,7 +737,7 @@ func (s *httpSender) finish() {
 	if s.fr.msgs > 0 {
 		earlier += s.fr.loss
 	}
-	s.d.stoppedUnreported(s.logger(), "http", lost, earlier)
+	s.d.stoppedUnreported(s.logger, "http", lost, earlier)
 	s.fr.msgs = 0
 	s.inHand.Store(0)
 }

@@ -520,5 +520,5 @@ func (s *syslogSender) shutdown(flushCtx context.Context) {
 	if left > 0 {
 		s.d.Stats.AddDropped(left)
 	}
-	s.d.stoppedUnreported(s.log, "syslog", left, loss)
+	s.d.stoppedUnreported(func() *slog.Logger { return s.log }, "syslog", left, loss)
 }

@@ -156,6 +156,15 @@ func TestHTTPBatchWindowZero(t *testing.T) {
 	}
 }
 
+// slTarget is the syslog target bytes of a write of n frames, and the
+// number of buffered messages that reach it (the buffer holds cooked
+// messages, shorter than the frames a write takes).
+func slTarget(n int) (target, m int) {
+	f, c := len(slFrame(0)), len(slMsg(0))
+	target = n * f
+	return target, (target + c - 1) / c
+}
+
 // TestSyslogBatchWindowTrickle: the same for a syslog drain: messages that
 // reach an idle drain one by one wait in the window, unwritten, until the
 // target bytes are buffered; then they are written (in one or two writes:
@@ -163,9 +172,7 @@ func TestHTTPBatchWindowZero(t *testing.T) {
 func TestSyslogBatchWindowTrickle(t *testing.T) {
 	const n = 10
 	e := newSLEndpoint(t, nil)
-	f, c := len(slFrame(0)), len(slMsg(0)) // a write takes frames; the buffer holds cooked messages
-	target := n * f                        // a write takes n frames
-	m := (target + c - 1) / c              // the m-th message buffers the target bytes
+	target, m := slTarget(n)
 	r := startSL(t, Options{TCPBatchWindow: time.Hour, TCPTargetBytes: target}, slURL("syslog", e), time.Second)
 	r.push(slMsg(0)) // the drain's first message goes at once
 	slWaitFor(t, wait, "the first write", func() bool { return len(e.Frames()) == 1 })
@@ -256,9 +263,7 @@ func TestHTTPSparseWindow(t *testing.T) {
 func TestSyslogSparseWindow(t *testing.T) {
 	const n = 10
 	e := newSLEndpoint(t, nil)
-	f, c := len(slFrame(0)), len(slMsg(0))
-	target := n * f           // a write takes n frames
-	m := (target + c - 1) / c // the m-th message buffers the target bytes
+	target, m := slTarget(n)
 	r := startSL(t, Options{TCPBatchWindow: 10 * time.Millisecond, TCPSparseWindow: time.Hour, TCPTargetBytes: target},
 		slURL("syslog", e), time.Second)
 	r.push(slMsg(0))
