@@ -52,6 +52,11 @@ type Ring struct {
 	firstLoss int64 // unix nanoseconds of the first loss since the last TakeLoss
 	over      Overflow
 	lens      []uint32 // scratch for over
+	// maxBytes, when positive, bounds the message bytes held and the byte
+	// buffer's growth (SetMaxBytes); shed counts the messages dropped to
+	// keep within it since the last TakeShed (they count as lost too).
+	maxBytes int
+	shed     int
 }
 
 // Overflow takes the messages a full ring displaces instead of losing them
@@ -142,6 +147,11 @@ func (r *Ring) PushRun(run []byte, spans []Span, now int64) (dropped int) {
 		}
 		dropped = r.lost - lost
 	}
+	if r.maxBytes > 0 {
+		lost, skip := r.fitBytes(run, spans, now)
+		dropped += lost
+		spans = spans[skip:]
+	}
 	k := len(spans)
 	if r.n+k > len(r.recs) {
 		r.growRecs(r.n + k)
@@ -166,6 +176,88 @@ func (r *Ring) PushRun(run []byte, spans []Span, now int64) (dropped int) {
 	}
 	return dropped
 }
+
+// fitBytes drops the oldest messages held, then the earliest of spans
+// (all but the last), until the bytes held and the spans' fit within
+// maxBytes; it returns how many were lost (displaced and not taken by the
+// Overflow), counted as shed, and how many of spans it dropped.
+func (r *Ring) fitBytes(run []byte, sp []Span, now int64) (lost, skip int) {
+	need := int(sp[len(sp)-1].End - sp[0].Off)
+	if r.size+need <= r.maxBytes {
+		return 0, 0
+	}
+	before := r.lost
+	k, freed := 0, 0
+	for k < r.n && r.size-freed+need > r.maxBytes {
+		freed += int(r.recs[r.at(k)].n)
+		k++
+	}
+	r.dropOldest(k, now)
+	for skip < len(sp)-1 && need > r.maxBytes {
+		need -= int(sp[skip].End - sp[skip].Off)
+		skip++
+	}
+	if skip > 0 {
+		r.AddLoss(skip-r.spillRun(run, sp[:skip], now), now)
+	}
+	lost = r.lost - before
+	r.shed += lost
+	return lost, skip
+}
+
+// SetMaxBytes bounds the message bytes the ring holds (0: no bound but
+// the capacity in messages): a push drops the oldest messages (counted
+// as lost, offered to the Overflow first) until the new ones fit, and
+// the byte buffer grows no further than twice the bound. What the ring
+// already holds beyond it stays until Fit or the next push.
+func (r *Ring) SetMaxBytes(n int) { r.maxBytes = max(n, 0) }
+
+// MaxBytes is the byte bound set by SetMaxBytes (0: none).
+func (r *Ring) MaxBytes() int { return r.maxBytes }
+
+// Fit sets the byte bound to n (SetMaxBytes) and keeps to it at once:
+// drops the oldest messages until at most n bytes are held (counted as
+// lost and shed, offered to the Overflow first) and, when the byte buffer
+// is larger than twice n, moves the rest into one of that size. It
+// returns how many messages were lost.
+func (r *Ring) Fit(n int, now int64) (lost int) {
+	r.SetMaxBytes(n)
+	if n <= 0 {
+		return 0
+	}
+	before := r.lost
+	k, freed := 0, 0
+	for k < r.n && r.size-freed > n {
+		freed += int(r.recs[r.at(k)].n)
+		k++
+	}
+	r.dropOldest(k, now)
+	if size := max(2*n, minBytes); cap(r.data) > size {
+		live, dead := 0, 0
+		if r.n > 0 {
+			dead = int(r.recs[r.head].off)
+			live = len(r.data) - dead
+		}
+		data := make([]byte, live, size)
+		copy(data, r.data[dead:])
+		r.data = data
+		r.shift(dead)
+	}
+	lost = r.lost - before
+	r.shed += lost
+	return lost
+}
+
+// TakeShed returns the messages dropped to keep within the byte bound
+// since the last call, and resets the count.
+func (r *Ring) TakeShed() int {
+	n := r.shed
+	r.shed = 0
+	return n
+}
+
+// Footprint is the memory the ring holds: its byte buffer and its index.
+func (r *Ring) Footprint() int { return cap(r.data) + len(r.recs)*8 }
 
 // spillRun offers the messages of spans (back to back in run) to the
 // Overflow and returns how many it took.
@@ -193,7 +285,9 @@ func (r *Ring) growRecs(need int) {
 
 // makeRoom makes cap(data) hold need more bytes: by moving the live bytes
 // to the front when that frees enough and at least half the buffer is dead,
-// otherwise by growing.
+// otherwise by growing. A ring bounded in bytes (maxBytes) holds at most
+// its bound once a push has made room (fitBytes), so it grows to twice the
+// bound at most.
 func (r *Ring) makeRoom(need int) {
 	live, dead := len(r.data), 0
 	if r.n > 0 {

@@ -137,13 +137,32 @@ func BenchmarkRingPushPop(b *testing.B) {
 // pushes (sizes from 0 to past maxKeptBytes), runs (PushRun, up to twice the
 // ring), pops, partial PopWhiles and resizes, and compares contents and
 // losses after every step.
+// size is the bytes of the messages of model.
+func size(model []string) (n int) {
+	for _, m := range model {
+		n += len(m)
+	}
+	return n
+}
+
+// fitModel is the byte bound (Ring.SetMaxBytes) after a push: the oldest
+// messages go until the rest fit in maxB bytes, the newest always stays.
+func fitModel(model []string, maxB int) []string {
+	for maxB > 0 && len(model) > 1 && size(model) > maxB {
+		model = model[1:]
+	}
+	return model
+}
+
+// TestRingMatchesModel: pushes (single and runs), pops, resizes, byte
+// bounds (Fit and SetMaxBytes) and loss reports at random against a slice.
 func TestRingMatchesModel(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	for round := 0; round < 20; round++ {
 		limit := 1 + rng.IntN(300)
 		r := NewRing(limit)
 		var model []string
-		lost := 0
+		lost, shed, maxB := 0, 0, 0
 		for step := 0; step < 3000; step++ {
 			switch op := rng.IntN(100); {
 			case op < 8: // a run, sometimes longer than the ring
@@ -160,6 +179,9 @@ func TestRingMatchesModel(t *testing.T) {
 					}
 					model = append(model, m)
 				}
+				n := len(model)
+				model = fitModel(model, maxB)
+				lost, shed, drops = lost+n-len(model), shed+n-len(model), drops+n-len(model)
 				run = append(run, "junk after"...)
 				if got := r.PushRun(run, spans, int64(step)); got != drops {
 					t.Fatalf("round %d step %d: PushRun of %d dropped %d, want %d", round, step, len(spans), got, drops)
@@ -172,13 +194,16 @@ func TestRingMatchesModel(t *testing.T) {
 				m := fmt.Sprintf("%d-%d-", round, step)
 				m += strings.Repeat(string(rune('a'+step%26)), max(size-len(m), 0))
 				full := len(model) == limit
-				if dropped := r.Push([]byte(m), int64(step)); dropped != full {
-					t.Fatalf("round %d step %d: push dropped=%v, ring was full=%v", round, step, dropped, full)
-				}
 				if full {
 					model, lost = model[1:], lost+1
 				}
 				model = append(model, m)
+				n := len(model)
+				model = fitModel(model, maxB)
+				lost, shed = lost+n-len(model), shed+n-len(model)
+				if dropped, want := r.Push([]byte(m), int64(step)), full || n > len(model); dropped != want {
+					t.Fatalf("round %d step %d: push dropped=%v, want %v (full %v, over the byte bound %v)", round, step, dropped, want, full, n > len(model))
+				}
 			case op < 75:
 				m, ok := r.Pop()
 				if ok != (len(model) > 0) || (ok && string(m) != model[0]) {
@@ -204,6 +229,24 @@ func TestRingMatchesModel(t *testing.T) {
 				if got != want {
 					t.Fatalf("round %d step %d: PopWhile removed %d want %d", round, step, got, want)
 				}
+			case op < 93: // bound the bytes, at once (Fit) or from the next push on
+				maxB = 0
+				if rng.IntN(3) > 0 {
+					maxB = rng.IntN(4000)
+				}
+				if rng.IntN(2) == 0 {
+					for size(model) > maxB && maxB > 0 {
+						model, lost, shed = model[1:], lost+1, shed+1
+					}
+					if got, want := r.Fit(maxB, int64(step)), 0; maxB == 0 && got != want {
+						t.Fatalf("round %d step %d: Fit(0) dropped %d", round, step, got)
+					}
+					if maxB > 0 && cap(r.data) > max(2*maxB, minBytes) {
+						t.Fatalf("round %d step %d: fitted to %d bytes, the buffer holds %d", round, step, maxB, cap(r.data))
+					}
+				} else {
+					r.SetMaxBytes(maxB)
+				}
 			case op < 95:
 				limit = 1 + rng.IntN(300)
 				r.Resize(limit, int64(step))
@@ -216,14 +259,13 @@ func TestRingMatchesModel(t *testing.T) {
 				if n != lost {
 					t.Fatalf("round %d step %d: loss %d want %d", round, step, n, lost)
 				}
-				lost = 0
+				if n := r.TakeShed(); n != shed {
+					t.Fatalf("round %d step %d: shed %d want %d", round, step, n, shed)
+				}
+				lost, shed = 0, 0
 			}
-			size := 0
-			for _, m := range model {
-				size += len(m)
-			}
-			if r.Size() != size {
-				t.Fatalf("round %d step %d: Size %d, want %d", round, step, r.Size(), size)
+			if r.Size() != size(model) {
+				t.Fatalf("round %d step %d: Size %d, want %d", round, step, r.Size(), size(model))
 			}
 			if got := contents(r); len(got) != len(model) || r.Len() != len(model) || (len(got) > 0 && (got[0] != model[0] || got[len(got)-1] != model[len(model)-1])) {
 				t.Fatalf("round %d step %d: %d held (Len %d), want %d", round, step, len(got), r.Len(), len(model))
@@ -350,5 +392,38 @@ func TestOverflowTakesTheDisplaced(t *testing.T) {
 	}
 	if got := fmt.Sprint(o.got[6:]); got != "[b2 b3 c0]" {
 		t.Fatalf("after shrink and SpillAll the overflow got %s", got)
+	}
+}
+
+// TestRingMaxBytesBoundsGrowth: a ring bounded in bytes never grows its
+// buffer past twice the bound, keeps the newest messages that fit, and
+// offers what it sheds to its Overflow before counting it lost.
+func TestRingMaxBytesBoundsGrowth(t *testing.T) {
+	r := NewRing(1024)
+	o := &takeSome{room: 50}
+	r.SetOverflow(o)
+	r.SetMaxBytes(10_000)
+	msg := make([]byte, 100)
+	for i := range 1000 {
+		msg[0] = byte(i)
+		r.Push(msg, 1)
+		if cap(r.data) > 20_000 {
+			t.Fatalf("push %d: buffer of %d bytes, bound 10000 (20000 for the buffer)", i, cap(r.data))
+		}
+	}
+	if r.Len() != 100 || r.Size() != 10_000 {
+		t.Fatalf("held %d messages, %d bytes; want the newest 100, 10000 bytes", r.Len(), r.Size())
+	}
+	if m, _ := r.Peek(); m[0] != byte(900%256) {
+		t.Fatalf("oldest held is push %d (mod 256), want 900", m[0])
+	}
+	if lost, _ := r.Loss(); lost != 850 || len(o.got) != 50 {
+		t.Fatalf("lost %d, overflow took %d; want 850 and 50", lost, len(o.got))
+	}
+	if shed := r.TakeShed(); shed != 850 {
+		t.Fatalf("shed %d, want 850", shed)
+	}
+	if r.Footprint() != cap(r.data)+8*len(r.recs) {
+		t.Fatalf("footprint %d", r.Footprint())
 	}
 }

@@ -61,7 +61,7 @@ var configDocGroups = []struct {
 	{"Ingest (data plane)", "",
 		[]string{"event-loops", "read-buffer-cap", "max-tcp-connections", "syslog-idle-timeout", "syslog-frame-timeout", "syslog-read-coalesce", "max-logs-body-bytes", "max-inflight-logs-bytes", "http-log-input-max-connections", "frame-id-ttl", "max-frame-ids-per-sender"}},
 	{"HTTP drains (data plane)", "Times are integers in milliseconds, as Logplex's keys of the same name; `--http-drain-batch-age` (an extension) is a duration such as `2ms`.",
-		[]string{"http-drain-buffer-size", "http-drain-target-bytes", "http-drain-batch-age", "http-drain-batch-window", "http-drain-sparse-window", "http-frame-retries", "http-drain-idle-timeout", "http-drain-idle-fuzz", "http-drain-max-ttl", "http-drain-shrink-timeout", "http-reconnect-time", "http-drain-compression", "max-drain-metric-series"}},
+		[]string{"http-drain-buffer-size", "http-drain-target-bytes", "http-drain-batch-age", "http-drain-batch-window", "http-drain-sparse-window", "http-frame-retries", "http-drain-idle-timeout", "http-drain-idle-fuzz", "http-drain-max-ttl", "http-drain-shrink-timeout", "http-reconnect-time", "http-drain-compression", "max-drain-metric-series", "drain-buffers-max-bytes"}},
 	{"Disk spill of drain buffers (data plane)", "An extension (off by default): a drain whose buffer is full moves its oldest messages to disk instead of dropping them (docs/operations.md, Disk spill).",
 		[]string{"drain-spill-dir", "drain-spill-max-bytes", "drain-spill-drain-max-bytes", "drain-spill-fsync", "drain-spill-all"}},
 	{"Syslog drains and TLS (data plane)", "Units are those of Logplex's keys of the same name (ms or s, named in each description); `--tcp-drain-batch-age` (an extension) is a duration such as `2ms`.",

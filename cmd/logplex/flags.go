@@ -61,6 +61,7 @@ type settings struct {
 	// the disk spill of drain buffers (an extension)
 	drainSpillDir, drainSpillFsync              string
 	drainSpillMaxBytes, drainSpillDrainMaxBytes int64
+	drainBuffersMaxBytes                        int64
 	drainSpillAll                               bool
 	// control rods at boot
 	denyTailSessions, denyLogsIngress, denyRedisBuffers bool
@@ -177,6 +178,7 @@ func newFlagSet(name string, s *settings) *flag.FlagSet {
 	fs.StringVar(&s.tcpSyslogSendLossMsg, "tcp-syslog-send-loss-msg", "send", "send or dont_send the L10 line on syslog drains")
 	fs.StringVar(&s.tlsCACertFile, "tls-cacertfile", "", "CA bundle for TLS drains (default: system roots)")
 	fs.StringVar(&s.tlsPinnedCerts, "tls-pinned-certs", "", "PEM of pinned certificates trusted as CAs for TLS drains")
+	fs.Int64Var(&s.drainBuffersMaxBytes, "drain-buffers-max-bytes", 512<<20, "bytes the buffers of all the drains of a data plane (HTTP, syslog, OTLP) may hold together, at most half of GOMEMLIMIT when that is set; beyond, the buffers holding more than their share drop their oldest messages (L10), so receivers that take nothing cannot take the node's memory (0: each buffer is bounded in messages only)")
 	fs.IntVar(&s.maxDrainMetricSeries, "max-drain-metric-series", 1000, "drains of a data plane that export their own metric series (19 each, registered with a drain's first message); later ones count only in the totals (0: none)")
 	fs.IntVar(&s.tlsMaxDepth, "tls-max-depth", 9, "intermediate certificates allowed in a TLS drain's chain")
 	fs.StringVar(&s.tlsMode, "tls-mode", "secure", "secure, or insecure to skip certificate checks on every TLS drain")

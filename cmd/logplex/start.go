@@ -6,10 +6,12 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net"
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"time"
@@ -269,10 +271,20 @@ func drainOptions(s *settings) drain.Options {
 		TCPDontSendLoss: s.tcpSyslogSendLossMsg == "dont_send", TLSCAFile: s.tlsCACertFile,
 		TLSPinnedCerts: s.tlsPinnedCerts, TLSInsecure: s.tlsMode == "insecure", TLSMaxDepth: s.tlsMaxDepth,
 		AllowPrivateDrains: s.allowPrivateDrains, MaxDrainSeries: zeroToNegative(s.maxDrainMetricSeries),
-		UserAgent: "Logplex/" + version,
+		UserAgent:       "Logplex/" + version,
+		BuffersMaxBytes: buffersBudget(s.drainBuffersMaxBytes, debug.SetMemoryLimit(-1)),
 		Spill: drain.SpillOptions{Dir: s.drainSpillDir, MaxBytes: s.drainSpillMaxBytes, DrainMaxBytes: s.drainSpillDrainMaxBytes,
 			Sync: s.drainSpillFsync, All: s.drainSpillAll},
 	}
+}
+
+// buffersBudget is --drain-buffers-max-bytes (flag; 0: none), at most half
+// the Go memory limit (memLimit, math.MaxInt64 when GOMEMLIMIT is unset).
+func buffersBudget(flag, memLimit int64) int64 {
+	if flag > 0 && memLimit < math.MaxInt64 {
+		return min(flag, memLimit/2)
+	}
+	return flag
 }
 
 // retries maps the flag (0 allowed) to drain.Options (0 means default there).

@@ -188,8 +188,8 @@ var flagRules = map[string]rule{
 	"api-idle-timeout": durMin(time.Millisecond), "max-api-connections": atLeast(1),
 	"http-drain-batch-window": durMin(0), "tcp-drain-batch-window": durMin(0),
 	"http-drain-sparse-window": durMin(0), "tcp-drain-sparse-window": durMin(0),
-	"syslog-read-coalesce": durMin(0),
-	"drain-spill-dir":      anyValue, "drain-spill-max-bytes": atLeast(1), "drain-spill-drain-max-bytes": atLeast(1),
+	"syslog-read-coalesce":    durMin(0),
+	"drain-buffers-max-bytes": atLeast(0), "drain-spill-dir": anyValue, "drain-spill-max-bytes": atLeast(1), "drain-spill-drain-max-bytes": atLeast(1),
 	"drain-spill-fsync": enum("segment", "always", "never"), "drain-spill-all": boolean,
 	"config-shrink-guard": {accepts: "a percentage above 0 and up to 100 (e.g. 50%), or off", ok: func(v string) bool {
 		return new(guardFlag).Set(v) == nil

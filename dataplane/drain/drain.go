@@ -102,6 +102,10 @@ type Buffer struct {
 	state senderState
 	d     *Drain
 	sp    *bufSpill // the drain's disk spill (spill.go); nil: none
+	// bud is the node's budget for drain buffers (budget.go; nil: none),
+	// acct the footprint of ring it was last told.
+	bud  *bufBudget
+	acct int
 }
 
 // senderState is where a drain's sender goroutine is; under Buffer.mu.
@@ -131,11 +135,13 @@ func (b *Buffer) PushBatch(buf []byte, spans []Span, now int64) {
 	if b.sp != nil { // a drain that spills to disk while it spills (spill.go)
 		spans = spans[b.sp.push(buf, spans, now):]
 	}
-	for _, s := range spans {
-		if b.ring.Push(buf[s.Off:s.End], now) {
-			b.drops++
-		}
+	if b.bud != nil {
+		b.bound(now)
 	}
+	for i := range spans {
+		b.drops += uint64(b.ring.PushRun(buf, spans[i:i+1], now))
+	}
+	b.account()
 	wake := b.hush <= 0 || b.filled()
 	start := b.state == senderParked && b.run()
 	b.mu.Unlock()
@@ -171,6 +177,7 @@ func (b *Buffer) park(trim, drop bool) bool {
 	}
 	if trim {
 		b.ring.Trim()
+		b.account()
 	}
 	if drop {
 		b.d.s = nil
@@ -238,7 +245,11 @@ func (b *Buffer) PushRun(run []byte, spans []Span, now int64) {
 	if b.sp != nil {
 		spans = spans[b.sp.push(run, spans, now):]
 	}
+	if b.bud != nil {
+		b.bound(now)
+	}
 	b.drops += uint64(b.ring.PushRun(run, spans, now))
+	b.account()
 	wake := b.hush <= 0 || b.filled()
 	start := b.state == senderParked && b.run()
 	b.mu.Unlock()
@@ -261,6 +272,7 @@ func (b *Buffer) Push(msg []byte, now int64) {
 func (b *Buffer) Trim() {
 	b.mu.Lock()
 	b.ring.Trim()
+	b.account()
 	b.mu.Unlock()
 }
 
@@ -271,6 +283,7 @@ func (b *Buffer) Wake() <-chan struct{} { return b.wake }
 func (b *Buffer) With(fn func(r *ringbuf.Ring)) {
 	b.mu.Lock()
 	fn(b.ring)
+	b.account()
 	b.mu.Unlock()
 }
 
@@ -460,6 +473,9 @@ func (d *Drain) stop(grace time.Duration) {
 		t.Stop()
 	}
 	d.flushCtx.stop()
+	d.Buf.mu.Lock()
+	d.Buf.release()
+	d.Buf.mu.Unlock()
 	if d.Stats != nil {
 		d.Stats.remove()
 	}

@@ -162,6 +162,7 @@ func newHTTPSender(o *Options, d *Drain) (sender, error) {
 	}
 	if d.Buf == nil {
 		d.Buf = NewBuffer(o.HTTPBufferSize, form)
+		d.Buf.bud = o.bud
 	}
 	if d.Stats == nil {
 		d.Stats = newStats(d.Config.ID, TypeName(d.URL.Kind), d.Buf)

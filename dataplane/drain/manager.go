@@ -284,6 +284,7 @@ func (m *Manager) start(cfg *config.Drain) *Drain {
 		size = m.opts.HTTPBufferSize
 	}
 	d.Buf = NewBuffer(size, form)
+	d.Buf.bud = m.opts.bud
 	d.Stats = newStats(cfg.ID, TypeName(u.Kind), d.Buf)
 	d.Stats.owner = d
 	m.spill.attach(d)

@@ -127,6 +127,12 @@ type Options struct {
 	StopGrace      time.Duration // flush time for a stopped (deleted, changed) drain; default 5 s
 	// Spill is the disk spill of drain buffers (spill.go); off by default.
 	Spill SpillOptions
+	// BuffersMaxBytes bounds the memory of every drain buffer of the node
+	// together (budget.go): beyond it, the buffers holding more than their
+	// share drop their oldest messages (L10). 0 (the Options default; the
+	// flag sets its own): each buffer is bounded in messages only.
+	BuffersMaxBytes int64
+	bud             *bufBudget // made by setDefaults
 
 	// Notify, if set, receives notices a drain raises into its channel's
 	// history and tails (L14), as a raw syslog message; called from the
@@ -215,5 +221,8 @@ func (o *Options) setDefaults() {
 	o.Logger = cmp.Or(o.Logger, slog.Default())
 	if o.h2 == nil {
 		o.h2 = newH2Hosts(o.HTTP2, o.Logger)
+	}
+	if o.bud == nil {
+		o.bud = newBufBudget(o.BuffersMaxBytes)
 	}
 }

@@ -574,6 +574,7 @@ func (s *bufSpill) take(fn func(r *ringbuf.Ring)) {
 	if s.front.Len() == 0 && s.ds.msgs.Load() <= 0 {
 		s.frontAt = 0
 		fn(b.ring)
+		b.account()
 		return
 	}
 	n := s.front.Len()

@@ -119,6 +119,7 @@ func newSyslogSender(o *Options, d *Drain) (sender, error) {
 	}
 	if d.Buf == nil {
 		d.Buf = NewBuffer(o.TCPBufferSize, FormCooked)
+		d.Buf.bud = o.bud
 	}
 	if d.Stats == nil {
 		d.Stats = newStats(d.Config.ID, kind, d.Buf)

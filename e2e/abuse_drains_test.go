@@ -1,0 +1,116 @@
+//go:build linux
+
+package e2e
+
+import (
+	"bufio"
+	"fmt"
+	"net"
+	"strings"
+	"testing"
+	"time"
+)
+
+// blackhole accepts connections and never reads from them nor answers: a
+// drain receiver that takes nothing. It returns its address.
+func blackhole(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	held := make(chan net.Conn, 1024)
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			held <- c
+		}
+	}()
+	t.Cleanup(func() {
+		ln.Close()
+		close(held) // the accept loop has returned or returns at its next Accept
+		for c := range held {
+			c.Close()
+		}
+	})
+	return ln.Addr().String()
+}
+
+// TestAbuseDrainsThatNeverAnswer: 100 drains whose receivers take nothing
+// (a tenant's own, or a vendor's outage), sent 10 KB messages, would hold
+// 100 × 1 024 of them (a gigabyte, twice that in their buffers' growth);
+// with --drain-buffers-max-bytes the node keeps them within the budget,
+// counts what it sheds, and a drain of another channel whose receiver
+// keeps up gets every message and no L10.
+func TestAbuseDrainsThatNeverAnswer(t *testing.T) {
+	const budget = 64 << 20
+	p := StartAll(t, binPath, t.TempDir(), "--allow-private-drains", "--drain-buffers-max-bytes", fmt.Sprint(budget),
+		"--max-drains-per-channel", "10", "--log-history", "10", "--drain-status-interval", "100ms",
+		"--shutdown-timeout", "1s") // the hung drains cannot flush: do not wait for them
+	hole := blackhole(t)
+	var hung []string
+	for range 10 {
+		ch, tok := createChannel(t, p, "app")
+		for j := range 10 {
+			r := Do(t, "POST", "http://"+p.API+"/v2/channels/"+ch+"/drains", p.User, p.Pass, nil,
+				[]byte(fmt.Sprintf(`{"url":"http://%s/d%d"}`, hole, j)))
+			if r.Status != 201 {
+				t.Fatalf("add drain: %d %s", r.Status, r.Body)
+			}
+		}
+		hung = append(hung, tok)
+	}
+	sink := StartHTTPSink(t)
+	ch, tok := createChannel(t, p, "app")
+	addRunningDrain(t, p, ch, sink.URL) // added last: the snapshot that runs it runs the others
+
+	stop := make(chan struct{})
+	peak := peakRSS(p, stop)
+	c, err := net.Dial("tcp", p.Syslog)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	w := bufio.NewWriterSize(c, 256<<10)
+	big := strings.Repeat("x", 10_000)
+	const n = 1100
+	for i := range n {
+		for _, h := range hung {
+			fmt.Fprint(w, Frame(fmt.Sprintf("<134>1 2012-12-10T03:00:48.123456Z host %s web.1 - - %d %s", h, i, big)))
+		}
+		fmt.Fprint(w, Frame(fmt.Sprintf("<134>1 2012-12-10T03:00:48.123456Z host %s web.1 - - load seq=%d", tok, i)))
+	}
+	if err := w.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	Eventually(t, 30*time.Second, "the drain that keeps up delivered every message", func() bool {
+		d, _, _ := sink.Counts()
+		return d == n
+	})
+	time.Sleep(time.Second) // the peak sampler sees the buffers settled
+	close(stop)
+	rss := <-peak
+
+	if _, dups, reported := sink.Counts(); dups != 0 || reported != 0 {
+		t.Errorf("the drain that keeps up: %d duplicates, %d reported dropped (L10); want none", dups, reported)
+	}
+	held := Metric(t, p.Adm, "logplex_drain_buffers_bytes")
+	// each buffer may overshoot its share by its index and the message that
+	// arrived last
+	if most := float64(budget + 101*(8<<10+10_300)); held > most {
+		t.Errorf("the drain buffers hold %.0f bytes, budget %d", held, budget)
+	}
+	if shed := Metric(t, p.Adm, "logplex_drain_buffers_shed_total"); shed == 0 {
+		t.Error("logplex_drain_buffers_shed_total is 0: nothing was shed")
+	}
+	// without the budget the buffers alone grow past 2 GiB; with it the
+	// process stays within a few times the budget (the Go heap's growth
+	// between collections, the frame each hung drain holds)
+	if rss > 400<<20 {
+		t.Errorf("peak RSS %d MiB with a drain budget of %d MiB", rss>>20, budget>>20)
+	}
+	t.Logf("peak RSS %d MiB, drain buffers %.1f MiB (budget %d MiB)", rss>>20, held/(1<<20), budget>>20)
+}
