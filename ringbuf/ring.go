@@ -17,6 +17,9 @@
 // while the busy period that just ended needed a quarter of it: a drain
 // that is busy all the time keeps its buffer, one whose burst is over gives
 // it back when it next empties; Trim gives it back at once (an idle sender).
+// A ring can also be bounded in bytes (SetMaxBytes, Fit: the node's budget
+// for drain buffers cuts a ring down to its share), dropping its oldest as
+// when it is full.
 // A Ring is not safe for concurrent use: its owner holds a lock around each
 // batch of calls.
 //
