@@ -12,7 +12,8 @@ import (
 // whose drains never answer and whose messages are 10 KB, that is
 // gigabytes. The budget counts each buffer's footprint (its ring's byte
 // buffer and index, Ring.Footprint), which changes only when a ring grows
-// or gives its memory back, so a push pays two loads and a compare.
+// or gives its memory back: a push pays an atomic load and a compare or
+// two, and an atomic add only when its buffer grew or shrank.
 //
 // While the node holds more than max, every push to a buffer bounds it to
 // its share, max divided among the buffers that hold memory (at least

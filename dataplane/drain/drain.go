@@ -103,7 +103,7 @@ type Buffer struct {
 	d     *Drain
 	sp    *bufSpill // the drain's disk spill (spill.go); nil: none
 	// bud is the node's budget for drain buffers (budget.go; nil: none),
-	// acct the footprint of ring it was last told.
+	// acct the ring's footprint as the budget last counted it.
 	bud  *bufBudget
 	acct int
 }
