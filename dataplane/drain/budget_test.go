@@ -2,7 +2,9 @@ package drain
 
 import (
 	"bytes"
+	"fmt"
 	"testing"
+	"time"
 
 	"github.com/logplex/logplex/ringbuf"
 )
@@ -76,5 +78,41 @@ func TestBufferBudget(t *testing.T) {
 	}
 	if g.held.Load() != 0 || g.active.Load() != 0 {
 		t.Fatalf("after every drain stopped the budget counts %d bytes in %d buffers", g.held.Load(), g.active.Load())
+	}
+}
+
+// TestHTTPBodyBufferGivenBackWhenBounded: the body buffer a drain's big
+// frames grew is given back at its next frame once its buffer is bounded
+// by the node's budget, so a drain that is behind holds no more than its
+// share in its frame either.
+func TestHTTPBodyBufferGivenBackWhenBounded(t *testing.T) {
+	srv := newCapServer(t, nil)
+	d, s := newHTTPDrain(t, Options{}, httpURL(srv, "http", "/"), "")
+	runDrain(d, s)
+	t.Cleanup(func() { d.stop(time.Second) })
+	parked := func() bool {
+		d.Buf.mu.Lock()
+		defer d.Buf.mu.Unlock()
+		return d.Buf.state == senderParked && d.Buf.ring.Len() == 0
+	}
+	big := bytes.Repeat([]byte("z"), 900)
+	var msgs [][]byte
+	for i := range 100 {
+		msgs = append(msgs, fmt.Appendf(nil, "<134>1 2012-12-10T03:00:48Z erlang app web.1 - - %d %s", i, big))
+	}
+	push(d, msgs...)
+	srv.waitReqs(1, wait)
+	waitFor(t, wait, "the sender parked", parked)
+	if c := cap(s.raw); c < 90_000 {
+		t.Fatalf("a frame of 100 messages of ~1 KB grew the body buffer to %d bytes only", c)
+	}
+	const bound = 16 << 10
+	d.Buf.With(func(r *ringbuf.Ring) { r.SetMaxBytes(bound) })
+	time.Sleep(busyGap + 50*time.Millisecond) // requests this far apart are sparse: the sender parks after the next
+	push(d, msgs[0])
+	srv.waitReqs(2, wait)
+	waitFor(t, wait, "the sender parked again", parked)
+	if c := cap(s.raw); c > httpL10Room+2*bound {
+		t.Fatalf("bounded to %d bytes, the drain still holds a body buffer of %d", bound, c)
 	}
 }

@@ -435,6 +435,12 @@ func (s *httpSender) nextFrame() bool {
 	var loss int
 	s.d.Buf.Take(func(r *ringbuf.Ring) {
 		loss, _ = r.TakeLoss() // Logplex reports buffer loss "since now" (Appendix A.12)
+		// while the node is over its budget for drain buffers (budget.go)
+		// a frame holds no more than the buffer may: the body buffer that
+		// earlier frames grew is given back
+		if m := r.MaxBytes(); m > 0 && cap(s.raw) > httpL10Room+2*m {
+			s.raw = make([]byte, httpL10Room, httpL10Room+m)
+		}
 		r.PopWhile(s.popFn)
 	})
 	if s.skipped > 0 {
