@@ -3,6 +3,7 @@ package drain
 import (
 	"bytes"
 	"fmt"
+	"math/rand/v2"
 	"testing"
 	"time"
 
@@ -86,8 +87,14 @@ func TestBufferBudget(t *testing.T) {
 // by the node's budget, so a drain that is behind holds no more than its
 // share in its frame either.
 func TestHTTPBodyBufferGivenBackWhenBounded(t *testing.T) {
+	for _, coding := range []string{"none", "gzip"} {
+		t.Run(coding, func(t *testing.T) { httpBodyBufferGivenBack(t, coding) })
+	}
+}
+
+func httpBodyBufferGivenBack(t *testing.T, coding string) {
 	srv := newCapServer(t, nil)
-	d, s := newHTTPDrain(t, Options{}, httpURL(srv, "http", "/"), "")
+	d, s := newHTTPDrain(t, Options{}, httpURL(srv, "http", "/"), coding)
 	runDrain(d, s)
 	t.Cleanup(func() { d.stop(time.Second) })
 	parked := func() bool {
@@ -95,16 +102,23 @@ func TestHTTPBodyBufferGivenBackWhenBounded(t *testing.T) {
 		defer d.Buf.mu.Unlock()
 		return d.Buf.state == senderParked && d.Buf.ring.Len() == 0
 	}
-	big := bytes.Repeat([]byte("z"), 900)
+	rng := rand.New(rand.NewPCG(1, 2)) // text that gzip does not shrink much
 	var msgs [][]byte
 	for i := range 100 {
-		msgs = append(msgs, fmt.Appendf(nil, "<134>1 2012-12-10T03:00:48Z erlang app web.1 - - %d %s", i, big))
+		m := fmt.Appendf(nil, "<134>1 2012-12-10T03:00:48Z erlang app web.1 - - %d ", i)
+		for range 900 {
+			m = append(m, byte('!'+rng.IntN(90)))
+		}
+		msgs = append(msgs, m)
 	}
 	push(d, msgs...)
 	srv.waitReqs(1, wait)
 	waitFor(t, wait, "the sender parked", parked)
 	if c := cap(s.raw); c < 90_000 {
 		t.Fatalf("a frame of 100 messages of ~1 KB grew the body buffer to %d bytes only", c)
+	}
+	if c := cap(s.zbody); coding == "gzip" && c < 40_000 {
+		t.Fatalf("the compressed body of that frame took %d bytes only", c)
 	}
 	const bound = 16 << 10
 	d.Buf.With(func(r *ringbuf.Ring) { r.SetMaxBytes(bound) })
@@ -114,5 +128,8 @@ func TestHTTPBodyBufferGivenBackWhenBounded(t *testing.T) {
 	waitFor(t, wait, "the sender parked again", parked)
 	if c := cap(s.raw); c > httpL10Room+2*bound {
 		t.Fatalf("bounded to %d bytes, the drain still holds a body buffer of %d", bound, c)
+	}
+	if c := cap(s.zbody); c > 2*bound {
+		t.Fatalf("bounded to %d bytes, the drain still holds a compressed body buffer of %d", bound, c)
 	}
 }

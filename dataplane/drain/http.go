@@ -436,10 +436,15 @@ func (s *httpSender) nextFrame() bool {
 	s.d.Buf.Take(func(r *ringbuf.Ring) {
 		loss, _ = r.TakeLoss() // Logplex reports buffer loss "since now" (Appendix A.12)
 		// while the node is over its budget for drain buffers (budget.go)
-		// a frame holds no more than the buffer may: the body buffer that
-		// earlier frames grew is given back
-		if m := r.MaxBytes(); m > 0 && cap(s.raw) > httpL10Room+2*m {
-			s.raw = make([]byte, httpL10Room, httpL10Room+m)
+		// a frame holds no more than the buffer may: the body buffers that
+		// earlier frames grew are given back
+		if m := r.MaxBytes(); m > 0 {
+			if cap(s.raw) > httpL10Room+2*m {
+				s.raw = make([]byte, httpL10Room, httpL10Room+m)
+			}
+			if cap(s.zbody) > 2*m {
+				s.zbody = nil
+			}
 		}
 		r.PopWhile(s.popFn)
 	})
