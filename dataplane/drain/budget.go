@@ -16,21 +16,25 @@ import (
 // two, and an atomic add only when its buffer grew or shrank.
 //
 // While the node holds more than max, every push to a buffer bounds it to
-// its share, max divided among the buffers that hold memory (at least
-// minShare): a buffer over it drops its oldest messages (Ring.Fit: into
-// the drain's disk spill if it has one, else lost and reported by L10 as
-// any overflow) and grows no further. Drains that keep up hold far less
-// than a share and lose nothing; the ones whose receivers do not take
-// their messages are the ones cut down. Once the node holds less than
-// 7/8 of max, buffers are bounded only in messages again.
+// its share: what the small buffers (at most minShare each) leave of max,
+// divided among the big ones, and at least minShare. A buffer over its
+// share drops its oldest messages (Ring.Fit: into the drain's disk spill
+// if it has one, else lost and reported by L10 as any overflow) and grows
+// no further. Drains that keep up hold a few KB, stay small and lose
+// nothing; the big ones, whose receivers do not take their messages,
+// share what is left, so a few of them among thousands of small ones keep
+// most of the budget. Once the node holds less than 7/8 of max, buffers
+// are bounded only in messages again.
 type bufBudget struct {
-	max    int64
-	held   atomic.Int64 // footprints of the buffers accounted
-	active atomic.Int64 // buffers holding memory
+	max     int64
+	held    atomic.Int64 // footprints of the buffers accounted
+	big     atomic.Int64 // buffers whose footprint is over minShare
+	bigHeld atomic.Int64 // their footprints
 }
 
-// minShare is the least a buffer is bounded to: room for one of the
-// largest messages (10 240 bytes) and its index.
+// minShare is the least a buffer is bounded to (room for one of the
+// largest messages, 10 240 bytes, and its index), and what makes a
+// buffer big.
 const minShare = 32 << 10
 
 // newBufBudget returns a budget of max bytes, nil (no bound) for max <= 0.
@@ -44,7 +48,8 @@ func newBufBudget(max int64) *bufBudget {
 
 // share is what one buffer may hold while the node is over its budget.
 func (g *bufBudget) share() int {
-	return int(max(g.max/max(g.active.Load(), 1), minShare))
+	small := g.held.Load() - g.bigHeld.Load()
+	return int(max((g.max-small)/max(g.big.Load(), 1), minShare))
 }
 
 // Node-wide figures of the budget (one Manager per process; tests that
@@ -88,28 +93,33 @@ func (b *Buffer) account() {
 		buffersShed.Add(n)
 	}
 	f := b.ring.Footprint()
-	d := f - b.acct
-	if d == 0 {
+	if f == b.acct {
 		return
 	}
-	switch {
-	case b.acct == 0:
-		g.active.Add(1)
-	case f == 0:
-		g.active.Add(-1)
-	}
+	g.count(b.acct, -1)
+	g.count(f, 1)
 	b.acct = f
-	g.held.Add(int64(d))
-	buffersHeld.Add(int64(d))
+}
+
+// count adds (sign 1) or removes (-1) a buffer's footprint f.
+func (g *bufBudget) count(f int, sign int64) {
+	if f == 0 {
+		return
+	}
+	d := sign * int64(f)
+	g.held.Add(d)
+	buffersHeld.Add(d)
+	if f > minShare {
+		g.big.Add(sign)
+		g.bigHeld.Add(d)
+	}
 }
 
 // release takes b out of its budget (a stopped drain, whose buffer is
 // garbage once the router lets it go); under b.mu.
 func (b *Buffer) release() {
-	if g := b.bud; g != nil && b.acct != 0 {
-		g.held.Add(-int64(b.acct))
-		buffersHeld.Add(-int64(b.acct))
-		g.active.Add(-1)
+	if g := b.bud; g != nil {
+		g.count(b.acct, -1)
 	}
 	b.bud, b.acct = nil, 0
 }

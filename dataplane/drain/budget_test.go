@@ -43,8 +43,8 @@ func TestBufferBudget(t *testing.T) {
 	if held, most := g.held.Load(), int64(budget+5*(8<<10+len(big))); held > most {
 		t.Fatalf("the node's drain buffers hold %d bytes, budget %d (at most %d expected)", held, budget, most)
 	}
-	if g.active.Load() != 5 {
-		t.Fatalf("%d buffers counted as holding memory, want 5", g.active.Load())
+	if g.big.Load() != 4 {
+		t.Fatalf("%d buffers counted as big, want the 4 hung ones", g.big.Load())
 	}
 	shed := 0
 	for i, b := range hung {
@@ -77,8 +77,48 @@ func TestBufferBudget(t *testing.T) {
 		b.release()
 		b.mu.Unlock()
 	}
-	if g.held.Load() != 0 || g.active.Load() != 0 {
-		t.Fatalf("after every drain stopped the budget counts %d bytes in %d buffers", g.held.Load(), g.active.Load())
+	if g.held.Load() != 0 || g.big.Load() != 0 || g.bigHeld.Load() != 0 {
+		t.Fatalf("after every drain stopped the budget counts %d bytes, %d big buffers of %d", g.held.Load(), g.big.Load(), g.bigHeld.Load())
+	}
+}
+
+// TestBufferBudgetShares: with many drains that keep up (small buffers)
+// and two whose receivers take nothing, the two share what the small ones
+// leave of the budget, not the budget divided among all of them.
+func TestBufferBudgetShares(t *testing.T) {
+	const budget = 1 << 20
+	g := newBufBudget(budget)
+	small := make([]*Buffer, 300)
+	msg := bytes.Repeat([]byte("s"), 200)
+	for i := range small {
+		small[i] = NewBuffer(1024, FormCooked)
+		small[i].bud = g
+		small[i].PushRun(msg, []Span{{Off: 0, End: uint32(len(msg))}}, 0)
+	}
+	hung := []*Buffer{NewBuffer(1024, FormCooked), NewBuffer(1024, FormCooked)}
+	big := bytes.Repeat([]byte("x"), 10_000)
+	for i := range 1024 {
+		for _, b := range hung {
+			b.bud = g
+			b.PushRun(big, []Span{{Off: 0, End: uint32(len(big))}}, int64(i))
+		}
+	}
+	smallHeld := g.held.Load() - g.bigHeld.Load()
+	for i, b := range hung {
+		// each may hold half its share in messages, its share being what
+		// the small buffers leave, halved between the two
+		if want := int(budget-smallHeld) / 2 / 2 * 9 / 10; b.ring.Size() < want {
+			t.Errorf("hung drain %d keeps %d bytes of messages, want at least %d (the small buffers hold %d of the %d)",
+				i, b.ring.Size(), want, smallHeld, budget)
+		}
+	}
+	if held, most := g.held.Load(), int64(budget+2*(8<<10+len(big))); held > most {
+		t.Fatalf("the buffers hold %d bytes, budget %d", held, budget)
+	}
+	for _, b := range small {
+		if lost, _ := b.ring.Loss(); lost != 0 {
+			t.Fatalf("a small buffer lost %d", lost)
+		}
 	}
 }
 
