@@ -207,7 +207,7 @@ func newDataPlane(s *settings, w *store.Watcher, st *stores, log *slog.Logger) (
 		MaxLogsBodyBytes: s.maxLogsBodyBytes, MaxHTTPConns: s.httpLogInputMaxConns, InflightLogsBytes: s.maxInflightLogsBytes,
 		LogsReadTimeout: s.logsReadTimeout, SyslogIdleTimeout: s.syslogIdleTimeout, SyslogFrameTimeout: never(s.syslogFrameTimeout),
 		SyslogReadCoalesce: s.syslogReadCoalesce,
-		Watcher:            w, Spool: sp, Bus: st.bus, Logger: log, Drains: drainOptions(s), ShutdownTimeout: s.shutdownTimeout,
+		Watcher:            w, Spool: sp, Bus: st.bus, Logger: log, Drains: drainOptions(s, log), ShutdownTimeout: s.shutdownTimeout,
 		ShutdownIdle: s.shutdownIdle,
 		StatusBoard:  board, StatusInterval: s.statusInterval, Dedup: dedup, FrameIDTTL: s.frameIDTTL, MaxFrameIDs: zeroToNegative(s.maxFrameIDsPerSender),
 		FirehoseChannels: config.SplitList(s.firehoseChannelIDs), FirehoseTokens: config.SplitList(s.firehoseFilterTokens),
@@ -256,7 +256,11 @@ func defaultURL(url, addr string) string {
 
 func ms(n int) time.Duration { return time.Duration(n) * time.Millisecond }
 
-func drainOptions(s *settings) drain.Options {
+func drainOptions(s *settings, log *slog.Logger) drain.Options {
+	budget := buffersBudget(s.drainBuffersMaxBytes, debug.SetMemoryLimit(-1))
+	if budget != s.drainBuffersMaxBytes {
+		log.Info("drain buffer budget lowered to half of GOMEMLIMIT", "drain_buffers_max_bytes", budget, "flag", s.drainBuffersMaxBytes)
+	}
 	return drain.Options{
 		HTTPBufferSize: s.httpDrainBufferSize, HTTPTargetBytes: s.httpDrainTargetBytes, HTTPBatchAge: s.httpDrainBatchAge, HTTPBatchWindow: s.httpDrainBatchWindow, HTTPSparseWindow: s.httpDrainSparseWindow,
 		HTTPFrameRetries: retries(s.httpFrameRetries), HTTPIdleTimeout: ms(s.httpDrainIdleTimeoutMs),
@@ -272,7 +276,7 @@ func drainOptions(s *settings) drain.Options {
 		TLSPinnedCerts: s.tlsPinnedCerts, TLSInsecure: s.tlsMode == "insecure", TLSMaxDepth: s.tlsMaxDepth,
 		AllowPrivateDrains: s.allowPrivateDrains, MaxDrainSeries: zeroToNegative(s.maxDrainMetricSeries),
 		UserAgent:       "Logplex/" + version,
-		BuffersMaxBytes: buffersBudget(s.drainBuffersMaxBytes, debug.SetMemoryLimit(-1)),
+		BuffersMaxBytes: budget,
 		Spill: drain.SpillOptions{Dir: s.drainSpillDir, MaxBytes: s.drainSpillMaxBytes, DrainMaxBytes: s.drainSpillDrainMaxBytes,
 			Sync: s.drainSpillFsync, All: s.drainSpillAll},
 	}
