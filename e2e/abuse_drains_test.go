@@ -39,8 +39,9 @@ func blackhole(t *testing.T) string {
 	return ln.Addr().String()
 }
 
-// TestAbuseDrainsThatNeverAnswer: 100 drains whose receivers take nothing
-// (a tenant's own, or a vendor's outage), sent 10 KB messages, would hold
+// TestAbuseDrainsThatNeverAnswer: 100 drains (HTTP and syslog) whose
+// receivers take nothing (a tenant's own, or a vendor's outage), sent
+// 10 KB messages, would hold
 // 100 × 1 024 of them (a gigabyte, twice that in their buffers' growth);
 // with --drain-buffers-max-bytes the node keeps them within the budget,
 // counts what it sheds, and a drain of another channel whose receiver
@@ -51,12 +52,20 @@ func TestAbuseDrainsThatNeverAnswer(t *testing.T) {
 		"--max-drains-per-channel", "10", "--log-history", "10", "--drain-status-interval", "100ms",
 		"--shutdown-timeout", "1s") // the hung drains cannot flush: do not wait for them
 	hole := blackhole(t)
+	var syslogHoles []string // a channel's drains need distinct URLs
+	for range 5 {
+		syslogHoles = append(syslogHoles, blackhole(t))
+	}
 	var hung []string
 	for range 10 {
 		ch, tok := createChannel(t, p, "app")
 		for j := range 10 {
+			url := fmt.Sprintf("http://%s/d%d", hole, j)
+			if j%2 == 1 { // syslog drains share the budget
+				url = "syslog://" + syslogHoles[j/2]
+			}
 			r := Do(t, "POST", "http://"+p.API+"/v2/channels/"+ch+"/drains", p.User, p.Pass, nil,
-				[]byte(fmt.Sprintf(`{"url":"http://%s/d%d"}`, hole, j)))
+				[]byte(`{"url":"`+url+`"}`))
 			if r.Status != 201 {
 				t.Fatalf("add drain: %d %s", r.Status, r.Body)
 			}
