@@ -190,12 +190,7 @@ func (r *Ring) fitBytes(run []byte, sp []Span, now int64) (lost, skip int) {
 		return 0, 0
 	}
 	before := r.lost
-	k, freed := 0, 0
-	for k < r.n && r.size-freed+need > r.maxBytes {
-		freed += int(r.recs[r.at(k)].n)
-		k++
-	}
-	r.dropOldest(k, now)
+	r.dropOldest(r.oldestBeyond(r.maxBytes-need), now)
 	for skip < len(sp)-1 && need > r.maxBytes {
 		need -= int(sp[skip].End - sp[skip].Off)
 		skip++
@@ -229,26 +224,24 @@ func (r *Ring) Fit(n int, now int64) (lost int) {
 		return 0
 	}
 	before := r.lost
+	r.dropOldest(r.oldestBeyond(n), now)
+	if size := max(2*n, minBytes); cap(r.data) > size {
+		r.moveInto(size)
+	}
+	lost = r.lost - before
+	r.shed += lost
+	return lost
+}
+
+// oldestBeyond is how many of the oldest messages must go for the rest to
+// hold at most n bytes (all of them for n < 0).
+func (r *Ring) oldestBeyond(n int) int {
 	k, freed := 0, 0
 	for k < r.n && r.size-freed > n {
 		freed += int(r.recs[r.at(k)].n)
 		k++
 	}
-	r.dropOldest(k, now)
-	if size := max(2*n, minBytes); cap(r.data) > size {
-		live, dead := 0, 0
-		if r.n > 0 {
-			dead = int(r.recs[r.head].off)
-			live = len(r.data) - dead
-		}
-		data := make([]byte, live, size)
-		copy(data, r.data[dead:])
-		r.data = data
-		r.shift(dead)
-	}
-	lost = r.lost - before
-	r.shed += lost
-	return lost
+	return k
 }
 
 // TakeShed returns the messages dropped to keep within the byte bound
@@ -292,16 +285,29 @@ func (r *Ring) growRecs(need int) {
 // its bound once a push has made room (fitBytes), so it grows to twice the
 // bound at most.
 func (r *Ring) makeRoom(need int) {
-	live, dead := len(r.data), 0
-	if r.n > 0 {
-		dead = int(r.recs[r.head].off)
-		live -= dead
-	}
+	live, dead := r.spread()
 	if dead >= live && live+need <= cap(r.data) {
 		r.compact(dead)
 		return
 	}
-	data := make([]byte, live, max(2*(live+need), minBytes))
+	r.moveInto(max(2*(live+need), minBytes))
+}
+
+// spread is the live bytes of data and the dead ones before them.
+func (r *Ring) spread() (live, dead int) {
+	live = len(r.data)
+	if r.n > 0 {
+		dead = int(r.recs[r.head].off)
+		live -= dead
+	}
+	return live, dead
+}
+
+// moveInto moves the live bytes into a new byte buffer of size bytes (at
+// least the live bytes).
+func (r *Ring) moveInto(size int) {
+	live, dead := r.spread()
+	data := make([]byte, live, size)
 	copy(data, r.data[dead:])
 	r.data = data
 	r.shift(dead)

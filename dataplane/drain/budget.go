@@ -116,8 +116,10 @@ func (g *bufBudget) count(f int, sign int64) {
 }
 
 // release takes b out of its budget (a stopped drain, whose buffer is
-// garbage once the router lets it go); under b.mu.
+// garbage once the router lets it go).
 func (b *Buffer) release() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
 	if g := b.bud; g != nil {
 		g.count(b.acct, -1)
 	}

@@ -473,9 +473,7 @@ func (d *Drain) stop(grace time.Duration) {
 		t.Stop()
 	}
 	d.flushCtx.stop()
-	d.Buf.mu.Lock()
 	d.Buf.release()
-	d.Buf.mu.Unlock()
 	if d.Stats != nil {
 		d.Stats.remove()
 	}
