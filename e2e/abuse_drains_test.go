@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -19,20 +20,25 @@ func blackhole(t *testing.T) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	held := make(chan net.Conn, 1024)
+	var mu sync.Mutex
+	var held []net.Conn
+	done := make(chan struct{})
 	go func() {
+		defer close(done)
 		for {
 			c, err := ln.Accept()
 			if err != nil {
 				return
 			}
-			held <- c
+			mu.Lock()
+			held = append(held, c)
+			mu.Unlock()
 		}
 	}()
 	t.Cleanup(func() {
 		ln.Close()
-		close(held) // the accept loop has returned or returns at its next Accept
-		for c := range held {
+		<-done
+		for _, c := range held {
 			c.Close()
 		}
 	})
@@ -99,7 +105,7 @@ func TestAbuseDrainsThatNeverAnswer(t *testing.T) {
 		d, _, _ := sink.Counts()
 		return d == n
 	})
-	time.Sleep(time.Second) // the peak sampler sees the buffers settled
+	time.Sleep(time.Second) // sample the RSS a second longer: the heap may grow after the last message is routed
 	close(stop)
 	rss := <-peak
 
