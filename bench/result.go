@@ -69,9 +69,14 @@ type Result struct {
 	RSSEndMiB        float64 `json:"rss_end_mib"`
 	HWMMiB           float64 `json:"rss_hwm_mib"` // VmHWM: peak over the process's life
 
-	SetupSeconds float64         `json:"setup_seconds"`
-	Platform     *PlatformResult `json:"platform,omitempty"` // the platform scenario's own figures
-	Notes        []string        `json:"notes,omitempty"`
+	SetupSeconds float64 `json:"setup_seconds"`
+	// MachineBefore and MachineAfter calibrate the machine just before the
+	// scenario and just after it (calibrate.go): figures of runs whose
+	// calibrations differ were taken on machines of different speed.
+	MachineBefore *Calibration    `json:"machine_before,omitempty"`
+	MachineAfter  *Calibration    `json:"machine_after,omitempty"`
+	Platform      *PlatformResult `json:"platform,omitempty"` // the platform scenario's own figures
+	Notes         []string        `json:"notes,omitempty"`
 
 	Outage *OutageResult `json:"outage,omitempty"` // drain-outage scenarios (outage.go)
 }

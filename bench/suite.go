@@ -108,7 +108,10 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 				fmt.Fprintf(o.Progress, "bench: %s%s: %s\n", s.Name, tagSuffix(tag), s.Desc)
 			}
 			busy := waitQuiet(ctx, &o)
+			before := calibrate()
 			res := runScenario(ctx, &o, s, ks, defaults, dir)
+			after := calibrate()
+			res.MachineBefore, res.MachineAfter = &before, &after
 			if busy > o.QuietCores {
 				res.Notes = append(res.Notes, fmt.Sprintf("machine busy at the start: other processes used %.2f cores (waited %s)", busy, o.QuietWait))
 			}
