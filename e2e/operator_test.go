@@ -283,9 +283,12 @@ func TestOperatorPromtoolEveryRole(t *testing.T) {
 	rs := redistest.Start(t)
 	env := []string{"LOGPLEX_CONFIG_REDIS_URL=" + rs.URL(), "LOGPLEX_AUTH_KEY=k"}
 	dir := t.TempDir()
-	cp := Start(t, binPath, "controlplane", dir, env, "--allow-private-drains")
-	dp := Start(t, binPath, "dataplane", dir, env, "--allow-private-drains")
-	all := StartAll(t, binPath, t.TempDir(), "--allow-private-drains")
+	// the syslog+tls drains' receiver never completes a handshake: their
+	// flush at shutdown would take the whole default --shutdown-timeout
+	// (10 s, as long as Stop waits)
+	cp := Start(t, binPath, "controlplane", dir, env, "--allow-private-drains", "--shutdown-timeout", "2s")
+	dp := Start(t, binPath, "dataplane", dir, env, "--allow-private-drains", "--shutdown-timeout", "2s")
+	all := StartAll(t, binPath, t.TempDir(), "--allow-private-drains", "--shutdown-timeout", "2s")
 	sink := StartHTTPSink(t)
 	tcp, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
