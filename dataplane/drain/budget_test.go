@@ -40,11 +40,11 @@ func TestBufferBudget(t *testing.T) {
 	}
 	// every buffer within its share, give or take its index (8 KiB) and
 	// the message that arrived last
-	if held, most := g.held.Load(), int64(budget+5*(8<<10+len(big))); held > most {
+	if held, most := g.Held(), int64(budget+5*(8<<10+len(big))); held > most {
 		t.Fatalf("the node's drain buffers hold %d bytes, budget %d (at most %d expected)", held, budget, most)
 	}
-	if g.big.Load() != 4 {
-		t.Fatalf("%d buffers counted as big, want the 4 hung ones", g.big.Load())
+	if n, _ := g.Big(); n != 4 {
+		t.Fatalf("%d buffers counted as big, want the 4 hung ones", n)
 	}
 	shed := 0
 	for i, b := range hung {
@@ -75,8 +75,8 @@ func TestBufferBudget(t *testing.T) {
 	for _, b := range append(hung, healthy) {
 		b.release()
 	}
-	if g.held.Load() != 0 || g.big.Load() != 0 || g.bigHeld.Load() != 0 {
-		t.Fatalf("after every drain stopped the budget counts %d bytes, %d big buffers of %d", g.held.Load(), g.big.Load(), g.bigHeld.Load())
+	if n, bigHeld := g.Big(); g.Held() != 0 || n != 0 || bigHeld != 0 {
+		t.Fatalf("after every drain stopped the budget counts %d bytes, %d big buffers of %d", g.Held(), n, bigHeld)
 	}
 }
 
@@ -101,7 +101,8 @@ func TestBufferBudgetShares(t *testing.T) {
 			b.PushRun(big, []Span{{Off: 0, End: uint32(len(big))}}, int64(i))
 		}
 	}
-	smallHeld := g.held.Load() - g.bigHeld.Load()
+	_, bigHeld := g.Big()
+	smallHeld := g.Held() - bigHeld
 	for i, b := range hung {
 		// each may hold half its share in messages, its share being what
 		// the small buffers leave, halved between the two
@@ -110,7 +111,7 @@ func TestBufferBudgetShares(t *testing.T) {
 				i, b.ring.Size(), want, smallHeld, budget)
 		}
 	}
-	if held, most := g.held.Load(), int64(budget+2*(8<<10+len(big))); held > most {
+	if held, most := g.Held(), int64(budget+2*(8<<10+len(big))); held > most {
 		t.Fatalf("the buffers hold %d bytes, budget %d", held, budget)
 	}
 	for _, b := range small {

@@ -48,6 +48,7 @@ import (
 
 	"github.com/logplex/logplex/config"
 	"github.com/logplex/logplex/frame"
+	"github.com/logplex/logplex/internal/membudget"
 	"github.com/logplex/logplex/ringbuf"
 )
 
@@ -104,7 +105,7 @@ type Buffer struct {
 	sp    *bufSpill // the drain's disk spill (spill.go); nil: none
 	// bud is the node's budget for drain buffers (budget.go; nil: none),
 	// acct the ring's footprint as the budget last counted it.
-	bud  *bufBudget
+	bud  *membudget.Budget
 	acct int
 }
 

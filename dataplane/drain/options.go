@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/logplex/logplex/config"
+	"github.com/logplex/logplex/internal/membudget"
 )
 
 // ErrPrivateAddress: a drain tried to connect to a private address while
@@ -132,7 +133,7 @@ type Options struct {
 	// share drop their oldest messages (L10). 0 (the Options default; the
 	// flag sets its own): each buffer is bounded in messages only.
 	BuffersMaxBytes int64
-	bud             *bufBudget // made by setDefaults
+	bud             *membudget.Budget // made by setDefaults
 
 	// Notify, if set, receives notices a drain raises into its channel's
 	// history and tails (L14), as a raw syslog message; called from the
