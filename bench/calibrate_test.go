@@ -12,7 +12,7 @@ import (
 func TestCalibrate(t *testing.T) {
 	c := calibrate()
 	for _, f := range []struct {
-		name     string
+		name      string
 		v, lo, hi float64
 	}{
 		{"syscall ns", c.SyscallNs, 5, 1e6},
