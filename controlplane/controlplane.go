@@ -72,6 +72,10 @@ type Options struct {
 	// MaxTailsPerChannel one channel's (default 100); beyond them a session
 	// answers 429 with Retry-After.
 	MaxTailSessions, MaxTailsPerChannel int
+	// TailBuffersMaxBytes bounds the memory of every tail session's buffer
+	// on this node together (TailsOptions.BuffersMaxBytes). 0 (the Options
+	// default; the flag sets its own): each is bounded in messages only.
+	TailBuffersMaxBytes int64
 	// DrainStatus holds what data planes report about their drains, for
 	// GET /v3/channels/:id/drains/:drain_id/status. Default: Store, when it
 	// implements store.StatusBoard (both stores do).
@@ -235,7 +239,7 @@ func New(opts Options) (*ControlPlane, error) {
 	}
 	if opts.Tails == nil && opts.Bus != nil {
 		opts.Tails = NewTails(TailsOptions{Bus: opts.Bus, Store: opts.Store, Watcher: opts.Watcher, Logger: opts.Logger,
-			MaxSessions: opts.MaxTailSessions, MaxPerChannel: opts.MaxTailsPerChannel})
+			MaxSessions: opts.MaxTailSessions, MaxPerChannel: opts.MaxTailsPerChannel, BuffersMaxBytes: opts.TailBuffersMaxBytes})
 	}
 	c := &ControlPlane{opts: opts, log: opts.Logger.With("component", "controlplane")}
 	c.tailsCtx, c.stopTails = context.WithCancel(context.Background())

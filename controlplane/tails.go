@@ -17,6 +17,7 @@ import (
 
 	"github.com/logplex/logplex/config"
 	"github.com/logplex/logplex/controlplane/session"
+	"github.com/logplex/logplex/internal/membudget"
 	"github.com/logplex/logplex/store"
 )
 
@@ -24,7 +25,8 @@ import (
 // the config store. Subscribing one session:
 //
 //  1. subscribe a fresh TailQueue (the session's buffer: 1024 messages,
-//     drop-oldest, its loss reported as L11) to the channel on the bus,
+//     drop-oldest, its loss reported as L11; all of them within
+//     BuffersMaxBytes together) to the channel on the bus,
 //     active when Subscribe returns;
 //  2. register tail:<channel>:<session> in the config store with a TTL
 //     (config.TailKey), and wait (at most RegisterWait) until this node's
@@ -44,6 +46,8 @@ import (
 // Kill ends every tail of this node (control rod kill_tail_sessions).
 type Tails struct {
 	opts TailsOptions
+
+	bud *membudget.Budget // of every session's queue (nil: none)
 
 	mu       sync.Mutex
 	live     map[*tail]struct{}
@@ -70,6 +74,12 @@ type TailsOptions struct {
 	// MaxPerChannel one channel's (default 100); beyond them Subscribe
 	// returns session.ErrTooManyTails.
 	MaxSessions, MaxPerChannel int
+	// BuffersMaxBytes bounds the sessions' buffers of this node together
+	// (store.NewTailBudget: while they hold more, the sessions holding more
+	// than their share drop their oldest messages, reported as L11), so
+	// clients that never read cannot take the node's memory. 0: each
+	// buffer is bounded in messages only.
+	BuffersMaxBytes int64
 	// Logger defaults to slog.Default().
 	Logger *slog.Logger
 }
@@ -99,7 +109,7 @@ func NewTails(o TailsOptions) *Tails {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
-	return &Tails{opts: o, live: map[*tail]struct{}{}, perChan: map[string]int{}}
+	return &Tails{opts: o, bud: store.NewTailBudget(o.BuffersMaxBytes), live: map[*tail]struct{}{}, perChan: map[string]int{}}
 }
 
 // Subscribe implements session.TailSource (steps 1 and 2 above); ctx
@@ -109,7 +119,7 @@ func (t *Tails) Subscribe(ctx context.Context, channelID string) (session.Tail, 
 		tailsRefused.Inc()
 		return nil, session.ErrTooManyTails
 	}
-	q := store.NewTailQueue(t.opts.Buffer)
+	q := store.NewBoundedTailQueue(t.opts.Buffer, t.bud)
 	unsub, err := t.opts.Bus.Subscribe(ctx, channelID, q)
 	if err != nil {
 		t.release(channelID, false)

@@ -112,20 +112,28 @@ func TestAbuseDrainsThatNeverAnswer(t *testing.T) {
 	if _, dups, reported := sink.Counts(); dups != 0 || reported != 0 {
 		t.Errorf("the drain that keeps up: %d duplicates, %d reported dropped (L10); want none", dups, reported)
 	}
-	held := Metric(t, p.Adm, "logplex_drain_buffers_bytes")
 	// each buffer may overshoot its share by its index and the message that
-	// arrived last
-	if most := float64(budget + 101*(8<<10+10_300)); held > most {
-		t.Errorf("the drain buffers hold %.0f bytes, budget %d", held, budget)
+	// arrived last; without the budget the buffers alone grow past 2 GiB,
+	// with it the process stays within a few times the budget (the Go
+	// heap's growth between collections, the frame each hung drain holds)
+	checkBudget(t, p, "drain", budget, budget+101*(8<<10+10_300), rss, 400<<20)
+}
+
+// checkBudget checks, after an abuse test's load, that the kind ("drain",
+// "tail") of buffers of p hold at most most bytes of their budget, that
+// they shed something, and that the process's peak RSS stayed within
+// maxRSS.
+func checkBudget(t *testing.T, p *Proc, kind string, budget, most, rss, maxRSS int64) {
+	t.Helper()
+	held := Metric(t, p.Adm, "logplex_"+kind+"_buffers_bytes")
+	if held > float64(most) {
+		t.Errorf("the %s buffers hold %.0f bytes, budget %d", kind, held, budget)
 	}
-	if shed := Metric(t, p.Adm, "logplex_drain_buffers_shed_total"); shed == 0 {
-		t.Error("logplex_drain_buffers_shed_total is 0: nothing was shed")
+	if shed := Metric(t, p.Adm, "logplex_"+kind+"_buffers_shed_total"); shed == 0 {
+		t.Errorf("logplex_%s_buffers_shed_total is 0: nothing was shed", kind)
 	}
-	// without the budget the buffers alone grow past 2 GiB; with it the
-	// process stays within a few times the budget (the Go heap's growth
-	// between collections, the frame each hung drain holds)
-	if rss > 400<<20 {
-		t.Errorf("peak RSS %d MiB with a drain budget of %d MiB", rss>>20, budget>>20)
+	if rss > maxRSS {
+		t.Errorf("peak RSS %d MiB with a %s budget of %d MiB", rss>>20, kind, budget>>20)
 	}
-	t.Logf("peak RSS %d MiB, drain buffers %.1f MiB (budget %d MiB)", rss>>20, held/(1<<20), budget>>20)
+	t.Logf("peak RSS %d MiB, %s buffers %.1f MiB (budget %d MiB)", rss>>20, kind, held/(1<<20), budget>>20)
 }

@@ -4,9 +4,12 @@ import (
 	"context"
 	"io"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/VictoriaMetrics/metrics"
+
+	"github.com/logplex/logplex/internal/membudget"
 )
 
 // Bus carries live tail traffic (docs/logplex.md §7) from the data planes that ingest
@@ -54,6 +57,27 @@ const DefaultTailQueue = 1024
 // their reader was slow, on this node.
 var tailDropped = metrics.NewCounter(`logplex_tail_buffer_dropped_total`)
 
+// The tail queues' budget (NewTailBudget): what the queues of this node
+// hold against it, the budget, and the messages dropped to keep within it.
+var (
+	tailHeld atomic.Int64
+	tailMax  atomic.Int64
+	_        = metrics.NewGauge(`logplex_tail_buffers_bytes`, func() float64 { return float64(tailHeld.Load()) })
+	_        = metrics.NewGauge(`logplex_tail_buffers_max_bytes`, func() float64 { return float64(tailMax.Load()) })
+	tailShed = metrics.NewCounter(`logplex_tail_buffers_shed_total`)
+)
+
+// NewTailBudget returns a budget of max bytes for the tail queues of a
+// node (NewBoundedTailQueue); nil (each queue bounded in messages only)
+// for max <= 0.
+func NewTailBudget(max int64) *membudget.Budget {
+	g := membudget.New(max)
+	if g != nil {
+		tailMax.Store(max)
+	}
+	return g
+}
+
 // tailUnheard counts messages of a tailed channel that a bus published and
 // nobody received (PUBLISH answered 0 subscribers, or no local queue): a
 // session's subscription was being re-established, or had just ended.
@@ -74,11 +98,22 @@ func UnheardTotal() uint64 { return tailUnheard.Get() }
 // Push keeps the slices it is given, without copying: a pushed message
 // must never be modified afterwards. The buses copy each published batch
 // once and share it read-only between subscribers.
+//
+// A queue of a budget (NewBoundedTailQueue; membudget's rule) counts the
+// bytes of the messages it holds and of those its last Next handed out
+// (the session writes them before it calls Next again: a session whose
+// client does not read holds them). While the node's queues hold more
+// than the budget, a push that leaves the queue over its share drops its
+// oldest messages, reported by L11 as any overflow.
 type TailQueue struct {
 	mu     sync.Mutex
 	ring   [][]byte
 	head   int
 	n      int
+	bytes  int // of the messages held
+	hand   int // of the messages the last Next handed out
+	bud    *membudget.Budget
+	acct   int // bytes + hand as bud last counted them
 	lost   int
 	since  time.Time // first loss since the last Next
 	ended  bool
@@ -93,6 +128,15 @@ func NewTailQueue(limit int) *TailQueue {
 		limit = DefaultTailQueue
 	}
 	return &TailQueue{ring: make([][]byte, limit), signal: make(chan struct{}, 1), born: time.Now()}
+}
+
+// NewBoundedTailQueue is NewTailQueue, the queue also bounded by the
+// node's budget bud (NewTailBudget; nil: none). End takes it out of the
+// budget.
+func NewBoundedTailQueue(limit int, bud *membudget.Budget) *TailQueue {
+	q := NewTailQueue(limit)
+	q.bud = bud
+	return q
 }
 
 // Push appends msgs (oldest first), dropping the oldest held messages when
@@ -112,19 +156,57 @@ func (q *TailQueue) Push(msgs [][]byte) {
 		msgs = msgs[len(msgs)-limit:]
 	}
 	if over := q.n + len(msgs) - limit; over > 0 {
-		for range over {
-			q.ring[q.head] = nil
-			q.head = (q.head + 1) % limit
-		}
-		q.n -= over
-		q.lose(over)
+		q.dropOldest(over)
 	}
 	for _, m := range msgs {
 		q.ring[(q.head+q.n)%limit] = m
 		q.n++
+		q.bytes += len(m)
+	}
+	if q.bud != nil {
+		q.bound()
+		q.account()
 	}
 	q.mu.Unlock()
 	q.wake()
+}
+
+// dropOldest drops the n oldest messages held and counts them lost; the
+// caller holds mu.
+func (q *TailQueue) dropOldest(n int) {
+	for range n {
+		q.bytes -= len(q.ring[q.head])
+		q.ring[q.head] = nil
+		q.head = (q.head + 1) % len(q.ring)
+	}
+	q.n -= n
+	q.lose(n)
+}
+
+// bound keeps the queue within its share of the budget while the node's
+// queues are over it: the oldest messages go until what it holds and what
+// it handed out fit; the caller holds mu.
+func (q *TailQueue) bound() {
+	if !q.bud.Over() {
+		return
+	}
+	excess := q.bytes + q.hand - q.bud.Share()
+	n := 0
+	for ; n < q.n && excess > 0; n++ {
+		excess -= len(q.ring[(q.head+n)%len(q.ring)])
+	}
+	if n > 0 {
+		q.dropOldest(n)
+		tailShed.Add(n)
+	}
+}
+
+// account brings the budget up to date; the caller holds mu.
+func (q *TailQueue) account() {
+	if f := q.bytes + q.hand; f != q.acct {
+		tailHeld.Add(q.bud.Move(q.acct, f))
+		q.acct = f
+	}
 }
 
 // AddLoss counts n messages lost before they reached the queue.
@@ -182,17 +264,21 @@ func (q *TailQueue) Next(ctx context.Context, dst [][]byte) (msgs [][]byte, lost
 			q.mu.Unlock()
 			return dst, 0, time.Time{}, io.EOF
 		}
+		q.hand = 0 // the caller is done with what it took before
 		if q.n > 0 || q.lost > 0 {
 			for ; q.n > 0; q.n-- {
 				dst = append(dst, q.ring[q.head])
 				q.ring[q.head] = nil
 				q.head = (q.head + 1) % len(q.ring)
 			}
+			q.hand, q.bytes = q.bytes, 0
+			q.account()
 			lost, since = q.lost, q.since
 			q.lost, q.since = 0, time.Time{}
 			q.mu.Unlock()
 			return dst, lost, since, nil
 		}
+		q.account()
 		q.mu.Unlock()
 		select {
 		case <-q.signal:
@@ -208,7 +294,8 @@ func (q *TailQueue) End() {
 	q.mu.Lock()
 	q.ended = true
 	clear(q.ring)
-	q.n = 0
+	q.n, q.bytes, q.hand = 0, 0, 0
+	q.account()
 	q.mu.Unlock()
 	q.wake()
 }

@@ -57,7 +57,7 @@ var configDocGroups = []struct {
 		[]string{"auth-key", "api-endpoint-url", "http-v3-url", "legacy-api-status", "api-status", "session-expiry-s", "session-lookup-timeout-s", "max-drains-per-channel", "allow-private-drains",
 			"max-tokens-per-channel", "max-drain-reservations-per-channel", "max-session-body-bytes", "max-sessions-per-channel",
 			"max-fetches-per-session", "max-session-fetches", "session-fetch-write-timeout",
-			"api-read-timeout", "api-idle-timeout", "max-api-connections"}},
+			"api-read-timeout", "api-idle-timeout", "max-api-connections", "max-tail-sessions", "max-tails-per-channel", "tail-buffers-max-bytes"}},
 	{"Ingest (data plane)", "",
 		[]string{"event-loops", "read-buffer-cap", "max-tcp-connections", "syslog-idle-timeout", "syslog-frame-timeout", "syslog-read-coalesce", "max-logs-body-bytes", "max-inflight-logs-bytes", "http-log-input-max-connections", "frame-id-ttl", "max-frame-ids-per-sender"}},
 	{"HTTP drains (data plane)", "Times are integers in milliseconds, as Logplex's keys of the same name; `--http-drain-batch-age` (an extension) is a duration such as `2ms`.",

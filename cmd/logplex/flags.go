@@ -83,6 +83,7 @@ type settings struct {
 	logFormat                                string
 	statsLog                                 bool
 	maxTailSessions, maxTailsPerChannel      int
+	tailBuffersMaxBytes                      int64
 	logsReadTimeout                          time.Duration
 	// API bounds against hostile tenants and clients (docs/security.md)
 	maxTokensPerChannel, maxDrainReservationsPerChannel int
@@ -206,6 +207,7 @@ func newFlagSet(name string, s *settings) *flag.FlagSet {
 	fs.DurationVar(&s.shutdownIdle, "shutdown-idle", 250*time.Millisecond, "on SIGTERM a data plane reads its open syslog connections until none sent a byte for this long (at most half of --shutdown-timeout)")
 	fs.IntVar(&s.maxTailSessions, "max-tail-sessions", 10000, "live tail sessions per control plane (more: 429)")
 	fs.IntVar(&s.maxTailsPerChannel, "max-tails-per-channel", 100, "live tail sessions of one channel per control plane (more: 429)")
+	fs.Int64Var(&s.tailBuffersMaxBytes, "tail-buffers-max-bytes", 256<<20, "bytes the buffers of all the live tail sessions of a control plane may hold together, at most a quarter of GOMEMLIMIT when that is set; beyond, the sessions holding more than their share drop their oldest messages (L11), so tail clients that never read cannot take the node's memory (0: each session's buffer is bounded in messages only)")
 	fs.DurationVar(&s.logsReadTimeout, "logs-read-timeout", 15*time.Second, "POST /logs: time to read a request's headers and body (slow clients are cut off)")
 	fs.IntVar(&s.maxTokensPerChannel, "max-tokens-per-channel", 100, "tokens of one channel (more: 422)")
 	fs.IntVar(&s.maxDrainReservationsPerChannel, "max-drain-reservations-per-channel", 20, "drains without a URL (reserved with POST /channels/<id>/drains/tokens) of one channel (more: 422)")

@@ -221,6 +221,10 @@ func newDataPlane(s *settings, w *store.Watcher, st *stores, log *slog.Logger) (
 }
 
 func newControlPlane(s *settings, w *store.Watcher, st *stores, log *slog.Logger) (*controlplane.ControlPlane, error) {
+	tailBudget := buffersBudget(s.tailBuffersMaxBytes, debug.SetMemoryLimit(-1), 4)
+	if tailBudget != s.tailBuffersMaxBytes {
+		log.Info("tail buffer budget lowered to a quarter of GOMEMLIMIT", "tail_buffers_max_bytes", tailBudget, "flag", s.tailBuffersMaxBytes)
+	}
 	return controlplane.New(controlplane.Options{
 		APIAddr: s.apiAddr, V3Addr: s.apiV3Addr, AuthKey: s.authKey,
 		APIEndpointURL: defaultURL(s.apiEndpointURL, s.apiAddr), HTTPV3URL: defaultURL(s.httpV3URL, s.apiV3Addr),
@@ -229,7 +233,7 @@ func newControlPlane(s *settings, w *store.Watcher, st *stores, log *slog.Logger
 		SessionLookupTimeout: time.Duration(s.sessionLookupTimeout) * time.Second,
 		MaxDrainsPerChannel:  s.maxDrainsPerChannel, AllowPrivateDrains: s.allowPrivateDrains,
 		LegacyAPIStatus: s.legacyAPIStatus, APIStatus: s.apiStatus, DenyTailSessions: s.denyTailSessions,
-		MaxTailSessions: s.maxTailSessions, MaxTailsPerChannel: s.maxTailsPerChannel,
+		MaxTailSessions: s.maxTailSessions, MaxTailsPerChannel: s.maxTailsPerChannel, TailBuffersMaxBytes: tailBudget,
 		MaxTokensPerChannel: s.maxTokensPerChannel, MaxDrainReservationsPerChannel: s.maxDrainReservationsPerChannel,
 		MaxSessionBodyBytes: s.maxSessionBodyBytes, MaxSessionsPerChannel: s.maxSessionsPerChannel,
 		MaxFetchesPerSession: s.maxFetchesPerSession, MaxSessionFetches: s.maxSessionFetches,
@@ -257,7 +261,7 @@ func defaultURL(url, addr string) string {
 func ms(n int) time.Duration { return time.Duration(n) * time.Millisecond }
 
 func drainOptions(s *settings, log *slog.Logger) drain.Options {
-	budget := buffersBudget(s.drainBuffersMaxBytes, debug.SetMemoryLimit(-1))
+	budget := buffersBudget(s.drainBuffersMaxBytes, debug.SetMemoryLimit(-1), 2)
 	if budget != s.drainBuffersMaxBytes {
 		log.Info("drain buffer budget lowered to half of GOMEMLIMIT", "drain_buffers_max_bytes", budget, "flag", s.drainBuffersMaxBytes)
 	}
@@ -282,11 +286,14 @@ func drainOptions(s *settings, log *slog.Logger) drain.Options {
 	}
 }
 
-// buffersBudget is --drain-buffers-max-bytes (flag; 0: none), at most half
-// the Go memory limit (memLimit, math.MaxInt64 when GOMEMLIMIT is unset).
-func buffersBudget(flag, memLimit int64) int64 {
+// buffersBudget is a budget flag (--drain-buffers-max-bytes,
+// --tail-buffers-max-bytes; 0: none), at most the part of the Go memory
+// limit it may take (memLimit/part; memLimit is math.MaxInt64 when
+// GOMEMLIMIT is unset). In one process (logplex all) the drains take at
+// most half of the limit and the tails a quarter.
+func buffersBudget(flag, memLimit, part int64) int64 {
 	if flag > 0 && memLimit < math.MaxInt64 {
-		return min(flag, memLimit/2)
+		return min(flag, memLimit/part)
 	}
 	return flag
 }

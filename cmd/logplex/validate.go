@@ -173,7 +173,7 @@ var flagRules = map[string]rule{
 	"syslog-tls-cert": anyValue, "syslog-tls-key": anyValue,
 	"firehose-channel-ids": channelIDList, "firehose-filter-tokens": anyValue,
 	"disable-firehose": boolean, "drain-status-interval": durMin(time.Millisecond),
-	"shutdown-timeout": durMin(time.Millisecond), "max-tail-sessions": atLeast(0), "max-tails-per-channel": atLeast(1),
+	"shutdown-timeout": durMin(time.Millisecond), "max-tail-sessions": atLeast(0), "max-tails-per-channel": atLeast(1), "tail-buffers-max-bytes": atLeast(0),
 	"logs-read-timeout": durMin(time.Millisecond), "stats-log": boolean,
 	"log-level": enum("debug", "info", "warn", "error"), "log-format": enum("text", "json"),
 	"log-level-file": anyValue,

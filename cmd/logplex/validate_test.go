@@ -50,7 +50,7 @@ var badGood = map[string][2]string{
 	"syslog-tls-cert": {none, ""}, "syslog-tls-key": {none, ""},
 	"firehose-channel-ids": {"abc", "1,2"}, "firehose-filter-tokens": {none, "heroku"},
 	"disable-firehose": {"maybe", "true"}, "drain-status-interval": {"0s", "5s"},
-	"shutdown-timeout": {"0s", "10s"}, "max-tail-sessions": {"-1", "0"}, "max-tails-per-channel": {"0", "100"},
+	"shutdown-timeout": {"0s", "10s"}, "max-tail-sessions": {"-1", "0"}, "max-tails-per-channel": {"0", "100"}, "tail-buffers-max-bytes": {"-1", "0"},
 	"logs-read-timeout": {"0s", "15s"}, "stats-log": {"maybe", "false"},
 	"log-level": {"verbose", "debug"}, "log-format": {"logfmt", "json"}, "log-level-file": {none, ""},
 	"admin-token": {none, "t"}, "admin-allowed-hosts": {none, "logplex.internal"},
