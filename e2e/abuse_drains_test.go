@@ -84,23 +84,8 @@ func TestAbuseDrainsThatNeverAnswer(t *testing.T) {
 
 	stop := make(chan struct{})
 	peak := peakRSS(p, stop)
-	c, err := net.Dial("tcp", p.Syslog)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	w := bufio.NewWriterSize(c, 256<<10)
-	big := strings.Repeat("x", 10_000)
 	const n = 1100
-	for i := range n {
-		for _, h := range hung {
-			fmt.Fprint(w, Frame(fmt.Sprintf("<134>1 2012-12-10T03:00:48.123456Z host %s web.1 - - %d %s", h, i, big)))
-		}
-		fmt.Fprint(w, Frame(fmt.Sprintf("<134>1 2012-12-10T03:00:48.123456Z host %s web.1 - - load seq=%d", tok, i)))
-	}
-	if err := w.Flush(); err != nil {
-		t.Fatal(err)
-	}
+	sendBigAndSmall(t, p, n, hung, tok)
 	Eventually(t, 30*time.Second, "the drain that keeps up delivered every message", func() bool {
 		d, _, _ := sink.Counts()
 		return d == n
@@ -117,6 +102,29 @@ func TestAbuseDrainsThatNeverAnswer(t *testing.T) {
 	// with it the process stays within a few times the budget (the Go
 	// heap's growth between collections, the frame each hung drain holds)
 	checkBudget(t, p, "drain", budget, budget+101*(8<<10+10_300), rss, 400<<20)
+}
+
+// sendBigAndSmall sends on one syslog connection, n times, a 10 KB
+// message for each of the tokens big and a small one, "seq=<i>", for
+// small.
+func sendBigAndSmall(t *testing.T, p *Proc, n int, big []string, small string) {
+	t.Helper()
+	c, err := net.Dial("tcp", p.Syslog)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	w := bufio.NewWriterSize(c, 256<<10)
+	x := strings.Repeat("x", 10_000)
+	for i := range n {
+		for _, h := range big {
+			fmt.Fprint(w, Frame(fmt.Sprintf("<134>1 2012-12-10T03:00:48.123456Z host %s web.1 - - %d %s", h, i, x)))
+		}
+		fmt.Fprint(w, Frame(fmt.Sprintf("<134>1 2012-12-10T03:00:48.123456Z host %s web.1 - - seq=%d", small, i)))
+	}
+	if err := w.Flush(); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // checkBudget checks, after an abuse test's load, that the kind ("drain",

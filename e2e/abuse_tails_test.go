@@ -74,23 +74,8 @@ func TestAbuseTailsThatNeverRead(t *testing.T) {
 
 	stop := make(chan struct{})
 	peak := peakRSS(p, stop)
-	c, err := net.Dial("tcp", p.Syslog)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	w := bufio.NewWriterSize(c, 256<<10)
-	big := strings.Repeat("x", 10_000)
 	const n = 2200 // two sessions' worth: the buffer, and the batch in hand
-	for i := range n {
-		for _, h := range toks {
-			fmt.Fprint(w, Frame(fmt.Sprintf("<134>1 2012-12-10T03:00:48.123456Z host %s web.1 - - %d %s", h, i, big)))
-		}
-		fmt.Fprint(w, Frame(fmt.Sprintf("<134>1 2012-12-10T03:00:48.123456Z host %s web.1 - - seq=%d", tok, i)))
-	}
-	if err := w.Flush(); err != nil {
-		t.Fatal(err)
-	}
+	sendBigAndSmall(t, p, n, toks, tok)
 	Eventually(t, 30*time.Second, "the session that reads got every message", func() bool {
 		return got.Load() == n
 	})
