@@ -97,7 +97,7 @@ func Main(args []string, stdout, stderr io.Writer, version string) int {
 	for _, k := range benchKnobs {
 		fs.Var(knobFlag{k.knob, &knobs}, k.flag, k.help+" (same as --knob "+k.knob+"=V)")
 	}
-	fs.StringVar(&o.Sweep, "sweep", "", "repeat every scenario per value of one knob: name=v1,v2,… (router flag, env knob, or batch/conns/size/rate)")
+	fs.StringVar(&o.Sweep, "sweep", "", "repeat every scenario per value of one knob: name=v1,v2,… (router flag, env knob, batch/conns/size/rate, or bin: router binaries, for an A/B of two builds in one invocation)")
 	fs.BoolVar(&jsonOut, "json", false, "write the report as JSON to stdout (the table goes to stderr)")
 	fs.StringVar(&jsonFile, "json-file", "", "also write the JSON report to this file")
 	fs.StringVar(&plotFile, "plot", "", "write an SVG plot here: delivered msgs/s, CPU per million, p99, RSS and losses per scenario (with --sweep: against the knob)")

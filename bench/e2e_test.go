@@ -163,3 +163,45 @@ func TestDrainOutageScenarios(t *testing.T) {
 		}
 	}
 }
+
+// TestSweepBin: --sweep bin=A,B runs every scenario once with each router
+// binary (an A/B of two builds in one invocation), tags each result with
+// its binary and the version that binary reports.
+func TestSweepBin(t *testing.T) {
+	dir := t.TempDir()
+	mark := filepath.Join(dir, "b-ran")
+	b := filepath.Join(dir, "logplex-b")
+	script := fmt.Sprintf("#!/bin/sh\nif [ \"$1\" = all ]; then touch %q; fi\nexec %q \"$@\"\n", mark, bin)
+	if err := os.WriteFile(b, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	rep, err := Run(ctx, Options{Bin: bin, Quick: true, QuietWait: -1, WorkDir: t.TempDir(), Duration: time.Second,
+		Settle: 5 * time.Second, Scenarios: []string{"tcp-to-http-drain@2000"}, Sweep: "bin=" + bin + "," + b})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Results) != 2 || rep.Results[0].Sweep != "bin="+bin || rep.Results[1].Sweep != "bin="+b {
+		t.Fatalf("results %d, sweeps %q", len(rep.Results), func() (s []string) {
+			for _, r := range rep.Results {
+				s = append(s, r.Sweep)
+			}
+			return
+		}())
+	}
+	for _, r := range rep.Results {
+		if r.Error != "" || r.Delivered != r.Expected || r.Expected == 0 {
+			t.Errorf("%s: error %q, delivered %d of %d", r.Sweep, r.Error, r.Delivered, r.Expected)
+		}
+		if want := binVersion(bin); r.RouterVersion == "" || r.RouterVersion != want {
+			t.Errorf("%s: router version %q, want %q", r.Sweep, r.RouterVersion, want)
+		}
+	}
+	if _, err := os.Stat(mark); err != nil {
+		t.Errorf("the second binary never ran as the router: %v", err)
+	}
+	if _, err := Run(ctx, Options{Bin: bin, Scenarios: []string{"tcp-to-http-drain"}, Sweep: "bin=" + filepath.Join(dir, "none")}); err == nil {
+		t.Error("a missing binary in --sweep bin=… was accepted")
+	}
+}

@@ -125,6 +125,9 @@ func resultNotes(r *Result) string {
 	if r.SetupSeconds > 3 {
 		p = append(p, fmt.Sprintf("setup %.0f s", r.SetupSeconds))
 	}
+	if strings.HasPrefix(r.Sweep, "bin=") && r.RouterVersion != "" {
+		p = append(p, "router "+r.RouterVersion)
+	}
 	if r.MachineBefore != nil && r.MachineAfter != nil {
 		p = append(p, fmt.Sprintf("machine before: %s; after: %s", r.MachineBefore, r.MachineAfter))
 	}

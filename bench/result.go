@@ -15,6 +15,9 @@ type Result struct {
 	Skipped  string `json:"skipped,omitempty"`
 	Error    string `json:"error,omitempty"`
 	Sweep    string `json:"sweep,omitempty"` // "knob=value" of a --sweep run
+	// RouterVersion is the version (commit) of the router binary that ran
+	// (`logplex version`): --bin's, or the swept one's with --sweep bin=….
+	RouterVersion string `json:"router_version,omitempty"`
 
 	Knobs map[string]string `json:"knobs"` // every setting this run used
 

@@ -493,7 +493,7 @@ func (r *scenarioRun) captureProfile(secs int) <-chan string {
 	}
 	name := strings.NewReplacer("@", "_at_", "/", "_", "=", "_").Replace(r.s.Name) + ".pprof"
 	if r.res.Sweep != "" {
-		name = strings.NewReplacer("=", "_", ",", "_").Replace(r.res.Sweep) + "-" + name
+		name = fileTag(r.res.Sweep) + "-" + name
 	}
 	path := filepath.Join(r.o.ProfileDir, name)
 	admin := r.router.Admin

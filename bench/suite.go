@@ -53,6 +53,13 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
+	if sweepName == "bin" {
+		for _, b := range sweepVals {
+			if _, err := os.Stat(b); err != nil {
+				return nil, fmt.Errorf("--sweep bin=…: %w", err)
+			}
+		}
+	}
 	if o.RouterCPUs != "" {
 		if err := pinSuite(o.RouterCPUs); err != nil {
 			return nil, err
@@ -84,10 +91,20 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	if len(sweepVals) == 0 {
 		sweepVals = []string{""}
 	}
+	versions := map[string]string{o.Bin: binVersion(o.Bin)}
 	for _, v := range sweepVals {
 		ks := base
 		tag := ""
-		if sweepName != "" {
+		ro := o // the options of this value's runs
+		switch {
+		case sweepName == "bin":
+			// an A/B of two builds: --sweep bin=A,B,A,B alternates them
+			tag, ro.Bin = "bin="+v, v
+			if _, ok := versions[v]; !ok {
+				versions[v] = binVersion(v)
+			}
+			defaults = routerDefaults(v)
+		case sweepName != "":
 			tag = sweepName + "=" + v
 			if ks, err = parseKnobs(append(append([]string(nil), o.Knobs...), tag)); err != nil {
 				return nil, err
@@ -99,7 +116,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 			}
 			dir := filepath.Join(work, fmt.Sprintf("%02d-%s", i, strings.ReplaceAll(s.Name, "@", "_")))
 			if tag != "" {
-				dir += "-" + strings.NewReplacer("=", "_", ",", "_").Replace(tag)
+				dir += "-" + fileTag(tag)
 			}
 			if err := os.MkdirAll(dir, 0o755); err != nil {
 				return nil, err
@@ -109,7 +126,8 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 			}
 			busy := waitQuiet(ctx, &o)
 			before := calibrate()
-			res := runScenario(ctx, &o, s, ks, defaults, dir)
+			res := runScenario(ctx, &ro, s, ks, defaults, dir)
+			res.RouterVersion = versions[ro.Bin]
 			after := calibrate()
 			res.MachineBefore, res.MachineAfter = &before, &after
 			if busy > o.QuietCores {
@@ -124,6 +142,23 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	}
 	rep.Checks = Checks(rep.Results)
 	return rep, nil
+}
+
+// binVersion is what `bin version` prints after "logplex " (the commit it
+// was built from), "" if it prints nothing of the kind.
+func binVersion(bin string) string {
+	out, err := exec.Command(bin, "version").Output()
+	v, ok := strings.CutPrefix(strings.TrimSpace(string(out)), "logplex ")
+	if err != nil || !ok {
+		return ""
+	}
+	return v
+}
+
+// fileTag makes a sweep's tag ("knob=value", "bin=/path/to/logplex") a
+// part of a file name.
+func fileTag(tag string) string {
+	return strings.NewReplacer("=", "_", ",", "_", "/", "_").Replace(tag)
 }
 
 // waitQuiet waits (at most QuietWait) until the machine's busy CPU, with
