@@ -57,23 +57,23 @@ const DefaultTailQueue = 1024
 // their reader was slow, on this node.
 var tailDropped = metrics.NewCounter(`logplex_tail_buffer_dropped_total`)
 
-// The tail queues' budget (NewTailBudget): what the queues of this node
-// hold against it, the budget, and the messages dropped to keep within it.
+// The tail queues' budget (NewTailBudget; one per process, in tests that
+// make several the newest), for its gauges, and the messages dropped to
+// keep within it.
 var (
-	tailHeld atomic.Int64
-	tailMax  atomic.Int64
-	_        = metrics.NewGauge(`logplex_tail_buffers_bytes`, func() float64 { return float64(tailHeld.Load()) })
-	_        = metrics.NewGauge(`logplex_tail_buffers_max_bytes`, func() float64 { return float64(tailMax.Load()) })
-	tailShed = metrics.NewCounter(`logplex_tail_buffers_shed_total`)
+	tailBudget atomic.Pointer[membudget.Budget]
+	_          = metrics.NewGauge(`logplex_tail_buffers_bytes`, func() float64 { return float64(tailBudget.Load().Held()) })
+	_          = metrics.NewGauge(`logplex_tail_buffers_max_bytes`, func() float64 { return float64(tailBudget.Load().Max()) })
+	tailShed   = metrics.NewCounter(`logplex_tail_buffers_shed_total`)
 )
 
 // NewTailBudget returns a budget of max bytes for the tail queues of a
 // node (NewBoundedTailQueue); nil (each queue bounded in messages only)
-// for max <= 0.
+// for max <= 0. The node's gauges show the newest one made.
 func NewTailBudget(max int64) *membudget.Budget {
 	g := membudget.New(max)
 	if g != nil {
-		tailMax.Store(max)
+		tailBudget.Store(g)
 	}
 	return g
 }
@@ -204,7 +204,7 @@ func (q *TailQueue) bound() {
 // account brings the budget up to date; the caller holds mu.
 func (q *TailQueue) account() {
 	if f := q.bytes + q.hand; f != q.acct {
-		tailHeld.Add(q.bud.Move(q.acct, f))
+		q.bud.Move(q.acct, f)
 		q.acct = f
 	}
 }

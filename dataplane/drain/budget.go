@@ -17,23 +17,23 @@ import (
 // drain's disk spill if it has one, else lost and reported by L10 as any
 // overflow) and grows no further.
 
-// newBufBudget returns a budget of max bytes, nil (no bound) for max <= 0.
+// newBufBudget returns a budget of max bytes, nil (no bound) for max <= 0;
+// the node's gauges show the newest one made.
 func newBufBudget(max int64) *membudget.Budget {
 	g := membudget.New(max)
 	if g != nil {
-		buffersMax.Store(max)
+		buffersBudget.Store(g)
 	}
 	return g
 }
 
-// Node-wide figures of the budget (one Manager per process; tests that
-// make several share them).
+// The node's budget, for its gauges (one Manager per process; in tests
+// that make several, the newest), and what it shed.
 var (
-	buffersHeld atomic.Int64
-	buffersMax  atomic.Int64
-	_           = metrics.NewGauge(`logplex_drain_buffers_bytes`, func() float64 { return float64(buffersHeld.Load()) })
-	_           = metrics.NewGauge(`logplex_drain_buffers_max_bytes`, func() float64 { return float64(buffersMax.Load()) })
-	buffersShed = metrics.NewCounter(`logplex_drain_buffers_shed_total`)
+	buffersBudget atomic.Pointer[membudget.Budget]
+	_             = metrics.NewGauge(`logplex_drain_buffers_bytes`, func() float64 { return float64(buffersBudget.Load().Held()) })
+	_             = metrics.NewGauge(`logplex_drain_buffers_max_bytes`, func() float64 { return float64(buffersBudget.Load().Max()) })
+	buffersShed   = metrics.NewCounter(`logplex_drain_buffers_shed_total`)
 )
 
 // bound applies the budget to b before a push: the buffer's share while
@@ -65,7 +65,7 @@ func (b *Buffer) account() {
 		buffersShed.Add(n)
 	}
 	if f := b.ring.Footprint(); f != b.acct {
-		buffersHeld.Add(b.bud.Move(b.acct, f))
+		b.bud.Move(b.acct, f)
 		b.acct = f
 	}
 }
@@ -75,6 +75,6 @@ func (b *Buffer) account() {
 func (b *Buffer) release() {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	buffersHeld.Add(b.bud.Move(b.acct, 0))
+	b.bud.Move(b.acct, 0)
 	b.bud, b.acct = nil, 0
 }

@@ -81,14 +81,13 @@ func (g *Budget) Share() int {
 }
 
 // Move records that a buffer accounted at from bytes now holds to (0 for
-// a buffer that starts, or that is gone); it returns to - from.
-func (g *Budget) Move(from, to int) int64 {
+// a buffer that starts, or that is gone).
+func (g *Budget) Move(from, to int) {
 	if g == nil || from == to {
-		return 0
+		return
 	}
 	g.count(from, -1)
 	g.count(to, 1)
-	return int64(to - from)
 }
 
 // count adds (sign 1) or removes (-1) a buffer of f bytes.
