@@ -50,7 +50,7 @@ func (b *Buffer) bound(now int64) {
 		} else if b.ring.MaxBytes() != share/2 {
 			b.ring.SetMaxBytes(share / 2)
 		}
-	case g.Relaxed() && b.ring.MaxBytes() != 0:
+	case b.ring.MaxBytes() != 0 && g.Relaxed(): // an unbounded ring pays no second load
 		b.ring.SetMaxBytes(0)
 	}
 }
