@@ -92,6 +92,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		sweepVals = []string{""}
 	}
 	versions := map[string]string{o.Bin: binVersion(o.Bin)}
+	binDefaults := map[string]map[string]string{o.Bin: defaults}
 	for _, v := range sweepVals {
 		ks := base
 		tag := ""
@@ -101,9 +102,9 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 			// an A/B of two builds: --sweep bin=A,B,A,B alternates them
 			tag, ro.Bin = "bin="+v, v
 			if _, ok := versions[v]; !ok {
-				versions[v] = binVersion(v)
+				versions[v], binDefaults[v] = binVersion(v), routerDefaults(v)
 			}
-			defaults = routerDefaults(v)
+			defaults = binDefaults[v]
 		case sweepName != "":
 			tag = sweepName + "=" + v
 			if ks, err = parseKnobs(append(append([]string(nil), o.Knobs...), tag)); err != nil {
