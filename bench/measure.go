@@ -358,6 +358,7 @@ func (r *scenarioRun) fillProcess(res *Result, s0, s1 sample, sent ProcSample, p
 	res.RSSStartMiB = mib(s0.router.RSS)
 	if r.pid() > 0 && !s1.router.Taken.IsZero() {
 		res.RouterCPUSeconds = (s1.router.CPU - s0.router.CPU).Seconds()
+		res.RouterSysSeconds = (s1.router.Sys - s0.router.Sys).Seconds()
 		if w := sent.Taken.Sub(s0.router.Taken).Seconds(); w > 0 {
 			res.RouterCores = (sent.CPU - s0.router.CPU).Seconds() / w
 		}

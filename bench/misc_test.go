@@ -23,9 +23,9 @@ func contextWithCancel() (context.Context, context.CancelFunc) {
 
 func TestParseStat(t *testing.T) {
 	line := []byte("4242 (log plex) (x) S 1 2 3 0 -1 4194560 823 0 0 0 150 25 0 0 20 0 9 0 487638 1906528256 3181 18446744073709551615")
-	cpu, err := parseStatCPU(line)
-	if err != nil || cpu != 1750*time.Millisecond {
-		t.Errorf("cpu %v err %v, want 1.75s", cpu, err)
+	cpu, sys, err := parseStatCPU(line)
+	if err != nil || cpu != 1750*time.Millisecond || sys != 250*time.Millisecond {
+		t.Errorf("cpu %v, sys %v, err %v; want 1.75s, 0.25s", cpu, sys, err)
 	}
 	status := []byte("Name:\tlogplex\nVmHWM:\t   12984 kB\nVmRSS:\t   12000 kB\n")
 	if statusKB(status, "VmRSS:") != 12000 || statusKB(status, "VmHWM:") != 12984 || statusKB(status, "VmSwap:") != 0 {

@@ -17,6 +17,7 @@ const clockTicks = 100
 // ProcSample is one reading of a process's /proc files.
 type ProcSample struct {
 	CPU   time.Duration // utime + stime
+	Sys   time.Duration // stime: the part spent in the kernel (system calls, network stack)
 	RSS   int64         // VmRSS, bytes
 	HWM   int64         // VmHWM (peak RSS), bytes
 	Taken time.Time
@@ -29,7 +30,7 @@ func ReadProc(pid int) (ProcSample, error) {
 	if err != nil {
 		return s, err
 	}
-	if s.CPU, err = parseStatCPU(stat); err != nil {
+	if s.CPU, s.Sys, err = parseStatCPU(stat); err != nil {
 		return s, err
 	}
 	status, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
@@ -41,24 +42,25 @@ func ReadProc(pid int) (ProcSample, error) {
 	return s, nil
 }
 
-// parseStatCPU returns utime+stime from a /proc/<pid>/stat line. The command
-// name (field 2) is in parentheses and may contain spaces, so fields are
-// counted after the last ')': state is field 3, utime 14, stime 15.
-func parseStatCPU(stat []byte) (time.Duration, error) {
+// parseStatCPU returns utime+stime, and stime, from a /proc/<pid>/stat
+// line. The command name (field 2) is in parentheses and may contain
+// spaces, so fields are counted after the last ')': state is field 3, utime
+// 14, stime 15.
+func parseStatCPU(stat []byte) (cpu, sys time.Duration, err error) {
 	i := bytes.LastIndexByte(stat, ')')
 	if i < 0 {
-		return 0, fmt.Errorf("/proc stat: no ')' in %q", stat)
+		return 0, 0, fmt.Errorf("/proc stat: no ')' in %q", stat)
 	}
 	f := bytes.Fields(stat[i+1:])
 	if len(f) < 13 {
-		return 0, fmt.Errorf("/proc stat: %d fields after the name", len(f))
+		return 0, 0, fmt.Errorf("/proc stat: %d fields after the name", len(f))
 	}
 	ut, err1 := strconv.ParseInt(string(f[11]), 10, 64)
 	st, err2 := strconv.ParseInt(string(f[12]), 10, 64)
 	if err1 != nil || err2 != nil {
-		return 0, fmt.Errorf("/proc stat: utime %q stime %q", f[11], f[12])
+		return 0, 0, fmt.Errorf("/proc stat: utime %q stime %q", f[11], f[12])
 	}
-	return time.Duration(ut+st) * time.Second / clockTicks, nil
+	return time.Duration(ut+st) * time.Second / clockTicks, time.Duration(st) * time.Second / clockTicks, nil
 }
 
 // statusKB returns the kB value of a /proc/<pid>/status line ("VmRSS:  123 kB").

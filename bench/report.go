@@ -114,6 +114,9 @@ func resultNotes(r *Result) string {
 	if r.TailExpected > 0 {
 		p = append(p, fmt.Sprintf("tails %d of %d, p99 %.2f ms", r.TailDelivered, r.TailExpected, r.TailP99Ms))
 	}
+	if r.RouterCPUSeconds > 0 {
+		p = append(p, fmt.Sprintf("router CPU %.0f %% in the kernel", 100*r.RouterSysSeconds/r.RouterCPUSeconds))
+	}
 	if r.RedisCPUSeconds > 0 {
 		p = append(p, fmt.Sprintf("redis CPU %.2f s", r.RedisCPUSeconds))
 	}

@@ -51,6 +51,7 @@ type Result struct {
 	HistoryDropped int64 `json:"history_dropped,omitempty"` // logplex_history_dropped_total increase
 
 	RouterCPUSeconds float64 `json:"router_cpu_seconds"`      // utime+stime over the window
+	RouterSysSeconds float64 `json:"router_sys_seconds"`      // of which stime: in the kernel (system calls, network stack)
 	CPUPerMillion    float64 `json:"cpu_seconds_per_million"` // router CPU seconds per million messages in
 	RouterCores      float64 `json:"router_cores"`            // average cores busy in the window
 	BenchCPUSeconds  float64 `json:"bench_cpu_seconds"`       // the suite's own CPU (generator + sinks)

@@ -291,6 +291,7 @@ func (r *scenarioRun) measureIdle(ctx context.Context) error {
 	win := p1.Taken.Sub(p0.Taken).Seconds()
 	r.res.WindowSeconds = win
 	r.res.RouterCPUSeconds = (p1.CPU - p0.CPU).Seconds()
+	r.res.RouterSysSeconds = (p1.Sys - p0.Sys).Seconds()
 	r.res.RouterCores = r.res.RouterCPUSeconds / win
 	r.res.RSSEndMiB, r.res.RSSPeakMiB, r.res.HWMMiB = mib(p1.RSS), mib(max(p0.RSS, p1.RSS)), mib(p1.HWM)
 	r.progress("idle RSS %.1f MiB", r.res.RSSEndMiB)
