@@ -105,6 +105,14 @@ func Start(t testing.TB, bin, role, dataDir string, env []string, extra ...strin
 	t.Helper()
 	p := &Proc{t: t, out: &syncBuf{}, done: make(chan struct{}), bin: bin, role: role, dataDir: dataDir, env: env}
 	p.extra = extra
+	// A test that failed shows the end of what the process logged (after
+	// its stop, registered later, so run earlier): a failure in CI can
+	// then be read without running it again.
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("logplex %s: the last %d lines it wrote:\n%s", p.role, failureLogLines, lastLines(p.Output(), failureLogLines))
+		}
+	})
 	// A port that was free a moment ago can be taken meanwhile (by any
 	// connection's ephemeral port): then the process says "address already
 	// in use" and exits, and it starts again on other ports.
@@ -196,6 +204,15 @@ func (p *Proc) Stop() {
 		<-p.done
 		p.t.Errorf("logplex did not stop within 10s of SIGINT")
 	}
+}
+
+// failureLogLines is how much of a process's log a failed test shows.
+const failureLogLines = 80
+
+// lastLines returns the last n lines of s.
+func lastLines(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	return strings.Join(lines[max(len(lines)-n, 0):], "\n")
 }
 
 // Output is what the process wrote so far (stderr, and stdout lines).
