@@ -577,6 +577,12 @@ func (s *bufSpill) take(fn func(r *ringbuf.Ring)) {
 		b.account()
 		return
 	}
+	// A loss the ring holds (what it dropped while the spill was full)
+	// rides on this frame: the ring may get no message to carry it (a
+	// push that found the spill with room moved the ring's into it).
+	if lost, since := b.ring.TakeLoss(); lost > 0 {
+		s.front.AddLoss(lost, since)
+	}
 	n := s.front.Len()
 	fn(s.front)
 	s.pending = n - s.front.Len()

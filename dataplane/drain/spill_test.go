@@ -225,6 +225,36 @@ func TestSpillBudget(t *testing.T) {
 	}
 }
 
+// TestSpillLossRidesOnSpilledFrames: a loss the ring holds (it dropped
+// messages while the spill was full) is reported (L10) by the next frame,
+// also when that frame comes from the spill. The e2e test
+// TestSpillBudgetAndDiskFailure reached the state this test sets up: the
+// spill had room again while it still held messages, a push moved the
+// ring's messages into it (Offload), and the ring was left empty with its
+// loss, which then waited for a message to come to the ring (none came;
+// the stop counted it undelivered).
+func TestSpillLossRidesOnSpilledFrames(t *testing.T) {
+	srv, _, _, _, d := spillHTTP(t, "disk")
+	addr := srv.addr
+	srv.down()
+	const n, lost = 200, 7
+	pushRange(d, 0, n) // 50 in the ring, then the ring's and the rest to the spill
+	d.Buf.mu.Lock()
+	ring := d.Buf.ring.Len()
+	d.Buf.ring.AddLoss(lost, time.Now().UnixNano()) // what the full spill's ring dropped
+	d.Buf.mu.Unlock()
+	if st := d.Status(); ring != 0 || st.Spilled == 0 {
+		t.Fatalf("ring %d, spill %d: the messages are not in the spill; the test does not test it", ring, st.Spilled)
+	}
+	srv.up(addr)
+	waitFor(t, 3*wait, "every message delivered or reported", func() bool {
+		ids, l10 := delivered(t, srv)
+		return len(ids)+l10 == n+lost
+	})
+	ids, _ := delivered(t, srv)
+	inOrder(t, ids, 0, n)
+}
+
 // TestSpillUnwritable: a drain whose spill directory cannot be made (a file
 // is in the way) counts the error and drops as without a spill: nothing
 // crashes, delivered + reported = sent.
