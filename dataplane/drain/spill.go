@@ -579,7 +579,8 @@ func (s *bufSpill) take(fn func(r *ringbuf.Ring)) {
 	}
 	// A loss the ring holds (what it dropped while the spill was full)
 	// rides on this frame: the ring may get no message to carry it (a
-	// push that found the spill with room moved the ring's into it).
+	// push that found the spill with room moved the ring's messages into
+	// it, leaving the loss behind).
 	if lost, since := b.ring.TakeLoss(); lost > 0 {
 		s.front.AddLoss(lost, since)
 	}
