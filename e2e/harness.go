@@ -105,12 +105,13 @@ func Start(t testing.TB, bin, role, dataDir string, env []string, extra ...strin
 	t.Helper()
 	p := &Proc{t: t, out: &syncBuf{}, done: make(chan struct{}), bin: bin, role: role, dataDir: dataDir, env: env}
 	p.extra = extra
-	// A test that failed shows the end of what the process logged (after
-	// its stop, registered later, so run earlier): a failure in CI can
-	// then be read without running it again.
+	// A test that failed shows the end of what the process logged to
+	// stderr (after its stop, registered later, so run earlier; stdout is
+	// the banner): a failure in CI can then be read without running it
+	// again.
 	t.Cleanup(func() {
 		if t.Failed() {
-			t.Logf("logplex %s: the last %d lines it wrote:\n%s", p.role, failureLogLines, lastLines(p.Output(), failureLogLines))
+			t.Logf("logplex %s: the last %d lines of its log:\n%s", p.role, failureLogLines, lastLines(p.out.String(), failureLogLines))
 		}
 	})
 	// A port that was free a moment ago can be taken meanwhile (by any
