@@ -164,9 +164,11 @@ func TestDrainOutageScenarios(t *testing.T) {
 	}
 }
 
-// TestSweepBin: --sweep bin=A,B runs every scenario once with each router
-// binary (an A/B of two builds in one invocation), tags each result with
-// its binary and the version that binary reports.
+// TestSweepBin: --sweep bin=A,B,A runs every scenario once per value, with
+// that router binary (an A/B of two builds in one invocation), tags each
+// result with its binary and the version that binary reports; a value swept
+// again runs afresh (its own data dir: the embedded store's bootstrap
+// credential is printed again) and keeps its own profile.
 func TestSweepBin(t *testing.T) {
 	dir := t.TempDir()
 	mark := filepath.Join(dir, "b-ran")
@@ -177,12 +179,14 @@ func TestSweepBin(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
+	profiles := t.TempDir()
 	rep, err := Run(ctx, Options{Bin: bin, Quick: true, QuietWait: -1, WorkDir: t.TempDir(), Duration: time.Second,
-		Settle: 5 * time.Second, Scenarios: []string{"tcp-to-http-drain@2000"}, Sweep: "bin=" + bin + "," + b})
+		Settle: 5 * time.Second, Scenarios: []string{"tcp-to-http-drain@2000"}, Sweep: "bin=" + bin + "," + b + "," + bin,
+		ProfileDir: profiles})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(rep.Results) != 2 || rep.Results[0].Sweep != "bin="+bin || rep.Results[1].Sweep != "bin="+b {
+	if len(rep.Results) != 3 || rep.Results[0].Sweep != "bin="+bin || rep.Results[1].Sweep != "bin="+b || rep.Results[2].Sweep != "bin="+bin {
 		t.Fatalf("results %d, sweeps %q", len(rep.Results), func() (s []string) {
 			for _, r := range rep.Results {
 				s = append(s, r.Sweep)
@@ -200,6 +204,9 @@ func TestSweepBin(t *testing.T) {
 	}
 	if _, err := os.Stat(mark); err != nil {
 		t.Errorf("the second binary never ran as the router: %v", err)
+	}
+	if ps, _ := filepath.Glob(filepath.Join(profiles, "*.pprof")); len(ps) != len(rep.Results) {
+		t.Errorf("profiles %q: want one per run (%d)", ps, len(rep.Results))
 	}
 	if _, err := Run(ctx, Options{Bin: bin, Scenarios: []string{"tcp-to-http-drain"}, Sweep: "bin=" + filepath.Join(dir, "none")}); err == nil {
 		t.Error("a missing binary in --sweep bin=… was accepted")

@@ -93,6 +93,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	}
 	versions := map[string]string{o.Bin: binVersion(o.Bin)}
 	binDefaults := map[string]map[string]string{o.Bin: defaults}
+	swept := map[string]int{} // runs of each sweep value so far
 	for _, v := range sweepVals {
 		ks := base
 		tag := ""
@@ -111,13 +112,19 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 				return nil, err
 			}
 		}
+		// label names the value's runs in file names: a value swept again
+		// (bin=A,B,A,B) gets a directory, and so a data dir, of its own
+		label := fileTag(tag)
+		if swept[tag]++; swept[tag] > 1 {
+			label += fmt.Sprintf("-%d", swept[tag])
+		}
 		for i, s := range scns {
 			if ctx.Err() != nil {
 				return rep, ctx.Err()
 			}
 			dir := filepath.Join(work, fmt.Sprintf("%02d-%s", i, strings.ReplaceAll(s.Name, "@", "_")))
-			if tag != "" {
-				dir += "-" + fileTag(tag)
+			if label != "" {
+				dir += "-" + label
 			}
 			if err := os.MkdirAll(dir, 0o755); err != nil {
 				return nil, err
@@ -127,7 +134,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 			}
 			busy := waitQuiet(ctx, &o)
 			before := calibrate()
-			res := runScenario(ctx, &ro, s, ks, defaults, dir)
+			res := runScenario(ctx, &ro, s, ks, defaults, dir, label)
 			res.RouterVersion = versions[ro.Bin]
 			after := calibrate()
 			res.MachineBefore, res.MachineAfter = &before, &after
