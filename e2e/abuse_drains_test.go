@@ -47,8 +47,8 @@ func blackhole(t *testing.T) string {
 
 // TestAbuseDrainsThatNeverAnswer: 100 drains (HTTP and syslog) whose
 // receivers take nothing (a tenant's own, or a vendor's outage), sent
-// 10 KB messages, would hold
-// 100 × 1 024 of them (a gigabyte, twice that in their buffers' growth);
+// 10 KB messages, would hold the
+// 1 100 sent to each (a gigabyte, twice that in their buffers' growth);
 // with --drain-buffers-max-bytes the node keeps them within the budget,
 // counts what it sheds, and a drain of another channel whose receiver
 // keeps up gets every message and no L10.

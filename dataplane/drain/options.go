@@ -44,7 +44,9 @@ func (o *Options) newDialer(timeout time.Duration) net.Dialer {
 // given (Logplex's, docs/logplex.md §9), so tests set only what they change.
 type Options struct {
 	// HTTP drains (docs/logplex.md §5.4)
-	HTTPBufferSize  int // messages buffered per drain; default 1024
+	// HTTPBufferSize is the messages buffered per drain: default 1024
+	// (Logplex's; the binary's flag sets 8 192, docs/tuning.md).
+	HTTPBufferSize  int
 	HTTPTargetBytes int // POST body target size; default 102400
 	// HTTPBatchAge, when positive, spaces a drain's requests: a new frame
 	// starts at least this long after the previous one did, unless
@@ -86,7 +88,7 @@ type Options struct {
 	h2    *h2Hosts // the shared connections, made by setDefaults
 
 	// Syslog drains over TCP and TLS (docs/logplex.md §5.5–5.6)
-	TCPBufferSize  int // default 1024
+	TCPBufferSize  int // default 1024 (the binary's flag: 8 192), as HTTPBufferSize
 	TCPTargetBytes int // bytes per write; default 4096
 	// TCPBatchAge, when positive, spaces a syslog drain's writes the same
 	// way (unless TCPTargetBytes are buffered). 0 (default): write as soon
