@@ -734,18 +734,20 @@ func (s *httpSender) finish() {
 	if s.fr.msgs > 0 && s.otlp == nil {
 		inHand = s.raw[httpL10Room:]
 	}
-	lost := s.fr.msgs - s.d.Buf.Stow(inHand, s.fr.msgs) // a spill keeps what it can
+	// a spill keeps what it can; pending is the ring's overflow that no
+	// frame took
+	lost, pending := s.fr.msgs-s.d.Buf.Stow(inHand, s.fr.msgs), 0
 	s.d.Buf.With(func(r *ringbuf.Ring) {
-		n, _ := r.TakeLoss()
-		lost += n + r.Len()
+		pending, _ = r.TakeLoss()
+		lost += r.Len()
 	})
-	if lost > 0 {
-		s.d.Stats.AddDropped(lost)
+	if lost+pending > 0 {
+		s.d.Stats.AddDropped(lost + pending) // a frame counts the ring's loss as it takes it
 	}
-	// What no L10 notice will announce: the loss just counted, frames
-	// dropped earlier and buffer losses still waiting for a frame to
-	// carry them (that of the frame in hand included).
-	earlier := s.dropped + s.carry
+	// What no L10 notice will announce besides the loss just counted:
+	// frames dropped earlier and buffer losses still waiting for a frame
+	// to carry them (the ring's, that of the frame in hand).
+	earlier := s.dropped + s.carry + pending
 	if s.fr.msgs > 0 {
 		earlier += s.fr.loss
 	}

@@ -1,14 +1,18 @@
 package drain
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"log/slog"
 	"maps"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -344,6 +348,55 @@ func TestManagerUpdateOneDrainAllocs(t *testing.T) {
 	if d := m.Drain(base + 1 + int64(runs*397%drains)); d == nil || d.Config.URL != fmt.Sprintf("http://127.0.0.1:9/%d/%d", 1+runs*397%drains, runs) {
 		t.Fatal("the last change did not apply")
 	}
+}
+
+// TestHTTPStopLogSplitsLoss: an HTTP drain that stops with messages it
+// could not deliver logs what it still held as dropped and what its
+// buffer dropped earlier (no L10 went for it) as unreported_earlier, as a
+// syslog drain does (docs/operations.md).
+func TestHTTPStopLogSplitsLoss(t *testing.T) {
+	holding := newCapServer(t, nil)
+	holding.setRespond(func(*capReq) (int, time.Duration) { return 200, 3 * time.Second })
+	var log syncBuffer
+	id := httpNextID.Add(1)
+	hashes := map[string]config.Hash{
+		config.ChannelKey("c"): config.ChannelHash("c", ""),
+		config.DrainKey(id):    config.DrainHash(&config.Drain{ID: id, ChannelID: "c", Token: httpTestToken, URL: httpURL(holding, "http", "/")}),
+	}
+	m := NewManager(testOptions(Options{StopGrace: time.Second, HTTPBufferSize: 2,
+		Logger: slog.New(slog.NewTextHandler(&log, nil))}))
+	m.Update(config.Build(hashes, false, "1"))
+	d := m.Drain(id)
+	push(d, testMsg(0))
+	holding.waitFor(wait, "the held request", func() bool { return len(holding.reqs) == 1 })
+	push(d, testMsgs(1, 5)...) // the buffer keeps 2: 3 dropped, for the next frame's L10
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	if n := m.Close(ctx); n != 6 {
+		t.Errorf("Close: %d undelivered, want 6 (1 held, 2 buffered, 3 dropped earlier)", n)
+	}
+	if got, want := log.String(), "dropped=3 unreported_earlier=3"; !strings.Contains(got, want) {
+		t.Errorf("log %q: want %q (the request held and the 2 buffered; the 3 the buffer dropped)", got, want)
+	}
+}
+
+// syncBuffer is a log destination the drains' goroutines may write to
+// while the test reads it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
 
 // TestManagerCloseCountsUndelivered: Close returns the messages its drains
