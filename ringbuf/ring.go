@@ -31,6 +31,14 @@ package ringbuf
 // is kept only while it is used (peak).
 const maxKeptBytes = 256 << 10
 
+// maxHeldBytes bounds the message bytes any ring holds, whatever its
+// capacity in messages and its byte bound (SetMaxBytes): the index keeps
+// offsets into the byte buffer as uint32, and the buffer grows to twice
+// what the ring holds. Beyond it the oldest messages go as when the ring
+// is full. Only an operator's capacity of ~100 000 large messages with no
+// node budget reaches it. A variable so that tests can lower it.
+var maxHeldBytes = 1 << 30
+
 // minRecs is the index size a ring starts with.
 const minRecs = 16
 
@@ -150,7 +158,7 @@ func (r *Ring) PushRun(run []byte, spans []Span, now int64) (dropped int) {
 		}
 		dropped = r.lost - lost
 	}
-	if r.maxBytes > 0 {
+	if r.maxBytes > 0 || r.size+int(spans[len(spans)-1].End-spans[0].Off) > maxHeldBytes {
 		lost, skip := r.fitBytes(run, spans, now)
 		dropped += lost
 		spans = spans[skip:]
@@ -182,16 +190,21 @@ func (r *Ring) PushRun(run []byte, spans []Span, now int64) (dropped int) {
 
 // fitBytes drops the oldest messages held, then the earliest of spans
 // (all but the last), until the bytes held and the spans' fit within
-// maxBytes; it returns how many were lost (displaced and not taken by the
-// Overflow), counted as shed, and how many of spans it dropped.
+// maxBytes (maxHeldBytes if lower or unset); it returns how many were lost
+// (displaced and not taken by the Overflow), counted as shed when maxBytes
+// bound them, and how many of spans it dropped.
 func (r *Ring) fitBytes(run []byte, sp []Span, now int64) (lost, skip int) {
+	bound := maxHeldBytes
+	if r.maxBytes > 0 && r.maxBytes <= bound {
+		bound = r.maxBytes
+	}
 	need := int(sp[len(sp)-1].End - sp[0].Off)
-	if r.size+need <= r.maxBytes {
+	if r.size+need <= bound {
 		return 0, 0
 	}
 	before := r.lost
-	r.dropOldest(r.oldestBeyond(r.maxBytes-need), now)
-	for skip < len(sp)-1 && need > r.maxBytes {
+	r.dropOldest(r.oldestBeyond(bound-need), now)
+	for skip < len(sp)-1 && need > bound {
 		need -= int(sp[skip].End - sp[skip].Off)
 		skip++
 	}
@@ -199,7 +212,9 @@ func (r *Ring) fitBytes(run []byte, sp []Span, now int64) (lost, skip int) {
 		r.AddLoss(skip-r.spillRun(run, sp[:skip], now), now)
 	}
 	lost = r.lost - before
-	r.shed += lost
+	if bound == r.maxBytes {
+		r.shed += lost
+	}
 	return lost, skip
 }
 

@@ -427,3 +427,37 @@ func TestRingMaxBytesBoundsGrowth(t *testing.T) {
 		t.Fatalf("footprint %d", r.Footprint())
 	}
 }
+
+// TestRingHoldsAtMostMaxHeldBytes: a ring whose capacity in messages would
+// let it hold more than maxHeldBytes (lowered here; 1 GiB: its index keeps
+// uint32 offsets) drops its oldest beyond it, counted as lost, not as shed
+// (no byte bound was set), and its buffer stays within twice the bound;
+// a byte bound above maxHeldBytes does not lift it.
+func TestRingHoldsAtMostMaxHeldBytes(t *testing.T) {
+	defer func(m int) { maxHeldBytes = m }(maxHeldBytes)
+	maxHeldBytes = 10_000
+	for _, set := range []int{0, 50_000} {
+		r := NewRing(1 << 20)
+		r.SetMaxBytes(set)
+		msg := make([]byte, 100)
+		for i := range 1000 {
+			msg[0] = byte(i)
+			r.Push(msg, 1)
+			if cap(r.data) > 20_000+minBytes {
+				t.Fatalf("SetMaxBytes(%d), push %d: buffer of %d bytes, want at most twice 10000", set, i, cap(r.data))
+			}
+		}
+		if r.Len() != 100 || r.Size() != 10_000 {
+			t.Fatalf("SetMaxBytes(%d): held %d messages, %d bytes; want the newest 100, 10000 bytes", set, r.Len(), r.Size())
+		}
+		if m, _ := r.Peek(); m[0] != byte(900%256) {
+			t.Fatalf("SetMaxBytes(%d): oldest held is push %d (mod 256), want 900", set, m[0])
+		}
+		if lost, _ := r.Loss(); lost != 900 {
+			t.Fatalf("SetMaxBytes(%d): lost %d, want 900", set, lost)
+		}
+		if shed := r.TakeShed(); shed != 0 {
+			t.Fatalf("SetMaxBytes(%d): shed %d, want 0 (no budget bound them)", set, shed)
+		}
+	}
+}
