@@ -2,6 +2,7 @@ package bench
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -75,19 +76,23 @@ var Scenarios = map[string]Scenario{
 	"compressed-drain": {Desc: "TCP in, 100 channels x 1 HTTP drain with Content-Encoding: gzip", Compression: "gzip"},
 	"otlp-drain": {Desc: "TCP in, 100 channels x 1 OTLP/HTTP drain (protobuf ExportLogsServiceRequest, gzip), history off",
 		Drain: "otlp"},
-	"drain-outage": {Desc: "TCP in at 10 000 msgs/s, 100 channels x 1 HTTP drain, disk spill on: drain 0's endpoint is down for 60 s (--knob outage=…), then back",
-		Rate: 10000, Outage: 60 * time.Second, Spill: true, quick: quickOutage},
-	// 60 s of drain 0's 100 msgs/s fit in the default 8 192-message
-	// buffer: Logplex's 1 024 makes it overflow, which is what it checks.
-	"drain-outage-nospill": {Desc: "drain-outage with the disk spill off and Logplex's 1 024-message drain buffers: drain 0 loses what its buffer cannot hold, reported by L10",
-		Rate: 10000, Outage: 60 * time.Second, RouterArgs: []string{"--http-drain-buffer-size=1024"}, quick: quickOutage},
+	// The outage scenarios keep Logplex's 1 024-message drain buffers: 60 s
+	// of drain 0's 100 msgs/s fit in the default 8 192, and they measure
+	// what happens beyond the buffer (the spill, or the loss and its L10).
+	"drain-outage": {Desc: "TCP in at 10 000 msgs/s, 100 channels x 1 HTTP drain (buffers of 1 024 messages), disk spill on: drain 0's endpoint is down for 60 s (--knob outage=…), then back",
+		Rate: 10000, Outage: 60 * time.Second, Spill: true, RouterArgs: outageBuffers, quick: quickOutage},
+	"drain-outage-nospill": {Desc: "drain-outage with the disk spill off: drain 0 loses what its buffer cannot hold, reported by L10",
+		Rate: 10000, Outage: 60 * time.Second, RouterArgs: outageBuffers, quick: quickOutage},
 }
+
+// outageBuffers are the drain-outage scenarios' router flags.
+var outageBuffers = []string{"--http-drain-buffer-size=1024"}
 
 // quickOutage shrinks a drain-outage scenario: a 5 s outage, and drain
 // buffers of 100 messages so that it still overflows them.
 func quickOutage(s *Scenario) {
 	s.Outage = 5 * time.Second
-	s.RouterArgs = append(s.RouterArgs, "--http-drain-buffer-size=100")
+	s.RouterArgs = slices.Concat(s.RouterArgs, []string{"--http-drain-buffer-size=100"}) // not into outageBuffers
 }
 
 // DefaultScenarios is what `logplex bench` runs without --scenarios.
