@@ -103,6 +103,9 @@ type Buffer struct {
 	state senderState
 	d     *Drain
 	sp    *bufSpill // the drain's disk spill (spill.go); nil: none
+	// size is the ring's capacity when it is not shrunk (a failing
+	// drain's is): the node's setting, at most spillRingCap with a spill.
+	size int
 	// bud is the node's budget for drain buffers (budget.go; nil: none),
 	// acct the ring's footprint as the budget last counted it.
 	bud  *membudget.Budget
@@ -121,7 +124,14 @@ const (
 
 // NewBuffer returns a buffer of size messages in form f.
 func NewBuffer(size int, f Form) *Buffer {
-	return &Buffer{form: f, ring: ringbuf.NewRing(size), wake: make(chan struct{}, 1)}
+	return &Buffer{form: f, ring: ringbuf.NewRing(size), size: max(size, 1), wake: make(chan struct{}, 1)}
+}
+
+// restore gives a shrunk ring back its capacity (size).
+func (b *Buffer) restore(now int64) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.ring.Resize(b.size, now)
 }
 
 // Form is what the buffer holds; producers push messages in this form.

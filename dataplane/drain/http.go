@@ -583,7 +583,7 @@ func (s *httpSender) delivered(now time.Time) {
 	s.dropped, s.dropSince = 0, time.Time{} // reported in this frame's L10
 	s.lastGood, s.throttled = now, 0
 	if s.degraded.Load() {
-		s.resize(s.o.HTTPBufferSize, now)
+		s.d.Buf.restore(now.UnixNano())
 		s.degraded.Store(false)
 	}
 	if s.failing {

@@ -70,6 +70,12 @@ const (
 	// one refill reads ahead (whole records).
 	frontCap   = 1 << 22
 	frontBytes = 1 << 20
+	// spillRingCap bounds the ring of a drain that spills (Logplex's
+	// buffer size): until the ring's first overflow moves them to disk,
+	// its messages are only in memory, and a killed process loses them. A
+	// larger ring would lose nothing more to an outage (the spill takes
+	// the overflow), only more to a kill.
+	spillRingCap = 1024
 )
 
 var (
@@ -169,6 +175,10 @@ func (n *nodeSpill) attach(d *Drain) {
 	d.Buf.sp = bs
 	if on {
 		d.Buf.ring.SetOverflow(bs)
+		if d.Buf.size > spillRingCap {
+			d.Buf.size = spillRingCap
+			d.Buf.ring.Resize(spillRingCap, time.Now().UnixNano())
+		}
 	}
 	d.Buf.mu.Unlock()
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/logplex/logplex/config"
+	"github.com/logplex/logplex/ringbuf"
 )
 
 // spillSnap is a snapshot of channel "sp" with drain id to url.
@@ -508,4 +509,53 @@ func TestSpillWriteFails(t *testing.T) {
 	if st := d.Status(); st.Dropped != uint64(l10) {
 		t.Fatalf("status dropped %d, L10 %d", st.Dropped, l10)
 	}
+}
+
+// TestSpillRingKeepsLogplexSize: a drain that spills keeps at most
+// spillRingCap messages in memory whatever the node's buffer size (what a
+// killed process would lose before they reach the disk), also once a
+// failure shrank its ring and a delivery restored it; a drain without a
+// spill keeps the node's size.
+func TestSpillRingKeepsLogplexSize(t *testing.T) {
+	srv, dir := newCapServer(t, nil), t.TempDir()
+	o := spillOpts(dir, 0)
+	o.HTTPBufferSize = 8 * spillRingCap
+	id := httpNextID.Add(2) - 2
+	m, d := startSpill(t, o, id, httpURL(srv, "http", "/"), "disk")
+	defer m.Close(context.Background())
+	om := spillOpts(t.TempDir(), 0)
+	om.HTTPBufferSize = o.HTTPBufferSize
+	mm, mem := startSpill(t, om, id+1, httpURL(srv, "http", "/m"), "memory")
+	defer mm.Close(context.Background())
+	mem.Buf.With(func(r *ringbuf.Ring) {
+		if r.Cap() != 8*spillRingCap {
+			t.Errorf("a drain without a spill: ring of %d, want the node's %d", r.Cap(), 8*spillRingCap)
+		}
+	})
+	addr := srv.addr
+	srv.down()
+	const n = 3 * spillRingCap
+	pushRange(d, 0, n)
+	waitFor(t, wait, "the ring's overflow spilled", func() bool { return d.Status().Spilled > 0 })
+	d.Buf.With(func(r *ringbuf.Ring) {
+		if r.Len() > spillRingCap {
+			t.Errorf("%d messages in memory, want at most %d", r.Len(), spillRingCap)
+		}
+	})
+	d.Buf.restore(0) // as a delivery after a shrink does
+	d.Buf.With(func(r *ringbuf.Ring) {
+		if r.Cap() != spillRingCap {
+			t.Errorf("restored ring of %d, want %d", r.Cap(), spillRingCap)
+		}
+	})
+	srv.up(addr)
+	waitFor(t, 3*wait, "every message delivered", func() bool {
+		ids, _ := delivered(t, srv)
+		return len(ids) >= n
+	})
+	ids, l10 := delivered(t, srv)
+	if l10 != 0 {
+		t.Errorf("L10 for %d messages; want none", l10)
+	}
+	inOrder(t, ids, 0, n)
 }

@@ -334,7 +334,7 @@ func (s *syslogSender) connect(ctx context.Context) {
 	go discardReads(conn, s.peerGone)
 	if s.shrunk {
 		s.shrunk = false
-		s.d.Buf.With(func(r *ringbuf.Ring) { r.Resize(s.o.TCPBufferSize, 0) })
+		s.d.Buf.restore(0)
 	}
 	s.armCloseTimer()
 	s.log.Debug("syslog drain connected", "addr", s.d.URL.HostPort())
