@@ -331,6 +331,17 @@ func (r *otlpReceiver) serve(w http.ResponseWriter, q *http.Request) {
 	_, _ = w.Write(rb)
 }
 
+// setRespond replaces the script. The server is already serving, and the
+// only thing between this write and a handler's read is the drain's request
+// on a TCP connection: no synchronisation the race detector sees (the drain
+// writes a request with writev, which it does not track), so the script is
+// set under mu, as the handler reads it.
+func (r *otlpReceiver) setRespond(f func(n int) (int, http.Header, []byte)) {
+	r.mu.Lock()
+	r.respond = f
+	r.mu.Unlock()
+}
+
 func (r *otlpReceiver) url() string {
 	return "otlp+http://" + strings.TrimPrefix(r.srv.URL, "http://") + "/v1/logs"
 }
@@ -409,7 +420,7 @@ func TestOTLPDrainAccounting(t *testing.T) {
 func testOTLPDrainAccounting(t *testing.T, h2 bool) {
 	rcv := newOTLPReceiverH2(t, h2)
 	rejected := map[int]int{3: 2}
-	rcv.respond = func(n int) (int, http.Header, []byte) {
+	rcv.setRespond(func(n int) (int, http.Header, []byte) {
 		switch n {
 		case 1:
 			return 503, nil, nil
@@ -425,7 +436,7 @@ func testOTLPDrainAccounting(t *testing.T, h2 bool) {
 			return 500, nil, nil // not retryable in OTLP: dropped
 		}
 		return 200, nil, nil
-	}
+	})
 	o := Options{HTTPTargetBytes: 300}
 	if h2 {
 		o.HTTP2 = HTTP2All
@@ -468,12 +479,12 @@ func testOTLPDrainAccounting(t *testing.T, h2 bool) {
 // Retry-After is honoured: the next try waits at least that long.
 func TestOTLPDrainRetryAfter(t *testing.T) {
 	rcv := newOTLPReceiver(t)
-	rcv.respond = func(n int) (int, http.Header, []byte) {
+	rcv.setRespond(func(n int) (int, http.Header, []byte) {
 		if n == 1 {
 			return 429, http.Header{"Retry-After": {"1"}}, nil
 		}
 		return 200, nil, nil
-	}
+	})
 	d := startOTLP(t, Options{}, rcv.url(), "none", "")
 	push(d, testMsg(1))
 	reqs := rcv.waitFor("the retry", func(r []otlpReq) bool { return len(r) >= 2 })
