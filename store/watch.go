@@ -161,7 +161,16 @@ func (w *Watcher) Run(ctx context.Context) {
 		}
 		backoff = 100 * time.Millisecond
 		configFullLoads.Inc()
-		if r := w.check(snap, ep); r != nil {
+		r := w.check(snap, ep)
+		if r != nil && r.shrink {
+			// the load may hold deletes the feed has not brought yet:
+			// judge the shrink against the snapshot caught up to it
+			if cur := w.cur.Load(); CompareVersions(snap.Version, cur.Version) > 0 {
+				w.catchUp(ctx, cur, snap.Version)
+				r = w.check(snap, ep)
+			}
+		}
+		if r != nil {
 			w.refuse(r)
 			w.waitRefused(ctx, ep)
 			continue
@@ -225,6 +234,27 @@ func (w *Watcher) follow(ctx context.Context, cur *config.Snapshot) (*config.Sna
 	})
 	return cur, ctx.Err() == nil && fctx.Err() != nil, err
 }
+
+// catchUp applies feed batches to cur until it holds version target (a
+// full load's) or catchUpWithin has passed. A full load that read the
+// store after an API delete the feed has not brought yet would otherwise
+// look to the guard as if it lost what the delete removed: on a config of
+// a few entities, more than the shrink it allows.
+func (w *Watcher) catchUp(ctx context.Context, cur *config.Snapshot, target string) {
+	fctx, cancel := context.WithTimeout(ctx, catchUpWithin)
+	defer cancel()
+	_ = w.st.Follow(fctx, cur.Version, func(changes []config.Change, version string) {
+		cur = cur.With(changes, version)
+		w.publish(cur)
+		if CompareVersions(version, target) >= 0 {
+			cancel()
+		}
+	})
+}
+
+// catchUpWithin bounds catchUp: the feed normally brings a write within
+// milliseconds.
+const catchUpWithin = 2 * time.Second
 
 // ResyncChecker is a ConfigStore that can tell, at a resync tick, whether
 // Follow may have missed a change since the newest Load (a writer that
@@ -400,6 +430,7 @@ type Refusal struct {
 	Since  time.Time
 	// Have and Got count entities in the kept snapshot and the refused one.
 	Have, Got int
+	shrink    bool // refused for the shrink alone (the epoch holds)
 }
 
 // refusedHint is what the operator can do about a refusal.
@@ -437,6 +468,7 @@ func (w *Watcher) check(snap *config.Snapshot, ep Epoch) *Refusal {
 		r.Reason = fmt.Sprintf("the config store's epoch changed from %s to %s (recreated or another cluster's?): %d entities, we have %d", w.epoch, ep.ID, got, have)
 	case shrank(have, got, w.guard.shrink()):
 		r.Reason = fmt.Sprintf("the config shrank from %d to %d entities at once (more than %.0f%%)", have, got, 100*w.guard.shrink())
+		r.shrink = true
 	default:
 		return nil
 	}

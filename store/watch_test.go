@@ -3,6 +3,7 @@ package store
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"regexp"
 	"strconv"
 	"sync"
@@ -255,4 +256,70 @@ func TestChangeDelayMeasured(t *testing.T) {
 		cancel()
 		<-done
 	})
+}
+
+// behindFake is a store whose second full load (after a gap, as the epoch
+// key's first write causes on a cluster) reads it after an API delete of
+// its only channel and token that the feed delivers only when followed
+// again from the first load's version.
+type behindFake struct {
+	*resyncFake
+	mu      sync.Mutex
+	loads   int
+	follows int
+}
+
+func (f *behindFake) Load(context.Context) (*config.Snapshot, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.loads++; f.loads == 1 {
+		return config.Build(map[string]config.Hash{config.ChannelKey("1"): config.ChannelHash("a", ""),
+			config.TokenKey("t.1"): config.TokenHash("1", "app")}, false, "1-0"), nil
+	}
+	return config.Build(nil, false, "2-0"), nil
+}
+
+func (f *behindFake) Follow(ctx context.Context, from string, fn func([]config.Change, string)) error {
+	f.mu.Lock()
+	f.follows++
+	first := f.follows == 1
+	f.mu.Unlock()
+	switch {
+	case from == "1-0" && first:
+		return ErrGap
+	case from == "1-0":
+		fn([]config.Change{{Key: config.TokenKey("t.1")}, {Key: config.ChannelKey("1")}}, "2-0")
+	}
+	<-ctx.Done()
+	return ctx.Err()
+}
+
+// A full load that lands after a delete the watcher has not followed yet
+// is judged against the snapshot caught up through the feed: deleting the
+// only channel of a config (2 entities to 0) is not refused as a shrink.
+func TestGuardCatchesUpBeforeJudgingAShrink(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		st := &behindFake{resyncFake: &resyncFake{}}
+		w := NewWatcher(st, time.Minute, nil)
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() { w.Run(ctx); close(done) }()
+		time.Sleep(10 * time.Second)
+		synctest.Wait()
+		if r := w.Refused(); r != nil {
+			t.Errorf("refused: %s", r.Reason)
+		}
+		if cur := w.Current(); cur == nil || cur.Version != "2-0" || cur.NumChannels() != 0 || cur.NumTokens() != 0 {
+			t.Errorf("current snapshot: %v; want the store's, version 2-0, empty", describe(cur))
+		}
+		cancel()
+		<-done
+	})
+}
+
+func describe(s *config.Snapshot) string {
+	if s == nil {
+		return "none"
+	}
+	return fmt.Sprintf("version %s, %d channels, %d tokens", s.Version, s.NumChannels(), s.NumTokens())
 }
