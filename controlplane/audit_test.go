@@ -1,33 +1,20 @@
 package controlplane_test
 
 import (
-	"bytes"
 	"encoding/json"
 	"log/slog"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/logplex/logplex/controlplane"
+	"github.com/logplex/logplex/internal/testenv"
 )
 
-type lockedBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuf) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuf) lines() []map[string]any {
-	l.mu.Lock()
-	defer l.mu.Unlock()
+// apiWrites returns the "api write" lines of a JSON log.
+func apiWrites(log string) []map[string]any {
 	var out []map[string]any
-	for _, ln := range strings.Split(strings.TrimSpace(l.b.String()), "\n") {
+	for _, ln := range strings.Split(strings.TrimSpace(log), "\n") {
 		var m map[string]any
 		if json.Unmarshal([]byte(ln), &m) == nil && m["msg"] == "api write" {
 			out = append(out, m)
@@ -40,7 +27,7 @@ func (l *lockedBuf) lines() []map[string]any {
 // "api write" line naming the caller, the method and path, the config keys
 // it wrote and the status; reads are not logged; no secret appears.
 func TestAuditLogLinePerWrite(t *testing.T) {
-	var logs lockedBuf
+	var logs testenv.Buffer
 	p := newPlane(t, func(o *controlplane.Options) {
 		o.Logger = slog.New(slog.NewJSONHandler(&logs, nil))
 	})
@@ -56,7 +43,7 @@ func TestAuditLogLinePerWrite(t *testing.T) {
 	want(t, p.do("DELETE", p.v3+"/v3/channels/audited", "", basicCred(m[1], "wrong")), 401)
 	want(t, p.do("DELETE", p.v3+"/v3/credentials/"+m[1], "", authH), 204)
 
-	got := logs.lines()
+	got := apiWrites(logs.String())
 	type line struct{ cred, method, path, objects string }
 	wantLines := []struct {
 		line
@@ -80,9 +67,7 @@ func TestAuditLogLinePerWrite(t *testing.T) {
 			t.Errorf("line %d: %v, want %+v", i, g, w)
 		}
 	}
-	logs.mu.Lock()
-	all := logs.b.String()
-	logs.mu.Unlock()
+	all := logs.String()
 	for _, secret := range []string{m[2], testKey, "drainsecret"} {
 		if strings.Contains(all, secret) {
 			t.Errorf("a secret is in the logs: %q", secret)

@@ -1,19 +1,18 @@
 package controlplane_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/base64"
 	"fmt"
 	"log/slog"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/logplex/logplex/config"
 	"github.com/logplex/logplex/controlplane"
+	"github.com/logplex/logplex/internal/testenv"
 	"github.com/logplex/logplex/store"
 	"github.com/logplex/logplex/store/embedded"
 )
@@ -187,7 +186,7 @@ func (f *failingStore) Session(ctx context.Context, id string) ([]byte, error) {
 func TestCompatStoreDownIs503(t *testing.T) {
 	emb, _ := embedded.OpenConfig("")
 	fs := &failingStore{Config: emb}
-	var logs lockedBuffer
+	var logs testenv.Buffer
 	p := newPlaneOn(t, emb, func(o *controlplane.Options) {
 		o.Store = fs
 		o.Logger = slog.New(slog.NewTextHandler(&logs, nil))
@@ -223,25 +222,6 @@ func TestCompatStoreDownIs503(t *testing.T) {
 	}
 	fs.down.Store(false)
 	want(t, p.do("GET", p.api+"/healthcheck", "", authH), 200)
-}
-
-// lockedBuffer is a bytes.Buffer the server's goroutines may write to
-// while the test reads it.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 func TestCompatOrphansRefused(t *testing.T) {

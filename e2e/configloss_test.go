@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/logplex/logplex/internal/readyz"
+	"github.com/logplex/logplex/internal/testenv"
 	"github.com/logplex/logplex/store/redisstore/redistest"
 )
 
@@ -201,7 +202,7 @@ func TestReadyzBooting(t *testing.T) {
 	cmd := exec.Command(binPath, "dataplane", "--admin-addr", adm, "--http-input-addr", logs,
 		"--syslog-addr", fmt.Sprintf("127.0.0.1:%d", FreePort(t)), "--data-dir", t.TempDir())
 	cmd.Env = append(os.Environ(), "LOGPLEX_CONFIG_REDIS_URL="+rs.URL())
-	out := &syncBuf{}
+	out := &testenv.Buffer{}
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -18,11 +18,11 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/logplex/logplex/internal/readyz"
+	"github.com/logplex/logplex/internal/testenv"
 )
 
 // BuildBinary builds ./cmd/logplex into dir and returns its path.
@@ -63,28 +63,11 @@ type Proc struct {
 	cmd                        *exec.Cmd
 	API, V3, Logs, Syslog, Adm string // host:port of each listener
 	User, Pass                 string // the bootstrap credential from the banner
-	out                        *syncBuf
+	out                        *testenv.Buffer
 	stdouts                    []string // a file per launch: what the process printed
 	done                       chan struct{}
 	bin, role, dataDir         string
 	env, extra                 []string
-}
-
-type syncBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuf) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuf) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 var credLine = regexp.MustCompile(`credential \(full_api, any_channel\): ([0-9A-F]+):([0-9A-F]+)`)
@@ -103,7 +86,7 @@ func StartAll(t testing.TB, bin, dataDir string, extra ...string) *Proc {
 // line) is in User and Pass.
 func Start(t testing.TB, bin, role, dataDir string, env []string, extra ...string) *Proc {
 	t.Helper()
-	p := &Proc{t: t, out: &syncBuf{}, done: make(chan struct{}), bin: bin, role: role, dataDir: dataDir, env: env}
+	p := &Proc{t: t, out: &testenv.Buffer{}, done: make(chan struct{}), bin: bin, role: role, dataDir: dataDir, env: env}
 	p.extra = extra
 	// A test that failed shows the end of what the process logged to
 	// stderr (after its stop, registered later, so run earlier; stdout is
@@ -131,7 +114,7 @@ func Start(t testing.TB, bin, role, dataDir string, env []string, extra ...strin
 			t.Fatalf("logplex %s did not start: %v\noutput:\n%s", p.role, err, p.Output())
 		}
 		t.Logf("logplex %s: a port was taken meanwhile; starting again on others", p.role)
-		p.out, p.stdouts = &syncBuf{}, nil
+		p.out, p.stdouts = &testenv.Buffer{}, nil
 	}
 }
 

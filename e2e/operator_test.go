@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/logplex/logplex/internal/testenv"
 	"github.com/logplex/logplex/store/redisstore/redistest"
 )
 
@@ -174,7 +175,7 @@ func TestOperatorPortInUse(t *testing.T) {
 func TestOperatorRedisDownAtFirstStart(t *testing.T) {
 	cmd := exec.Command(binPath, "controlplane", "--config-redis-url", fmt.Sprintf("redis://127.0.0.1:%d", FreePort(t)),
 		"--api-addr", "127.0.0.1:0", "--api-v3-addr", "127.0.0.1:0", "--admin-addr", "")
-	out := &syncBuf{}
+	out := &testenv.Buffer{}
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

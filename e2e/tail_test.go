@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/logplex/logplex/internal/testenv"
 	"github.com/logplex/logplex/store/redisstore/redistest"
 )
 
@@ -331,7 +332,7 @@ func TestTailCommand(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var stderr syncBuf
+	var stderr testenv.Buffer
 	cmd.Stderr = &stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/logplex/logplex/internal/testenv"
 	"github.com/logplex/logplex/store/redisstore/redistest"
 )
 
@@ -18,14 +19,14 @@ import (
 type tailCmd struct {
 	cmd    *exec.Cmd
 	lines  chan string
-	stderr *syncBuf
+	stderr *testenv.Buffer
 	exited chan error
 }
 
 func startTailCmd(t *testing.T, env []string, args ...string) *tailCmd {
 	t.Helper()
 	tc := &tailCmd{cmd: exec.Command(binPath, append([]string{"tail"}, args...)...), lines: make(chan string, 10000),
-		stderr: &syncBuf{}, exited: make(chan error, 1)}
+		stderr: &testenv.Buffer{}, exited: make(chan error, 1)}
 	tc.cmd.Env = append(append(os.Environ(), "LOGPLEX_AUTH_KEY="), env...)
 	stdout, err := tc.cmd.StdoutPipe()
 	if err != nil {

@@ -1,7 +1,6 @@
 package drain
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
@@ -12,11 +11,11 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/logplex/logplex/config"
+	"github.com/logplex/logplex/internal/testenv"
 )
 
 // managerState is what Update decides: the running drains, the drains it
@@ -357,7 +356,7 @@ func TestManagerUpdateOneDrainAllocs(t *testing.T) {
 func TestHTTPStopLogSplitsLoss(t *testing.T) {
 	holding := newCapServer(t, nil)
 	holding.setRespond(func(*capReq) (int, time.Duration) { return 200, 3 * time.Second })
-	var log syncBuffer
+	var log testenv.Buffer
 	id := httpNextID.Add(1)
 	hashes := map[string]config.Hash{
 		config.ChannelKey("c"): config.ChannelHash("c", ""),
@@ -378,25 +377,6 @@ func TestHTTPStopLogSplitsLoss(t *testing.T) {
 	if got, want := log.String(), "dropped=3 unreported_earlier=3"; !strings.Contains(got, want) {
 		t.Errorf("log %q: want %q (the request held and the 2 buffered; the 3 the buffer dropped)", got, want)
 	}
-}
-
-// syncBuffer is a log destination the drains' goroutines may write to
-// while the test reads it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // TestManagerCloseCountsUndelivered: Close returns the messages its drains

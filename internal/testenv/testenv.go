@@ -5,7 +5,8 @@
 // test fails instead, so a CI run can never pass by testing nothing.
 //
 // Tests use it through two calls: Tool finds an executable, Missing reports
-// one that is absent or unusable. testenv imports the standard library only
+// one that is absent or unusable. It also holds Buffer, the output buffer
+// tests share. testenv imports the standard library only
 // and is imported by tests and test helpers only.
 package testenv
 
