@@ -296,9 +296,9 @@ func (r *Ring) growRecs(need int) {
 
 // makeRoom makes cap(data) hold need more bytes: by moving the live bytes
 // to the front when that frees enough and at least half the buffer is dead,
-// otherwise by growing. A ring bounded in bytes (maxBytes) holds at most
-// its bound once a push has made room (fitBytes), so it grows to twice the
-// bound at most.
+// otherwise by growing. A ring bounded in bytes (maxBytes, and always
+// maxHeldBytes) holds at most its bound once a push has made room
+// (fitBytes), so it grows to twice the bound at most.
 func (r *Ring) makeRoom(need int) {
 	live, dead := r.spread()
 	if dead >= live && live+need <= cap(r.data) {

@@ -220,19 +220,25 @@ func (w *Watcher) follow(ctx context.Context, cur *config.Snapshot) (*config.Sna
 	jitter := time.Duration(rand.Int64N(int64(w.resync/10) + 1))
 	fctx, cancel := context.WithTimeout(ctx, w.resync+jitter)
 	defer cancel()
+	err := w.st.Follow(fctx, cur.Version, w.applier(ctx, &cur))
+	return cur, ctx.Err() == nil && fctx.Err() != nil, err
+}
+
+// applier returns the feed callback that applies each batch to *cur and
+// publishes the result (follow's and catchUp's).
+func (w *Watcher) applier(ctx context.Context, cur **config.Snapshot) func([]config.Change, string) {
 	timed, _ := w.st.(TimedFeed)
-	err := w.st.Follow(fctx, cur.Version, func(changes []config.Change, version string) {
-		fresh := version != cur.Version // another writer's batch carries the version before it
-		cur = cur.With(changes, version)
+	return func(changes []config.Change, version string) {
+		fresh := version != (*cur).Version // another writer's batch carries the version before it
+		*cur = (*cur).With(changes, version)
 		w.learnEpoch(ctx)
-		w.publish(cur)
+		w.publish(*cur)
 		if timed != nil && fresh {
 			if at, ok := timed.FeedTime(version); ok {
 				changeDelay.Update(max(time.Since(at), 0).Seconds())
 			}
 		}
-	})
-	return cur, ctx.Err() == nil && fctx.Err() != nil, err
+	}
 }
 
 // catchUp applies feed batches to cur until it holds version target (a
@@ -243,9 +249,9 @@ func (w *Watcher) follow(ctx context.Context, cur *config.Snapshot) (*config.Sna
 func (w *Watcher) catchUp(ctx context.Context, cur *config.Snapshot, target string) {
 	fctx, cancel := context.WithTimeout(ctx, catchUpWithin)
 	defer cancel()
+	apply := w.applier(ctx, &cur)
 	_ = w.st.Follow(fctx, cur.Version, func(changes []config.Change, version string) {
-		cur = cur.With(changes, version)
-		w.publish(cur)
+		apply(changes, version)
 		if CompareVersions(version, target) >= 0 {
 			cancel()
 		}
