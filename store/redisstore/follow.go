@@ -119,20 +119,35 @@ func (c *Config) readFeedWoken(ctx context.Context, cl rueidis.Client, from stri
 	}
 	rctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	done := make(chan struct{})
-	defer close(done)
-	go func() {
-		select {
-		case <-c.notes.wake:
-			cancel()
-		case <-done:
-		}
-	}()
+	stop := cancelOnWake(c.notes.wake, cancel)
 	entries, err := c.readFeedBlock(rctx, cl, from, c.opts.FollowBlock)
+	stop()
 	if err != nil && ctx.Err() == nil && rctx.Err() != nil {
 		return nil, nil // woken
 	}
 	return entries, err
+}
+
+// cancelOnWake calls cancel when a wake-up arrives, until stop. stop
+// returns once the watching goroutine has ended, so a wake-up it takes
+// was sent before stop returned: its key is noted by then, and the noted
+// keys that Follow reads after the XREAD include it. A goroutine that
+// outlived stop could take the wake-up of a key noted after that read,
+// and the key would wait for the next feed entry or the XREAD's timeout.
+func cancelOnWake(wake <-chan struct{}, cancel func()) (stop func()) {
+	done, ended := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(ended)
+		select {
+		case <-wake:
+			cancel()
+		case <-done:
+		}
+	}()
+	return func() {
+		close(done)
+		<-ended
+	}
 }
 
 // readFeedBlock is one XREAD, blocking up to block (0: not at all),

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/redis/rueidis"
@@ -153,4 +154,40 @@ func TestNotificationsOnlyWhenAsked(t *testing.T) {
 	if v := fmt.Sprint(srv.MustDo(t, "CONFIG", "GET", "notify-keyspace-events")); strings.Contains(v, "K") {
 		t.Fatalf("notify-keyspace-events = %s after a Load without FollowOtherWriters", v)
 	}
+}
+
+// TestWakeAfterStopIsKept: a wake-up sent once a feed read has stopped
+// watching stays for the next read. A watcher that outlived its read
+// could take it (its select sees both the stop and the wake-up), and the
+// key it announced would wait for the next feed entry or the read's
+// timeout (FollowBlock).
+func TestWakeAfterStopIsKept(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		for i := range 64 {
+			wake := make(chan struct{}, 1)
+			cancelled := false
+			stop := cancelOnWake(wake, func() { cancelled = true })
+			stop()
+			wake <- struct{}{}
+			synctest.Wait()
+			if len(wake) != 1 || cancelled {
+				t.Fatalf("try %d: a wake-up sent after stop was taken by the stopped watcher", i)
+			}
+		}
+	})
+}
+
+// TestWakeCancelsTheRead: a wake-up during the read cancels it.
+func TestWakeCancelsTheRead(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		wake := make(chan struct{}, 1)
+		ctx, cancel := context.WithCancel(t.Context())
+		stop := cancelOnWake(wake, cancel)
+		wake <- struct{}{}
+		synctest.Wait()
+		stop()
+		if ctx.Err() == nil || len(wake) != 0 {
+			t.Fatalf("a wake-up during the read did not cancel it (ctx err %v, %d wake-ups left)", ctx.Err(), len(wake))
+		}
+	})
 }
