@@ -303,3 +303,23 @@ func TestStartRouterRetriesTakenPorts(t *testing.T) {
 		}
 	}
 }
+
+// TestProfileNames: every run of a suite gets a profile of its own, also
+// when a scenario is listed twice or a sweep value comes again.
+func TestProfileNames(t *testing.T) {
+	for _, c := range []struct {
+		label, scenario string
+		nth             int
+		want            string
+	}{
+		{"", "tcp-to-history", 1, "tcp-to-history.pprof"},
+		{"", "tcp-to-history", 2, "tcp-to-history-2.pprof"},
+		{"", "tcp-to-history@50k", 1, "tcp-to-history_at_50k.pprof"},
+		{"bin_A", "platform", 1, "bin_A-platform.pprof"},
+		{"bin_A-2", "platform", 3, "bin_A-2-platform-3.pprof"},
+	} {
+		if got := profileName(c.label, c.scenario, c.nth); got != c.want {
+			t.Errorf("profileName(%q, %q, %d) = %q, want %q", c.label, c.scenario, c.nth, got, c.want)
+		}
+	}
+}

@@ -24,10 +24,10 @@ type scenarioRun struct {
 	s   Scenario
 	ks  knobSet
 	dir string
-	// label tells this run's files from those of the sweep's other runs
-	// ("" without a sweep)
-	label string
-	res   *Result
+	// profile is the file name of this run's CPU profile (captureProfile),
+	// one of its own for each run of a suite
+	profile string
+	res     *Result
 
 	// effective generator settings
 	conns, batch, size int
@@ -67,9 +67,9 @@ func (r *scenarioRun) progress(format string, a ...any) {
 
 // runScenario sets up, measures and tears down one scenario; failures are
 // reported in the result, not returned.
-func runScenario(ctx context.Context, o *Options, s Scenario, ks knobSet, defaults map[string]string, dir, label string) Result {
+func runScenario(ctx context.Context, o *Options, s Scenario, ks knobSet, defaults map[string]string, dir, profile string) Result {
 	res := Result{Scenario: s.Name, Desc: s.Desc, Idle: s.Idle, Knobs: map[string]string{}}
-	r := &scenarioRun{o: o, s: s, ks: ks, dir: dir, label: label, res: &res}
+	r := &scenarioRun{o: o, s: s, ks: ks, dir: dir, profile: profile, res: &res}
 	defer r.teardown()
 	if err := r.settings(defaults); err != nil {
 		res.Error = err.Error()
@@ -495,11 +495,7 @@ func (r *scenarioRun) captureProfile(secs int) <-chan string {
 		done <- ""
 		return done
 	}
-	name := strings.NewReplacer("@", "_at_", "/", "_", "=", "_").Replace(r.s.Name) + ".pprof"
-	if r.label != "" {
-		name = r.label + "-" + name
-	}
-	path := filepath.Join(r.o.ProfileDir, name)
+	path := filepath.Join(r.o.ProfileDir, r.profile)
 	admin := r.router.Admin
 	go func() {
 		c := &http.Client{Timeout: time.Duration(secs+30) * time.Second}

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -118,10 +119,12 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		if swept[tag]++; swept[tag] > 1 {
 			label += fmt.Sprintf("-%d", swept[tag])
 		}
+		listed := map[string]int{} // runs of each scenario for this value so far
 		for i, s := range scns {
 			if ctx.Err() != nil {
 				return rep, ctx.Err()
 			}
+			listed[s.Name]++
 			dir := filepath.Join(work, fmt.Sprintf("%02d-%s", i, strings.ReplaceAll(s.Name, "@", "_")))
 			if label != "" {
 				dir += "-" + label
@@ -134,7 +137,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 			}
 			busy := waitQuiet(ctx, &o)
 			before := calibrate()
-			res := runScenario(ctx, &ro, s, ks, defaults, dir, label)
+			res := runScenario(ctx, &ro, s, ks, defaults, dir, profileName(label, s.Name, listed[s.Name]))
 			res.RouterVersion = versions[ro.Bin]
 			after := calibrate()
 			res.MachineBefore, res.MachineAfter = &before, &after
@@ -150,6 +153,20 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	}
 	rep.Checks = Checks(rep.Results)
 	return rep, nil
+}
+
+// profileName is the file name of a run's CPU profile: the sweep value's
+// label, the scenario, and -N for its Nth run when the scenario is listed
+// more than once.
+func profileName(label, scenario string, nth int) string {
+	name := strings.NewReplacer("@", "_at_", "/", "_", "=", "_").Replace(scenario)
+	if nth > 1 {
+		name += "-" + strconv.Itoa(nth)
+	}
+	if label != "" {
+		name = label + "-" + name
+	}
+	return name + ".pprof"
 }
 
 // binVersion is what `bin version` prints after "logplex " (the commit it
