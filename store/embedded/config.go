@@ -138,10 +138,13 @@ func (c *Config) refresh(locked bool) error {
 		return nil
 	case ino == c.pos.ino && size > c.pos.off: // appended
 		var changes []config.Change
-		pos, _, err := c.readLog(c.pos, func(rec record) { changes = append(changes, c.applyRecord(rec)...) })
+		pos, bad, err := c.readLog(c.pos, func(rec record) { changes = append(changes, c.applyRecord(rec)...) })
 		c.pos = pos
 		if len(changes) > 0 {
 			c.appendLog(changes)
+		}
+		if err == nil && bad >= 0 && locked { // torn by a process that died in its append
+			err = c.cutTornTail(bad)
 		}
 		return err
 	}
@@ -149,7 +152,7 @@ func (c *Config) refresh(locked bool) error {
 	// so that no compaction runs between reading one and the other) and hand
 	// followers the difference.
 	reload := func() error {
-		p, pos, err := c.loadAll(false)
+		p, pos, err := c.loadAll(locked)
 		if err != nil {
 			return err
 		}

@@ -18,9 +18,11 @@ package embedded
 // reader that saw the new snapshot before the new log, ends in the same
 // state. JSON escapes LF inside strings, so LF ends a record and nothing
 // else; a record without its LF is still being written (or was torn by a
-// crash) and is not applied. At open, under the lock, a torn or corrupt tail
-// is cut off and its size logged: at most the write that was not yet
-// acknowledged is lost.
+// crash) and is not applied. At open, and before each write, under the
+// exclusive lock, a torn or corrupt tail is cut off and its size logged: at
+// most the write that was not yet acknowledged is lost, and every record
+// starts a line of its own. An append that fails (a full disk, a failed
+// fsync) is cut off at once: the write is refused and stays unapplied.
 //
 // A write costs one record (O(change)), not the whole config; once the log
 // outgrows compactMin and the snapshot, the next write compacts. A process
@@ -219,13 +221,31 @@ func (c *Config) loadAll(repair bool) (persisted, logPos, error) {
 	if err != nil || bad < 0 || !repair {
 		return p, pos, err
 	}
+	return p, pos, c.cutTornTail(bad)
+}
+
+// cutTornTail cuts config.log at off, where a record that is torn or
+// corrupt starts; the caller holds the exclusive lock, so no writer is in
+// the middle of an append. Every append must start on a record's
+// boundary: one written after torn bytes would share their line, never be
+// applied, and be cut off with them at the next repair, acknowledged.
+func (c *Config) cutTornTail(off int64) error {
 	_, size, _ := fileIno(c.logPath())
 	slog.Warn("embedded store: cutting off a torn or corrupt end of the config log (a write that was not acknowledged)",
-		"file", c.logPath(), "offset", bad, "bytes", size-bad)
-	if err := os.Truncate(c.logPath(), bad); err != nil {
-		return p, pos, fmt.Errorf("embedded store: repair %s: %w", c.logPath(), err)
+		"file", c.logPath(), "offset", off, "bytes", size-off)
+	return c.cutLog(off)
+}
+
+// cutLog truncates config.log to off bytes and fsyncs it.
+func (c *Config) cutLog(off int64) error {
+	f, err := os.OpenFile(c.logPath(), os.O_WRONLY, 0)
+	if err == nil {
+		err = errors.Join(f.Truncate(off), f.Sync(), f.Close())
 	}
-	return p, pos, nil
+	if err != nil {
+		return fmt.Errorf("embedded store: cut %s to %d bytes: %w", c.logPath(), off, err)
+	}
+	return nil
 }
 
 // appendRecord appends rec to config.log and fsyncs it; the caller holds
@@ -239,20 +259,41 @@ func (c *Config) appendRecord(rec record) error {
 	if err != nil {
 		return fmt.Errorf("embedded store: %w", err)
 	}
-	_, werr := f.Write(line)
-	serr := f.Sync()
+	werr := appendLine(f, line)
 	ino, _, _ := fileIno(c.logPath())
-	if cerr := f.Close(); werr == nil && serr == nil {
+	if cerr := f.Close(); werr == nil {
 		werr = cerr
 	}
-	if werr != nil || serr != nil {
-		return fmt.Errorf("embedded store: append to %s: %w", c.logPath(), errors.Join(werr, serr))
+	if werr != nil {
+		// The log may now end in part of the record, or in all of it
+		// unsynced: cut it back to where it ended, so that the refused
+		// write is not applied later and the next record starts a line.
+		end := c.pos.off
+		if ino != c.pos.ino {
+			end = 0 // this write made the log
+		}
+		if err := c.cutLog(end); err != nil {
+			// Cutting failed too: the next write's refresh cuts a torn
+			// record; a whole one (its fsync failed) is applied then, as
+			// the outcome of a failed fsync is unknown either way.
+			werr = errors.Join(werr, err)
+		}
+		return fmt.Errorf("embedded store: append to %s: %w", c.logPath(), werr)
 	}
 	if ino != c.pos.ino { // the log was created by this write
 		c.pos = logPos{ino: ino}
 	}
 	c.pos.off += int64(len(line))
 	return nil
+}
+
+// appendLine writes line at the end of f and fsyncs it (a variable for
+// tests, which make it fail part way).
+var appendLine = writeAndSync
+
+func writeAndSync(f *os.File, line []byte) error {
+	_, werr := f.Write(line)
+	return errors.Join(werr, f.Sync())
 }
 
 // maybeCompact compacts once the log outgrows compactMin and twice the

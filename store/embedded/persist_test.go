@@ -186,6 +186,81 @@ func TestConfigTornRecord(t *testing.T) {
 	}
 }
 
+// A torn record that appears while the store runs (a `logplex cli` killed
+// in the middle of its append) is cut off before the next write: the
+// write would otherwise follow the torn bytes on the same line, and the
+// repair at the next opening would cut it off with them, acknowledged.
+func TestConfigTornTailWhileRunning(t *testing.T) {
+	dir := t.TempDir()
+	c := openT(t, dir)
+	writeChannel(t, c, "1")
+	logPath := filepath.Join(dir, "config.log")
+	rec, _ := encodeRecord(recordOf([]config.Change{{Key: config.ChannelKey("2"), Fields: config.ChannelHash("x", "")}}))
+	f, err := os.OpenFile(logPath, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.Write(rec[:len(rec)/2]); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	writeChannel(t, c, "3")
+	writeChannel(t, c, "4")
+	for name, h := range map[string]map[string]config.Hash{"the running store": hashesOf(t, c), "after a restart": hashesOf(t, openT(t, dir))} {
+		for _, id := range []string{"1", "3", "4"} {
+			if h[config.ChannelKey(id)] == nil {
+				t.Errorf("%s: channel %s, acknowledged, is missing (config %v)", name, id, h)
+			}
+		}
+		if h[config.ChannelKey("2")] != nil {
+			t.Errorf("%s: the torn record was applied", name)
+		}
+	}
+}
+
+// An append that fails (a full disk part way through the record, or an
+// fsync that fails after the whole record was written) is cut off the log:
+// the write is refused and not applied, here or after a restart, and the
+// writes after it are kept.
+func TestConfigFailedAppend(t *testing.T) {
+	for name, fail := range map[string]func(f *os.File, line []byte) error{
+		"disk full part way": func(f *os.File, line []byte) error {
+			if _, err := f.Write(line[:len(line)/2]); err != nil {
+				return err
+			}
+			return syscall.ENOSPC
+		},
+		"fsync fails": func(f *os.File, line []byte) error {
+			if _, err := f.Write(line); err != nil {
+				return err
+			}
+			return syscall.EIO
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			dir := t.TempDir()
+			c := openT(t, dir)
+			writeChannel(t, c, "1")
+			appendLine = fail
+			t.Cleanup(func() { appendLine = writeAndSync })
+			_, err := c.Write(context.Background(), config.Change{Key: config.ChannelKey("2"), Fields: config.ChannelHash("x", "")})
+			appendLine = writeAndSync
+			if err == nil {
+				t.Fatal("the failed append was acknowledged")
+			}
+			writeChannel(t, c, "3")
+			for name, h := range map[string]map[string]config.Hash{"the running store": hashesOf(t, c), "after a restart": hashesOf(t, openT(t, dir))} {
+				if h[config.ChannelKey("1")] == nil || h[config.ChannelKey("3")] == nil {
+					t.Errorf("%s: an acknowledged write is missing (config %v)", name, h)
+				}
+				if h[config.ChannelKey("2")] != nil {
+					t.Errorf("%s: the refused write was applied", name)
+				}
+			}
+		})
+	}
+}
+
 // killChildEnv makes the test binary a writer that prints each
 // acknowledged channel id, for TestConfigSurvivesKill9; the child compacts
 // every compactChildAt bytes of log.
