@@ -44,6 +44,8 @@ type Config struct {
 	lockPath string
 	pos      logPos // how far config.log is applied
 	snapSize int64  // bytes of config.json at the last compaction
+	// compactAfter is the log size a compaction waits for after one failed
+	compactAfter int64
 
 	mu       sync.Mutex
 	hashes   map[string]config.Hash
@@ -284,7 +286,8 @@ func (c *Config) Incr(_ context.Context, key string) (int64, error) {
 			}
 		}
 		c.counters[key] = n
-		return c.maybeCompact()
+		c.maybeCompact()
+		return nil
 	})
 	return n, err
 }
@@ -300,7 +303,8 @@ func (c *Config) Write(_ context.Context, changes ...config.Change) (string, err
 		}
 		c.apply(changes)
 		v = version(c.seq)
-		return c.maybeCompact()
+		c.maybeCompact()
+		return nil
 	})
 	return v, err
 }

@@ -298,11 +298,21 @@ func writeAndSync(f *os.File, line []byte) error {
 
 // maybeCompact compacts once the log outgrows compactMin and twice the
 // snapshot; the caller holds mu and the lock, and has applied every record.
-func (c *Config) maybeCompact() error {
-	if c.path == "" || c.pos.off <= max(compactMin, 2*c.snapSize) {
-		return nil
+// A compaction that fails is logged, not returned: the write that set it
+// off is in the log, applied, and must be acknowledged (a client retrying
+// a create would make a second one). The next try waits until the log has
+// grown by compactMin more, so that a full disk does not cost a rewrite of
+// the whole config at every write.
+func (c *Config) maybeCompact() {
+	if c.path == "" || c.pos.off <= max(compactMin, 2*c.snapSize, c.compactAfter) {
+		return
 	}
-	return c.compact()
+	if err := c.compact(); err != nil {
+		c.compactAfter = c.pos.off + compactMin
+		slog.Warn("embedded store: compaction failed; the config log grows until one works", "err", err, "log_bytes", c.pos.off)
+		return
+	}
+	c.compactAfter = 0
 }
 
 // compact writes the whole config to config.json and starts an empty log;

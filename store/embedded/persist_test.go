@@ -124,6 +124,42 @@ func TestConfigCompaction(t *testing.T) {
 	}
 }
 
+// A compaction that fails (a full disk; here a directory where its
+// temporary file goes) does not fail the write that triggered it: that
+// write is in the log, applied and acknowledged, and a retry of it would
+// make a second channel. The log keeps growing until a compaction works.
+func TestConfigCompactionFailureKeepsWrites(t *testing.T) {
+	old := compactMin
+	compactMin = 4 << 10
+	t.Cleanup(func() { compactMin = old })
+	dir := t.TempDir()
+	tmp := filepath.Join(dir, "config.json.tmp")
+	if err := os.Mkdir(tmp, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	c := openT(t, dir)
+	logPath := filepath.Join(dir, "config.log")
+	for i := range 200 {
+		writeChannel(t, c, strconv.Itoa(i)) // fails the test on an error
+	}
+	grown := sizeOf(t, logPath)
+	if grown <= 2*compactMin+1024 {
+		t.Fatalf("log is %d bytes: compacted though it could not be", grown)
+	}
+	if err := os.Remove(tmp); err != nil {
+		t.Fatal(err)
+	}
+	for i := 200; i < 400; i++ {
+		writeChannel(t, c, strconv.Itoa(i))
+	}
+	if size := sizeOf(t, logPath); size >= grown || sizeOf(t, filepath.Join(dir, "config.json")) == 0 {
+		t.Errorf("log is %d bytes (%d before), no config.json: never compacted once it could", size, grown)
+	}
+	if got := hashesOf(t, openT(t, dir)); len(got) != 400 {
+		t.Errorf("after a restart: %d keys, want 400", len(got))
+	}
+}
+
 // A crash between the snapshot's rename and the new log's leaves the old
 // log beside a snapshot that already holds it: replaying it changes nothing.
 func TestConfigReplayIsIdempotent(t *testing.T) {
