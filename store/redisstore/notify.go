@@ -202,6 +202,24 @@ func (n *notifier) take() (keys []string, lost bool) {
 	return keys, false
 }
 
+// putBack notes keys again that take returned and that could not be read
+// (too many: events are lost), and wakes the follower.
+func (n *notifier) putBack(keys []string) {
+	n.mu.Lock()
+	if len(n.keys)+len(keys) > maxNotedKeys {
+		n.lost = true
+	} else {
+		for _, k := range keys {
+			n.keys[k] = struct{}{}
+		}
+	}
+	n.mu.Unlock()
+	select {
+	case n.wake <- struct{}{}:
+	default:
+	}
+}
+
 // startNotifier enables and subscribes once, in the background, for the
 // life of the store; Load calls it, so events are collected from before the
 // first snapshot on.
@@ -347,7 +365,7 @@ var errResubscribed = errors.New("redisstore: keyspace subscription renewed afte
 // stream to its end, and hands fn those whose value differs from what it
 // last got (notifications of logplex's own writes repeat stream entries);
 // it returns store.ErrGap when events may have been missed.
-func (f *following) noted(ctx context.Context, cl rueidis.Client, cluster bool) error {
+func (f *following) noted(ctx context.Context, cl rueidis.Client, cluster bool) (err error) {
 	keys, lost := f.c.notes.take()
 	if lost {
 		return store.ErrGap
@@ -355,6 +373,13 @@ func (f *following) noted(ctx context.Context, cl rueidis.Client, cluster bool) 
 	if len(keys) == 0 {
 		return nil
 	}
+	defer func() {
+		// Not read: the resync tick's deadline (whose check trusts the
+		// subscription and skips the full load) or a failure ended it.
+		if err != nil {
+			f.c.notes.putBack(keys)
+		}
+	}()
 	// On a cluster a logplex write's stream entry follows its key writes
 	// (package doc): give it clusterEntryGrace to land, so that a
 	// notification of logplex's own write finds the value delivered by its

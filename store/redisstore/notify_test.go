@@ -3,6 +3,7 @@ package redisstore
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"testing/synctest"
@@ -190,4 +191,29 @@ func TestWakeCancelsTheRead(t *testing.T) {
 			t.Fatalf("a wake-up during the read did not cancel it (ctx err %v, %d wake-ups left)", ctx.Err(), len(wake))
 		}
 	})
+}
+
+// TestNotedKeysSurviveAnInterruptedRead: keys taken for a re-read that
+// does not finish (the resync tick's deadline ends Follow in the middle
+// of it, or Redis fails) are noted again, not forgotten. The tick's check
+// sees an unbroken subscription and skips the full reload, so a key
+// forgotten there would wait for the hourly one.
+func TestNotedKeysSurviveAnInterruptedRead(t *testing.T) {
+	srv := redistest.Start(t)
+	c := openConfig(t, ConfigOptions{URL: srv.URL(), FollowOtherWriters: true})
+	cl, cluster, err := c.client()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.notes.note(c.notes.prefix+"ch:1:data", "hset")
+	f := &following{c: c, from: "0-0", fn: func([]config.Change, string) { t.Error("changes delivered by a read that failed") },
+		sent: map[string]config.Hash{}}
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel() // as the tick's deadline, before the keys are read
+	if err := f.noted(ctx, cl, cluster); err == nil {
+		t.Fatal("a read with its context ended did not fail")
+	}
+	if keys, lost := c.notes.take(); !lost && !slices.Contains(keys, "ch:1:data") {
+		t.Errorf("noted keys after the interrupted read: %q, lost %v: the key was forgotten", keys, lost)
+	}
 }
