@@ -192,16 +192,29 @@ func TestReadyzStoreDown(t *testing.T) {
 	})
 }
 
-// TestReadyzBooting: a data plane whose config Redis is not there yet is
-// alive but not ready ("config" failing, /healthcheck 503 SYSTEM BOOTING);
-// it becomes ready when Redis comes.
+// TestReadyzBooting: a node whose config Redis is not there yet is alive
+// but not ready ("config" failing, /healthcheck 503 SYSTEM BOOTING); it
+// becomes ready when Redis comes. `logplex all` without an auth key waits
+// for Redis to create its bootstrap credential (it used to exit 1 at
+// once), then prints it in its banner, and it works.
 func TestReadyzBooting(t *testing.T) {
+	for _, role := range []string{"dataplane", "all"} {
+		t.Run(role, func(t *testing.T) { readyzBooting(t, role) })
+	}
+}
+
+func readyzBooting(t *testing.T, role string) {
 	rs := redistest.Start(t)
 	rs.Stop()
 	adm, logs := fmt.Sprintf("127.0.0.1:%d", FreePort(t)), fmt.Sprintf("127.0.0.1:%d", FreePort(t))
-	cmd := exec.Command(binPath, "dataplane", "--admin-addr", adm, "--http-input-addr", logs,
-		"--syslog-addr", fmt.Sprintf("127.0.0.1:%d", FreePort(t)), "--data-dir", t.TempDir())
-	cmd.Env = append(os.Environ(), "LOGPLEX_CONFIG_REDIS_URL="+rs.URL())
+	api := fmt.Sprintf("127.0.0.1:%d", FreePort(t))
+	args := []string{role, "--admin-addr", adm, "--http-input-addr", logs,
+		"--syslog-addr", fmt.Sprintf("127.0.0.1:%d", FreePort(t)), "--data-dir", t.TempDir()}
+	if role == "all" {
+		args = append(args, "--api-addr", api, "--api-v3-addr", fmt.Sprintf("127.0.0.1:%d", FreePort(t)))
+	}
+	cmd := exec.Command(binPath, args...)
+	cmd.Env = append(os.Environ(), "LOGPLEX_CONFIG_REDIS_URL="+rs.URL(), "LOGPLEX_AUTH_KEY=")
 	out := &testenv.Buffer{}
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
@@ -212,6 +225,11 @@ func TestReadyzBooting(t *testing.T) {
 	t.Cleanup(func() { _ = cmd.Process.Signal(os.Interrupt); <-done })
 	var r Resp
 	Eventually(t, 20*time.Second, "/readyz answers", func() bool {
+		select {
+		case <-done:
+			t.Fatalf("exited while its config Redis was down:\n%s", out.String())
+		default:
+		}
 		res, err := (&httpGetter{}).get("http://" + adm + "/readyz")
 		if err != nil {
 			return false
@@ -228,9 +246,25 @@ func TestReadyzBooting(t *testing.T) {
 	if l := Do(t, "GET", "http://"+adm+"/livez", "", "", nil, nil); l.Status != 200 {
 		t.Fatalf("/livez while booting: %d", l.Status)
 	}
+	time.Sleep(time.Second) // the bootstrap credential's first tries fail meanwhile
+	select {
+	case <-done:
+		t.Fatalf("exited while its config Redis was down:\n%s", out.String())
+	default:
+	}
 	rs.Restart()
 	if err := readyz.Wait(adm, done, 20*time.Second); err != nil {
 		t.Fatalf("%v\n%s", err, out.String())
+	}
+	if role != "all" {
+		return
+	}
+	m := credLine.FindStringSubmatch(out.String())
+	if m == nil {
+		t.Fatalf("no bootstrap credential in the banner:\n%s", out.String())
+	}
+	if r := Do(t, "GET", "http://"+api+"/healthcheck", m[1], m[2], nil, nil); r.Status != 200 {
+		t.Fatalf("the banner's credential: GET /healthcheck %d %q", r.Status, r.Body)
 	}
 }
 

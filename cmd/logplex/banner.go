@@ -5,10 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/logplex/logplex/config"
 	"github.com/logplex/logplex/controlplane"
@@ -22,27 +24,71 @@ import (
 // (mode 0600). created says whether this start made it: only then does the
 // banner print the password (later starts name the file instead, so the
 // password does not land in every start's log, e.g. journald).
-func bootstrapCredential(ctx context.Context, st store.ConfigStore, dataDir string) (id, pass string, created bool, err error) {
+//
+// The file's credential is looked up in the watcher's first snapshot (a
+// load of its own would read a platform's whole config a second time while
+// the node starts). A config store that does not answer yet is waited for,
+// with backoff, until ctx ends: the node serves 503 SYSTEM BOOTING
+// meanwhile, as it does until its config loads.
+func bootstrapCredential(ctx context.Context, st store.ConfigStore, w *store.Watcher, dataDir string, log *slog.Logger) (id, pass string, created bool, err error) {
 	path := filepath.Join(dataDir, "bootstrap-credential")
-	if data, err := os.ReadFile(path); err == nil {
-		id, pass, ok := strings.Cut(strings.TrimSpace(string(data)), ":")
-		if snap, err := st.Load(ctx); ok && err == nil && snap.Cred(id).Verify(pass) {
-			return id, pass, false, nil
-		}
-	} else if !errors.Is(err, os.ErrNotExist) {
+	data, err := os.ReadFile(path)
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
 		return "", "", false, err
 	}
+	if id, pass, ok := strings.Cut(strings.TrimSpace(string(data)), ":"); ok {
+		snap, err := firstSnapshot(ctx, w)
+		if err != nil {
+			return "", "", false, err
+		}
+		if snap.Cred(id).Verify(pass) {
+			return id, pass, false, nil
+		}
+	}
 	cred, pass := config.NewCredential("bootstrap", true, true)
-	if _, err := st.Write(ctx, config.Change{Key: config.CredKey(cred.ID), Fields: config.CredHash(cred)}); err != nil {
-		return "", "", false, fmt.Errorf("create bootstrap credential: %w", err)
+	change := config.Change{Key: config.CredKey(cred.ID), Fields: config.CredHash(cred)}
+	for backoff := 100 * time.Millisecond; ; backoff = min(2*backoff, 5*time.Second) {
+		_, err := st.Write(ctx, change)
+		if err == nil {
+			break
+		}
+		if ctx.Err() != nil {
+			return "", "", false, ctx.Err()
+		}
+		log.Warn("bootstrap credential not created yet: the config store does not answer; retrying", "err", err, "retry_in", backoff)
+		select {
+		case <-time.After(backoff):
+		case <-ctx.Done():
+			return "", "", false, ctx.Err()
+		}
 	}
 	if err := os.MkdirAll(dataDir, 0o700); err != nil {
 		return "", "", false, err
 	}
-	if err := os.WriteFile(path, []byte(cred.ID+":"+pass+"\n"), 0o600); err != nil {
+	// a new file renamed over the old: a crash never leaves half of one
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, []byte(cred.ID+":"+pass+"\n"), 0o600); err != nil {
+		return "", "", false, fmt.Errorf("save bootstrap credential: %w", err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
 		return "", "", false, fmt.Errorf("save bootstrap credential: %w", err)
 	}
 	return cred.ID, pass, true, nil
+}
+
+// firstSnapshot waits for the watcher's first snapshot.
+func firstSnapshot(ctx context.Context, w *store.Watcher) (*config.Snapshot, error) {
+	for {
+		changed := w.Changed()
+		if s := w.Current(); s != nil {
+			return s, nil
+		}
+		select {
+		case <-changed:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
 }
 
 // banner is what a process prints once it listens: where to reach it, how to

@@ -99,33 +99,43 @@ func start(ctx context.Context, role string, s *settings, stdout io.Writer, log 
 		hl.register(adm.mux)
 	}
 	go rods.Follow(ctx)
-	if role == "all" && s.authKey == "" {
-		if b.credID, b.credPass, b.credNew, err = bootstrapCredential(ctx, st.config, s.dataDir); err != nil {
-			return err
-		}
-		b.credFile = filepath.Join(s.dataDir, "bootstrap-credential")
-	}
 	b.authKey = s.authKey
 	runners = append(runners, adm.run)
-	ready := func() {
+	ready := func() error {
+		if role == "all" && s.authKey == "" {
+			var err error
+			if b.credID, b.credPass, b.credNew, err = bootstrapCredential(ctx, st.config, watcher, s.dataDir, log); err != nil {
+				if ctx.Err() != nil {
+					return nil // stopped while the store did not answer
+				}
+				return err
+			}
+			b.credFile = filepath.Join(s.dataDir, "bootstrap-credential")
+		}
 		// The banner's credential must work when it is printed: wait for the
 		// snapshot that holds it (on Redis the write reaches the watcher
 		// through the change feed a moment later).
 		waitReady(ctx, watcher, 10*time.Second, log, func(snap *config.Snapshot) bool {
 			return b.credID == "" || snap.Cred(b.credID) != nil
 		})
+		if ctx.Err() != nil {
+			return nil
+		}
 		b.print(stdout)
 		// ready only now: tools (e2e, bench) read the banner's credential
 		// once /readyz says ok
 		hl.started.Store(true)
+		return nil
 	}
 	return runAll(ctx, cancel, runners, ready, b.dp, s.shutdownTimeout, log)
 }
 
-// runAll runs every runner; the first error (or ctx's end) stops them all,
-// and they get the shutdown timeout to finish.
+// runAll runs every runner, and onReady once the data plane's syslog
+// listener is up (beside them: it may wait for the config store); the first
+// error of either (or ctx's end) stops them all, and they get the shutdown
+// timeout to finish.
 func runAll(ctx context.Context, cancel context.CancelFunc, runners []func(context.Context) error,
-	onReady func(), dp *dataplane.DataPlane, shutdown time.Duration, log *slog.Logger) error {
+	onReady func() error, dp *dataplane.DataPlane, shutdown time.Duration, log *slog.Logger) error {
 	errc := make(chan error, len(runners))
 	for _, r := range runners {
 		go func() { errc <- r(ctx) }()
@@ -140,11 +150,22 @@ func runAll(ctx context.Context, cancel context.CancelFunc, runners []func(conte
 		}
 	}
 	if first == nil {
-		onReady()
-		select {
-		case first = <-errc:
-			pending--
-		case <-ctx.Done():
+		readyErr := make(chan error, 1)
+		go func() { readyErr <- onReady() }()
+	wait:
+		for {
+			select {
+			case first = <-errc:
+				pending--
+				break wait
+			case err := <-readyErr: // once
+				if err != nil {
+					first = err
+					break wait
+				}
+			case <-ctx.Done():
+				break wait
+			}
 		}
 	}
 	log.Info("shutting down", "timeout", shutdown)
