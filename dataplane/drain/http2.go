@@ -93,6 +93,9 @@ var (
 	// errH2NotH2 is a cleartext receiver that did not answer the HTTP/2
 	// preface with SETTINGS.
 	errH2NotH2 = errors.New("receiver does not speak HTTP/2")
+	// errH2NoStreams is a receiver whose SETTINGS_MAX_CONCURRENT_STREAMS
+	// is 0 when it answers: no request could start.
+	errH2NoStreams = errors.New("http2: the receiver allows no request (SETTINGS_MAX_CONCURRENT_STREAMS 0)")
 )
 
 // h2Hosts holds the shared connections of one Manager's drains, by
@@ -238,9 +241,13 @@ func (h *h2Host) attach(ctx context.Context, c *httpConns) (*h2Conn, net.Conn, e
 		h.dialing = nil
 		switch {
 		case hc != nil:
-			if !hc.adopt(c) { // failed at once (a receiver that breaks the protocol)
+			if !hc.adopt(c) {
+				// Failed at once (a receiver that breaks the protocol), or
+				// takes no stream: closed, or each try would keep one open.
 				h.mu.Unlock()
-				return nil, nil, fmt.Errorf("connect: %w", hc.failure())
+				err := hc.refusal()
+				hc.fail(err)
+				return nil, nil, fmt.Errorf("connect: %w", err)
 			}
 			h.conns = append(h.conns, hc)
 			h.mu.Unlock()
@@ -441,12 +448,16 @@ func (hc *h2Conn) adopt(c *httpConns) bool {
 	return true
 }
 
-// failure is why the connection failed, errH2Refused if it has not.
-func (hc *h2Conn) failure() error {
+// refusal is why a new connection takes no drain: why it failed, or a
+// receiver that allows no stream.
+func (hc *h2Conn) refusal() error {
 	hc.mu.Lock()
 	defer hc.mu.Unlock()
-	if hc.err != nil {
+	switch {
+	case hc.err != nil:
 		return hc.err
+	case hc.maxStreams <= 0:
+		return errH2NoStreams
 	}
 	return errH2Refused
 }

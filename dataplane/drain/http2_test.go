@@ -401,7 +401,7 @@ func TestHTTP2Retries(t *testing.T) {
 // the drain its request and the connection: the drain tries again on a
 // new connection.
 func TestHTTP2HostileReceiver(t *testing.T) {
-	for _, mode := range []string{"garbage", "badsettings", "silent", "bigframe", "bigheaders"} {
+	for _, mode := range []string{"garbage", "badsettings", "silent", "bigframe", "bigheaders", "nostreams"} {
 		t.Run(mode, func(t *testing.T) {
 			ln, err := net.Listen("tcp", "127.0.0.1:0")
 			if err != nil {
@@ -424,9 +424,12 @@ func TestHTTP2HostileReceiver(t *testing.T) {
 						}
 						fr := http2.NewFramer(c, br)
 						fr.AllowIllegalWrites = true
-						if mode == "badsettings" { // a frame size no frame could be written in
+						switch mode {
+						case "badsettings": // a frame size no frame could be written in
 							_ = fr.WriteSettings(http2.Setting{ID: http2.SettingMaxFrameSize, Val: 0})
-						} else {
+						case "nostreams": // valid, and no request can ever start
+							_ = fr.WriteSettings(http2.Setting{ID: http2.SettingMaxConcurrentStreams, Val: 0})
+						default:
 							_ = fr.WriteSettings()
 						}
 						switch mode {
@@ -481,7 +484,7 @@ func TestHTTP2HostileReceiver(t *testing.T) {
 			patient.HTTPRequestTimeout = time.Hour
 			var d *Drain
 			switch mode {
-			case "garbage", "badsettings":
+			case "garbage", "badsettings", "nostreams":
 				d = startHTTP(t, o, url+"/d/0", "")
 				push(d, testMsg(1))
 				<-accepted
@@ -504,6 +507,21 @@ func TestHTTP2HostileReceiver(t *testing.T) {
 			waitFor(t, wait, "the drain's error", func() bool { return d.Status().LastError != "" })
 			if st := d.Status(); st.Delivered != 0 || st.Buffered+int(st.Dropped) != 1 {
 				t.Errorf("status %+v: want none delivered, the message kept or (its tries used up) counted dropped", st)
+			}
+			if mode == "nostreams" { // each try's connection is closed, not kept open beside the next
+				for range 3 {
+					select {
+					case <-accepted:
+					case <-time.After(wait):
+						t.Fatalf("the drain did not try again: %+v", d.Status())
+					}
+				}
+				if n := o.h2.open.Load(); n > 1 {
+					t.Errorf("%d HTTP/2 connections open after 5 tries: the refused ones were kept", n)
+				}
+				if e := d.Status().LastError; !strings.Contains(e, "MAX_CONCURRENT_STREAMS") {
+					t.Errorf("last error %q does not say why", e)
+				}
 			}
 		})
 	}
