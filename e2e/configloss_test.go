@@ -246,7 +246,11 @@ func readyzBooting(t *testing.T, role string) {
 	if l := Do(t, "GET", "http://"+adm+"/livez", "", "", nil, nil); l.Status != 200 {
 		t.Fatalf("/livez while booting: %d", l.Status)
 	}
-	time.Sleep(time.Second) // the bootstrap credential's first tries fail meanwhile
+	if role == "all" { // its bootstrap credential waits for Redis too
+		Eventually(t, 10*time.Second, "a failed try at the bootstrap credential logged", func() bool {
+			return strings.Contains(out.String(), "bootstrap credential not created yet")
+		})
+	}
 	select {
 	case <-done:
 		t.Fatalf("exited while its config Redis was down:\n%s", out.String())
