@@ -164,11 +164,8 @@ func (w *Watcher) Run(ctx context.Context) {
 		r := w.check(snap, ep)
 		if r != nil && r.shrink {
 			// the load may hold deletes the feed has not brought yet:
-			// judge the shrink against the snapshot caught up to it
-			if cur := w.cur.Load(); CompareVersions(snap.Version, cur.Version) > 0 {
-				w.catchUp(ctx, cur, snap.Version)
-				r = w.check(snap, ep)
-			}
+			// judge the shrink against the snapshot caught up through them
+			r = w.catchUp(ctx, snap, ep)
 		}
 		if r != nil {
 			w.refuse(r)
@@ -241,21 +238,29 @@ func (w *Watcher) applier(ctx context.Context, cur **config.Snapshot) func([]con
 	}
 }
 
-// catchUp applies feed batches to cur until it holds version target (a
-// full load's) or catchUpWithin has passed. A full load that read the
-// store after an API delete the feed has not brought yet would otherwise
-// look to the guard as if it lost what the delete removed: on a config of
-// a few entities, more than the shrink it allows.
-func (w *Watcher) catchUp(ctx context.Context, cur *config.Snapshot, target string) {
+// catchUp applies feed batches to the current snapshot until the guard
+// no longer refuses snap (a full load's, refused for a shrink) or
+// catchUpWithin has passed, and returns the guard's verdict then. A full
+// load that read the store after an API delete the feed has not brought
+// yet would otherwise look to the guard as if it lost what the delete
+// removed: on a config of a few entities, more than the shrink it allows.
+// The load's version does not tell whether it holds such a delete: it is
+// the feed's last id noted before the scan, and a write that lands
+// between the two (on a Redis Cluster its feed entry even follows its key
+// writes) is in the scan but after that version.
+func (w *Watcher) catchUp(ctx context.Context, snap *config.Snapshot, ep Epoch) *Refusal {
+	cur := w.cur.Load()
 	fctx, cancel := context.WithTimeout(ctx, catchUpWithin)
 	defer cancel()
 	apply := w.applier(ctx, &cur)
+	r := w.check(snap, ep)
 	_ = w.st.Follow(fctx, cur.Version, func(changes []config.Change, version string) {
 		apply(changes, version)
-		if CompareVersions(version, target) >= 0 {
+		if r = w.check(snap, ep); r == nil {
 			cancel()
 		}
 	})
+	return r
 }
 
 // catchUpWithin bounds catchUp: the feed normally brings a write within
