@@ -183,19 +183,23 @@ func runTailScenario(t *testing.T, tt tailTarget) {
 		got++
 	}
 	t.Logf("%d messages from %d data planes on the tail %v after the last POST", n*len(tt.dps), len(tt.dps), time.Since(posted))
-	for _, dp := range tt.dps { // an unfiltered line after the filtered ones proves none was merely late
-		postLogs(t, dp, app, "<134>1 2012-12-10T03:00:48Z h "+app+" web.1 - - final")
+	// An unfiltered line after the filtered ones proves none was merely
+	// late: one per data plane, each published after that data plane's
+	// filtered lines. The slow reader below (no filter) then hears none of
+	// them.
+	for i, dp := range tt.dps {
+		postLogs(t, dp, app, fmt.Sprintf("<134>1 2012-12-10T03:00:48Z h %s web.1 - - final %d", app, i))
 	}
-	for {
+	for finals := 0; finals < len(tt.dps); {
 		l, ok := s.next(2 * time.Second)
 		if !ok {
-			t.Fatal("final line missing")
+			t.Fatalf("final lines missing: %d of %d", finals, len(tt.dps))
 		}
 		if strings.Contains(l, "filtered") {
 			t.Fatalf("a filtered message reached the tail: %q", l)
 		}
-		if strings.HasSuffix(l, "final") {
-			break
+		if strings.Contains(l, "]: final ") {
+			finals++
 		}
 	}
 	slowReaderGetsL11(t, tt, ch, app)
