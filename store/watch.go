@@ -172,9 +172,35 @@ func (w *Watcher) Run(ctx context.Context) {
 			w.waitRefused(ctx, ep)
 			continue
 		}
+		snap = w.forward(ctx, snap)
 		w.adopt(ctx, snap, ep)
 		w.followChecked(ctx, snap, backoff)
 	}
+}
+
+// forward brings a full load up through the feed to the published
+// snapshot's version when the load's is behind it, without publishing
+// (at most catchUpWithin). A load's version is the feed's last id noted
+// before its scan, and the watcher may have followed later entries (or a
+// catch-up applied them) since: published as it is, the load would step
+// back, and a write an API request had waited for would vanish from this
+// node until the feed brought it again. On a gap or a timeout the load
+// goes as it is; the feed follows from its version either way.
+func (w *Watcher) forward(ctx context.Context, snap *config.Snapshot) *config.Snapshot {
+	cur := w.cur.Load()
+	if cur == nil || snap.Version == "" || CompareVersions(snap.Version, cur.Version) >= 0 {
+		return snap
+	}
+	target := cur.Version
+	fctx, cancel := context.WithTimeout(ctx, catchUpWithin)
+	defer cancel()
+	_ = w.st.Follow(fctx, snap.Version, func(changes []config.Change, version string) {
+		snap = snap.With(changes, version)
+		if CompareVersions(version, target) >= 0 {
+			cancel()
+		}
+	})
+	return snap
 }
 
 // followChecked follows the feed from snap, resync tick after resync tick,

@@ -325,10 +325,16 @@ func TestGuardCatchesUpBeforeJudgingAShrink(t *testing.T) {
 // before its feed entry is added) is in the load but after its version.
 // The guard still judges the load against the snapshot caught up through
 // the feed, though the load's version is not ahead of the watcher's.
+//
+// The snapshot it adopts is the load brought up through what the catch-up
+// applied: the published version never steps back (a write the catch-up
+// published would otherwise vanish until the feed brought it again, after
+// an API request had waited for it).
 func TestGuardCatchesUpWithALoadAheadOfItsVersion(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		st := &behindFake{resyncFake: &resyncFake{}, second: "1-0"}
-		w := NewWatcher(st, time.Minute, nil)
+		var published []string
+		w := NewWatcher(st, time.Minute, func(s *config.Snapshot) { published = append(published, s.Version) })
 		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan struct{})
 		go func() { w.Run(ctx); close(done) }()
@@ -339,6 +345,12 @@ func TestGuardCatchesUpWithALoadAheadOfItsVersion(t *testing.T) {
 		}
 		if cur := w.Current(); cur == nil || cur.NumChannels() != 0 || cur.NumTokens() != 0 {
 			t.Errorf("current snapshot: %v; want the store's, empty", describe(cur))
+		}
+		for i := 1; i < len(published); i++ {
+			if CompareVersions(published[i], published[i-1]) < 0 {
+				t.Errorf("published versions %q: a step back", published)
+				break
+			}
 		}
 		cancel()
 		<-done
