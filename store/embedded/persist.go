@@ -26,7 +26,7 @@ package embedded
 //
 // A write costs one record (O(change)), not the whole config; once the log
 // outgrows compactMin and the snapshot, the next write compacts. A process
-// sharing the data directory (a running server and `logplex cli`) follows
+// sharing the data directory (a running server and `logplex cred`) follows
 // the log by offset; a compaction replaces config.log by rename, so a new
 // inode (or a log shorter than the offset read) means: load both again.
 

@@ -222,7 +222,7 @@ func TestConfigTornRecord(t *testing.T) {
 	}
 }
 
-// A torn record that appears while the store runs (a `logplex cli` killed
+// A torn record that appears while the store runs (a `logplex cred` killed
 // in the middle of its append) is cut off before the next write: the
 // write would otherwise follow the torn bytes on the same line, and the
 // repair at the next opening would cut it off with them, acknowledged.
