@@ -37,11 +37,10 @@ func bootstrapCredential(ctx context.Context, st store.ConfigStore, w *store.Wat
 		return "", "", false, err
 	}
 	if id, pass, ok := strings.Cut(strings.TrimSpace(string(data)), ":"); ok {
-		snap, err := firstSnapshot(ctx, w)
-		if err != nil {
+		if err := w.WaitVersion(ctx, ""); err != nil { // the first snapshot
 			return "", "", false, err
 		}
-		if snap.Cred(id).Verify(pass) {
+		if w.Current().Cred(id).Verify(pass) {
 			return id, pass, false, nil
 		}
 	}
@@ -74,21 +73,6 @@ func bootstrapCredential(ctx context.Context, st store.ConfigStore, w *store.Wat
 		return "", "", false, fmt.Errorf("save bootstrap credential: %w", err)
 	}
 	return cred.ID, pass, true, nil
-}
-
-// firstSnapshot waits for the watcher's first snapshot.
-func firstSnapshot(ctx context.Context, w *store.Watcher) (*config.Snapshot, error) {
-	for {
-		changed := w.Changed()
-		if s := w.Current(); s != nil {
-			return s, nil
-		}
-		select {
-		case <-changed:
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		}
-	}
 }
 
 // banner is what a process prints once it listens: where to reach it, how to
